@@ -1,0 +1,155 @@
+//! One run, start to end: resolve the configuration, build the session and the Lua engine, compile
+//! the strategy (all before the first request), then run it until it finishes, fails or is
+//! interrupted, and say how it went.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use crate::cli::{Cli, Command, RehearseArgs, RunArgs};
+use crate::config::{self, Config, ScriptSource};
+use crate::core::market::ResponseLog;
+use crate::core::notify::Webhook;
+use crate::core::session::{Net, Session};
+use crate::core::sim::{Scenario, Sim};
+use crate::error::AppError;
+use crate::lua::{Context, Engine, Outcome};
+
+fn set_log_level(args: &RunArgs) {
+    use crate::log::{Level, set_level};
+    set_level(if args.verbose {
+        Level::Debug
+    } else if args.quiet {
+        Level::Warn
+    } else {
+        Level::Info
+    });
+}
+
+pub async fn run(cli: Cli) -> Result<(), AppError> {
+    match cli.command {
+        Some(Command::Rehearse(r)) => rehearse(r).await,
+        None => {
+            set_log_level(&cli.run);
+            let url = cli.url.unwrap_or_default();
+            let event = cli.event.unwrap_or_default();
+            let config = config::resolve(&url, &event, &cli.run, config::DEFAULT_INTERVAL, vec![])?;
+            race(config).await
+        }
+    }
+}
+
+async fn rehearse(r: RehearseArgs) -> Result<(), AppError> {
+    set_log_level(&r.run);
+    let mut scenario =
+        Scenario::named(&r.scenario).ok_or_else(|| config::ConfigError::UnknownScenario {
+            name: r.scenario.clone(),
+            known: Scenario::NAMES.join(", "),
+        })?;
+    scenario.locale = r.locale.clone();
+    let sim = Sim::start(scenario).await.map_err(|e| {
+        AppError::failure(
+            format!("could not start the simulated marketplace: {e}"),
+            None,
+        )
+    })?;
+    let config = config::resolve(
+        sim.base_url().as_str(),
+        sim.event(),
+        &r.run,
+        config::REHEARSAL_INTERVAL,
+        vec![sim.ca_pem().as_bytes().to_vec()],
+    )?;
+    crate::log::info(format!(
+        "rehearsal: simulated marketplace ({} scenario) at {}",
+        r.scenario,
+        config.event_url()
+    ));
+    let result = race(config).await;
+    drop(sim);
+    result
+}
+
+/// Runs the configured strategy to its end.
+pub async fn race(config: Config) -> Result<(), AppError> {
+    for w in &config.warnings {
+        crate::log::warn(w);
+    }
+    let net = Net::new();
+    if config.dry_run {
+        *net.dry_run_host.lock().unwrap_or_else(|e| e.into_inner()) =
+            config.url.host_str().map(str::to_string);
+    }
+    let setup = |e: crate::core::session::HttpError| AppError::failure(e.to_string(), None);
+    let session = Arc::new(Session::new(config.client.clone(), net.clone()).map_err(setup)?);
+    let webhook = Arc::new(Webhook::new(&config.client).map_err(setup)?);
+    let responses = Arc::new(ResponseLog::new(Some(config.log_dir.clone())));
+    let kill = Arc::new(AtomicBool::new(false));
+    let strategy = match &config.script {
+        ScriptSource::Default => "built-in default".to_string(),
+        ScriptSource::File { path, .. } => path.display().to_string(),
+    };
+    let event_url = config.event_url();
+    let ctx = Arc::new(Context::new(
+        config,
+        session,
+        net.clone(),
+        responses,
+        webhook,
+        kill.clone(),
+    ));
+    let engine = Engine::new(ctx)?;
+    let chunk = engine.compile()?;
+    crate::log::info(format!(
+        "pretix-race {} · strategy: {strategy} · event: {event_url}",
+        env!("CARGO_PKG_VERSION")
+    ));
+
+    let mut task = tokio::spawn(async move { engine.run(chunk).await });
+    let outcome = tokio::select! {
+        r = &mut task => r,
+        _ = shutdown_signal() => {
+            kill.store(true, Relaxed);
+            task.abort();
+            let _ = task.await;
+            return Err(AppError::Interrupted { summary: net.stats.summary() });
+        }
+    };
+    let summary = net.stats.summary();
+    match outcome {
+        Ok(Ok(Outcome::Done)) => {
+            crate::log::info(format!("done: {summary}"));
+            Ok(())
+        }
+        Ok(Ok(Outcome::Failed { message, hint })) => {
+            crate::log::info(format!("gave up: {summary}"));
+            Err(AppError::failure(message, hint))
+        }
+        Ok(Err(script)) => Err(script.into()),
+        Err(join) => Err(AppError::failure(
+            format!("the strategy task failed: {join}"),
+            None,
+        )),
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,247 @@
+//! Command-line flags, as the user types them. Doc comments here are the help text. Values are
+//! only parsed, not judged: [`crate::config`] resolves them once into a checked `Config`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Watch a pretix secondhand marketplace, put a listed ticket in your cart the instant it appears,
+/// and hand the session to your browser, where you finish checkout yourself.
+///
+/// What happens is decided by a Lua script: the built-in default (discover the marketplace from
+/// the event page, poll it politely, take the first listing in sort order, hand over), or your own
+/// with --script. The tool never polls a remote host more often than every 2 s, honours
+/// Retry-After, backs off when the site is busy, and never pays for you.
+#[derive(Debug, Parser)]
+#[command(
+    name = "pretix-race",
+    version,
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  pretix-race --url https://tickets.example.com --event myevent\n  pretix-race --url https://tickets.example.com --event myevent --item 965 --sort newest --webhook https://ntfy.sh/my-topic\n  pretix-race rehearse            (a full run against the built-in simulated marketplace)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The shop's base URL, e.g. https://tickets.example.com (https; http only for loopback).
+    #[arg(long, required = true, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// The event's slug: the path segment after the base URL (…/myevent/).
+    #[arg(long, required = true, value_name = "SLUG")]
+    pub event: Option<String>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the chosen strategy against the built-in simulated marketplace (HTTPS, HTTP/2, cookies,
+    /// CSRF, a lost race, a rate limit) and end with a secured cart. Nothing leaves this machine.
+    Rehearse(RehearseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RehearseArgs {
+    /// What the simulated marketplace does: standard (empty polls, a 429, a lost race, then a win),
+    /// instant, inactive (the marketplace opens later), busy (503, 409, a reset, a changed page),
+    /// quiet (nothing is ever listed).
+    #[arg(long, default_value = "standard", value_name = "NAME")]
+    pub scenario: String,
+
+    /// The simulated shop's language (en or de), to rehearse against a non-English page.
+    #[arg(long, default_value = "en", value_name = "LOCALE")]
+    pub locale: String,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How the marketplace is sorted when polled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Sort {
+    #[default]
+    #[value(name = "price_asc")]
+    PriceAsc,
+    #[value(name = "price_desc")]
+    PriceDesc,
+    Newest,
+    Oldest,
+}
+
+impl Sort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::PriceAsc => "price_asc",
+            Sort::PriceDesc => "price_desc",
+            Sort::Newest => "newest",
+            Sort::Oldest => "oldest",
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Seconds between polls, ±20% jitter [default: 15; rehearse: 0.5]. Under 2 s is refused for
+    /// a remote host; under 5 s earns a warning. Accepts 15, 15s, 2.5, 500ms.
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+
+    /// Only watch this product id (the marketplace's item filter; ids are in its item menu).
+    #[arg(long, value_name = "ID")]
+    pub item: Option<String>,
+
+    /// The marketplace's sort order; the default strategy tries listings in this order.
+    #[arg(long, value_enum, default_value_t = Sort::PriceAsc)]
+    pub sort: Sort,
+
+    /// Watch and alert, but never POST to the marketplace: sends a tickets_available webhook for
+    /// each newly seen listing and keeps polling.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Don't open a browser: print and save the session (cookies, checkout URL, console script).
+    #[arg(long)]
+    pub headless: bool,
+
+    /// Send an iMessage to this phone number or e-mail once a ticket is in the cart (macOS).
+    #[arg(long, value_name = "RECIPIENT")]
+    pub imessage: Option<String>,
+
+    /// POST a JSON notice here when a ticket is in the cart (https; http only for loopback).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+
+    /// While the event page has no marketplace link, re-check it every SECS (±20%) instead of
+    /// exiting.
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub poll_inactive_marketplace: Option<Duration>,
+
+    /// Run this Lua strategy instead of the built-in default (see README: writing a strategy).
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+
+    /// Also trust this CA certificate (PEM) for every HTTPS connection, webhook included.
+    /// SSL_CERT_FILE is honoured as well.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// The User-Agent to send [default: pretix-race/<version>].
+    #[arg(long, value_name = "STRING")]
+    pub user_agent: Option<String>,
+
+    /// Where unusual responses and the cart's cookie files are saved (created 0700).
+    #[arg(long, value_name = "DIR", default_value = "./live-responses")]
+    pub log_dir: PathBuf,
+
+    /// More detail in the log (-v: debug).
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Only warnings and errors in the log.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// `15`, `15s`, `2.5`, `500ms`, `1m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (t, 1.0)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (try 15, 15s, 2.5 or 500ms)"))?;
+    if !v.is_finite() || v < 0.0 || v * scale > 86_400.0 {
+        return Err(format!("'{s}' is out of range (0 to 24 h)"));
+    }
+    Ok(Duration::from_secs_f64(v * scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("pretix-race").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_plain_run() {
+        let c = parse(&["--url", "https://t.example", "--event", "ev"]).unwrap();
+        assert_eq!(c.url.as_deref(), Some("https://t.example"));
+        assert_eq!(c.run.sort, Sort::PriceAsc);
+        assert_eq!(c.run.interval, None);
+        assert!(c.command.is_none());
+    }
+
+    #[test]
+    fn every_flag() {
+        let c = parse(&[
+            "--url",
+            "https://t.example",
+            "--event",
+            "ev",
+            "--interval",
+            "2.5",
+            "--item",
+            "965",
+            "--sort",
+            "newest",
+            "--dry-run",
+            "--headless",
+            "--imessage",
+            "+4912345",
+            "--webhook",
+            "https://hooks.example/x",
+            "--poll-inactive-marketplace",
+            "60s",
+            "--script",
+            "my.lua",
+            "--ca-cert",
+            "ca.pem",
+            "--user-agent",
+            "me",
+            "--log-dir",
+            "d",
+            "-v",
+        ])
+        .unwrap();
+        let r = c.run;
+        assert_eq!(r.interval, Some(Duration::from_millis(2500)));
+        assert_eq!(r.item.as_deref(), Some("965"));
+        assert_eq!(r.sort, Sort::Newest);
+        assert!(r.dry_run && r.headless && r.verbose);
+        assert_eq!(r.poll_inactive_marketplace, Some(Duration::from_secs(60)));
+        assert_eq!(r.log_dir, PathBuf::from("d"));
+    }
+
+    #[test]
+    fn url_and_event_are_required_without_a_subcommand() {
+        assert!(parse(&["--event", "ev"]).is_err());
+        assert!(parse(&["--url", "https://t.example"]).is_err());
+        let c = parse(&["rehearse", "--scenario", "busy", "--headless"]).unwrap();
+        assert!(
+            matches!(c.command, Some(Command::Rehearse(ref r)) if r.scenario == "busy" && r.run.headless)
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse(&["--url", "https://t", "--event", "e", "--sort", "cheapest"]).is_err());
+    }
+}

@@ -1,0 +1,312 @@
+//! Flags resolved once into a checked [`Config`], before any network I/O: a bad URL, an interval
+//! under the floor, an unreadable CA file or a missing script stop here with a hint, so no request
+//! is ever made on a half-valid configuration.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::cli::{RunArgs, Sort};
+use crate::core::governor::{FLOOR, WARN_BELOW, is_loopback};
+use crate::core::session::ClientConfig;
+
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
+pub const REHEARSAL_INTERVAL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ConfigError {
+    #[error("--url {value:?} is not a URL: {reason}")]
+    #[diagnostic(
+        code(usage::url),
+        help("give the shop's base URL, e.g. --url https://tickets.example.com")
+    )]
+    BadUrl { value: String, reason: String },
+
+    #[error("{flag} {url} uses plain http")]
+    #[diagnostic(
+        code(usage::https),
+        help("use https:// (plain http is only allowed for loopback hosts such as 127.0.0.1)")
+    )]
+    Insecure { flag: &'static str, url: String },
+
+    #[error("--event {value:?} is not an event slug")]
+    #[diagnostic(
+        code(usage::event),
+        help(
+            "the slug is the path segment after the shop URL: for https://tickets.example.com/myevent/ it is myevent"
+        )
+    )]
+    BadEvent { value: String },
+
+    #[error("--interval {secs} s is below the {floor} s floor for {host}")]
+    #[diagnostic(
+        code(usage::interval),
+        help(
+            "polling a real marketplace faster than every 2 s gets it switched off for everyone; use --interval 5 or more"
+        )
+    )]
+    IntervalBelowFloor { secs: f64, floor: u64, host: String },
+
+    #[error("could not read the CA certificate {path}: {reason}")]
+    #[diagnostic(
+        code(usage::ca_cert),
+        help("give a PEM file holding one or more certificates (-----BEGIN CERTIFICATE-----)")
+    )]
+    BadCaCert { path: String, reason: String },
+
+    #[error("script {path} cannot be read: {reason}")]
+    #[diagnostic(code(usage::script), help("check the path given to --script"))]
+    ScriptUnreadable { path: String, reason: String },
+
+    #[error("unknown scenario {name:?}")]
+    #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
+    UnknownScenario { name: String, known: String },
+}
+
+/// Where the strategy comes from.
+#[derive(Clone, Debug)]
+pub enum ScriptSource {
+    Default,
+    File { path: PathBuf, source: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub url: Url,
+    pub event: String,
+    pub interval: Duration,
+    pub item: Option<String>,
+    pub sort: Sort,
+    pub dry_run: bool,
+    pub headless: bool,
+    pub imessage: Option<String>,
+    pub webhook: Option<Url>,
+    pub poll_inactive: Option<Duration>,
+    pub script: ScriptSource,
+    pub client: ClientConfig,
+    pub log_dir: PathBuf,
+    /// Warnings to print once logging is set up.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// The event page: `{url}/{event}/`.
+    pub fn event_url(&self) -> Url {
+        let mut u = self.url.clone();
+        let base = u.path().trim_end_matches('/').to_string();
+        u.set_path(&format!("{base}/{}/", self.event));
+        u.set_query(None);
+        u
+    }
+}
+
+pub fn user_agent_default() -> String {
+    format!("pretix-race/{}", env!("CARGO_PKG_VERSION"))
+}
+
+fn parse_url(flag: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim()).map_err(|e| ConfigError::BadUrl {
+        value: value.to_string(),
+        reason: e.to_string(),
+    })?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(url.host_str().unwrap_or("")) => Ok(url),
+        "http" => Err(ConfigError::Insecure {
+            flag,
+            url: value.to_string(),
+        }),
+        other => Err(ConfigError::BadUrl {
+            value: value.to_string(),
+            reason: format!("{other}: is not http(s)"),
+        }),
+    }
+}
+
+/// Resolves the flags. `url` and `event` come from the command line, or from the simulator when
+/// rehearsing; `default_interval` differs between the two.
+pub fn resolve(
+    url: &str,
+    event: &str,
+    args: &RunArgs,
+    default_interval: Duration,
+    extra_roots: Vec<Vec<u8>>,
+) -> Result<Config, ConfigError> {
+    let url = parse_url("--url", url)?;
+    let event = event.trim().trim_matches('/').to_string();
+    if event.is_empty() || event.contains(['/', '?', '#', ' ']) {
+        return Err(ConfigError::BadEvent { value: event });
+    }
+    let host = url.host_str().unwrap_or("").to_string();
+    let mut warnings = Vec::new();
+    let interval = args.interval.unwrap_or(default_interval);
+    if !is_loopback(&host) {
+        if interval < FLOOR {
+            return Err(ConfigError::IntervalBelowFloor {
+                secs: interval.as_secs_f64(),
+                floor: FLOOR.as_secs(),
+                host,
+            });
+        }
+        if interval < WARN_BELOW {
+            warnings.push(format!(
+                "--interval {} s is aggressive for {host}: the marketplace may be switched off for bots; 5 s or more is kinder",
+                interval.as_secs_f64()
+            ));
+        }
+    }
+    let webhook = args
+        .webhook
+        .as_deref()
+        .map(|w| parse_url("--webhook", w))
+        .transpose()?;
+
+    let mut roots = extra_roots;
+    let mut read_pem = |label: String, path: &std::path::Path| -> Result<(), ConfigError> {
+        let bad = |reason: String| ConfigError::BadCaCert {
+            path: label.clone(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        match reqwest::Certificate::from_pem_bundle(&pem) {
+            Ok(c) if !c.is_empty() => {}
+            Ok(_) => return Err(bad("no certificate in it".into())),
+            Err(e) => return Err(bad(crate::core::session::chain(&e))),
+        }
+        roots.push(pem);
+        Ok(())
+    };
+    if let Some(p) = &args.ca_cert {
+        read_pem(p.display().to_string(), p)?;
+    }
+    if let Some(p) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        read_pem(format!("{} (from SSL_CERT_FILE)", p.display()), &p)?;
+    }
+
+    let script = match &args.script {
+        None => ScriptSource::Default,
+        Some(path) => {
+            let source =
+                std::fs::read_to_string(path).map_err(|e| ConfigError::ScriptUnreadable {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            ScriptSource::File {
+                path: path.clone(),
+                source,
+            }
+        }
+    };
+    if args.imessage.is_some() {
+        warnings.push(
+            "--imessage is accepted, but iMessage delivery is not built yet: use --webhook for now"
+                .into(),
+        );
+    }
+
+    Ok(Config {
+        url,
+        event,
+        interval,
+        item: args.item.clone().filter(|s| !s.trim().is_empty()),
+        sort: args.sort,
+        dry_run: args.dry_run,
+        headless: args.headless,
+        imessage: args.imessage.clone(),
+        webhook,
+        poll_inactive: args.poll_inactive_marketplace,
+        script,
+        client: ClientConfig {
+            user_agent: args.user_agent.clone().unwrap_or_else(user_agent_default),
+            extra_roots: roots,
+            timeout: None,
+        },
+        log_dir: args.log_dir.clone(),
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> RunArgs {
+        let mut v = vec!["pretix-race", "--url", "https://x", "--event", "e"];
+        v.extend_from_slice(extra);
+        crate::cli::Cli::try_parse_from(v).unwrap().run
+    }
+
+    fn go(url: &str, extra: &[&str]) -> Result<Config, ConfigError> {
+        resolve(url, "myevent", &args(extra), DEFAULT_INTERVAL, vec![])
+    }
+
+    #[test]
+    fn resolves_defaults() {
+        let c = go("https://tickets.example.com", &[]).unwrap();
+        assert_eq!(c.interval, DEFAULT_INTERVAL);
+        assert_eq!(
+            c.event_url().as_str(),
+            "https://tickets.example.com/myevent/"
+        );
+        assert_eq!(
+            c.client.user_agent,
+            format!("pretix-race/{}", env!("CARGO_PKG_VERSION"))
+        );
+        assert!(c.warnings.is_empty());
+        let c = go("https://tickets.example.com/shop/", &[]).unwrap();
+        assert_eq!(
+            c.event_url().as_str(),
+            "https://tickets.example.com/shop/myevent/"
+        );
+    }
+
+    #[test]
+    fn interval_floor_for_remote_hosts_only() {
+        assert!(matches!(
+            go("https://tickets.example.com", &["--interval", "1.5"]),
+            Err(ConfigError::IntervalBelowFloor { .. })
+        ));
+        let c = go("https://tickets.example.com", &["--interval", "3"]).unwrap();
+        assert_eq!(c.warnings.len(), 1);
+        let c = go("https://127.0.0.1:8443", &["--interval", "0"]).unwrap();
+        assert!(c.warnings.is_empty());
+    }
+
+    #[test]
+    fn http_only_for_loopback() {
+        assert!(matches!(
+            go("http://tickets.example.com", &[]),
+            Err(ConfigError::Insecure { .. })
+        ));
+        assert!(go("http://localhost:8000", &[]).is_ok());
+        assert!(matches!(
+            go(
+                "https://t.example",
+                &["--webhook", "http://hooks.example.com/x"]
+            ),
+            Err(ConfigError::Insecure {
+                flag: "--webhook",
+                ..
+            })
+        ));
+        assert!(matches!(
+            go("not a url", &[]),
+            Err(ConfigError::BadUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_ca_and_missing_script() {
+        assert!(matches!(
+            go("https://t.example", &["--ca-cert", "/nonexistent.pem"]),
+            Err(ConfigError::BadCaCert { .. })
+        ));
+        assert!(matches!(
+            go("https://t.example", &["--script", "/nonexistent.lua"]),
+            Err(ConfigError::ScriptUnreadable { .. })
+        ));
+    }
+}

@@ -1,0 +1,249 @@
+//! The session's cookies in the forms a person can use: a Netscape cookie file (curl, browser
+//! extensions), JSON, and a script to paste into the browser console.
+//!
+//! The console script uses `cookieStore.set()`, because `document.cookie` cannot set the
+//! `__Host-` cookies pretix uses. Files holding cookies are the user's money: they are created
+//! 0600 in a 0700 directory.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CookieInfo {
+    pub name: String,
+    pub value: String,
+    /// The host or domain the cookie belongs to, without a leading dot.
+    pub domain: String,
+    /// No `Domain` attribute was set: the cookie goes only to that exact host.
+    pub host_only: bool,
+    pub path: String,
+    pub secure: bool,
+    pub http_only: bool,
+    /// `Strict`, `Lax` or `None`, as the server set it.
+    pub same_site: Option<String>,
+    pub partitioned: bool,
+    /// Unix seconds; `None` for a session cookie.
+    pub expires: Option<i64>,
+}
+
+impl CookieInfo {
+    pub fn from_store(c: &cookie_store::Cookie<'static>) -> Self {
+        let (domain, host_only) = match &c.domain {
+            cookie_store::CookieDomain::HostOnly(d) => (d.clone(), true),
+            cookie_store::CookieDomain::Suffix(d) => (d.clone(), false),
+            _ => (String::new(), true),
+        };
+        let expires = match &c.expires {
+            cookie_store::CookieExpiration::AtUtc(t) => Some(t.unix_timestamp()),
+            _ => None,
+        };
+        CookieInfo {
+            name: c.name().to_string(),
+            value: c.value().to_string(),
+            domain,
+            host_only,
+            path: String::from(&c.path),
+            secure: c.secure().unwrap_or(false),
+            http_only: c.http_only().unwrap_or(false),
+            same_site: c.same_site().map(|s| format!("{s:?}")),
+            partitioned: c.partitioned().unwrap_or(false),
+            expires,
+        }
+    }
+
+    /// `__Host-` cookies must be set without a domain, through a URL.
+    pub fn is_host_prefixed(&self) -> bool {
+        self.name.starts_with("__Host-")
+    }
+}
+
+/// The Netscape/curl cookie file format (`#HttpOnly_` prefix for HttpOnly cookies).
+pub fn netscape(cookies: &[CookieInfo]) -> String {
+    let mut s = String::from(
+        "# Netscape HTTP Cookie File\n# Written by pretix-race. Keep it private: it holds your cart.\n\n",
+    );
+    for c in cookies {
+        let domain = if c.host_only {
+            c.domain.clone()
+        } else {
+            format!(".{}", c.domain)
+        };
+        s.push_str(&format!(
+            "{}{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            if c.http_only { "#HttpOnly_" } else { "" },
+            domain,
+            if c.host_only { "FALSE" } else { "TRUE" },
+            c.path,
+            if c.secure { "TRUE" } else { "FALSE" },
+            c.expires.unwrap_or(0),
+            c.name,
+            c.value
+        ));
+    }
+    s
+}
+
+pub fn json(cookies: &[CookieInfo]) -> String {
+    serde_json::to_string_pretty(cookies).unwrap_or_else(|_| "[]".into())
+}
+
+/// A script for the browser console on the site's origin: sets every cookie, then opens the
+/// checkout page. Values are JSON-encoded, so no cookie value can break out of the string.
+pub fn console_script(cookies: &[CookieInfo], checkout_url: &str) -> String {
+    let mut s = String::from("(async () => {\n");
+    for c in cookies {
+        let mut o = serde_json::Map::new();
+        o.insert("name".into(), c.name.clone().into());
+        o.insert("value".into(), c.value.clone().into());
+        o.insert("path".into(), c.path.clone().into());
+        if !c.host_only && !c.is_host_prefixed() {
+            o.insert("domain".into(), c.domain.clone().into());
+        }
+        if let Some(ss) = &c.same_site {
+            o.insert("sameSite".into(), ss.to_ascii_lowercase().into());
+        }
+        if c.partitioned {
+            o.insert("partitioned".into(), true.into());
+        }
+        if let Some(e) = c.expires {
+            o.insert("expires".into(), (e * 1000).into());
+        }
+        s.push_str(&format!(
+            "  await cookieStore.set({});\n",
+            serde_json::Value::Object(o)
+        ));
+    }
+    s.push_str(&format!(
+        "  location.href = {};\n}})();\n",
+        serde_json::Value::from(checkout_url)
+    ));
+    s
+}
+
+/// Creates (or replaces) a file readable by its owner only.
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    // An existing file keeps its old mode through open(): tighten it.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(contents.as_bytes())
+}
+
+/// Creates a directory (and parents) that only its owner can enter, when it does not exist yet.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<CookieInfo> {
+        vec![
+            CookieInfo {
+                name: "__QXSESSION".into(),
+                value: "2e8ab6".into(),
+                domain: "tickets.example.com".into(),
+                host_only: true,
+                path: "/".into(),
+                secure: false,
+                http_only: false,
+                same_site: None,
+                partitioned: false,
+                expires: None,
+            },
+            CookieInfo {
+                name: "__Host-pretix_session".into(),
+                value: "x\"y</script>".into(),
+                domain: "tickets.example.com".into(),
+                host_only: true,
+                path: "/".into(),
+                secure: true,
+                http_only: true,
+                same_site: Some("None".into()),
+                partitioned: true,
+                expires: Some(1_800_000_000),
+            },
+        ]
+    }
+
+    #[test]
+    fn netscape_lines() {
+        let s = netscape(&sample());
+        assert!(s.contains("tickets.example.com\tFALSE\t/\tFALSE\t0\t__QXSESSION\t2e8ab6\n"));
+        assert!(s.contains(
+            "#HttpOnly_tickets.example.com\tFALSE\t/\tTRUE\t1800000000\t__Host-pretix_session\t"
+        ));
+    }
+
+    #[test]
+    fn console_script_escapes_and_leaves_host_cookies_without_domain() {
+        let s = console_script(
+            &sample(),
+            "https://tickets.example.com/event/checkout/questions/",
+        );
+        assert!(s.contains(r#""value":"x\"y</script>""#), "{s}");
+        assert!(!s.contains("\"domain\""), "{s}");
+        assert!(s.contains(r#""sameSite":"none""#));
+        assert!(s.contains(
+            r#"location.href = "https://tickets.example.com/event/checkout/questions/";"#
+        ));
+        assert_eq!(s.matches("cookieStore.set").count(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn private_files_are_0600_even_when_they_existed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/cookies.txt");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&p, "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let q = dir.path().join("fresh/dir/c.json");
+        write_private(&q, "{}").unwrap();
+        assert_eq!(
+            std::fs::metadata(&q).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(q.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+    }
+}

@@ -1,0 +1,65 @@
+//! Handing a secured cart to the person. Whatever else happens, the session is first written to
+//! disk (Netscape cookie file and JSON, 0600) and printed with the checkout URL and a console
+//! script, so the cart can be taken over by hand even if every later step fails.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use url::Url;
+
+use super::clock;
+use super::cookies::{self, CookieInfo};
+
+#[derive(Clone, Debug)]
+pub struct Export {
+    pub checkout_url: Url,
+    pub cookies: Vec<CookieInfo>,
+    pub cookie_file: PathBuf,
+    pub json_file: PathBuf,
+    pub console_script: String,
+}
+
+/// Writes the cookie files under `dir`; nothing is printed yet.
+pub fn export(dir: &Path, cookies: Vec<CookieInfo>, checkout_url: &Url) -> std::io::Result<Export> {
+    let stamp = clock::compact(SystemTime::now());
+    let cookie_file = dir.join(format!("cart-{stamp}.cookies.txt"));
+    let json_file = dir.join(format!("cart-{stamp}.cookies.json"));
+    cookies::write_private(&cookie_file, &cookies::netscape(&cookies))?;
+    cookies::write_private(&json_file, &cookies::json(&cookies))?;
+    let console_script = cookies::console_script(&cookies, checkout_url.as_str());
+    Ok(Export {
+        checkout_url: checkout_url.clone(),
+        cookies,
+        cookie_file,
+        json_file,
+        console_script,
+    })
+}
+
+/// What the person reads on stdout.
+pub fn report(e: &Export, expires: Option<&str>) -> String {
+    let mut s = String::new();
+    s.push_str("\n=== TICKET IN CART ===\n");
+    s.push_str(&format!("Checkout: {}\n", e.checkout_url));
+    if let Some(x) = expires {
+        s.push_str(&format!("Reserved until: {x}\n"));
+    }
+    s.push_str("Finish checkout in your browser with this session's cookies:\n");
+    for c in &e.cookies {
+        s.push_str(&format!(
+            "  {}={}  ({}{})\n",
+            c.name, c.value, c.domain, c.path
+        ));
+    }
+    s.push_str(&format!(
+        "Cookie files (private): {}\n                        {}\n",
+        e.cookie_file.display(),
+        e.json_file.display()
+    ));
+    s.push_str(&format!(
+        "Or open {} in your browser, press F12, paste this into the Console and press Enter:\n\n{}\n",
+        e.checkout_url.origin().ascii_serialization(),
+        e.console_script
+    ));
+    s
+}

@@ -1,0 +1,307 @@
+//! The marketplace operations a strategy is built from: discover, poll, add to cart. Each is one
+//! request plus what [`super::pretix`] knows about the answer, with the per-request log line and
+//! the saving of unusual answers.
+//!
+//! Hot path: a poll answer is read once into bytes; an empty page costs a byte search and a
+//! fingerprint (no DOM); a page with listings is parsed once; saving it to disk happens on a
+//! blocking thread after the listings are handed back, so it never delays the cart POST.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::SystemTime;
+
+use url::Url;
+
+use super::pretix::{self, CartOutcome, Checkout, Listing, Page};
+use super::session::{HttpError, Response, Session};
+
+/// A failure a strategy is expected to handle (returned to Lua as `nil, err`).
+#[derive(Debug, thiserror::Error)]
+pub enum MarketError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("the event page ({url}) answered HTTP {status}")]
+    Status { url: Url, status: u16 },
+    #[error("the event page ({url}) has no link to the secondhand marketplace")]
+    NoLink { url: Url },
+}
+
+impl MarketError {
+    /// A short stable name scripts can branch on.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MarketError::Http(HttpError::DryRun { .. }) => "dry_run",
+            MarketError::Http(_) => "network",
+            MarketError::Status { .. } => "status",
+            MarketError::NoLink { .. } => "no_link",
+        }
+    }
+}
+
+/// One poll of the marketplace.
+#[derive(Debug)]
+pub struct Polled {
+    pub response: Response,
+    pub page: Page,
+    /// Listings on this page not seen on any earlier poll.
+    pub new_listings: usize,
+}
+
+/// One cart add.
+#[derive(Debug)]
+pub struct Carted {
+    pub response: Response,
+    pub outcome: CartOutcome,
+    pub checkout: Option<Checkout>,
+}
+
+/// Saves unusual answers under `--log-dir`, judging "unusual" against the first empty page seen
+/// for each URL (the baseline) once per-load bits are stripped.
+pub struct ResponseLog {
+    dir: Option<PathBuf>,
+    baselines: Mutex<HashMap<String, (u64, bool)>>,
+}
+
+impl ResponseLog {
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self {
+            dir,
+            baselines: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
+    }
+
+    /// For a 200 page without listings: `Some(active)` when it matches its URL's baseline, `None`
+    /// when it is the first of its URL or differs (the caller parses and saves it).
+    fn known_empty(&self, r: &Response) -> Option<bool> {
+        let fp = pretix::fingerprint(&r.body);
+        let map = self.baselines.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(r.url.as_str())
+            .filter(|(base, _)| *base == fp)
+            .map(|(_, active)| *active)
+    }
+
+    fn set_baseline(&self, r: &Response, active: bool) -> bool {
+        let fp = pretix::fingerprint(&r.body);
+        let mut map = self.baselines.lock().unwrap_or_else(|e| e.into_inner());
+        let first = !map.contains_key(r.url.as_str());
+        if first {
+            map.insert(r.url.to_string(), (fp, active));
+        }
+        first
+    }
+
+    /// Writes the answer to a file of its own (in the background).
+    pub fn save(&self, r: &Response, reason: &str) {
+        let Some(dir) = self.dir.clone() else { return };
+        let name = format!(
+            "{}-req{:05}-{}-{}.html",
+            super::clock::compact(SystemTime::now()),
+            r.seq,
+            r.status,
+            reason
+        );
+        let mut head = format!("<!-- pretix-race: {} {}\n", r.method, r.url);
+        head.push_str(&format!("     status {} ({})\n", r.status, reason));
+        for (k, v) in &r.headers {
+            // Cookies are the user's session; the response log is not the place for them.
+            let v = if k.eq_ignore_ascii_case("set-cookie") {
+                "<redacted>"
+            } else {
+                v
+            };
+            head.push_str(&format!("     {k}: {}\n", v.replace("--", "- -")));
+        }
+        head.push_str("-->\n");
+        let body = r.text().into_owned();
+        tokio::task::spawn_blocking(move || {
+            let path = dir.join(name);
+            if let Err(e) = super::cookies::write_private(&path, &(head + &body)) {
+                crate::log::warn(format!(
+                    "could not save response to {}: {e}",
+                    path.display()
+                ));
+            } else {
+                crate::log::debug(format!("saved {}", path.display()));
+            }
+        });
+    }
+}
+
+/// GETs the event page and follows its link to the marketplace.
+pub async fn discover(session: &Session, event_url: &Url, event: &str) -> Result<Url, MarketError> {
+    let r = session.get(event_url, &[]).await?;
+    let found = r
+        .ok()
+        .then(|| pretix::find_marketplace_link(&r.text(), &r.url, event))
+        .flatten();
+    let result = match &found {
+        Some(u) => format!("marketplace link: {u}"),
+        None if r.ok() => "no marketplace link".to_string(),
+        None => format!("HTTP {}", r.status),
+    };
+    crate::log::info(r.log_line(&result));
+    match found {
+        Some(u) => Ok(u),
+        None if !r.ok() => Err(MarketError::Status {
+            url: r.url,
+            status: r.status,
+        }),
+        None => Err(MarketError::NoLink { url: r.url }),
+    }
+}
+
+/// The marketplace URL with the `item` and `sort` filters.
+pub fn filtered_url(market: &Url, item: Option<&str>, sort: Option<&str>) -> Url {
+    let mut u = market.clone();
+    let keep: Vec<(String, String)> = u
+        .query_pairs()
+        .filter(|(k, _)| k != "item" && k != "sort")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    {
+        let mut q = u.query_pairs_mut();
+        q.clear();
+        for (k, v) in &keep {
+            q.append_pair(k, v);
+        }
+        if let Some(i) = item.filter(|s| !s.is_empty()) {
+            q.append_pair("item", i);
+        }
+        if let Some(s) = sort.filter(|s| !s.is_empty()) {
+            q.append_pair("sort", s);
+        }
+    }
+    if u.query() == Some("") {
+        u.set_query(None);
+    }
+    u
+}
+
+/// GETs the marketplace once and reads its listings.
+pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Polled, HttpError> {
+    let r = session.get(url, &[]).await?;
+    let stats = &session.net().stats;
+    stats.polls.fetch_add(1, Relaxed);
+    let (page, save) = if !r.ok() {
+        (Page::default(), Some(format!("status{}", r.status)))
+    } else if pretix::may_have_listings(&r.body) {
+        (
+            pretix::parse_page(&r.text(), &r.url),
+            Some("listings".to_string()),
+        )
+    } else if let Some(active) = log.known_empty(&r) {
+        (
+            Page {
+                listings: Vec::new(),
+                active,
+            },
+            None,
+        )
+    } else {
+        let page = pretix::parse_page(&r.text(), &r.url);
+        let first = log.set_baseline(&r, page.active);
+        let reason = match (first, page.active) {
+            (true, true) => "baseline",
+            (_, false) => "inactive",
+            (false, true) => "changed",
+        };
+        (page, Some(reason.to_string()))
+    };
+    let new_listings = page
+        .listings
+        .iter()
+        .filter(|l| stats.see_listing(&l.id))
+        .count();
+    let result = if !r.ok() {
+        format!("HTTP {}", r.status)
+    } else if !page.active {
+        "marketplace inactive".to_string()
+    } else if page.listings.is_empty() {
+        "empty".to_string()
+    } else {
+        let n = page.listings.len();
+        format!(
+            "{n} listing{} ({new_listings} new)",
+            if n == 1 { "" } else { "s" }
+        )
+    };
+    crate::log::info(r.log_line(&result));
+    if let Some(reason) = save {
+        log.save(&r, &reason);
+    }
+    Ok(Polled {
+        response: r,
+        page,
+        new_listings,
+    })
+}
+
+/// POSTs a listing's form (with its hidden fields, `Referer` and `Origin`), following redirects.
+pub async fn add_to_cart(
+    session: &Session,
+    listing: &Listing,
+    referer: &Url,
+    log: &ResponseLog,
+) -> Result<Carted, HttpError> {
+    let stats = &session.net().stats;
+    stats.cart_attempts.fetch_add(1, Relaxed);
+    let origin = listing.action.origin().ascii_serialization();
+    let headers = [
+        ("Referer".to_string(), referer.to_string()),
+        ("Origin".to_string(), origin),
+    ];
+    let r = session
+        .post_form(&listing.action, &listing.fields, &headers)
+        .await?;
+    let outcome = pretix::classify_cart(r.status, &r.url);
+    let checkout = match &outcome {
+        CartOutcome::InCart { .. } => {
+            stats.carts_won.fetch_add(1, Relaxed);
+            Some(pretix::parse_checkout(&r.text()))
+        }
+        CartOutcome::Lost => {
+            stats.races_lost.fetch_add(1, Relaxed);
+            None
+        }
+        CartOutcome::Failed { .. } => None,
+    };
+    let result = match &outcome {
+        CartOutcome::InCart { checkout_url } => {
+            format!("IN CART: {} -> {checkout_url}", listing.title)
+        }
+        CartOutcome::Lost => format!("lost the race for {} ({})", listing.title, listing.id),
+        CartOutcome::Failed { reason } => format!("cart add failed: {reason}"),
+    };
+    crate::log::info(r.log_line(&result));
+    log.save(&r, &format!("cart-{}", outcome.label()));
+    Ok(Carted {
+        response: r,
+        outcome,
+        checkout,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filtered_url_replaces_item_and_sort() {
+        let m = Url::parse("https://t.example/event/secondhand/?sort=newest&x=1").unwrap();
+        assert_eq!(
+            filtered_url(&m, Some("965"), Some("price_asc")).as_str(),
+            "https://t.example/event/secondhand/?x=1&item=965&sort=price_asc"
+        );
+        let m = Url::parse("https://t.example/event/secondhand/").unwrap();
+        assert_eq!(
+            filtered_url(&m, None, None).as_str(),
+            "https://t.example/event/secondhand/"
+        );
+    }
+}

@@ -1,0 +1,491 @@
+//! What we know about a pretix secondhand marketplace, as code: how to find it from the event
+//! page, how to read listings off it, and what a cart add's answer means.
+//!
+//! Everything is found by structure, never by the site's words: the shop speaks several languages
+//! and pages differ in attribute order and quoting. A listing is a POST form whose action is a
+//! `/secondhand/buy/` URL; its title and price come from the panel around it. No other form is
+//! ever considered, so no other form can be POSTed.
+//!
+//! The hot path (poll answer -> listings) first asks a cheap byte question (is there any
+//! `/secondhand/buy/` at all?) and only builds a DOM when the answer is yes: empty pages, which are
+//! nearly all of them, cost a `memmem` and a fingerprint.
+
+use std::hash::{Hash, Hasher};
+use std::sync::LazyLock;
+
+use scraper::{ElementRef, Html, Selector};
+use url::Url;
+
+/// The marker every listing's form action carries.
+pub const BUY_MARKER: &str = "/secondhand/buy/";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listing {
+    /// The listing id, the last path segment of the buy URL.
+    pub id: String,
+    /// The ticket type as the panel titles it ("Ticket – Type A").
+    pub title: String,
+    /// The price as a number, when the panel shows one we can read.
+    pub price: Option<f64>,
+    /// The price as shown ("190.00 EUR").
+    pub price_text: String,
+    /// The currency code or symbol next to the price, if any.
+    pub currency: String,
+    /// The absolute buy URL (the form's action).
+    pub action: Url,
+    /// The form's hidden fields, in document order (CSRF token among them).
+    pub fields: Vec<(String, String)>,
+    /// 1-based position on the page (the site's sort order).
+    pub position: usize,
+}
+
+/// What one marketplace page says.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    pub listings: Vec<Listing>,
+    /// The page looks like an open marketplace (its filter form or a listing is present).
+    pub active: bool,
+}
+
+/// The result of POSTing a listing's form.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CartOutcome {
+    /// Landed on a checkout page: the ticket is ours for a few minutes.
+    InCart { checkout_url: Url },
+    /// Sent back to the marketplace: someone else was faster.
+    Lost,
+    /// Anything else.
+    Failed { reason: String },
+}
+
+impl CartOutcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            CartOutcome::InCart { .. } => "in_cart",
+            CartOutcome::Lost => "lost",
+            CartOutcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// What the checkout page tells a person: when the reservation ends and what is in the cart.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Checkout {
+    pub expires: Option<String>,
+    pub items: Vec<String>,
+}
+
+fn sel(s: &str) -> Selector {
+    Selector::parse(s).expect("static selector")
+}
+
+static FORMS: LazyLock<Selector> = LazyLock::new(|| sel("form[action]"));
+static HIDDEN: LazyLock<Selector> = LazyLock::new(|| sel("input[name]"));
+static LINKS: LazyLock<Selector> = LazyLock::new(|| sel("a[href]"));
+static FILTER: LazyLock<Selector> = LazyLock::new(|| sel("select[name=sort], select[name=item]"));
+static TITLE: LazyLock<Selector> = LazyLock::new(|| sel(".panel-title"));
+static PRICE: LazyLock<Selector> = LazyLock::new(|| sel(".text-primary, .price"));
+static HEADINGS: LazyLock<Selector> = LazyLock::new(|| sel("h1, h2, h3, h4, h5"));
+static EXPIRES: LazyLock<Selector> = LazyLock::new(|| sel("[data-expires]"));
+static CART_ROWS: LazyLock<Selector> =
+    LazyLock::new(|| sel(".cart-row[data-article-id] .product, .cart-row:not(.total) .product"));
+
+/// Cheap pre-check: could this body hold any listing at all? Every buy form's action, absolute or
+/// relative, contains `buy/`; a page without it has no listing.
+pub fn may_have_listings(body: &[u8]) -> bool {
+    memchr::memmem::find(body, b"buy/").is_some()
+}
+
+/// Reads a marketplace page. `base` is the URL the page was fetched from (relative actions resolve
+/// against it).
+pub fn parse_page(body: &str, base: &Url) -> Page {
+    let doc = Html::parse_document(body);
+    let listings = if may_have_listings(body.as_bytes()) {
+        listings_in(&doc, base)
+    } else {
+        Vec::new()
+    };
+    let active = !listings.is_empty() || doc.select(&FILTER).next().is_some();
+    Page { listings, active }
+}
+
+/// Listings only; for callers that hold an arbitrary body.
+pub fn parse_listings(body: &str, base: &Url) -> Vec<Listing> {
+    if !may_have_listings(body.as_bytes()) {
+        return Vec::new();
+    }
+    listings_in(&Html::parse_document(body), base)
+}
+
+fn listings_in(doc: &Html, base: &Url) -> Vec<Listing> {
+    let mut out = Vec::new();
+    for form in doc.select(&FORMS) {
+        let method = form.attr("method").unwrap_or("get");
+        if !method.trim().eq_ignore_ascii_case("post") {
+            continue;
+        }
+        let Some(action) = form.attr("action").and_then(|a| base.join(a.trim()).ok()) else {
+            continue;
+        };
+        if !action.path().contains(BUY_MARKER) {
+            continue;
+        }
+        let id = action
+            .path_segments()
+            .and_then(|s| s.filter(|p| !p.is_empty()).next_back())
+            .unwrap_or_default()
+            .to_string();
+        if id.is_empty() || id == "buy" {
+            continue;
+        }
+        let fields = form
+            .select(&HIDDEN)
+            .filter(|i| {
+                i.attr("type")
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("hidden"))
+            })
+            .filter_map(|i| {
+                Some((
+                    i.attr("name")?.to_string(),
+                    i.attr("value").unwrap_or("").to_string(),
+                ))
+            })
+            .collect();
+        let (title, price_text) = panel_texts(form);
+        let (price, currency) = parse_price(&price_text);
+        out.push(Listing {
+            id,
+            title,
+            price,
+            price_text,
+            currency,
+            action,
+            fields,
+            position: out.len() + 1,
+        });
+    }
+    out
+}
+
+fn squash(el: ElementRef) -> String {
+    el.text()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Title and price text of the listing around `form`: walking up from the form, the nearest
+/// price (`.text-primary`/`.price`) and the nearest title (`.panel-title`, else a heading that is
+/// not the price), never leaving the part of the page that holds only this one buy form.
+fn panel_texts(form: ElementRef) -> (String, String) {
+    let (mut title, mut price) = (None::<String>, None::<String>);
+    for node in form.ancestors() {
+        let Some(el) = ElementRef::wrap(node) else {
+            continue;
+        };
+        let buy_forms = el
+            .select(&FORMS)
+            .filter(|f| f.attr("action").is_some_and(|a| a.contains(BUY_MARKER)))
+            .count();
+        if buy_forms > 1 {
+            break;
+        }
+        if price.is_none() {
+            price = el.select(&PRICE).next().map(squash);
+        }
+        title = el.select(&TITLE).next().map(squash).or_else(|| {
+            el.select(&HEADINGS)
+                .map(squash)
+                .find(|t| !t.is_empty() && Some(t) != price.as_ref())
+        });
+        if title.is_some() {
+            break;
+        }
+    }
+    (title.unwrap_or_default(), price.unwrap_or_default())
+}
+
+/// "190.00 EUR", "190,00 €", "EUR 1.234,50", "€1,234.50" -> (number, currency).
+pub fn parse_price(text: &str) -> (Option<f64>, String) {
+    let start = text.find(|c: char| c.is_ascii_digit());
+    let Some(start) = start else {
+        return (None, text.trim().to_string());
+    };
+    let numeric: String = text[start..]
+        .chars()
+        .take_while(|c| {
+            c.is_ascii_digit() || matches!(c, '.' | ',' | '\'' | ' ' | '\u{a0}' | '\u{202f}')
+        })
+        .collect();
+    let rest = &text[start + numeric.len()..];
+    let currency = format!("{} {}", &text[..start], rest)
+        .split_whitespace()
+        .filter(|w| !w.chars().all(|c| matches!(c, '-' | '–' | '—' | '.' | ',')))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let numeric = numeric.trim_end();
+    // The decimal separator is the last '.' or ',' followed by exactly one or two digits.
+    let digits_after = |i: usize| {
+        numeric[i + 1..]
+            .chars()
+            .filter(char::is_ascii_digit)
+            .count()
+    };
+    let dec = numeric.rfind(['.', ',']).filter(|&i| {
+        (1..=2).contains(&digits_after(i)) && numeric[i + 1..].chars().all(|c| c.is_ascii_digit())
+    });
+    let mut plain = String::new();
+    for (i, c) in numeric.char_indices() {
+        if c.is_ascii_digit() {
+            plain.push(c);
+        } else if Some(i) == dec {
+            plain.push('.');
+        }
+    }
+    (plain.parse().ok(), currency)
+}
+
+/// Finds the marketplace link on an event page: an `<a href>` whose path ends in `/secondhand/`
+/// (absolute or relative). Prefers a link under the event's own path.
+pub fn find_marketplace_link(body: &str, base: &Url, event: &str) -> Option<Url> {
+    let doc = Html::parse_document(body);
+    let candidates: Vec<Url> = doc
+        .select(&LINKS)
+        .filter_map(|a| base.join(a.attr("href")?.trim()).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .filter(|u| {
+            let p = u.path().trim_end_matches('/');
+            p.ends_with("/secondhand")
+        })
+        .collect();
+    let own = format!("/{}/secondhand", event.trim_matches('/'));
+    candidates
+        .iter()
+        .find(|u| u.path().trim_end_matches('/').ends_with(&own) && u.host_str() == base.host_str())
+        .or_else(|| candidates.first())
+        .cloned()
+}
+
+/// Classifies a cart add by where it ended up. Success only on a `/checkout/` page.
+pub fn classify_cart(status: u16, final_url: &Url) -> CartOutcome {
+    let path = final_url.path();
+    if path.contains("/checkout/") && (200..300).contains(&status) {
+        CartOutcome::InCart {
+            checkout_url: final_url.clone(),
+        }
+    } else if path.contains("/secondhand") && !path.contains(BUY_MARKER) && status < 400 {
+        CartOutcome::Lost
+    } else {
+        CartOutcome::Failed {
+            reason: format!("HTTP {status} at {final_url}"),
+        }
+    }
+}
+
+/// Reads the reservation deadline and cart rows off a checkout page.
+pub fn parse_checkout(body: &str) -> Checkout {
+    let doc = Html::parse_document(body);
+    let expires = doc
+        .select(&EXPIRES)
+        .find_map(|e| e.attr("data-expires").map(str::to_string));
+    let mut items: Vec<String> = doc.select(&CART_ROWS).map(squash).collect();
+    items.dedup();
+    Checkout { expires, items }
+}
+
+/// A fingerprint of a page with its per-load bits (`data-now`, CSRF values, `?version=`) removed,
+/// so two empty marketplace pages compare equal and anything else stands out.
+pub fn fingerprint(body: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut rest = body;
+    // Each marker is followed by a value that runs to the next '"' or '\''.
+    const MARKERS: [&[u8]; 4] = [
+        b"data-now=",
+        b"csrfmiddlewaretoken\" value=",
+        b"?version=",
+        b"data-expires=",
+    ];
+    loop {
+        let next = MARKERS
+            .iter()
+            .filter_map(|m| memchr::memmem::find(rest, m).map(|i| (i, m.len())))
+            .min();
+        match next {
+            None => {
+                rest.hash(&mut h);
+                break;
+            }
+            Some((i, len)) => {
+                rest[..i + len].hash(&mut h);
+                let after = &rest[i + len..];
+                // Skip an opening quote, then the value.
+                let skip = usize::from(after.first().is_some_and(|c| *c == b'"' || *c == b'\''));
+                let end = after[skip..]
+                    .iter()
+                    .position(|c| *c == b'"' || *c == b'\'')
+                    .map_or(after.len(), |p| p + skip);
+                rest = &after[end..];
+            }
+        }
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Url {
+        Url::parse("https://tickets.example.com/event/secondhand/?sort=price_asc").unwrap()
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn reads_an_english_listing_page() {
+        let page = parse_page(&fixture("marketplace_two_listings_en.html"), &base());
+        assert!(page.active);
+        assert_eq!(page.listings.len(), 2);
+        let l = &page.listings[0];
+        assert_eq!(l.id, "k3v9q2m8x1z7w4b6");
+        assert_eq!(l.title, "Ticket – Type A");
+        assert_eq!(l.price, Some(190.0));
+        assert_eq!(l.currency, "EUR");
+        assert_eq!(l.price_text, "190.00 EUR");
+        assert_eq!(
+            l.action.as_str(),
+            "https://tickets.example.com/event/secondhand/buy/k3v9q2m8x1z7w4b6/"
+        );
+        assert_eq!(
+            l.fields,
+            vec![("csrfmiddlewaretoken".to_string(), "tok-A-1".to_string())]
+        );
+        assert_eq!(l.position, 1);
+        assert_eq!(page.listings[1].title, "Up-and-coming Ticket");
+        assert_eq!(page.listings[1].price, Some(1234.5));
+        assert_eq!(page.listings[1].position, 2);
+    }
+
+    #[test]
+    fn reads_a_german_page_with_other_attribute_order_and_relative_actions() {
+        let page = parse_page(&fixture("marketplace_de_relative.html"), &base());
+        assert_eq!(page.listings.len(), 1);
+        let l = &page.listings[0];
+        assert_eq!(l.id, "a1b2c3");
+        assert_eq!(l.title, "Ticket – Ermäßigt");
+        assert_eq!(l.price, Some(89.5));
+        assert_eq!(l.currency, "€");
+        assert_eq!(
+            l.action.as_str(),
+            "https://tickets.example.com/event/secondhand/buy/a1b2c3/"
+        );
+        // Two hidden fields, kept in order; the visible one is not a field.
+        assert_eq!(l.fields.len(), 2);
+        assert_eq!(l.fields[1], ("extra".to_string(), "1".to_string()));
+    }
+
+    #[test]
+    fn ignores_every_form_that_is_not_a_buy_form() {
+        let page = parse_page(&fixture("marketplace_decoys.html"), &base());
+        let ids: Vec<_> = page.listings.iter().map(|l| l.id.as_str()).collect();
+        assert_eq!(ids, ["real1"]);
+    }
+
+    #[test]
+    fn empty_and_inactive_pages() {
+        let empty = parse_page(&fixture("marketplace_empty_en.html"), &base());
+        assert_eq!(
+            empty,
+            Page {
+                listings: vec![],
+                active: true
+            }
+        );
+        let inactive = parse_page(&fixture("marketplace_inactive.html"), &base());
+        assert_eq!(
+            inactive,
+            Page {
+                listings: vec![],
+                active: false
+            }
+        );
+        assert!(!may_have_listings(
+            fixture("marketplace_empty_en.html").as_bytes()
+        ));
+    }
+
+    #[test]
+    fn finds_the_marketplace_link_absolute_or_relative() {
+        let ev = Url::parse("https://tickets.example.com/event/").unwrap();
+        let abs = find_marketplace_link(&fixture("event_with_marketplace.html"), &ev, "event");
+        assert_eq!(
+            abs.unwrap().as_str(),
+            "https://tickets.example.com/event/secondhand/"
+        );
+        let rel = find_marketplace_link(&fixture("event_relative_link_de.html"), &ev, "event");
+        assert_eq!(
+            rel.unwrap().as_str(),
+            "https://tickets.example.com/event/secondhand/"
+        );
+        assert_eq!(
+            find_marketplace_link(&fixture("event_without_marketplace.html"), &ev, "event"),
+            None
+        );
+    }
+
+    #[test]
+    fn classifies_cart_answers_by_final_url() {
+        let u = |s| Url::parse(s).unwrap();
+        assert!(matches!(
+            classify_cart(200, &u("https://t.example/event/checkout/questions/?")),
+            CartOutcome::InCart { .. }
+        ));
+        assert_eq!(
+            classify_cart(200, &u("https://t.example/event/secondhand/")),
+            CartOutcome::Lost
+        );
+        assert!(matches!(
+            classify_cart(403, &u("https://t.example/event/secondhand/buy/x/")),
+            CartOutcome::Failed { .. }
+        ));
+        assert!(matches!(
+            classify_cart(200, &u("https://t.example/event/")),
+            CartOutcome::Failed { .. }
+        ));
+    }
+
+    #[test]
+    fn prices_in_many_shapes() {
+        assert_eq!(parse_price("190.00 EUR"), (Some(190.0), "EUR".into()));
+        assert_eq!(parse_price("190,00 €"), (Some(190.0), "€".into()));
+        assert_eq!(parse_price("EUR 1.234,50"), (Some(1234.5), "EUR".into()));
+        assert_eq!(parse_price("€1,234.50"), (Some(1234.5), "€".into()));
+        assert_eq!(parse_price("CHF 1'250.–"), (Some(1250.0), "CHF".into()));
+        assert_eq!(parse_price("1 000 Kč"), (Some(1000.0), "Kč".into()));
+        assert_eq!(parse_price("free"), (None, "free".into()));
+    }
+
+    #[test]
+    fn checkout_page_facts() {
+        let c = parse_checkout(&fixture("checkout_questions.html"));
+        assert_eq!(c.expires.as_deref(), Some("2026-11-24 17:10:12+0100"));
+        assert_eq!(c.items, vec!["Ticket – Type A".to_string()]);
+    }
+
+    #[test]
+    fn fingerprint_ignores_per_load_bits_only() {
+        let a = r#"<body data-now="1766648519.081831"><input type="hidden" name="csrfmiddlewaretoken" value="AAA"><link href="/theme.css?version=abc-1"></body>"#;
+        let b = r#"<body data-now="1766648999.000001"><input type="hidden" name="csrfmiddlewaretoken" value="BBBBBB"><link href="/theme.css?version=def-2"></body>"#;
+        let c = r#"<body data-now="1766648999.000001"><div class="alert">New!</div><input type="hidden" name="csrfmiddlewaretoken" value="BBBBBB"><link href="/theme.css?version=def-2"></body>"#;
+        assert_eq!(fingerprint(a.as_bytes()), fingerprint(b.as_bytes()));
+        assert_ne!(fingerprint(b.as_bytes()), fingerprint(c.as_bytes()));
+        // Unterminated values never panic.
+        fingerprint(b"<body data-now=\"123");
+        fingerprint(b"data-now=");
+    }
+}

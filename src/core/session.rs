@@ -1,0 +1,409 @@
+//! The HTTP session: one reqwest client (HTTP/2 where the server offers it, one connection reused),
+//! one cookie jar, and the politeness governor in front of every request.
+//!
+//! Why the jar is a `reqwest_cookie_store` and not reqwest's own: the hand-over needs every cookie
+//! with its attributes (Secure, HttpOnly, SameSite, expiry), which reqwest's `Jar` cannot list.
+//!
+//! Connections: a pretix front end closes an HTTP/2 connection after about 1000 streams. The
+//! session swaps in a fresh client (same jar) before [`RECONNECT_AFTER`] requests, and retries once
+//! on a transport error: always for GETs, and for POSTs only when the request never left (connect
+//! error), so a cart add is never sent twice.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use reqwest::{Client, Method, header};
+use reqwest_cookie_store::CookieStoreMutex;
+use url::Url;
+
+use super::cookies::CookieInfo;
+use super::governor::{Backoff, Governor, Kind, Outcome, parse_retry_after};
+use super::stats::Stats;
+
+/// Requests on one client before a fresh connection is opened.
+pub const RECONNECT_AFTER: u32 = 950;
+/// Bodies larger than this are cut off: no marketplace page is anywhere near it.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("{method} {url}: {detail}")]
+    Transport {
+        method: Method,
+        url: Url,
+        detail: String,
+        connect: bool,
+    },
+    #[error("dry run: refusing to POST to the marketplace ({url})")]
+    DryRun { url: Url },
+    #[error("{url}: only http and https URLs can be fetched")]
+    Scheme { url: Url },
+    #[error("could not set up HTTPS: {0}")]
+    Setup(String),
+}
+
+impl HttpError {
+    pub fn is_connect(&self) -> bool {
+        matches!(self, HttpError::Transport { connect: true, .. })
+    }
+}
+
+/// Everything the clients need to be built the same way each time.
+#[derive(Clone, Debug, Default)]
+pub struct ClientConfig {
+    pub user_agent: String,
+    /// Extra trusted roots, each a PEM bundle (`--ca-cert`, `SSL_CERT_FILE`, the simulator's CA).
+    pub extra_roots: Vec<Vec<u8>>,
+    pub timeout: Option<Duration>,
+}
+
+impl ClientConfig {
+    pub fn build(&self, jar: Option<Arc<CookieStoreMutex>>) -> Result<Client, HttpError> {
+        let mut b = Client::builder()
+            .user_agent(self.user_agent.clone())
+            .pool_idle_timeout(Duration::from_secs(600))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(self.timeout.unwrap_or(Duration::from_secs(30)));
+        for pem in &self.extra_roots {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| HttpError::Setup(format!("bad CA certificate: {}", chain(&e))))?;
+            b = b.tls_certs_merge(certs);
+        }
+        if let Some(jar) = jar {
+            b = b.cookie_provider(jar);
+        }
+        b.build().map_err(|e| HttpError::Setup(chain(&e)))
+    }
+}
+
+/// What the whole process shares between sessions: the governor (so no number of sessions gets
+/// around it), the stats and the request counter.
+#[derive(Default)]
+pub struct Net {
+    pub governor: Governor,
+    pub stats: Stats,
+    seq: AtomicU64,
+    /// POSTs to this host are refused (dry run).
+    pub dry_run_host: Mutex<Option<String>>,
+}
+
+impl Net {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+}
+
+/// One answer, fully read.
+#[derive(Clone, Debug)]
+pub struct Response {
+    pub seq: u64,
+    pub method: Method,
+    pub status: u16,
+    /// The final URL, after redirects.
+    pub url: Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub ttfb: Duration,
+    pub ttlb: Duration,
+    /// Time the governor held the request back.
+    pub waited: Duration,
+    pub retry_after: Option<Duration>,
+    /// The backoff this answer earned for its host.
+    pub backoff: Option<Backoff>,
+    /// A short, non-secret tag of the session cookie, for log lines.
+    pub session_tag: String,
+    pub truncated: bool,
+}
+
+impl Response {
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// `REQ# | STATUS | TTFB | TTLB | SIZE | SESSION | RESULT`
+    pub fn log_line(&self, result: &str) -> String {
+        format!(
+            "#{:04} | {} | {:>6} | {:>6} | {:>8} | {} | {}",
+            self.seq,
+            self.status,
+            ms(self.ttfb),
+            ms(self.ttlb),
+            size(self.body.len()),
+            self.session_tag,
+            result
+        )
+    }
+}
+
+pub fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1}ms")
+    } else {
+        format!("{ms:.0}ms")
+    }
+}
+
+fn size(n: usize) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else {
+        format!("{:.1} KB", n as f64 / 1024.0)
+    }
+}
+
+/// An error and its sources, joined: reqwest's own Display omits the cause that matters.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+struct Live {
+    client: Client,
+    used: u32,
+}
+
+pub struct Session {
+    cfg: ClientConfig,
+    jar: Arc<CookieStoreMutex>,
+    live: Mutex<Live>,
+    net: Arc<Net>,
+}
+
+impl Session {
+    pub fn new(cfg: ClientConfig, net: Arc<Net>) -> Result<Self, HttpError> {
+        let jar = Arc::new(CookieStoreMutex::default());
+        let client = cfg.build(Some(jar.clone()))?;
+        Ok(Self {
+            cfg,
+            jar,
+            live: Mutex::new(Live { client, used: 0 }),
+            net,
+        })
+    }
+
+    pub fn net(&self) -> &Arc<Net> {
+        &self.net
+    }
+
+    /// The client for the next request; a fresh one (new connection) every [`RECONNECT_AFTER`].
+    fn client(&self, fresh: bool) -> Result<Client, HttpError> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if fresh || live.used >= RECONNECT_AFTER {
+            crate::log::debug(format!(
+                "opening a fresh connection after {} requests",
+                live.used
+            ));
+            live.client = self.cfg.build(Some(self.jar.clone()))?;
+            live.used = 0;
+        }
+        live.used += 1;
+        Ok(live.client.clone())
+    }
+
+    /// A GET that counts as a poll: spaced by the governor's floor for remote hosts.
+    pub async fn get(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+    ) -> Result<Response, HttpError> {
+        self.send(Method::GET, url, None, headers, Kind::Poll).await
+    }
+
+    /// A form POST (an action: not held by the floor, but by any backoff).
+    pub async fn post_form(
+        &self,
+        url: &Url,
+        form: &[(String, String)],
+        headers: &[(String, String)],
+    ) -> Result<Response, HttpError> {
+        self.send(Method::POST, url, Some(form), headers, Kind::Action)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        form: Option<&[(String, String)]>,
+        headers: &[(String, String)],
+        kind: Kind,
+    ) -> Result<Response, HttpError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(HttpError::Scheme { url: url.clone() });
+        }
+        let host = url.host_str().unwrap_or_default().to_string();
+        if method == Method::POST {
+            let dry = self
+                .net
+                .dry_run_host
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if dry
+                .as_deref()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&host))
+            {
+                return Err(HttpError::DryRun { url: url.clone() });
+            }
+        }
+        let waited = self.net.governor.admit(&host, kind).await;
+        let mut retried = false;
+        loop {
+            let seq = self.net.seq.fetch_add(1, Relaxed) + 1;
+            self.net.stats.requests.fetch_add(1, Relaxed);
+            match self
+                .attempt(seq, &method, url, form, headers, retried)
+                .await
+            {
+                Ok(mut r) => {
+                    r.waited = waited;
+                    r.backoff = self.net.governor.record(
+                        &host,
+                        Outcome::Status {
+                            code: r.status,
+                            retry_after: r.retry_after,
+                        },
+                    );
+                    if let Some(b) = &r.backoff {
+                        crate::log::warn(format!(
+                            "{host} answered {}: waiting {:.0} s before the next request ({})",
+                            r.status,
+                            b.delay.as_secs_f64(),
+                            b.reason
+                        ));
+                    }
+                    return Ok(r);
+                }
+                Err(e) => {
+                    let retry = !retried && (method == Method::GET || e.is_connect());
+                    if retry {
+                        crate::log::debug(format!("retrying once on a fresh connection: {e}"));
+                        retried = true;
+                        continue;
+                    }
+                    if let Some(b) = self.net.governor.record(&host, Outcome::NetworkError) {
+                        crate::log::warn(format!(
+                            "{e}; waiting {:.0} s before the next request to {host}",
+                            b.delay.as_secs_f64()
+                        ));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        seq: u64,
+        method: &Method,
+        url: &Url,
+        form: Option<&[(String, String)]>,
+        headers: &[(String, String)],
+        fresh: bool,
+    ) -> Result<Response, HttpError> {
+        let client = self.client(fresh)?;
+        let mut req = client.request(method.clone(), url.clone());
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        if let Some(form) = form {
+            req = req.form(form);
+        }
+        let transport = |e: reqwest::Error| HttpError::Transport {
+            method: method.clone(),
+            url: url.clone(),
+            connect: e.is_connect(),
+            detail: chain(&e),
+        };
+        let start = Instant::now();
+        let mut resp = req.send().await.map_err(transport)?;
+        let ttfb = start.elapsed();
+        let status = resp.status().as_u16();
+        let final_url = resp.url().clone();
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let mut body = BytesMut::new();
+        let mut truncated = false;
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let ttlb = start.elapsed();
+        Ok(Response {
+            seq,
+            method: method.clone(),
+            status,
+            url: final_url,
+            headers,
+            body: body.freeze(),
+            ttfb,
+            ttlb,
+            waited: Duration::ZERO,
+            retry_after,
+            backoff: None,
+            session_tag: self.session_tag(),
+            truncated,
+        })
+    }
+
+    /// Every unexpired cookie in the jar, with its attributes.
+    pub fn cookies(&self) -> Vec<CookieInfo> {
+        let store = self.jar.lock().unwrap_or_else(|e| e.into_inner());
+        store.iter_unexpired().map(CookieInfo::from_store).collect()
+    }
+
+    /// First characters of the pretix session (or proxy session) cookie: enough to tell sessions
+    /// apart in a log, too little to be worth stealing.
+    fn session_tag(&self) -> String {
+        let store = self.jar.lock().unwrap_or_else(|e| e.into_inner());
+        let pick = |name: &str| {
+            store
+                .iter_unexpired()
+                .find(|c| c.name() == name)
+                .map(|c| c.value().chars().take(6).collect::<String>() + "…")
+        };
+        pick("__Host-pretix_session")
+            .or_else(|| pick("pretix_session"))
+            .or_else(|| pick("__QXSESSION"))
+            .unwrap_or_else(|| "-".into())
+    }
+}

@@ -1,0 +1,698 @@
+//! A simulated pretix marketplace: a product feature (`pretix-race rehearse`) and the server every
+//! integration test runs against.
+//!
+//! It speaks HTTPS with a certificate it generates (its CA is handed to the client as an extra
+//! root, never by turning verification off), HTTP/2 via ALPN with HTTP/1.1 as fallback, and
+//! behaves like a pretix shop where it matters to us: `__QXSESSION` from the "front proxy",
+//! `__Host-pretix_csrftoken` / `__Host-pretix_session` with pretix's attributes, Django-style
+//! masked CSRF tokens checked against the cookie and a same-origin `Referer`, buy forms that either
+//! win (302 via `/checkout/start` to `/checkout/questions/`) or lose the race (302 back to the
+//! marketplace), and a scenario of listings, rate limits, an inactive marketplace, flaky answers
+//! and connections closed after N streams (GOAWAY). It records every request for tests to check.
+
+mod pages;
+mod tls;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+use url::Url;
+
+/// A listing the simulated market will offer.
+#[derive(Clone, Debug)]
+pub struct SimListing {
+    pub id: String,
+    pub item: u32,
+    pub title: String,
+    pub price_cents: u64,
+    /// Someone else buys it the moment we try: our POST lands back on the marketplace.
+    pub lost: bool,
+}
+
+impl SimListing {
+    pub fn new(id: &str, title: &str, price_cents: u64) -> Self {
+        Self {
+            id: id.into(),
+            item: 965,
+            title: title.into(),
+            price_cents,
+            lost: false,
+        }
+    }
+
+    pub fn lost(mut self) -> Self {
+        self.lost = true;
+        self
+    }
+
+    pub fn item(mut self, item: u32) -> Self {
+        self.item = item;
+        self
+    }
+}
+
+/// Something unusual the marketplace does on a given poll.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer with this status (and `Retry-After` value, if any).
+    Status {
+        code: u16,
+        retry_after: Option<String>,
+    },
+    /// Drop the request without an answer (stream reset / connection error).
+    Reset,
+    /// The ordinary page with an extra announcement, so it differs from the baseline.
+    Banner(String),
+}
+
+/// What the simulated marketplace does, poll by poll. Poll numbers count marketplace GETs from 1.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub event: String,
+    pub locale: String,
+    /// Event-page GETs that show no marketplace link (and the marketplace answers "inactive").
+    pub inactive_event_pages: u32,
+    /// Listings appear from this marketplace poll on (1 = the first poll already shows them).
+    pub listings_from_poll: u32,
+    pub listings: Vec<SimListing>,
+    pub faults: HashMap<u32, Fault>,
+    /// Close each connection gracefully (HTTP/2 GOAWAY) after this many requests.
+    pub max_requests_per_connection: Option<usize>,
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Self {
+            event: "rehearsal".into(),
+            locale: "en".into(),
+            inactive_event_pages: 0,
+            listings_from_poll: 1,
+            listings: Vec::new(),
+            faults: HashMap::new(),
+            max_requests_per_connection: None,
+        }
+    }
+}
+
+impl Scenario {
+    /// The names `rehearse --scenario` accepts.
+    pub const NAMES: [&'static str; 5] = ["standard", "instant", "inactive", "busy", "quiet"];
+
+    /// A named scenario; `None` for an unknown name.
+    pub fn named(name: &str) -> Option<Self> {
+        let a = || SimListing::new("r8k2m4p6q1w3e5t7", "Ticket – Type A", 19_000);
+        let b = || SimListing::new("z9x8c7v6b5n4m3l2", "Ticket – Type B", 21_000);
+        let mut s = Scenario::default();
+        match name {
+            // A few empty polls, one rate limit, then two listings: the cheaper one is sold to
+            // someone else under our nose, the next one is ours.
+            "standard" => {
+                s.listings_from_poll = 4;
+                s.listings = vec![a().lost(), b()];
+                s.faults.insert(
+                    2,
+                    Fault::Status {
+                        code: 429,
+                        retry_after: Some("1".into()),
+                    },
+                );
+            }
+            "instant" => s.listings = vec![a()],
+            // The organiser switches the marketplace on after a while.
+            "inactive" => {
+                s.inactive_event_pages = 2;
+                s.listings_from_poll = 2;
+                s.listings = vec![a()];
+            }
+            // The site is under load before a listing shows up.
+            "busy" => {
+                s.listings_from_poll = 6;
+                s.listings = vec![a()];
+                s.faults.insert(
+                    1,
+                    Fault::Status {
+                        code: 503,
+                        retry_after: Some("1".into()),
+                    },
+                );
+                s.faults.insert(
+                    2,
+                    Fault::Status {
+                        code: 409,
+                        retry_after: Some("1".into()),
+                    },
+                );
+                s.faults.insert(3, Fault::Reset);
+                s.faults
+                    .insert(5, Fault::Banner("Maintenance tonight".into()));
+            }
+            // Nothing is ever listed: a rehearsal for watching, Ctrl-C and dry runs.
+            "quiet" => s.listings_from_poll = u32::MAX,
+            _ => return None,
+        }
+        Some(s)
+    }
+}
+
+/// A request as the simulator saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub version: String,
+    pub connection: usize,
+    pub cookies: Vec<(String, String)>,
+    pub user_agent: Option<String>,
+    pub referer: Option<String>,
+    pub origin: Option<String>,
+    pub form: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Default)]
+struct SimSession {
+    csrf_secret: String,
+    cart: Vec<SimListing>,
+}
+
+#[derive(Default)]
+struct Inner {
+    event_gets: u32,
+    market_gets: u32,
+    offered: Option<Vec<SimListing>>,
+    sessions: HashMap<String, SimSession>,
+    seen: Vec<Seen>,
+}
+
+struct Shared {
+    scenario: Scenario,
+    base: String,
+    inner: Mutex<Inner>,
+    connections: AtomicUsize,
+}
+
+/// A running simulated marketplace; stops when dropped.
+pub struct Sim {
+    addr: SocketAddr,
+    ca_pem: String,
+    shared: Arc<Shared>,
+    _stop: oneshot::Sender<()>,
+}
+
+const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+fn random_string(n: usize) -> String {
+    (0..n)
+        .map(|_| CHARS[rand::random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// Django's CSRF masking: a random mask, and the secret shifted by it.
+fn mask_token(secret: &str) -> String {
+    let mask = random_string(secret.len());
+    let idx = |c: u8| CHARS.iter().position(|x| *x == c).unwrap_or(0);
+    let cipher: String = secret
+        .bytes()
+        .zip(mask.bytes())
+        .map(|(s, m)| CHARS[(idx(s) + idx(m)) % CHARS.len()] as char)
+        .collect();
+    mask + &cipher
+}
+
+fn unmask_token(token: &str) -> Option<String> {
+    if token.len() % 2 != 0 || !token.bytes().all(|c| CHARS.contains(&c)) {
+        return None;
+    }
+    let (mask, cipher) = token.split_at(token.len() / 2);
+    let idx = |c: u8| CHARS.iter().position(|x| *x == c).unwrap_or(0);
+    Some(
+        cipher
+            .bytes()
+            .zip(mask.bytes())
+            .map(|(c, m)| CHARS[(idx(c) + CHARS.len() - idx(m)) % CHARS.len()] as char)
+            .collect(),
+    )
+}
+
+type Body = Full<Bytes>;
+
+impl Sim {
+    /// Starts the marketplace on a free loopback port.
+    pub async fn start(scenario: Scenario) -> std::io::Result<Sim> {
+        Self::start_on(scenario, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub async fn start_on(scenario: Scenario, addr: SocketAddr) -> std::io::Result<Sim> {
+        let certs = tls::generate().map_err(std::io::Error::other)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config.clone());
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            scenario,
+            base: format!("https://{addr}"),
+            inner: Mutex::new(Inner::default()),
+            connections: AtomicUsize::new(0),
+        });
+        let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
+        let accept_shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = tokio::select! {
+                    _ = &mut stop_rx => break,
+                    r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+                };
+                let acceptor = acceptor.clone();
+                let shared = accept_shared.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let conn_id = shared.connections.fetch_add(1, Relaxed) + 1;
+                    serve_connection(shared, tls, conn_id).await;
+                });
+            }
+        });
+        Ok(Sim {
+            addr,
+            ca_pem: certs.ca_pem,
+            shared,
+            _stop: stop_tx,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://127.0.0.1:PORT`
+    pub fn base_url(&self) -> Url {
+        Url::parse(&self.shared.base).expect("valid base")
+    }
+
+    pub fn event(&self) -> &str {
+        &self.shared.scenario.event
+    }
+
+    /// The PEM of the CA that signed the server's certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// Every request seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .seen
+            .clone()
+    }
+
+    /// TLS connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Relaxed)
+    }
+
+    /// The cart of the session holding this `__Host-pretix_session` value: listing titles.
+    pub fn cart_of(&self, session: &str) -> Vec<String> {
+        let inner = self.shared.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner
+            .sessions
+            .get(session)
+            .map(|s| s.cart.iter().map(|l| l.title.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    conn_id: usize,
+) {
+    let served = Arc::new(AtomicUsize::new(0));
+    let close = Arc::new(Notify::new());
+    let limit = shared.scenario.max_requests_per_connection;
+    let svc = {
+        let (served, close) = (served.clone(), close.clone());
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            let shared = shared.clone();
+            let n = served.fetch_add(1, Relaxed) + 1;
+            if limit.is_some_and(|l| n >= l) {
+                close.notify_one();
+            }
+            async move { shared.handle(req, conn_id).await }
+        })
+    };
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(TokioIo::new(tls), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = close.notified() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Raised by the service to drop a request without an answer.
+#[derive(Debug)]
+struct Dropped;
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("simulated reset")
+    }
+}
+impl std::error::Error for Dropped {}
+
+fn parse_cookies(req: &Request<Incoming>) -> Vec<(String, String)> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+struct Reply {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+    retry_after: Option<String>,
+}
+
+impl Reply {
+    fn page(body: String) -> Self {
+        Reply {
+            status: StatusCode::OK,
+            location: None,
+            body,
+            retry_after: None,
+        }
+    }
+    fn redirect(to: String) -> Self {
+        Reply {
+            status: StatusCode::FOUND,
+            location: Some(to),
+            body: String::new(),
+            retry_after: None,
+        }
+    }
+    fn status(code: u16, body: String) -> Self {
+        Reply {
+            status: StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            location: None,
+            body,
+            retry_after: None,
+        }
+    }
+}
+
+impl Shared {
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        conn: usize,
+    ) -> Result<Response<Body>, Dropped> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().map(str::to_string);
+        let cookies = parse_cookies(&req);
+        let header = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (user_agent, referer, origin) = (
+            header(header::USER_AGENT),
+            header(header::REFERER),
+            header(header::ORIGIN),
+        );
+        let version = format!("{:?}", req.version());
+        let form: Vec<(String, String)> = if method == Method::POST {
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            url::form_urlencoded::parse(&body).into_owned().collect()
+        } else {
+            Vec::new()
+        };
+        let seen = Seen {
+            method: method.to_string(),
+            path: path.clone(),
+            query: query.clone(),
+            version,
+            connection: conn,
+            cookies: cookies.clone(),
+            user_agent,
+            referer,
+            origin,
+            form,
+        };
+        let cookie = |name: &str| {
+            cookies
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.seen.push(seen.clone());
+
+        // The "front proxy" and pretix hand out their cookies on the first visit.
+        let mut set_cookies = Vec::new();
+        if cookie("__QXSESSION").is_none() {
+            set_cookies.push(format!(
+                "__QXSESSION={}; Path=/",
+                random_string(32).to_lowercase()
+            ));
+        }
+        let session_id = match cookie("__Host-pretix_session")
+            .filter(|s| inner.sessions.contains_key(s))
+        {
+            Some(s) => s,
+            None => {
+                let id = random_string(32).to_lowercase();
+                let secret = random_string(32);
+                set_cookies.push(format!(
+                    "__Host-pretix_csrftoken={secret}; expires=Thu, 24 Dec 2099 11:31:56 GMT; Max-Age=31449600; Partitioned; Path=/; SameSite=None; Secure"
+                ));
+                set_cookies.push(format!(
+                    "__Host-pretix_session={id}; expires=Thu, 08 Jan 2099 11:31:56 GMT; HttpOnly; Max-Age=1209600; Partitioned; Path=/; SameSite=None; Secure"
+                ));
+                inner.sessions.insert(
+                    id.clone(),
+                    SimSession {
+                        csrf_secret: secret,
+                        cart: Vec::new(),
+                    },
+                );
+                id
+            }
+        };
+        let sc = &self.scenario;
+        let ev = format!("/{}/", sc.event);
+        let base = self.base.as_str();
+        let locale = sc.locale.as_str();
+        let open = inner.event_gets > sc.inactive_event_pages;
+
+        let reply = if method == Method::GET && path == ev {
+            inner.event_gets += 1;
+            let with_link = inner.event_gets > sc.inactive_event_pages;
+            Reply::page(pages::event_page(base, &sc.event, locale, with_link))
+        } else if method == Method::GET && path == format!("{ev}secondhand/") {
+            if !open {
+                Reply::status(404, pages::inactive_page(base, &sc.event, locale))
+            } else {
+                inner.market_gets += 1;
+                let n = inner.market_gets;
+                if n >= sc.listings_from_poll && inner.offered.is_none() {
+                    inner.offered = Some(sc.listings.clone());
+                }
+                match sc.faults.get(&n) {
+                    Some(Fault::Reset) => return Err(Dropped),
+                    Some(Fault::Status { code, retry_after }) => {
+                        let mut r = Reply::status(*code, pages::error_page(*code));
+                        r.retry_after = retry_after.clone();
+                        r
+                    }
+                    fault => {
+                        let banner = match fault {
+                            Some(Fault::Banner(b)) => Some(b.as_str()),
+                            _ => None,
+                        };
+                        let params: HashMap<String, String> = query
+                            .as_deref()
+                            .map(|q| {
+                                url::form_urlencoded::parse(q.as_bytes())
+                                    .into_owned()
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let sort = params.get("sort").map_or("price_asc", String::as_str);
+                        let item: Option<u32> = params.get("item").and_then(|i| i.parse().ok());
+                        let mut shown: Vec<&SimListing> = inner
+                            .offered
+                            .iter()
+                            .flatten()
+                            .filter(|l| item.is_none_or(|i| l.item == i))
+                            .collect();
+                        match sort {
+                            "price_desc" => shown.sort_by(|a, b| b.price_cents.cmp(&a.price_cents)),
+                            "newest" => shown.reverse(),
+                            "oldest" => {}
+                            _ => shown.sort_by_key(|l| l.price_cents),
+                        }
+                        let secret = inner.sessions[&session_id].csrf_secret.clone();
+                        let token = move || mask_token(&secret);
+                        Reply::page(pages::market_page(&pages::MarketView {
+                            base,
+                            event: &sc.event,
+                            locale,
+                            listings: &shown,
+                            token: &token,
+                            sort,
+                            banner,
+                        }))
+                    }
+                }
+            }
+        } else if method == Method::POST && path.starts_with(&format!("{ev}secondhand/buy/")) {
+            let id = path
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            let secret = cookie("__Host-pretix_csrftoken");
+            let token = seen
+                .form
+                .iter()
+                .find(|(k, _)| k == "csrfmiddlewaretoken")
+                .map(|(_, v)| v.as_str());
+            let same_origin = |h: &Option<String>| {
+                h.as_deref()
+                    .is_some_and(|r| r == base || r.starts_with(&format!("{base}/")))
+            };
+            let csrf_ok = secret.is_some()
+                && token.and_then(unmask_token) == secret
+                && same_origin(&seen.referer)
+                && (seen.origin.is_none() || same_origin(&seen.origin));
+            if !csrf_ok {
+                Reply::status(403, pages::csrf_failure())
+            } else {
+                let offered = inner.offered.get_or_insert_with(Vec::new);
+                match offered.iter().position(|l| l.id == id) {
+                    Some(i) => {
+                        let l = offered.remove(i);
+                        if l.lost {
+                            Reply::redirect(format!("{base}{ev}secondhand/"))
+                        } else {
+                            if let Some(s) = inner.sessions.get_mut(&session_id) {
+                                s.cart.push(l);
+                            }
+                            Reply::redirect(format!("{base}{ev}checkout/start"))
+                        }
+                    }
+                    None => Reply::redirect(format!("{base}{ev}secondhand/")),
+                }
+            }
+        } else if method == Method::GET && path == format!("{ev}checkout/start") {
+            Reply::redirect(format!("{base}{ev}checkout/questions/"))
+        } else if method == Method::GET && path == format!("{ev}checkout/questions/") {
+            let s = &inner.sessions[&session_id];
+            if s.cart.is_empty() {
+                Reply::redirect(format!("{base}{ev}"))
+            } else {
+                let token = mask_token(&s.csrf_secret);
+                Reply::page(pages::checkout_page(
+                    base, &sc.event, locale, &s.cart, &token,
+                ))
+            }
+        } else {
+            Reply::status(404, pages::not_found())
+        };
+        drop(inner);
+
+        let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
+        *resp.status_mut() = reply.status;
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        h.insert(header::SERVER, HeaderValue::from_static("pretix-race-sim"));
+        h.insert(
+            header::VARY,
+            HeaderValue::from_static("Accept-Language, Cookie, Host"),
+        );
+        if let Some(loc) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            h.insert(header::LOCATION, loc);
+        }
+        if let Some(ra) = reply
+            .retry_after
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            h.insert(header::RETRY_AFTER, ra);
+        }
+        for c in set_cookies {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                h.append(header::SET_COOKIE, v);
+            }
+        }
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csrf_tokens_round_trip_and_differ_per_mask() {
+        let secret = random_string(32);
+        let a = mask_token(&secret);
+        let b = mask_token(&secret);
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+        assert_eq!(unmask_token(&a).as_deref(), Some(secret.as_str()));
+        assert_eq!(unmask_token(&b).as_deref(), Some(secret.as_str()));
+        assert_eq!(unmask_token("abc"), None);
+        assert_eq!(unmask_token("ab-d"), None);
+    }
+
+    #[test]
+    fn every_named_scenario_exists() {
+        for n in Scenario::NAMES {
+            assert!(Scenario::named(n).is_some(), "{n}");
+        }
+        assert!(Scenario::named("nope").is_none());
+    }
+}

@@ -1,0 +1,257 @@
+//! HTML of the simulated shop. Shaped like a pretix 2026 marketplace (panels, filter form, buy
+//! forms with a masked CSRF token, per-load `data-now` and `?version=`), in English or German, so
+//! rehearsals exercise the same parser, fingerprinting and hand-over a live site does.
+
+use std::time::{Duration, SystemTime};
+
+use super::SimListing;
+use crate::core::clock;
+
+pub struct Words {
+    pub marketplace: &'static str,
+    pub how: &'static str,
+    pub empty: &'static str,
+    pub buy: &'static str,
+    pub inactive: &'static str,
+    pub browse: &'static str,
+    pub checkout: &'static str,
+    pub cart: &'static str,
+}
+
+pub fn words(locale: &str) -> Words {
+    if locale.starts_with("de") {
+        Words {
+            marketplace: "Ticketbörse",
+            how: "So funktioniert's",
+            empty: "Im Moment sind keine Tickets verfügbar. Schau später wieder vorbei!",
+            buy: "Kaufen",
+            inactive: "Die Ticketbörse ist derzeit nicht aktiv.",
+            browse: "Tickets ansehen",
+            checkout: "Schritt 1 von 3: Deine Angaben – Bezahlvorgang",
+            cart: "Dein Warenkorb",
+        }
+    } else {
+        Words {
+            marketplace: "Ticket Marketplace",
+            how: "How it works",
+            empty: "No tickets available at the moment. Check back later!",
+            buy: "Buy",
+            inactive: "Ticket marketplace is not currently active.",
+            browse: "Browse Tickets",
+            checkout: "Step 1 of 3: Your information – Checkout",
+            cart: "Your cart",
+        }
+    }
+}
+
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+pub fn price(cents: u64, locale: &str) -> String {
+    if locale.starts_with("de") {
+        format!("{},{:02} €", cents / 100, cents % 100)
+    } else {
+        format!("{}.{:02} EUR", cents / 100, cents % 100)
+    }
+}
+
+fn head(title: &str, locale: &str, base: &str, event: &str) -> String {
+    let now = clock::unix_seconds(SystemTime::now());
+    format!(
+        r#"<!DOCTYPE html>
+<html lang="{locale}">
+<head>
+    <title>{title} :: Simulated Festival</title>
+    <link rel="stylesheet" type="text/css" href="{base}/{event}/theme.css?version=sim-{v}" />
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+</head>
+<body class="nojs" data-locale="{locale}" data-now="{now:.6}" data-currency="EUR">
+<div class="container main-box">
+    <main id="content">
+"#,
+        title = esc(title),
+        v = rand::random_range(1000..9999u32),
+    )
+}
+
+const FOOT: &str = "    </main>\n</div>\n</body>\n</html>\n";
+
+pub fn event_page(base: &str, event: &str, locale: &str, with_link: bool) -> String {
+    let w = words(locale);
+    let mut s = head("Simulated Festival", locale, base, event);
+    s.push_str("        <div class=\"alert alert-info\">Sold out.</div>\n");
+    s.push_str("        <div class=\"big-link-row\">\n");
+    if with_link {
+        s.push_str(&format!(
+            "            <a class=\"btn btn-lg btn-primary\" href=\"{base}/{event}/secondhand/\">{}</a>\n",
+            w.marketplace
+        ));
+    }
+    s.push_str("            <a class=\"btn btn-lg btn-primary\" href=\"https://example.com/faq\">FAQ</a>\n        </div>\n");
+    if with_link {
+        // The second link is relative, as some themes write it.
+        s.push_str(&format!(
+            "        <aside class=\"front-page\"><h2 class=\"h3\" id=\"marketplace\">{}</h2>\n            <a href=\"secondhand/\" class=\"btn btn-block btn-default\">{}</a>\n        </aside>\n",
+            w.marketplace, w.browse
+        ));
+    }
+    s.push_str(FOOT);
+    s
+}
+
+pub fn inactive_page(base: &str, event: &str, locale: &str) -> String {
+    let w = words(locale);
+    let mut s = head(w.inactive, locale, base, event);
+    s.push_str(&format!(
+        "        <div class=\"alert alert-danger\" id=\"error-message\"><p><span class=\"sr-only\">Error:</span> {}</p></div>\n",
+        w.inactive
+    ));
+    s.push_str(FOOT);
+    s
+}
+
+pub struct MarketView<'a> {
+    pub base: &'a str,
+    pub event: &'a str,
+    pub locale: &'a str,
+    pub listings: &'a [&'a SimListing],
+    pub token: &'a dyn Fn() -> String,
+    pub sort: &'a str,
+    pub banner: Option<&'a str>,
+}
+
+pub fn market_page(v: &MarketView) -> String {
+    let w = words(v.locale);
+    let (base, event) = (v.base, v.event);
+    let mut s = head(w.marketplace, v.locale, base, event);
+    s.push_str(&format!(
+        r#"    <h2>{m}</h2>
+    <div class="panel panel-info">
+        <div class="panel-heading"><h3 class="panel-title">{how}</h3></div>
+        <div class="panel-body"><p>Simulated marketplace. Please don't ruin a good thing.</p></div>
+    </div>
+"#,
+        m = w.marketplace,
+        how = w.how
+    ));
+    if let Some(b) = v.banner {
+        s.push_str(&format!(
+            "    <div class=\"alert alert-info\">{}</div>\n",
+            esc(b)
+        ));
+    }
+    s.push_str("    <form class=\"form-inline text-right\" method=\"get\">\n        <select name=\"item\" class=\"form-control\" id=\"id_item\">\n            <option value=\"\">All tickets</option><option value=\"965\">Ticket</option><option value=\"966\">Up-and-coming Ticket</option>\n        </select>\n        <select name=\"sort\" class=\"form-control\" id=\"id_sort\">\n");
+    for opt in ["price_asc", "price_desc", "newest", "oldest"] {
+        let sel = if opt == v.sort { " selected" } else { "" };
+        s.push_str(&format!(
+            "            <option value=\"{opt}\"{sel}>{opt}</option>\n"
+        ));
+    }
+    s.push_str("        </select>\n        <button type=\"submit\" class=\"btn btn-primary\">Apply</button>\n    </form>\n    <hr>\n");
+    if v.listings.is_empty() {
+        s.push_str(&format!(
+            "        <div class=\"alert alert-warning\">\n            {}\n        </div>\n",
+            w.empty
+        ));
+    } else {
+        s.push_str("        <div class=\"row\">\n");
+        for l in v.listings {
+            s.push_str(&format!(
+                r#"            <div class="col-md-4 col-sm-6">
+                <div class="panel panel-default">
+                    <div class="panel-heading"><h3 class="panel-title">{title}</h3></div>
+                    <div class="panel-body">
+                        <div class="text-center"><h2 class="text-primary">{price}</h2></div>
+                        <form method="post"
+                              action="{base}/{event}/secondhand/buy/{id}/">
+                            <input type="hidden" name="csrfmiddlewaretoken" value="{token}">
+                            <button type="submit" class="btn btn-success btn-block">{buy}</button>
+                        </form>
+                    </div>
+                </div>
+            </div>
+"#,
+                title = esc(&l.title),
+                price = price(l.price_cents, v.locale),
+                id = l.id,
+                token = (v.token)(),
+                buy = w.buy
+            ));
+        }
+        s.push_str("        </div>\n");
+    }
+    s.push_str(FOOT);
+    s
+}
+
+pub fn checkout_page(
+    base: &str,
+    event: &str,
+    locale: &str,
+    cart: &[SimListing],
+    token: &str,
+) -> String {
+    let w = words(locale);
+    let expires = clock::pretix_expires(SystemTime::now() + Duration::from_secs(600));
+    let mut s = head(w.checkout, locale, base, event);
+    s.push_str(&format!(
+        r#"<aside aria-label="{cart}">
+    <details class="panel panel-default cart" open>
+        <summary class="panel-heading"><h2 class="panel-title"><strong>{cart}</strong>
+            <strong id="cart-deadline-short" data-expires="{expires}">09:59</strong></h2></summary>
+        <div class="panel-body" id="cart-foldable-container">
+            <div role="table" aria-label="{cart}">
+"#,
+        cart = w.cart
+    ));
+    for l in cart {
+        s.push_str(&format!(
+            r#"                <div role="row" class="row cart-row" data-article-id="item-{item}-{id}">
+                    <div role="cell" class="product"><p><strong>{title}</strong></p></div>
+                    <div role="cell" class="count">1</div>
+                    <div role="cell" class="totalprice price"><strong>{price}</strong></div>
+                </div>
+"#,
+            item = l.item,
+            id = l.id,
+            title = esc(&l.title),
+            price = price(l.price_cents, locale)
+        ));
+    }
+    s.push_str(&format!(
+        r#"            </div>
+            <form class="text-muted" id="cart-extend-form" method="post" action="{base}/{event}/cart/extend">
+                <input type="hidden" name="csrfmiddlewaretoken" value="{token}">
+                <p id="cart-deadline" data-expires="{expires}">10:00</p>
+            </form>
+        </div>
+    </details>
+</aside>
+    <h2>Checkout</h2>
+    <form class="form-horizontal" method="post">
+        <input type="hidden" name="csrfmiddlewaretoken" value="{token}">
+        <input type="email" name="email" class="form-control" required id="id_email">
+    </form>
+"#
+    ));
+    s.push_str(FOOT);
+    s
+}
+
+pub fn csrf_failure() -> String {
+    "<!DOCTYPE html><html><head><title>403 Forbidden</title></head><body><h1>Forbidden (403)</h1><p>CSRF verification failed. Request aborted.</p></body></html>\n".into()
+}
+
+pub fn not_found() -> String {
+    "<!DOCTYPE html><html><head><title>Not found</title></head><body><h1>Not found</h1></body></html>\n".into()
+}
+
+pub fn error_page(code: u16) -> String {
+    format!(
+        "<!DOCTYPE html><html><head><title>{code}</title></head><body><h1>Error {code}</h1></body></html>\n"
+    )
+}

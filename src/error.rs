@@ -1,0 +1,53 @@
+//! The errors a run can end with, each with its own exit code, rendered by miette in `main`.
+
+use crate::config::ConfigError;
+use crate::lua::diagnostics::ScriptError;
+
+/// Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 script error, 130 interrupted.
+pub mod exit {
+    pub const SUCCESS: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const SCRIPT: u8 = 3;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum AppError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Config(#[from] ConfigError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Script(#[from] ScriptError),
+
+    #[error("{message}")]
+    #[diagnostic(code(failure))]
+    Failure {
+        message: String,
+        #[help]
+        hint: Option<String>,
+    },
+
+    #[error("stopped: {summary}")]
+    Interrupted { summary: String },
+}
+
+impl AppError {
+    pub fn failure(message: impl Into<String>, hint: Option<String>) -> Self {
+        AppError::Failure {
+            message: message.into(),
+            hint,
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Config(_) => exit::USAGE,
+            AppError::Script(_) => exit::SCRIPT,
+            AppError::Failure { .. } => exit::FAILURE,
+            AppError::Interrupted { .. } => exit::INTERRUPTED,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! pretix-race: watch a pretix secondhand marketplace, put a listed ticket in the cart the instant
+//! it appears, and hand the session to the person, who finishes checkout.
+//!
+//! Layout: [`cli`] parses flags, [`config`] resolves them once; [`core`] holds the engine's powers
+//! (HTTP session and politeness governor, marketplace parsing, hand-over, notifications, the
+//! simulated marketplace) and never touches Lua; [`lua`] exposes those powers to strategy scripts
+//! and runs the chosen one (the default is `scripts/default.lua`, embedded); [`app`] ties one run
+//! together; [`error`] maps how it ended to an exit code.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod log;
+pub mod lua;
+
+pub use app::run;

@@ -1,0 +1,74 @@
+//! The `race` API, one file per area. [`AREAS`] is the one list of what is registered; the LuaLS
+//! stubs in `scripts/types/race.lua` document the same names, and a test holds the two together.
+//!
+//! Two error channels, as documented per function: an expected failure (network error, HTTP
+//! error, no marketplace link, dry run) returns `nil, err`, where `err` is a table with `kind` and
+//! `message` that prints as its message; misuse (wrong argument types, a listing without a buy
+//! URL) raises.
+
+mod alert;
+mod handoff;
+mod http;
+mod log;
+mod market;
+mod options;
+mod stats;
+mod time;
+
+use std::sync::Arc;
+
+use mlua::{ErrorContext, Lua, Table, Value};
+
+use super::Context;
+
+pub type Register = fn(&Lua, &Table, &Arc<Context>) -> mlua::Result<()>;
+
+/// Every API area, in registration order.
+pub const AREAS: &[(&str, Register)] = &[
+    ("options", options::register),
+    ("log", log::register),
+    ("time", time::register),
+    ("http", http::register),
+    ("market", market::register),
+    ("handoff", handoff::register),
+    ("alert", alert::register),
+    ("stats", stats::register),
+];
+
+pub fn register_all(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
+    race.set("version", env!("CARGO_PKG_VERSION"))?;
+    let mt = lua.create_table()?;
+    mt.set(
+        "__tostring",
+        lua.create_function(|_, t: Table| t.get::<String>("message"))?,
+    )?;
+    lua.set_named_registry_value("race.error_mt", mt)?;
+    for (name, register) in AREAS {
+        register(lua, race, ctx).map_err(|e| e.context(format!("registering race.{name}")))?;
+    }
+    Ok(())
+}
+
+/// `nil, err` for an expected failure.
+pub fn fail(
+    lua: &Lua,
+    kind: &str,
+    message: impl std::fmt::Display,
+) -> mlua::Result<(Value, Value)> {
+    let err = lua.create_table()?;
+    err.set("kind", kind)?;
+    err.set("message", message.to_string())?;
+    err.set_metatable(Some(lua.named_registry_value::<Table>("race.error_mt")?))?;
+    Ok((Value::Nil, Value::Table(err)))
+}
+
+/// `value, nil` for success.
+pub fn ok(v: impl mlua::IntoLua, lua: &Lua) -> mlua::Result<(Value, Value)> {
+    Ok((v.into_lua(lua)?, Value::Nil))
+}
+
+/// Parses a URL argument; a bad one is misuse and raises, naming the input.
+pub fn url_arg(s: &str, what: &str) -> mlua::Result<url::Url> {
+    url::Url::parse(s)
+        .map_err(|e| mlua::Error::runtime(format!("{e} while parsing {s:?} as {what}")))
+}

@@ -1,0 +1,27 @@
+//! `race.options`: the resolved command-line options, as a plain table a strategy may read (and
+//! adjust for itself; the core's limits do not depend on it).
+
+use std::sync::Arc;
+
+use mlua::{Lua, Table};
+
+use crate::lua::Context;
+
+pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
+    let c = &ctx.config;
+    let o = lua.create_table()?;
+    o.set("url", c.url.as_str())?;
+    o.set("event", c.event.as_str())?;
+    o.set("event_url", c.event_url().as_str())?;
+    o.set("interval", c.interval.as_secs_f64())?;
+    o.set("item", c.item.clone())?;
+    o.set("sort", c.sort.as_str())?;
+    o.set("dry_run", c.dry_run)?;
+    o.set("headless", c.headless)?;
+    o.set("imessage", c.imessage.clone())?;
+    o.set("webhook", c.webhook.as_ref().map(|u| u.to_string()))?;
+    o.set("poll_inactive", c.poll_inactive.map(|d| d.as_secs_f64()))?;
+    o.set("log_dir", c.log_dir.display().to_string())?;
+    o.set("user_agent", c.client.user_agent.as_str())?;
+    race.set("options", o)
+}

@@ -1,0 +1,61 @@
+//! `race.time`: sleeping, clocks and jitter.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, SystemTime};
+
+use mlua::{Lua, Table};
+
+use crate::core::{clock, governor};
+use crate::lua::Context;
+
+pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
+    let t = lua.create_table()?;
+    let c = ctx.clone();
+    t.set(
+        "sleep",
+        lua.create_async_function(move |_, secs: f64| {
+            let c = c.clone();
+            async move {
+                if !secs.is_finite() || secs < 0.0 {
+                    return Err(mlua::Error::runtime(format!(
+                        "sleep: {secs} is not a number of seconds"
+                    )));
+                }
+                c.waiting();
+                tokio::time::sleep(Duration::from_secs_f64(secs.min(86_400.0))).await;
+                c.waiting();
+                if c.kill.load(Relaxed) {
+                    return Err(mlua::Error::runtime("interrupted"));
+                }
+                Ok(())
+            }
+        })?,
+    )?;
+    let c = ctx.clone();
+    t.set("now", lua.create_function(move |_, ()| Ok(c.elapsed()))?)?;
+    t.set(
+        "unix",
+        lua.create_function(|_, ()| Ok(clock::unix_seconds(SystemTime::now())))?,
+    )?;
+    t.set(
+        "iso8601",
+        lua.create_function(|_, ()| Ok(clock::rfc3339(SystemTime::now())))?,
+    )?;
+    t.set(
+        "jitter",
+        lua.create_function(|_, (secs, frac): (f64, Option<f64>)| {
+            if !secs.is_finite() || secs < 0.0 {
+                return Err(mlua::Error::runtime(format!(
+                    "jitter: {secs} is not a number of seconds"
+                )));
+            }
+            let d = governor::jitter(
+                Duration::from_secs_f64(secs.min(86_400.0)),
+                frac.unwrap_or(0.2),
+            );
+            Ok(d.as_secs_f64())
+        })?,
+    )?;
+    race.set("time", t)
+}

@@ -1,0 +1,31 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use pretix_race::error::{AppError, exit};
+
+fn main() -> ExitCode {
+    let cli = pretix_race::cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    match runtime.block_on(pretix_race::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ AppError::Interrupted { .. }) => {
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code())
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            eprintln!("{:?}", miette::Report::new(e));
+            ExitCode::from(code)
+        }
+    }
+}
