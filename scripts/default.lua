@@ -105,7 +105,10 @@ function M.discover(opts)
     if url then
       return url
     end
-    if err.kind == "network" then
+    if err.kind == "tls" then
+      return nil, err.message,
+        "the site's certificate is not trusted; for a private CA give it with --ca-cert FILE (or SSL_CERT_FILE)"
+    elseif err.kind == "network" then
       network_failures = network_failures + 1
       if network_failures >= 3 and not opts.poll_inactive then
         return nil, err.message, "check the --url and your connection"

@@ -20,7 +20,7 @@ pub enum AppError {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Script(#[from] ScriptError),
+    Script(#[from] Box<ScriptError>),
 
     #[error("{message}")]
     #[diagnostic(code(failure))]

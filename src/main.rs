@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -5,6 +6,12 @@ use pretix_race::error::{AppError, exit};
 
 fn main() -> ExitCode {
     let cli = pretix_race::cli::Cli::parse();
+    // Piped stderr (logs, CI) gets reports unwrapped, so each message stays on one line.
+    if !std::io::stderr().is_terminal() {
+        let _ = miette::set_hook(Box::new(|_| {
+            Box::new(miette::MietteHandlerOpts::new().width(400).build())
+        }));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -1,1 +1,10 @@
-//! Integration tests: placeholder until the harness lands.
+//! Integration tests: the real binary against a real loopback HTTPS marketplace (the simulator),
+//! a real Lua VM, and, where a webhook is involved, a real loopback HTTP receiver.
+
+mod support;
+
+mod docs;
+mod engine;
+mod errors;
+mod lua_api;
+mod politeness;

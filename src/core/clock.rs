@@ -55,6 +55,12 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
         .as_secs_f64()
 }
 
+/// `2026-11-24 17:10:12+0000`, the shape of pretix's `data-expires`.
+pub fn pretix_expires(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s, _) = civil(t);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}+0000")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,10 +76,4 @@ mod tests {
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
     }
-}
-
-/// `2026-11-24 17:10:12+0000`, the shape of pretix's `data-expires`.
-pub fn pretix_expires(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s, _) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}+0000")
 }

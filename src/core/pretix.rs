@@ -132,7 +132,7 @@ fn listings_in(doc: &Html, base: &Url) -> Vec<Listing> {
         }
         let id = action
             .path_segments()
-            .and_then(|s| s.filter(|p| !p.is_empty()).next_back())
+            .and_then(|mut s| s.rfind(|p| !p.is_empty()))
             .unwrap_or_default()
             .to_string();
         if id.is_empty() || id == "buy" {

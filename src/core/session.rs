@@ -31,15 +31,17 @@ pub const MAX_BODY: usize = 8 * 1024 * 1024;
 pub enum HttpError {
     #[error("{method} {url}: {detail}")]
     Transport {
-        method: Method,
-        url: Url,
+        method: &'static str,
+        url: Box<str>,
         detail: String,
         connect: bool,
+        /// The server's certificate was not accepted: retrying will not help.
+        tls: bool,
     },
     #[error("dry run: refusing to POST to the marketplace ({url})")]
-    DryRun { url: Url },
+    DryRun { url: Box<str> },
     #[error("{url}: only http and https URLs can be fetched")]
-    Scheme { url: Url },
+    Scheme { url: Box<str> },
     #[error("could not set up HTTPS: {0}")]
     Setup(String),
 }
@@ -47,6 +49,10 @@ pub enum HttpError {
 impl HttpError {
     pub fn is_connect(&self) -> bool {
         matches!(self, HttpError::Transport { connect: true, .. })
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, HttpError::Transport { tls: true, .. })
     }
 }
 
@@ -252,7 +258,9 @@ impl Session {
         kind: Kind,
     ) -> Result<Response, HttpError> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(HttpError::Scheme { url: url.clone() });
+            return Err(HttpError::Scheme {
+                url: url.as_str().into(),
+            });
         }
         let host = url.host_str().unwrap_or_default().to_string();
         if method == Method::POST {
@@ -265,7 +273,9 @@ impl Session {
                 .as_deref()
                 .is_some_and(|h| h.eq_ignore_ascii_case(&host))
             {
-                return Err(HttpError::DryRun { url: url.clone() });
+                return Err(HttpError::DryRun {
+                    url: url.as_str().into(),
+                });
             }
         }
         let waited = self.net.governor.admit(&host, kind).await;
@@ -297,7 +307,9 @@ impl Session {
                     return Ok(r);
                 }
                 Err(e) => {
-                    let retry = !retried && (method == Method::GET || e.is_connect());
+                    // A refused certificate is not transient: no retry (the backoff still holds).
+                    let retry =
+                        !retried && !e.is_tls() && (method == Method::GET || e.is_connect());
                     if retry {
                         crate::log::debug(format!("retrying once on a fresh connection: {e}"));
                         retried = true;
@@ -332,11 +344,19 @@ impl Session {
         if let Some(form) = form {
             req = req.form(form);
         }
-        let transport = |e: reqwest::Error| HttpError::Transport {
-            method: method.clone(),
-            url: url.clone(),
-            connect: e.is_connect(),
-            detail: chain(&e),
+        let transport = |e: reqwest::Error| {
+            let detail = chain(&e);
+            HttpError::Transport {
+                method: if *method == Method::POST {
+                    "POST"
+                } else {
+                    "GET"
+                },
+                url: url.as_str().into(),
+                connect: e.is_connect(),
+                tls: detail.to_ascii_lowercase().contains("certificate"),
+                detail,
+            }
         };
         let start = Instant::now();
         let mut resp = req.send().await.map_err(transport)?;

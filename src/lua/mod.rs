@@ -115,9 +115,13 @@ fn display_name(path: &Path) -> String {
 }
 
 impl Engine {
-    pub fn new(ctx: Arc<Context>) -> Result<Self, ScriptError> {
+    pub fn new(ctx: Arc<Context>) -> Result<Self, Box<ScriptError>> {
         let setup = |e: mlua::Error| {
-            ScriptError::plain(Phase::Load, format!("could not set up Lua: {e}"), None)
+            Box::new(ScriptError::plain(
+                Phase::Load,
+                format!("could not set up Lua: {e}"),
+                None,
+            ))
         };
         let libs = StdLib::TABLE
             | StdLib::STRING
@@ -171,6 +175,10 @@ impl Engine {
         api::register_all(lua, &race, &self.ctx)?;
         let loaded: Table = package.get("loaded")?;
         loaded.set("race", race.clone())?;
+        // mlua loads `coroutine` to build async functions (each captures what it needs); scripts
+        // don't get it, since an async API call inside a user coroutine cannot work.
+        g.set("coroutine", Value::Nil)?;
+        loaded.set("coroutine", Value::Nil)?;
         g.set("race", race)?;
         let preload: Table = package.get("preload")?;
         preload.set(
@@ -221,7 +229,7 @@ impl Engine {
     }
 
     /// Compiles the strategy (no code runs yet): syntax errors stop here.
-    pub fn compile(&self) -> Result<Function, ScriptError> {
+    pub fn compile(&self) -> Result<Function, Box<ScriptError>> {
         let (name, source) = match &self.ctx.config.script {
             ScriptSource::Default => (DEFAULT_CHUNK.to_string(), DEFAULT_SCRIPT.to_string()),
             ScriptSource::File { path, source } => (display_name(path), source.clone()),
@@ -231,7 +239,7 @@ impl Engine {
             .load(source.as_str())
             .set_name(format!("@{name}"))
             .into_function()
-            .map_err(|e| diagnostics::report(&e, Phase::Load, &self.chunks))
+            .map_err(|e| Box::new(diagnostics::report(&e, Phase::Load, &self.chunks)))
     }
 
     fn phase(&self) -> Phase {
@@ -243,9 +251,9 @@ impl Engine {
     }
 
     /// Runs the compiled chunk, then the strategy it returns (a table with `run`, or a function).
-    pub async fn run(&self, chunk: Function) -> Result<Outcome, ScriptError> {
+    pub async fn run(&self, chunk: Function) -> Result<Outcome, Box<ScriptError>> {
         self.ctx.waiting();
-        let report = |e: mlua::Error| diagnostics::report(&e, self.phase(), &self.chunks);
+        let report = |e: mlua::Error| Box::new(diagnostics::report(&e, self.phase(), &self.chunks));
         let ret: MultiValue = chunk.call_async(()).await.map_err(report)?;
         let first = ret.front().cloned().unwrap_or(Value::Nil);
         let ret = match first {

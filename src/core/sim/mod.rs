@@ -167,6 +167,8 @@ impl Scenario {
 /// A request as the simulator saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    /// When the request arrived.
+    pub at: std::time::Instant,
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -465,6 +467,7 @@ impl Shared {
             Vec::new()
         };
         let seen = Seen {
+            at: std::time::Instant::now(),
             method: method.to_string(),
             path: path.clone(),
             query: query.clone(),
@@ -521,7 +524,7 @@ impl Shared {
         let ev = format!("/{}/", sc.event);
         let base = self.base.as_str();
         let locale = sc.locale.as_str();
-        let open = inner.event_gets > sc.inactive_event_pages;
+        let open = sc.inactive_event_pages == 0 || inner.event_gets > sc.inactive_event_pages;
 
         let reply = if method == Method::GET && path == ev {
             inner.event_gets += 1;
@@ -565,7 +568,7 @@ impl Shared {
                             .filter(|l| item.is_none_or(|i| l.item == i))
                             .collect();
                         match sort {
-                            "price_desc" => shown.sort_by(|a, b| b.price_cents.cmp(&a.price_cents)),
+                            "price_desc" => shown.sort_by_key(|l| std::cmp::Reverse(l.price_cents)),
                             "newest" => shown.reverse(),
                             "oldest" => {}
                             _ => shown.sort_by_key(|l| l.price_cents),

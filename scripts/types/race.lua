@@ -1,0 +1,212 @@
+---@meta race
+--- LuaLS type stubs for the pretix-race strategy API: the reference your editor reads.
+--- Point LuaLS at this folder (`"workspace.library": ["scripts/types"]`) for completion and checks.
+---
+--- Error channels: an expected failure returns `nil, err` (`err.kind`, `err.message`; `tostring(err)`
+--- is the message). Misuse (wrong argument types, a non-buy URL to add_to_cart) raises.
+--- `err.kind` is one of: "network", "tls", "status", "no_link", "dry_run", "webhook".
+---
+--- A strategy file returns a table with a `run` method (like `require("race.default")`), or a
+--- function, or does its work at top level. `run` returning `false|nil, message[, hint]` ends the
+--- run as a failure (exit 1); returning normally ends it as a success (exit 0).
+
+---@class race.Error
+---@field kind string
+---@field message string
+
+---@class race.Options
+---@field url string         the shop's base URL (--url)
+---@field event string       the event slug (--event)
+---@field event_url string   `{url}/{event}/`
+---@field interval number    seconds between polls (--interval)
+---@field item string|nil    product id filter (--item)
+---@field sort string        price_asc | price_desc | newest | oldest (--sort)
+---@field dry_run boolean    never POST to the marketplace (--dry-run)
+---@field headless boolean   no browser hand-over (--headless)
+---@field imessage string|nil
+---@field webhook string|nil
+---@field poll_inactive number|nil seconds between event-page checks while there is no marketplace
+---@field log_dir string
+---@field user_agent string
+
+---@class race.Response
+---@field seq integer         request number (as in the log)
+---@field status integer
+---@field ok boolean          2xx
+---@field url string          final URL, after redirects
+---@field headers table<string,string> lower-case names
+---@field body string
+---@field size integer
+---@field ttfb number         seconds to the first byte
+---@field ttlb number         seconds to the last byte
+---@field waited number       seconds the politeness governor held the request back
+---@field retry_after number|nil
+---@field backoff number|nil  seconds this answer makes the next request to the host wait
+
+---@class race.Listing
+---@field id string
+---@field title string        ticket type, as the listing's panel titles it
+---@field price number|nil
+---@field price_text string   as shown, e.g. "190.00 EUR"
+---@field currency string
+---@field action string       the buy URL (the form's action)
+---@field fields table<string,string> the form's hidden fields (CSRF token)
+---@field position integer    1-based, in the page's sort order
+---@field page_url string     the page it was found on (sent as Referer)
+
+---@class race.Page: race.Response
+---@field active boolean      the page is an open marketplace
+---@field listings race.Listing[]
+---@field new integer         listings not seen on any earlier poll
+
+---@class race.CartResult
+---@field status "in_cart"|"lost"|"failed"
+---@field checkout_url string|nil  with in_cart
+---@field expires string|nil       the reservation's end (data-expires), with in_cart
+---@field items string[]|nil       cart rows on the checkout page, with in_cart
+---@field reason string|nil        with failed
+---@field listing race.Listing
+---@field response race.Response
+
+---@class race.Cookie
+---@field name string
+---@field value string
+---@field domain string
+---@field host_only boolean
+---@field path string
+---@field secure boolean
+---@field http_only boolean
+---@field same_site string|nil
+---@field expires integer|nil
+
+---@class race.Handoff
+---@field checkout_url string
+---@field cookies race.Cookie[]
+---@field cookie_file string|nil   Netscape cookie file (0600)
+---@field json_file string|nil     the same as JSON (0600)
+---@field console_script string    paste into the browser console on the site
+---@field browser boolean          whether a browser window was opened
+---@field error string|nil         why the files could not be written
+
+---@class Session
+local Session = {}
+
+--- GET (a poll: spaced by the 2 s floor for remote hosts, held by any backoff).
+---@param url string
+---@param opts? {headers?: table<string,string>}
+---@return race.Response|nil, race.Error|nil
+function Session:get(url, opts) end
+
+--- Form POST (an action: not held by the floor, only by backoff). Refused in a dry run.
+---@param url string
+---@param form? table<string,string|number>
+---@param opts? {headers?: table<string,string>}
+---@return race.Response|nil, race.Error|nil
+function Session:post(url, form, opts) end
+
+--- Every unexpired cookie of the session.
+---@return race.Cookie[]
+function Session:cookies() end
+
+---@class race
+race = {}
+
+---@type string
+race.version = ""
+
+---@type race.Options
+race.options = {}
+
+--- The run's HTTP session: one connection, one cookie jar.
+---@type Session
+race.session = {}
+
+race.log = {}
+
+--- Log lines on stderr. With more than one argument, `fmt` is a string.format pattern.
+---@param fmt any
+function race.log.debug(fmt, ...) end
+---@param fmt any
+function race.log.info(fmt, ...) end
+---@param fmt any
+function race.log.warn(fmt, ...) end
+---@param fmt any
+function race.log.error(fmt, ...) end
+
+race.time = {}
+
+--- Waits `secs` seconds.
+---@param secs number
+function race.time.sleep(secs) end
+
+--- Seconds since the run started (monotonic).
+---@return number
+function race.time.now() end
+
+--- Seconds since the Unix epoch.
+---@return number
+function race.time.unix() end
+
+--- The current UTC time, RFC 3339.
+---@return string
+function race.time.iso8601() end
+
+--- `secs` scaled by a random factor in [1 - frac, 1 + frac] (frac defaults to 0.2).
+---@param secs number
+---@param frac? number
+---@return number
+function race.time.jitter(secs, frac) end
+
+race.market = {}
+
+--- GETs the event page (default: options.event_url) and follows its marketplace link.
+---@param session Session
+---@param event_url? string
+---@return string|nil url, race.Error|nil err  kinds: no_link, status, network, tls
+function race.market.discover(session, event_url) end
+
+--- The marketplace URL with `item` and `sort` filters.
+---@param market_url string
+---@param filters? {item?: string, sort?: string}
+---@return string
+function race.market.url(market_url, filters) end
+
+--- GETs the marketplace once and reads its listings.
+---@param session Session
+---@param url string
+---@return race.Page|nil, race.Error|nil
+function race.market.poll(session, url) end
+
+--- Listings in any HTML body; `base_url` resolves relative actions.
+---@param body string
+---@param base_url string
+---@return race.Listing[]
+function race.market.listings(body, base_url) end
+
+--- POSTs the listing's form. Only buy URLs are accepted (anything else raises).
+---@param session Session
+---@param listing race.Listing
+---@param referer? string  defaults to listing.page_url
+---@return race.CartResult|nil, race.Error|nil
+function race.market.add_to_cart(session, listing, referer) end
+
+--- Hands the cart over: writes the cookie files, prints checkout URL, cookies and console script.
+---@param session Session
+---@param checkout_url string
+---@param opts? {expires?: string, headless?: boolean}
+---@return race.Handoff
+function race.handoff(session, checkout_url, opts) end
+
+race.alert = {}
+
+--- POSTs `payload` as JSON (https, or http to a loopback host).
+---@param url string
+---@param payload table
+---@return true|nil, race.Error|nil
+function race.alert.webhook(url, payload) end
+
+--- The run's counters.
+---@return {requests: integer, polls: integer, listings_seen: integer, cart_attempts: integer, carts_won: integer, races_lost: integer, elapsed: number}
+function race.stats() end
+
+return race

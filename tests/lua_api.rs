@@ -1,0 +1,192 @@
+//! The Lua API from a script's side: primitives, reuse of the default, error channels, limits.
+
+use std::time::Duration;
+
+use pretix_race::core::sim::Scenario;
+
+use crate::support::Race;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reuse_the_default_and_change_one_decision() {
+    // The most expensive listing instead of the page's first: one POST, for Type B.
+    let d = Race::named("standard")
+        .script(
+            r#"
+            local strategy = require("race.default")
+            function strategy.choose(listings)
+              table.sort(listings, function(a, b) return a.price > b.price end)
+              return { listings[1] }
+            end
+            return strategy
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let posts = d.posts();
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0].path.ends_with("/buy/z9x8c7v6b5n4m3l2/"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_written_from_primitives() {
+    let d = Race::named("standard")
+        .script(
+            r#"
+            local race = require("race")
+            local s = race.session
+            local ev = assert(s:get(race.options.event_url))
+            assert(ev.status == 200 and ev.ok and ev.size == #ev.body and ev.ttfb <= ev.ttlb)
+            local market = assert(race.market.discover(s))
+            local url = race.market.url(market, { sort = "price_desc" })
+            assert(url:find("sort=price_desc", 1, true), url)
+            while true do
+              local page, err = race.market.poll(s, url)
+              if page and #page.listings > 0 then
+                -- The same parse, from the body, for scripts that fetch pages themselves.
+                local again = race.market.listings(page.body, page.url)
+                assert(#again == #page.listings and again[1].id == page.listings[1].id)
+                local l = page.listings[1]
+                assert(l.title == "Ticket – Type B" and l.price == 210 and l.currency == "EUR")
+                assert(l.fields.csrfmiddlewaretoken and l.position == 1)
+                local result = assert(race.market.add_to_cart(s, l))
+                assert(result.status == "in_cart", result.status)
+                assert(result.items[1] == "Ticket – Type B" and result.expires)
+                local cookies = s:cookies()
+                assert(#cookies == 3)
+                print("SECURED " .. result.checkout_url)
+                return true
+              end
+              race.time.sleep(0.01)
+            end
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("SECURED https://127.0.0.1:"), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expected_failures_return_nil_and_an_error() {
+    let d = Race::named("inactive")
+        .script(
+            r#"
+            local race = require("race")
+            local url, err = race.market.discover(race.session)
+            assert(url == nil)
+            assert(err.kind == "no_link", err.kind)
+            assert(tostring(err) == err.message and err.message:find("no link", 1, true))
+            local r, err2 = race.session:get("https://127.0.0.1:1/")
+            assert(r == nil and err2.kind == "network", tostring(err2))
+            local x, err3 = race.alert.webhook("http://hooks.example.com/x", { a = 1 })
+            assert(x == nil and err3.kind == "webhook" and err3.message:find("https", 1, true))
+            print("CHECKED")
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("CHECKED"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_is_enforced_below_the_script() {
+    let d = Race::named("instant")
+        .arg("--dry-run")
+        .script(
+            r#"
+            local race = require("race")
+            local page = assert(race.market.poll(race.session, race.options.event_url .. "secondhand/"))
+            local r, err = race.market.add_to_cart(race.session, page.listings[1])
+            assert(r == nil and err.kind == "dry_run", tostring(err))
+            local r2, err2 = race.session:post(page.listings[1].action, page.listings[1].fields)
+            assert(r2 == nil and err2.kind == "dry_run")
+            print("REFUSED")
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("REFUSED"));
+    assert!(d.posts().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_time_log_and_stats() {
+    let d = Race::named("quiet")
+        .args(["--item", "965", "--sort", "newest", "--interval", "7", "--webhook", "https://hooks.example.com/x"])
+        .script(
+            r#"
+            local race = require("race")
+            local o = race.options
+            assert(o.item == "965" and o.sort == "newest" and o.interval == 7 and o.dry_run == false)
+            assert(o.webhook == "https://hooks.example.com/x" and o.poll_inactive == nil)
+            assert(o.user_agent:find("^pretix%-race/"))
+            for _ = 1, 200 do
+              local j = race.time.jitter(10)
+              assert(j >= 8 and j <= 12, j)
+            end
+            assert(race.time.jitter(10, 0) == 10)
+            local t0 = race.time.now()
+            race.time.sleep(0.05)
+            assert(race.time.now() - t0 >= 0.05)
+            assert(race.time.iso8601():match("^%d%d%d%d%-%d%d%-%d%dT"))
+            race.log.info("formatted %d and %s", 42, "text")
+            assert(race.stats().polls == 0)
+            assert(io == nil and os.execute == nil and os.exit == nil and dofile == nil)
+            assert(coroutine == nil)
+            print("OK " .. race.version)
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stdout
+            .contains(&format!("OK {}", env!("CARGO_PKG_VERSION")))
+    );
+    assert!(d.stderr.contains("formatted 42 and text"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_can_fail_with_a_message_and_hint() {
+    let d = Race::named("quiet")
+        .script("return function() return false, 'nothing under 50 EUR today', 'try again tomorrow' end\n")
+        .run()
+        .await;
+    assert_eq!(d.code, 1, "{d:?}");
+    assert!(d.stderr.contains("nothing under 50 EUR today"));
+    assert!(d.stderr.contains("try again tomorrow"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_runaway_loop_even_inside_pcall() {
+    let mut r = Race::new(Scenario::named("quiet").unwrap())
+        .script(
+            r#"
+            local race = require("race")
+            race.log.info("spinning")
+            while true do
+              pcall(function() while true do end end)
+            end
+            "#,
+        )
+        .spawn()
+        .await;
+    r.wait_for("spinning", Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (code, stderr, _) = r.interrupt().await;
+    assert_eq!(code, 130, "{stderr}");
+    assert!(stderr.contains("stopped: "), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_is_capped() {
+    let d = Race::named("quiet")
+        .script("local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end\n")
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert!(d.stderr.contains("memory"), "{d:?}");
+}

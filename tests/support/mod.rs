@@ -1,0 +1,260 @@
+//! The harness: a builder that runs the real `pretix-race` binary against an in-process simulated
+//! marketplace (real HTTPS, HTTP/2, cookies, CSRF), plus a loopback webhook receiver.
+
+pub mod hook;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use pretix_race::core::sim::{Scenario, Sim};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pretix-race");
+
+pub struct Race {
+    scenario: Scenario,
+    args: Vec<String>,
+    script: Option<String>,
+    target: bool,
+}
+
+/// A finished run.
+pub struct Done {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub sim: Sim,
+    pub dir: tempfile::TempDir,
+}
+
+impl Done {
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.path().join("log")
+    }
+
+    /// Files in the log dir whose names contain `part`.
+    pub fn logged(&self, part: &str) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.log_dir())
+            .map(|rd| rd.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.retain(|p| p.file_name().unwrap().to_string_lossy().contains(part));
+        v.sort();
+        v
+    }
+
+    pub fn posts(&self) -> Vec<pretix_race::core::sim::Seen> {
+        self.sim
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "POST")
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A run still going, for tests that interrupt it.
+pub struct Running {
+    child: Child,
+    lines: mpsc::UnboundedReceiver<String>,
+    pub stderr_so_far: Vec<String>,
+    pub sim: Sim,
+    /// Kept alive for the run's log dir.
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    /// Waits (up to `within`) for a stderr line containing `needle`; returns it.
+    pub async fn wait_for(&mut self, needle: &str, within: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) => {
+                    self.stderr_so_far.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                _ => panic!(
+                    "no stderr line containing {needle:?} within {within:?}; saw:\n{}",
+                    self.stderr_so_far.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Sends SIGINT (what Ctrl-C sends) and waits for the exit; returns (code, rest of stderr).
+    pub async fn interrupt(mut self) -> (i32, String, Sim) {
+        let pid = self.child.id().expect("running");
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let code = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("exits after SIGINT")
+            .expect("wait")
+            .code()
+            .unwrap_or(-1);
+        while let Ok(Some(l)) =
+            tokio::time::timeout(Duration::from_secs(2), self.lines.recv()).await
+        {
+            self.stderr_so_far.push(l);
+        }
+        (code, self.stderr_so_far.join("\n"), self.sim)
+    }
+}
+
+impl Race {
+    pub fn new(scenario: Scenario) -> Self {
+        Self {
+            scenario,
+            args: Vec::new(),
+            script: None,
+            target: true,
+        }
+    }
+
+    pub fn named(name: &str) -> Self {
+        Self::new(Scenario::named(name).expect("known scenario"))
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, a: I) -> Self {
+        self.args.extend(a.into_iter().map(Into::into));
+        self
+    }
+
+    /// Runs this Lua text as the strategy (`--script <dir>/strategy.lua`).
+    pub fn script(mut self, lua: &str) -> Self {
+        self.script = Some(lua.to_string());
+        self
+    }
+
+    /// Don't pass --url/--event/--ca-cert (for tests of the flags themselves).
+    pub fn no_target(mut self) -> Self {
+        self.target = false;
+        self
+    }
+
+    async fn start(self) -> (Child, Sim, tempfile::TempDir) {
+        let sim = Sim::start(self.scenario).await.expect("simulator starts");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, sim.ca_pem()).unwrap();
+        let mut cmd = Command::new(BIN);
+        if self.target {
+            cmd.arg("--url")
+                .arg(sim.base_url().as_str())
+                .arg("--event")
+                .arg(sim.event())
+                .arg("--ca-cert")
+                .arg(&ca);
+        }
+        cmd.arg("--log-dir").arg(dir.path().join("log"));
+        if let Some(lua) = &self.script {
+            let p = dir.path().join("strategy.lua");
+            std::fs::write(&p, lua).unwrap();
+            cmd.arg("--script").arg(&p);
+        }
+        if !self.args.iter().any(|a| a == "--interval") {
+            cmd.args(["--interval", "0.05"]);
+        }
+        cmd.args(&self.args)
+            .env_remove("SSL_CERT_FILE")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        (cmd.spawn().expect("binary starts"), sim, dir)
+    }
+
+    /// Runs to the end (at most 60 s).
+    pub async fn run(self) -> Done {
+        let (mut child, sim, dir) = self.start().await;
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let (mut o, mut e) = (String::new(), String::new());
+        let status = tokio::time::timeout(Duration::from_secs(60), async {
+            let (a, b, s) = tokio::join!(
+                out.read_to_string(&mut o),
+                err.read_to_string(&mut e),
+                child.wait()
+            );
+            a.unwrap();
+            b.unwrap();
+            s.unwrap()
+        })
+        .await
+        .expect("the run ends within 60 s");
+        Done {
+            code: status.code().unwrap_or(-1),
+            stdout: o,
+            stderr: e,
+            sim,
+            dir,
+        }
+    }
+
+    /// Starts the run and returns while it goes on.
+    pub async fn spawn(self) -> Running {
+        let (mut child, sim, dir) = self.start().await;
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(err).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines: rx,
+            stderr_so_far: Vec::new(),
+            sim,
+            _dir: dir,
+        }
+    }
+}
+
+/// Runs the binary with just these arguments (no simulator).
+pub async fn bare(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("SSL_CERT_FILE")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[cfg(unix)]
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
