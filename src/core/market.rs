@@ -6,10 +6,10 @@
 //! fingerprint (no DOM); a page with listings is parsed once; saving it to disk happens on a
 //! blocking thread after the listings are handed back, so it never delays the cart POST.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use url::Url;
@@ -59,17 +59,21 @@ pub struct Carted {
 }
 
 /// Saves unusual answers under `--log-dir`, judging "unusual" against the first empty page seen
-/// for each URL (the baseline) once per-load bits are stripped.
+/// for each URL (the baseline) once per-load bits are stripped. Each distinct page is saved once:
+/// a banner that stays, or a listing that stays up through a dry run, does not fill the disk.
 pub struct ResponseLog {
     dir: Option<PathBuf>,
-    baselines: Mutex<HashMap<String, (u64, bool)>>,
+    /// Per URL: every page fingerprint seen, and whether that page was an open marketplace.
+    pages: Mutex<HashMap<String, HashMap<u64, bool>>>,
+    saved: Arc<Mutex<HashSet<(u16, u64)>>>,
 }
 
 impl ResponseLog {
     pub fn new(dir: Option<PathBuf>) -> Self {
         Self {
             dir,
-            baselines: Mutex::new(HashMap::new()),
+            pages: Mutex::new(HashMap::new()),
+            saved: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -77,27 +81,26 @@ impl ResponseLog {
         self.dir.as_deref()
     }
 
-    /// For a 200 page without listings: `Some(active)` when it matches its URL's baseline, `None`
-    /// when it is the first of its URL or differs (the caller parses and saves it).
-    fn known_empty(&self, r: &Response) -> Option<bool> {
+    /// For a 200 page without listings: `Some(active)` when this page was seen before at its
+    /// URL, `None` when it is new (the caller parses it and calls [`Self::remember`]).
+    fn known(&self, r: &Response) -> Option<bool> {
         let fp = pretix::fingerprint(&r.body);
-        let map = self.baselines.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(r.url.as_str())
-            .filter(|(base, _)| *base == fp)
-            .map(|(_, active)| *active)
+        let map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(r.url.as_str()).and_then(|m| m.get(&fp)).copied()
     }
 
-    fn set_baseline(&self, r: &Response, active: bool) -> bool {
+    /// Records a new page; true when it is the first (the baseline) for its URL.
+    fn remember(&self, r: &Response, active: bool) -> bool {
         let fp = pretix::fingerprint(&r.body);
-        let mut map = self.baselines.lock().unwrap_or_else(|e| e.into_inner());
-        let first = !map.contains_key(r.url.as_str());
-        if first {
-            map.insert(r.url.to_string(), (fp, active));
-        }
+        let mut map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = map.entry(r.url.to_string()).or_default();
+        let first = seen.is_empty();
+        seen.insert(fp, active);
         first
     }
 
-    /// Writes the answer to a file of its own (in the background).
+    /// Writes the answer to a file of its own, in the background and only once per distinct page
+    /// (per-load bits stripped), so nothing here delays the caller.
     pub fn save(&self, r: &Response, reason: &str) {
         let Some(dir) = self.dir.clone() else { return };
         let name = format!(
@@ -119,10 +122,19 @@ impl ResponseLog {
             head.push_str(&format!("     {k}: {}\n", v.replace("--", "- -")));
         }
         head.push_str("-->\n");
-        let body = r.text().into_owned();
+        let (body, status, saved) = (r.body.clone(), r.status, self.saved.clone());
         tokio::task::spawn_blocking(move || {
+            let fp = pretix::fingerprint(&body);
+            if !saved
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert((status, fp))
+            {
+                return;
+            }
             let path = dir.join(name);
-            if let Err(e) = super::cookies::write_private(&path, &(head + &body)) {
+            let text = head + &String::from_utf8_lossy(&body);
+            if let Err(e) = super::cookies::write_private(&path, &text) {
                 crate::log::warn(format!(
                     "could not save response to {}: {e}",
                     path.display()
@@ -196,7 +208,7 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Pol
             pretix::parse_page(&r.text(), &r.url),
             Some("listings".to_string()),
         )
-    } else if let Some(active) = log.known_empty(&r) {
+    } else if let Some(active) = log.known(&r) {
         (
             Page {
                 listings: Vec::new(),
@@ -206,7 +218,7 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Pol
         )
     } else {
         let page = pretix::parse_page(&r.text(), &r.url);
-        let first = log.set_baseline(&r, page.active);
+        let first = log.remember(&r, page.active);
         let reason = match (first, page.active) {
             (true, true) => "baseline",
             (_, false) => "inactive",

@@ -37,12 +37,7 @@ impl Done {
 
     /// Files in the log dir whose names contain `part`.
     pub fn logged(&self, part: &str) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(self.log_dir())
-            .map(|rd| rd.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        v.retain(|p| p.file_name().unwrap().to_string_lossy().contains(part));
-        v.sort();
-        v
+        logged_in(&self.log_dir(), part)
     }
 
     pub fn posts(&self) -> Vec<pretix_race::core::sim::Seen> {
@@ -64,17 +59,30 @@ impl std::fmt::Debug for Done {
     }
 }
 
+/// Files in `dir` whose names contain `part`, sorted.
+pub fn logged_in(dir: &Path, part: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.file_name().unwrap().to_string_lossy().contains(part));
+    v.sort();
+    v
+}
+
 /// A run still going, for tests that interrupt it.
 pub struct Running {
     child: Child,
     lines: mpsc::UnboundedReceiver<String>,
     pub stderr_so_far: Vec<String>,
     pub sim: Sim,
-    /// Kept alive for the run's log dir.
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Running {
+    pub fn logged(&self, part: &str) -> Vec<PathBuf> {
+        logged_in(&self.dir.path().join("log"), part)
+    }
+
     /// Waits (up to `within`) for a stderr line containing `needle`; returns it.
     pub async fn wait_for(&mut self, needle: &str, within: Duration) -> String {
         let deadline = tokio::time::Instant::now() + within;
@@ -231,7 +239,7 @@ impl Race {
             lines: rx,
             stderr_so_far: Vec::new(),
             sim,
-            _dir: dir,
+            dir,
         }
     }
 }
