@@ -15,19 +15,13 @@ use crate::error::AppError;
 use crate::lua::{Context, Engine, Outcome};
 
 fn set_log_level(args: &RunArgs) {
-    use crate::log::{Level, set_level};
-    set_level(if args.verbose {
-        Level::Debug
-    } else if args.quiet {
-        Level::Warn
-    } else {
-        Level::Info
-    });
+    crate::log::set_verbosity(args.verbose, args.quiet);
 }
 
 pub async fn run(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Some(Command::Rehearse(r)) => rehearse(r).await,
+        Some(Command::HandoffTest(h)) => crate::handoff_test::run(h).await,
         None => {
             set_log_level(&cli.run);
             let url = cli.url.unwrap_or_default();
@@ -52,13 +46,15 @@ async fn rehearse(r: RehearseArgs) -> Result<(), AppError> {
             None,
         )
     })?;
-    let config = config::resolve(
+    let mut config = config::resolve(
         sim.base_url().as_str(),
         sim.event(),
         &r.run,
         config::REHEARSAL_INTERVAL,
         vec![sim.ca_pem().as_bytes().to_vec()],
     )?;
+    // The browser trusts the simulator's certificate, and only it.
+    config.browser_args.push(sim.browser_trust_arg());
     crate::log::info(format!(
         "rehearsal: simulated marketplace ({} scenario) at {}",
         r.scenario,
@@ -71,6 +67,9 @@ async fn rehearse(r: RehearseArgs) -> Result<(), AppError> {
 
 /// Runs the configured strategy to its end.
 pub async fn race(config: Config) -> Result<(), AppError> {
+    for n in &config.notes {
+        crate::log::info(n);
+    }
     for w in &config.warnings {
         crate::log::warn(w);
     }

@@ -42,6 +42,61 @@ pub enum Command {
     /// Run the chosen strategy against the built-in simulated marketplace (HTTPS, HTTP/2, cookies,
     /// CSRF, a lost race, a rate limit) and end with a secured cart. Nothing leaves this machine.
     Rehearse(RehearseArgs),
+
+    /// Check the browser hand-over. With --simulate: secure a cart on the built-in simulated
+    /// marketplace, open the browser with that session and verify over DevTools that it shows the
+    /// checkout page with the cart. With --url/--event: open a live site's event page in the
+    /// browser with a fresh session (nothing is bought) and show the cookies to compare.
+    HandoffTest(HandoffTestArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["simulate", "url"]))]
+pub struct HandoffTestArgs {
+    /// Use the built-in simulated marketplace (fully offline).
+    #[arg(long)]
+    pub simulate: bool,
+
+    /// A live shop's base URL (with --event); nothing is bought.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "event",
+        conflicts_with = "simulate"
+    )]
+    pub url: Option<String>,
+
+    /// The live event's slug (with --url).
+    #[arg(long, value_name = "SLUG", requires = "url")]
+    pub event: Option<String>,
+
+    /// Run the browser headless and close it right after the check (CI, servers).
+    #[arg(long)]
+    pub headless_browser: bool,
+
+    /// The browser to use [default: as for a race].
+    #[arg(long, value_name = "PATH")]
+    pub browser: Option<PathBuf>,
+
+    /// Also trust this CA certificate (PEM) for HTTPS.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// The User-Agent to send [default: pretix-race/<version>].
+    #[arg(long, value_name = "STRING")]
+    pub user_agent: Option<String>,
+
+    /// Where the cookie files and the browser profile go (created 0700).
+    #[arg(long, value_name = "DIR", default_value = "./live-responses")]
+    pub log_dir: PathBuf,
+
+    /// Send a test iMessage once the check is done (not built yet: refused).
+    #[arg(long, value_name = "RECIPIENT")]
+    pub imessage: Option<String>,
+
+    /// More detail in the log.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +161,11 @@ pub struct RunArgs {
     /// Don't open a browser: print and save the session (cookies, checkout URL, console script).
     #[arg(long)]
     pub headless: bool,
+
+    /// The browser to hand the cart to [default: $CHROME, else Chrome, Chromium, Brave or Edge
+    /// from the usual places].
+    #[arg(long, value_name = "PATH")]
+    pub browser: Option<PathBuf>,
 
     /// Send an iMessage to this phone number or e-mail once a ticket is in the cart (macOS).
     #[arg(long, value_name = "RECIPIENT")]

@@ -59,6 +59,22 @@ pub enum ConfigError {
     #[diagnostic(code(usage::script), help("check the path given to --script"))]
     ScriptUnreadable { path: String, reason: String },
 
+    #[error("--browser {path}: no such file")]
+    #[diagnostic(
+        code(usage::browser),
+        help(
+            "give the browser's executable, e.g. --browser /usr/bin/chromium, or leave the flag out to use $CHROME or the usual places"
+        )
+    )]
+    BrowserMissing { path: String },
+
+    #[error("{flag} is not built yet")]
+    #[diagnostic(code(usage::unsupported), help("{help}"))]
+    Unsupported {
+        flag: &'static str,
+        help: &'static str,
+    },
+
     #[error("unknown scenario {name:?}")]
     #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
     UnknownScenario { name: String, known: String },
@@ -86,8 +102,13 @@ pub struct Config {
     pub script: ScriptSource,
     pub client: ClientConfig,
     pub log_dir: PathBuf,
-    /// Warnings to print once logging is set up.
+    /// The browser for the hand-over (none when headless or none was found).
+    pub browser: Option<PathBuf>,
+    /// Extra browser flags (rehearsals: trust the simulator's certificate).
+    pub browser_args: Vec<String>,
+    /// Warnings and notes to print once logging is set up.
     pub warnings: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 impl Config {
@@ -199,6 +220,12 @@ pub fn resolve(
             }
         }
     };
+    let mut notes = Vec::new();
+    let browser = if args.headless {
+        None
+    } else {
+        resolve_browser(args.browser.as_deref(), &mut warnings, &mut notes)?
+    };
     if args.imessage.is_some() {
         warnings.push(
             "--imessage is accepted, but iMessage delivery is not built yet: use --webhook for now"
@@ -224,8 +251,39 @@ pub fn resolve(
             timeout: None,
         },
         log_dir: args.log_dir.clone(),
+        browser,
+        browser_args: Vec::new(),
         warnings,
+        notes,
     })
+}
+
+/// `--browser`, `$CHROME` or the usual places; says which, or warns (now, not at the moment of
+/// success) when there is none.
+pub fn resolve_browser(
+    explicit: Option<&std::path::Path>,
+    warnings: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    use crate::core::browser::{Search, find};
+    if let Some(p) = explicit.filter(|p| !p.exists()) {
+        return Err(ConfigError::BrowserMissing {
+            path: p.display().to_string(),
+        });
+    }
+    match find(explicit, std::env::var_os("CHROME"), &Search::here()) {
+        Some(p) => {
+            notes.push(format!("browser for the hand-over: {}", p.display()));
+            Ok(Some(p))
+        }
+        None => {
+            warnings.push(
+                "no browser found (Chrome, Chromium, Brave or Edge; or set --browser / $CHROME): a secured cart will be saved and printed for you to take over by hand"
+                    .into(),
+            );
+            Ok(None)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod error;
+pub mod handoff_test;
 pub mod log;
 pub mod lua;
 

@@ -34,6 +34,17 @@ pub fn set_level(level: Level) {
     LEVEL.store(level as u8, Ordering::Relaxed);
 }
 
+/// `-v` shows debug lines, `-q` only warnings and errors.
+pub fn set_verbosity(verbose: bool, quiet: bool) {
+    set_level(if verbose {
+        Level::Debug
+    } else if quiet {
+        Level::Warn
+    } else {
+        Level::Info
+    });
+}
+
 pub fn enabled(level: Level) -> bool {
     level as u8 >= LEVEL.load(Ordering::Relaxed)
 }

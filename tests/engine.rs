@@ -377,7 +377,11 @@ async fn dry_run_never_posts_and_announces_each_listing_once() {
             .await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(r.logged("-listings").len(), 1, "the same listing page is saved once");
+    assert_eq!(
+        r.logged("-listings").len(),
+        1,
+        "the same listing page is saved once"
+    );
     let (code, stderr, sim) = r.interrupt().await;
     assert_eq!(code, 130, "{stderr}");
     assert!(

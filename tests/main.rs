@@ -6,5 +6,6 @@ mod support;
 mod docs;
 mod engine;
 mod errors;
+mod handoff;
 mod lua_api;
 mod politeness;

@@ -63,3 +63,51 @@ pub fn report(e: &Export, expires: Option<&str>) -> String {
     ));
     s
 }
+
+/// What the person reads once the browser shows the checkout page.
+pub fn browser_report(
+    shown: &super::browser::Shown,
+    browser: &Path,
+    latency: Option<std::time::Duration>,
+) -> String {
+    let mut s = format!(
+        "\nBrowser: {} (pid {}) shows {}\n         The window is yours: it stays open after pretix-race exits (profile: {}).\n",
+        browser.display(),
+        shown.pid,
+        shown.url,
+        shown.profile.display()
+    );
+    match &shown.expires {
+        Some(x) => s.push_str(&format!(
+            "         The cart is reserved until {x}: finish checkout before then.\n"
+        )),
+        None => {
+            s.push_str("         The reservation lasts about 10 minutes: finish checkout now.\n")
+        }
+    }
+    if let Some(l) = latency {
+        s.push_str(&format!(
+            "         Hand-over took {} after the cart was secured.\n",
+            super::session::ms(l)
+        ));
+    }
+    s
+}
+
+/// What the person reads when no browser could be opened.
+pub fn manual_report(why: &str, e: Option<&Export>, checkout_url: &Url) -> String {
+    let mut s = format!(
+        "\nNo browser was opened: {why}\nYour cart is not lost. Take it over by hand, now (the reservation lasts about 10 minutes):\n"
+    );
+    s.push_str(&format!(
+        "  1. open {} in your browser and paste the console script above into its DevTools console (F12), or\n",
+        checkout_url.origin().ascii_serialization()
+    ));
+    if let Some(e) = e {
+        s.push_str(&format!(
+            "  2. import {} with a cookie-import extension, then open {checkout_url}\n",
+            e.cookie_file.display()
+        ));
+    }
+    s
+}

@@ -275,6 +275,11 @@ pub async fn add_to_cart(
     let outcome = pretix::classify_cart(r.status, &r.url);
     let checkout = match &outcome {
         CartOutcome::InCart { .. } => {
+            *session
+                .net()
+                .cart_secured_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
             stats.carts_won.fetch_add(1, Relaxed);
             Some(pretix::parse_checkout(&r.text()))
         }

@@ -2,6 +2,7 @@
 //! hand-over, notifications, and the simulated marketplace. Nothing here imports mlua; the `lua`
 //! layer exposes these to scripts.
 
+pub mod browser;
 pub mod clock;
 pub mod cookies;
 pub mod governor;

@@ -93,6 +93,8 @@ pub struct Net {
     seq: AtomicU64,
     /// POSTs to this host are refused (dry run).
     pub dry_run_host: Mutex<Option<String>>,
+    /// When the last cart add landed on a checkout page (hand-over latency is measured from it).
+    pub cart_secured_at: Mutex<Option<Instant>>,
 }
 
 impl Net {

@@ -14,11 +14,18 @@ use tokio::sync::mpsc;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_pretix-race");
 
+enum Browser {
+    Headless,
+    Chromium,
+    Env(Vec<(String, String)>),
+}
+
 pub struct Race {
     scenario: Scenario,
     args: Vec<String>,
     script: Option<String>,
     target: bool,
+    browser: Browser,
 }
 
 /// A finished run.
@@ -132,6 +139,7 @@ impl Race {
             args: Vec::new(),
             script: None,
             target: true,
+            browser: Browser::Headless,
         }
     }
 
@@ -152,6 +160,22 @@ impl Race {
     /// Runs this Lua text as the strategy (`--script <dir>/strategy.lua`).
     pub fn script(mut self, lua: &str) -> Self {
         self.script = Some(lua.to_string());
+        self
+    }
+
+    /// Hand over to the real Chromium (headless, trusting the simulator) instead of `--headless`.
+    pub fn chromium(mut self) -> Self {
+        self.browser = Browser::Chromium;
+        self
+    }
+
+    /// Hand over to whatever browser this environment (`CHROME`, `PATH`) and the flags find.
+    pub fn browser_env(mut self, env: &[(&str, &str)]) -> Self {
+        self.browser = Browser::Env(
+            env.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
         self
     }
 
@@ -180,6 +204,18 @@ impl Race {
             let p = dir.path().join("strategy.lua");
             std::fs::write(&p, lua).unwrap();
             cmd.arg("--script").arg(&p);
+        }
+        match &self.browser {
+            Browser::Headless => {
+                cmd.arg("--headless");
+            }
+            Browser::Chromium => {
+                cmd.env("CHROME", headless_chromium(dir.path(), &sim));
+            }
+            Browser::Env(env) => {
+                cmd.env_remove("CHROME");
+                cmd.envs(env.iter().map(|(k, v)| (k, v)));
+            }
         }
         if !self.args.iter().any(|a| a == "--interval") {
             cmd.args(["--interval", "0.05"]);
@@ -265,4 +301,43 @@ pub async fn bare(args: &[&str], cwd: &Path) -> (i32, String, String) {
 pub fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// The Chromium the browser tests drive: `$CHROME`, else Debian's. Never skipped: a missing
+/// browser fails the test with the fix.
+pub fn chromium() -> String {
+    let p = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&p).exists(),
+        "no Chromium at {p}: run `bash .ci/install-deps` (Debian package chromium) or set CHROME"
+    );
+    p
+}
+
+/// A browser wrapper for a hand-over test: the real Chromium, headless, trusting the simulator's
+/// certificate. Returns the wrapper's path (inside `dir`).
+pub fn headless_chromium(dir: &Path, sim: &Sim) -> PathBuf {
+    let p = dir.join("chromium-headless");
+    std::fs::write(
+        &p,
+        format!(
+            "#!/bin/sh\nexec {} --headless=new {} \"$@\"\n",
+            chromium(),
+            sim.browser_trust_arg()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    p
+}
+
+/// Ends a browser a hand-over left running (its whole process group).
+pub fn kill_browser(pid: u32) {
+    // SAFETY: kill(2) on the process group the hand-over created for the browser.
+    let r = unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+    assert_eq!(r, 0, "no browser process group {pid}");
 }

@@ -216,6 +216,7 @@ struct Shared {
 pub struct Sim {
     addr: SocketAddr,
     ca_pem: String,
+    spki_hashes: Vec<String>,
     shared: Arc<Shared>,
     _stop: oneshot::Sender<()>,
 }
@@ -296,6 +297,7 @@ impl Sim {
         Ok(Sim {
             addr,
             ca_pem: certs.ca_pem,
+            spki_hashes: certs.spki_hashes,
             shared,
             _stop: stop_tx,
         })
@@ -317,6 +319,14 @@ impl Sim {
     /// The PEM of the CA that signed the server's certificate.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+
+    /// The browser flag that makes Chromium accept the simulator's certificate (and only it).
+    pub fn browser_trust_arg(&self) -> String {
+        format!(
+            "--ignore-certificate-errors-spki-list={}",
+            self.spki_hashes.join(",")
+        )
     }
 
     /// Every request seen so far.

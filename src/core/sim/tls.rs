@@ -8,6 +8,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub struct Generated {
     pub ca_pem: String,
+    /// base64 SHA-256 of the CA's and the server's SubjectPublicKeyInfo, the form Chromium's
+    /// `--ignore-certificate-errors-spki-list` takes.
+    pub spki_hashes: Vec<String>,
     pub server_config: Arc<rustls::ServerConfig>,
 }
 
@@ -37,6 +40,15 @@ pub fn generate() -> Result<Generated, String> {
         .push(DnType::CommonName, "pretix-race simulated marketplace");
     let leaf_cert = leaf.signed_by(&key, &issuer).map_err(|e| err(&e))?;
 
+    let spki = |k: &KeyPair| {
+        use base64::Engine as _;
+        let d = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            &rcgen::PublicKeyData::subject_public_key_info(k),
+        );
+        base64::engine::general_purpose::STANDARD.encode(d.as_ref())
+    };
+    let spki_hashes = vec![spki(issuer.key()), spki(&key)];
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -53,6 +65,7 @@ pub fn generate() -> Result<Generated, String> {
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Generated {
         ca_pem: ca_cert.pem(),
+        spki_hashes,
         server_config: Arc::new(cfg),
     })
 }

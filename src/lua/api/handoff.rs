@@ -1,13 +1,16 @@
 //! `race.handoff(session, checkout_url, opts)`: gives the secured cart to the person. The cookie
-//! files are written and the session printed first, whatever follows; the browser hand-over
-//! (not headless) is not built yet, so both modes end with the printed session for now.
+//! files are written and the session printed first, whatever follows; then (unless headless) the
+//! browser opens on the checkout page holding the cart. No browser, or a browser that fails, loses
+//! nothing: the printed session and instructions remain, and the run still succeeds.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use mlua::{AnyUserData, Lua, Table};
 
 use super::http::{LuaSession, cookie_table};
 use super::{ok, url_arg};
+use crate::core::browser::{self, Launch};
 use crate::core::handoff;
 use crate::lua::Context;
 
@@ -15,60 +18,110 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     let c = ctx.clone();
     race.set(
         "handoff",
-        lua.create_function(
+        lua.create_async_function(
             move |lua, (ud, url, opts): (AnyUserData, String, Option<Table>)| {
+                let c = c.clone();
                 let session = ud
                     .borrow::<LuaSession>()
-                    .map_err(|_| mlua::Error::runtime("expected race.session as the first argument"))?
-                    .inner
-                    .clone();
-                let url = url_arg(&url, "a checkout URL")?;
-                let expires: Option<String> = match &opts {
-                    Some(o) => o.get("expires")?,
-                    None => None,
+                    .map(|s| s.inner.clone())
+                    .map_err(|_| {
+                        mlua::Error::runtime("expected race.session as the first argument")
+                    });
+                let opt = |k: &str| -> mlua::Result<mlua::Value> {
+                    opts.as_ref().map_or(Ok(mlua::Value::Nil), |o| o.get(k))
                 };
-                let headless = match &opts {
-                    Some(o) => o.get::<Option<bool>>("headless")?.unwrap_or(c.config.headless),
-                    None => c.config.headless,
-                };
-                let cookies = session.cookies();
-                let res = lua.create_table()?;
-                res.set("checkout_url", url.as_str())?;
-                let list = lua.create_table()?;
-                for (i, ck) in cookies.iter().enumerate() {
-                    list.set(i + 1, cookie_table(lua, ck)?)?;
-                }
-                res.set("cookies", list)?;
-                res.set("browser", false)?;
-                match handoff::export(&c.config.log_dir, cookies.clone(), &url) {
-                    Ok(e) => {
-                        print!("{}", handoff::report(&e, expires.as_deref()));
-                        res.set("cookie_file", e.cookie_file.display().to_string())?;
-                        res.set("json_file", e.json_file.display().to_string())?;
-                        res.set("console_script", e.console_script)?;
+                let expires = opt("expires").map(|v| v.as_string().map(|s| s.to_string_lossy()));
+                let headless = opt("headless").map(|v| v.as_boolean());
+                async move {
+                    let session = session?;
+                    let url = url_arg(&url, "a checkout URL")?;
+                    let expires = expires?;
+                    let headless = headless?.unwrap_or(c.config.headless);
+                    let cookies = session.cookies();
+                    let res = lua.create_table()?;
+                    res.set("checkout_url", url.as_str())?;
+                    let list = lua.create_table()?;
+                    for (i, ck) in cookies.iter().enumerate() {
+                        list.set(i + 1, cookie_table(&lua, ck)?)?;
                     }
-                    Err(err) => {
-                        // Nothing is lost: print everything even though the files failed.
-                        crate::log::error(format!(
-                            "could not write the cookie files under {}: {err}",
-                            c.config.log_dir.display()
-                        ));
-                        let script = crate::core::cookies::console_script(&cookies, url.as_str());
-                        println!("\n=== TICKET IN CART ===\nCheckout: {url}");
-                        for ck in &cookies {
-                            println!("  {}={}", ck.name, ck.value);
+                    res.set("cookies", list)?;
+                    res.set("browser", false)?;
+
+                    // First, whatever happens next: the session on disk and on screen.
+                    let export = match handoff::export(&c.config.log_dir, cookies.clone(), &url) {
+                        Ok(e) => {
+                            print!("{}", handoff::report(&e, expires.as_deref()));
+                            res.set("cookie_file", e.cookie_file.display().to_string())?;
+                            res.set("json_file", e.json_file.display().to_string())?;
+                            res.set("console_script", e.console_script.clone())?;
+                            Some(e)
                         }
-                        println!("Console script:\n\n{script}");
-                        res.set("console_script", script)?;
-                        res.set("error", err.to_string())?;
+                        Err(err) => {
+                            crate::log::error(format!(
+                                "could not write the cookie files under {}: {err}",
+                                c.config.log_dir.display()
+                            ));
+                            let script =
+                                crate::core::cookies::console_script(&cookies, url.as_str());
+                            println!("\n=== TICKET IN CART ===\nCheckout: {url}");
+                            for ck in &cookies {
+                                println!("  {}={}", ck.name, ck.value);
+                            }
+                            println!("Console script:\n\n{script}");
+                            res.set("console_script", script)?;
+                            res.set("error", err.to_string())?;
+                            None
+                        }
+                    };
+                    if headless {
+                        return ok(res, &lua);
                     }
+                    let Some(path) = c.config.browser.clone() else {
+                        print!(
+                            "{}",
+                            handoff::manual_report(
+                                "no browser was found at start-up",
+                                export.as_ref(),
+                                &url
+                            )
+                        );
+                        return ok(res, &lua);
+                    };
+                    let launch = Launch {
+                        path: path.clone(),
+                        headless: false,
+                        args: c.config.browser_args.clone(),
+                        profile_root: c.config.log_dir.clone(),
+                    };
+                    c.waiting();
+                    let shown = browser::open(&launch, &cookies, &url).await;
+                    c.waiting();
+                    match shown {
+                        Ok(shown) => {
+                            let secured = *c
+                                .net
+                                .cart_secured_at
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner());
+                            let latency = secured.map(|t| Instant::now().duration_since(t));
+                            print!("{}", handoff::browser_report(&shown, &path, latency));
+                            res.set("browser", true)?;
+                            res.set("browser_pid", shown.pid)?;
+                            res.set("page_url", shown.url.as_str())?;
+                            res.set("page_expires", shown.expires.clone())?;
+                            res.set("latency", latency.map(|l| l.as_secs_f64()))?;
+                        }
+                        Err(e) => {
+                            crate::log::warn(format!("browser hand-over failed: {e}"));
+                            print!(
+                                "{}",
+                                handoff::manual_report(&e.to_string(), export.as_ref(), &url)
+                            );
+                            res.set("error", e.to_string())?;
+                        }
+                    }
+                    ok(res, &lua)
                 }
-                if !headless {
-                    crate::log::info(
-                        "browser hand-over is not built yet: use the cookie files or the console script above",
-                    );
-                }
-                ok(res, lua)
             },
         )?,
     )

@@ -1,0 +1,506 @@
+//! The person's browser: finding it, starting it, and showing them their cart.
+//!
+//! We start the browser process ourselves (fresh profile, `--remote-debugging-port=0`, its own
+//! process group) and connect to it over the DevTools protocol, rather than letting chromiumoxide
+//! launch it: its launcher adds automation flags (an "automated software" banner,
+//! `navigator.webdriver`) and kills the browser when the handle drops. Ours is an ordinary window
+//! that outlives pretix-race. Every session cookie is set through DevTools before the first
+//! navigation, so the checkout page's very first request carries the cart.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use chromiumoxide::Browser;
+use chromiumoxide::cdp::browser_protocol::network::{CookieParam, CookieSameSite, TimeSinceEpoch};
+use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargetsParams};
+use futures_util::StreamExt;
+use url::Url;
+
+use super::cookies::{self, CookieInfo};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    #[error("could not start {path}: {source}")]
+    Spawn {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} exited before opening DevTools (status {status})")]
+    Exited { path: String, status: String },
+    #[error("{path} did not open DevTools within {secs} s")]
+    NoDevTools { path: String, secs: u64 },
+    #[error("DevTools: {0}")]
+    Cdp(String),
+    #[error("could not create the browser profile {path}: {source}")]
+    Profile {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn cdp(e: impl std::fmt::Display) -> BrowserError {
+    BrowserError::Cdp(e.to_string())
+}
+
+/// Where to look, by platform. `root` prefixes absolute locations (tests use a fake root).
+pub struct Search<'a> {
+    pub os: &'a str,
+    pub path_var: Option<OsString>,
+    pub home: Option<PathBuf>,
+    pub root: PathBuf,
+    /// Windows install roots (%ProgramFiles%, %ProgramFiles(x86)%, %LocalAppData%).
+    pub windows_roots: Vec<PathBuf>,
+}
+
+impl Search<'_> {
+    /// This machine's platform and environment.
+    pub fn here() -> Search<'static> {
+        let windows_roots = ["ProgramFiles", "ProgramFiles(x86)", "LocalAppData"]
+            .iter()
+            .filter_map(std::env::var_os)
+            .map(PathBuf::from)
+            .collect();
+        Search {
+            os: std::env::consts::OS,
+            path_var: std::env::var_os("PATH"),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+            root: PathBuf::from("/"),
+            windows_roots,
+        }
+    }
+}
+
+const LINUX_NAMES: [&str; 6] = [
+    "google-chrome",
+    "google-chrome-stable",
+    "chromium",
+    "chromium-browser",
+    "brave-browser",
+    "microsoft-edge",
+];
+const MAC_APPS: [(&str, &str); 4] = [
+    ("Google Chrome.app", "Google Chrome"),
+    ("Chromium.app", "Chromium"),
+    ("Brave Browser.app", "Brave Browser"),
+    ("Microsoft Edge.app", "Microsoft Edge"),
+];
+const WINDOWS_PATHS: [&str; 4] = [
+    r"Google\Chrome\Application\chrome.exe",
+    r"Chromium\Application\chrome.exe",
+    r"BraveSoftware\Brave-Browser\Application\brave.exe",
+    r"Microsoft\Edge\Application\msedge.exe",
+];
+
+fn is_executable(p: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        p.is_file()
+    }
+}
+
+/// `--browser`, else `CHROME`, else the usual places for the platform.
+pub fn find(explicit: Option<&Path>, chrome_env: Option<OsString>, s: &Search) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    if let Some(p) = chrome_env.filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    match s.os {
+        "macos" => {
+            let mut dirs = vec![s.root.join("Applications")];
+            if let Some(h) = &s.home {
+                dirs.push(h.join("Applications"));
+            }
+            for (app, bin) in MAC_APPS {
+                for d in &dirs {
+                    let p = d.join(app).join("Contents/MacOS").join(bin);
+                    if is_executable(&p) {
+                        return Some(p);
+                    }
+                }
+            }
+            None
+        }
+        "windows" => s
+            .windows_roots
+            .iter()
+            .flat_map(|r| WINDOWS_PATHS.iter().map(move |p| r.join(p)))
+            .find(|p| p.is_file()),
+        _ => {
+            let dirs: Vec<PathBuf> = s
+                .path_var
+                .as_ref()
+                .map(|p| std::env::split_paths(p).collect())
+                .unwrap_or_default();
+            LINUX_NAMES
+                .iter()
+                .flat_map(|n| dirs.iter().map(move |d| d.join(n)))
+                .find(|p| is_executable(p))
+        }
+    }
+}
+
+/// How to start the browser.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    pub path: PathBuf,
+    /// Headless (tests, servers): the browser is closed after the check.
+    pub headless: bool,
+    /// Extra flags, e.g. trusting the simulator's certificate.
+    pub args: Vec<String>,
+    /// The fresh profile goes in a new directory under this one.
+    pub profile_root: PathBuf,
+}
+
+/// What the browser shows once the checkout page has loaded.
+#[derive(Debug)]
+pub struct Shown {
+    pub pid: u32,
+    pub url: String,
+    pub title: String,
+    pub expires: Option<String>,
+    pub cart_items: Vec<String>,
+    pub webdriver: bool,
+    pub elapsed: Duration,
+    pub profile: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Shown {
+    /// Closes a headless browser (a visible one belongs to the person and stays).
+    pub fn close_if_headless(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill_group(&mut c);
+            let _ = std::fs::remove_dir_all(&self.profile);
+        }
+    }
+}
+
+/// The CDP cookie for one of ours: `__Host-` cookies by URL without a domain, the others by
+/// domain and path; Secure, HttpOnly and SameSite as the server set them.
+pub fn cookie_param(c: &CookieInfo, site: &Url) -> CookieParam {
+    let mut p = CookieParam::new(c.name.clone(), c.value.clone());
+    if c.is_host_prefixed() {
+        p.url = Some(format!("{}/", site.origin().ascii_serialization()));
+    } else {
+        p.domain = Some(c.domain.clone());
+    }
+    p.path = Some(c.path.clone());
+    p.secure = Some(c.secure);
+    p.http_only = Some(c.http_only);
+    p.same_site = match c.same_site.as_deref() {
+        Some("Strict") => Some(CookieSameSite::Strict),
+        Some("Lax") => Some(CookieSameSite::Lax),
+        Some("None") => Some(CookieSameSite::None),
+        _ => None,
+    };
+    p.expires = c.expires.map(|e| TimeSinceEpoch::new(e as f64));
+    p
+}
+
+/// Ends the browser and every process it started (they share its process group).
+fn kill_group(c: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        // SAFETY: kill(2) with a negative pid signals the process group we created for it.
+        unsafe {
+            libc::kill(-(c.id() as libc::pid_t), libc::SIGKILL);
+        }
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+fn running_as_root() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
+}
+
+/// Starts the browser on a fresh profile, sets `cookies`, opens `url`, waits for it to load and
+/// reads what it shows.
+pub async fn open(l: &Launch, cookies: &[CookieInfo], url: &Url) -> Result<Shown, BrowserError> {
+    let start = Instant::now();
+    let profile = l.profile_root.join(format!(
+        "browser-profile-{}-{}",
+        super::clock::compact(std::time::SystemTime::now()),
+        std::process::id()
+    ));
+    cookies::create_private_dir(&profile).map_err(|source| BrowserError::Profile {
+        path: profile.display().to_string(),
+        source,
+    })?;
+    let path = l.path.display().to_string();
+    let mut cmd = std::process::Command::new(&l.path);
+    cmd.arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--remote-debugging-port=0")
+        .arg("--remote-allow-origins=http://127.0.0.1")
+        .arg("--no-first-run")
+        .arg("--no-default-browser-check");
+    if l.headless {
+        cmd.args([
+            "--headless=new",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ]);
+    }
+    if running_as_root() {
+        cmd.arg("--no-sandbox");
+    }
+    cmd.args(&l.args).arg("about:blank");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    {
+        // Its own process group: Ctrl-C in our terminal must not close the person's window.
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    let mut child = cmd.spawn().map_err(|source| BrowserError::Spawn {
+        path: path.clone(),
+        source,
+    })?;
+    let pid = child.id();
+
+    // The browser writes its DevTools port and path once it listens.
+    let port_file = profile.join("DevToolsActivePort");
+    let ws = loop {
+        if let Ok(text) = std::fs::read_to_string(&port_file) {
+            let mut lines = text.lines();
+            if let (Some(port), Some(p)) = (lines.next(), lines.next()) {
+                break format!("ws://127.0.0.1:{}{}", port.trim(), p.trim());
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(BrowserError::Exited {
+                path,
+                status: status.to_string(),
+            });
+        }
+        if start.elapsed() > Duration::from_secs(20) {
+            kill_group(&mut child);
+            return Err(BrowserError::NoDevTools { path, secs: 20 });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    let (mut browser, mut handler) = Browser::connect(ws).await.map_err(cdp)?;
+    let pump = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    let result = show(&mut browser, cookies, url).await;
+    drop(browser);
+    pump.abort();
+    let (page_url, title, expires, cart_items, webdriver) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            if l.headless {
+                kill_group(&mut child);
+            }
+            return Err(e);
+        }
+    };
+    Ok(Shown {
+        pid,
+        url: page_url,
+        title,
+        expires,
+        cart_items,
+        webdriver,
+        elapsed: start.elapsed(),
+        profile,
+        child: l.headless.then_some(child),
+    })
+}
+
+type Seen = (String, String, Option<String>, Vec<String>, bool);
+
+async fn show(
+    browser: &mut Browser,
+    cookies: &[CookieInfo],
+    url: &Url,
+) -> Result<Seen, BrowserError> {
+    let params: Vec<CookieParam> = cookies.iter().map(|c| cookie_param(c, url)).collect();
+    browser.set_cookies(params).await.map_err(cdp)?;
+    crate::log::debug("browser: cookies set");
+    // A new tab straight onto the checkout page (chromiumoxide waits for it to load); then the
+    // empty tab the browser started with is closed, so the person sees one tab: theirs.
+    let page = browser.new_page(url.as_str()).await.map_err(cdp)?;
+    crate::log::debug("browser: checkout page loaded");
+    if let Ok(targets) = browser.execute(GetTargetsParams::default()).await {
+        for t in &targets.result.target_infos {
+            if t.r#type == "page" && t.url == "about:blank" && &t.target_id != page.target_id() {
+                let _ = browser
+                    .execute(CloseTargetParams::new(t.target_id.clone()))
+                    .await;
+            }
+        }
+    }
+    let facts: serde_json::Value = page
+        .evaluate(
+            r#"(() => ({
+                url: location.href,
+                title: document.title.trim(),
+                expires: (document.querySelector('[data-expires]') || {getAttribute: () => null}).getAttribute('data-expires'),
+                items: Array.from(document.querySelectorAll('.cart-row[data-article-id] .product')).map(e => e.innerText.trim()),
+                webdriver: navigator.webdriver === true,
+            }))()"#,
+        )
+        .await
+        .map_err(cdp)?
+        .into_value()
+        .map_err(cdp)?;
+    let s = |k: &str| facts[k].as_str().map(str::to_string);
+    Ok((
+        s("url").unwrap_or_default(),
+        s("title").unwrap_or_default(),
+        s("expires"),
+        facts["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        facts["webdriver"].as_bool().unwrap_or(false),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exe(p: &Path) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "#!/bin/sh\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    fn search<'a>(os: &'a str, root: &Path, path: &[&Path]) -> Search<'a> {
+        Search {
+            os,
+            path_var: Some(std::env::join_paths(path).unwrap()),
+            home: Some(root.join("home")),
+            root: root.to_path_buf(),
+            windows_roots: vec![root.join("pf"), root.join("pf86")],
+        }
+    }
+
+    #[test]
+    fn explicit_then_env_then_platform() {
+        let t = tempfile::tempdir().unwrap();
+        let bin = t.path().join("bin");
+        exe(&bin.join("chromium"));
+        let s = search("linux", t.path(), &[&bin]);
+        assert_eq!(
+            find(Some(Path::new("/x/chrome")), Some("/y".into()), &s),
+            Some("/x/chrome".into())
+        );
+        assert_eq!(
+            find(None, Some("/y/chrome".into()), &s),
+            Some("/y/chrome".into())
+        );
+        assert_eq!(find(None, Some("".into()), &s), Some(bin.join("chromium")));
+        assert_eq!(find(None, None, &s), Some(bin.join("chromium")));
+    }
+
+    #[test]
+    fn linux_prefers_chrome_and_skips_non_executables() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b) = (t.path().join("a"), t.path().join("b"));
+        exe(&a.join("chromium"));
+        exe(&b.join("google-chrome-stable"));
+        std::fs::write(a.join("google-chrome"), "not executable").unwrap();
+        let s = search("linux", t.path(), &[&a, &b]);
+        assert_eq!(find(None, None, &s), Some(b.join("google-chrome-stable")));
+        let empty = search("linux", t.path(), &[&t.path().join("none")]);
+        assert_eq!(find(None, None, &empty), None);
+    }
+
+    #[test]
+    fn macos_app_bundles_in_system_and_home_applications() {
+        let t = tempfile::tempdir().unwrap();
+        let s = search("macos", t.path(), &[]);
+        assert_eq!(find(None, None, &s), None);
+        let brave = t
+            .path()
+            .join("home/Applications/Brave Browser.app/Contents/MacOS/Brave Browser");
+        exe(&brave);
+        assert_eq!(find(None, None, &s), Some(brave));
+        let chrome = t
+            .path()
+            .join("Applications/Google Chrome.app/Contents/MacOS/Google Chrome");
+        exe(&chrome);
+        assert_eq!(find(None, None, &s), Some(chrome));
+    }
+
+    #[test]
+    fn windows_standard_install_paths() {
+        let t = tempfile::tempdir().unwrap();
+        let s = search("windows", t.path(), &[]);
+        assert_eq!(find(None, None, &s), None);
+        let edge = t
+            .path()
+            .join("pf86")
+            .join(r"Microsoft\Edge\Application\msedge.exe");
+        exe(&edge);
+        assert_eq!(find(None, None, &s), Some(edge));
+    }
+
+    #[test]
+    fn host_cookies_by_url_others_by_domain() {
+        let site = Url::parse("https://tickets.example.com/event/checkout/questions/").unwrap();
+        let host = CookieInfo {
+            name: "__Host-pretix_session".into(),
+            value: "v".into(),
+            domain: "tickets.example.com".into(),
+            host_only: true,
+            path: "/".into(),
+            secure: true,
+            http_only: true,
+            same_site: Some("None".into()),
+            partitioned: true,
+            expires: Some(1_800_000_000),
+        };
+        let p = cookie_param(&host, &site);
+        assert_eq!(p.url.as_deref(), Some("https://tickets.example.com/"));
+        assert_eq!(p.domain, None);
+        assert_eq!((p.secure, p.http_only), (Some(true), Some(true)));
+        assert_eq!(p.same_site, Some(CookieSameSite::None));
+        let plain = CookieInfo {
+            name: "__QXSESSION".into(),
+            secure: false,
+            http_only: false,
+            same_site: None,
+            ..host
+        };
+        let p = cookie_param(&plain, &site);
+        assert_eq!(
+            (p.url, p.domain.as_deref(), p.path.as_deref()),
+            (None, Some("tickets.example.com"), Some("/"))
+        );
+        assert_eq!(p.same_site, None);
+    }
+}

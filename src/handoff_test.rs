@@ -1,0 +1,293 @@
+//! `pretix-race handoff-test`: proves the browser hand-over works on this machine.
+//!
+//! `--simulate` is fully offline: the built-in marketplace, a real session that secures a real
+//! (simulated) cart, the real browser, and a check over DevTools and from the server's side that
+//! the page shown is the checkout page holding that cart. `--url/--event` does the live half
+//! without buying: a fresh session on the event page, opened in the browser, cookies shown.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::cli::HandoffTestArgs;
+use crate::config::{self, ConfigError};
+use crate::core::browser::{self, Launch};
+use crate::core::handoff;
+use crate::core::market::{self, ResponseLog};
+use crate::core::pretix::CartOutcome;
+use crate::core::session::{ClientConfig, Net, Session};
+use crate::core::sim::{Scenario, Sim};
+use crate::error::AppError;
+
+fn fail(message: impl Into<String>, hint: Option<&str>) -> AppError {
+    AppError::failure(message, hint.map(str::to_string))
+}
+
+pub async fn run(a: HandoffTestArgs) -> Result<(), AppError> {
+    crate::log::set_verbosity(a.verbose, false);
+    if a.imessage.is_some() {
+        return Err(ConfigError::Unsupported {
+            flag: "--imessage",
+            help: "iMessage alerts are not built yet; run the hand-over test without --imessage",
+        }
+        .into());
+    }
+    let (mut warnings, mut notes) = (Vec::new(), Vec::new());
+    let path = config::resolve_browser(a.browser.as_deref(), &mut warnings, &mut notes)?;
+    notes.iter().for_each(crate::log::info);
+    let Some(path) = path else {
+        return Err(fail(
+            "no browser found for the hand-over",
+            Some(
+                "install Chrome or Chromium (Debian: apt-get install chromium), or give --browser PATH or $CHROME",
+            ),
+        ));
+    };
+    let mut roots = Vec::new();
+    if let Some(p) = &a.ca_cert {
+        roots.push(std::fs::read(p).map_err(|e| ConfigError::BadCaCert {
+            path: p.display().to_string(),
+            reason: e.to_string(),
+        })?);
+    }
+    let client = ClientConfig {
+        user_agent: a
+            .user_agent
+            .clone()
+            .unwrap_or_else(config::user_agent_default),
+        extra_roots: roots,
+        timeout: None,
+    };
+    if a.simulate {
+        simulate(&a, path, client).await
+    } else {
+        live(&a, path, client).await
+    }
+}
+
+async fn simulate(
+    a: &HandoffTestArgs,
+    path: std::path::PathBuf,
+    mut client: ClientConfig,
+) -> Result<(), AppError> {
+    let sim = Sim::start(Scenario::named("instant").expect("built-in scenario"))
+        .await
+        .map_err(|e| {
+            fail(
+                format!("could not start the simulated marketplace: {e}"),
+                None,
+            )
+        })?;
+    client.extra_roots.push(sim.ca_pem().as_bytes().to_vec());
+    let net = Net::new();
+    let session = Session::new(client, net.clone()).map_err(|e| fail(e.to_string(), None))?;
+    let responses = ResponseLog::new(Some(a.log_dir.clone()));
+    let event_url = sim
+        .base_url()
+        .join(&format!("{}/", sim.event()))
+        .expect("valid");
+    crate::log::info(format!("simulated marketplace at {event_url}"));
+
+    let market_url = market::discover(&session, &event_url, sim.event())
+        .await
+        .map_err(|e| fail(e.to_string(), None))?;
+    let polled = market::poll(&session, &market_url, &responses)
+        .await
+        .map_err(|e| fail(e.to_string(), None))?;
+    let listing = polled
+        .page
+        .listings
+        .first()
+        .cloned()
+        .ok_or_else(|| fail("the simulated marketplace showed no listing", None))?;
+    let carted = market::add_to_cart(&session, &listing, &polled.response.url, &responses)
+        .await
+        .map_err(|e| fail(e.to_string(), None))?;
+    let CartOutcome::InCart { checkout_url } = carted.outcome else {
+        return Err(fail(
+            format!("the simulated cart add ended {:?}", carted.outcome),
+            None,
+        ));
+    };
+    let secured = Instant::now();
+    let cookies = session.cookies();
+    let export = handoff::export(&a.log_dir, cookies.clone(), &checkout_url)
+        .map_err(|e| fail(format!("could not write the cookie files: {e}"), None))?;
+    print!(
+        "{}",
+        handoff::report(
+            &export,
+            carted.checkout.as_ref().and_then(|c| c.expires.as_deref())
+        )
+    );
+
+    let launch = Launch {
+        path: path.clone(),
+        headless: a.headless_browser,
+        args: vec![sim.browser_trust_arg()],
+        profile_root: a.log_dir.clone(),
+    };
+    let mut shown = browser::open(&launch, &cookies, &checkout_url)
+        .await
+        .map_err(|e| {
+            fail(
+                format!("the browser hand-over failed: {e}"),
+                Some("run with -v for detail; check that the browser starts on this machine"),
+            )
+        })?;
+    let latency = secured.elapsed();
+
+    let from_browser = sim.seen().into_iter().rfind(|s| {
+        s.path.ends_with("/checkout/questions/")
+            && !s
+                .user_agent
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("pretix-race")
+    });
+    let mut checks: Vec<(bool, String)> = vec![
+        (
+            shown.url.starts_with(checkout_url.as_str()),
+            format!("the browser shows the checkout page ({})", shown.url),
+        ),
+        (
+            shown.cart_items.iter().any(|i| i == &listing.title),
+            format!(
+                "the page lists the cart item {:?} (cart rows: {:?})",
+                listing.title, shown.cart_items
+            ),
+        ),
+        (
+            shown.expires.is_some(),
+            format!(
+                "the page shows the reservation deadline ({})",
+                shown.expires.as_deref().unwrap_or("none")
+            ),
+        ),
+        (
+            from_browser.as_ref().is_some_and(|s| {
+                cookies
+                    .iter()
+                    .all(|c| s.cookie(&c.name) == Some(c.value.as_str()))
+            }),
+            format!(
+                "the simulator saw the browser's checkout request carry all {} session cookies ({})",
+                cookies.len(),
+                cookies
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    ];
+    if !a.headless_browser {
+        checks.push((
+            !shown.webdriver,
+            "the window is an ordinary one (navigator.webdriver is not set)".into(),
+        ));
+    }
+    println!("\nHand-over check ({}):", path.display());
+    for (ok, what) in &checks {
+        println!("  {} {what}", if *ok { "ok  " } else { "FAIL" });
+    }
+    println!(
+        "  hand-over took {} from cart secured to checkout page loaded",
+        crate::core::session::ms(latency)
+    );
+    if a.headless_browser {
+        shown.close_if_headless();
+    } else {
+        print!("{}", handoff::browser_report(&shown, &path, Some(latency)));
+    }
+    match checks.iter().filter(|(ok, _)| !ok).count() {
+        0 => {
+            println!("Hand-over verified.");
+            Ok(())
+        }
+        n => Err(fail(format!("{n} hand-over check(s) failed"), None)),
+    }
+}
+
+async fn live(
+    a: &HandoffTestArgs,
+    path: std::path::PathBuf,
+    client: ClientConfig,
+) -> Result<(), AppError> {
+    let args = crate::cli::RunArgs {
+        interval: None,
+        item: None,
+        sort: Default::default(),
+        dry_run: true,
+        headless: true,
+        browser: None,
+        imessage: None,
+        webhook: None,
+        poll_inactive_marketplace: None,
+        script: None,
+        ca_cert: None,
+        user_agent: None,
+        log_dir: a.log_dir.clone(),
+        verbose: false,
+        quiet: false,
+    };
+    let cfg = config::resolve(
+        a.url.as_deref().unwrap_or_default(),
+        a.event.as_deref().unwrap_or_default(),
+        &args,
+        config::DEFAULT_INTERVAL,
+        vec![],
+    )?;
+    let event_url = cfg.event_url();
+    let session =
+        Arc::new(Session::new(client, Net::new()).map_err(|e| fail(e.to_string(), None))?);
+    let r = session
+        .get(&event_url, &[])
+        .await
+        .map_err(|e| fail(e.to_string(), None))?;
+    crate::log::info(r.log_line("event page (nothing is bought)"));
+    if !r.ok() {
+        return Err(fail(
+            format!("{event_url} answered HTTP {}", r.status),
+            Some("check --url and --event"),
+        ));
+    }
+    let cookies = session.cookies();
+    println!(
+        "\nSession cookies set by {}:",
+        event_url.host_str().unwrap_or("")
+    );
+    for c in &cookies {
+        println!(
+            "  {}={}  (domain {}, path {}{}{}{})",
+            c.name,
+            c.value,
+            c.domain,
+            c.path,
+            if c.secure { ", Secure" } else { "" },
+            if c.http_only { ", HttpOnly" } else { "" },
+            c.same_site
+                .as_deref()
+                .map(|s| format!(", SameSite={s}"))
+                .unwrap_or_default()
+        );
+    }
+    let launch = Launch {
+        path: path.clone(),
+        headless: a.headless_browser,
+        args: Vec::new(),
+        profile_root: a.log_dir.clone(),
+    };
+    let mut shown = browser::open(&launch, &cookies, &event_url)
+        .await
+        .map_err(|e| fail(format!("the browser hand-over failed: {e}"), None))?;
+    println!(
+        "\nThe browser ({}, pid {}) shows {} with this session.\nCompare the cookies above with DevTools → Application → Cookies in that window.",
+        path.display(),
+        shown.pid,
+        shown.url
+    );
+    if a.headless_browser {
+        shown.close_if_headless();
+    }
+    Ok(())
+}

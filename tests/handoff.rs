@@ -1,0 +1,194 @@
+//! The browser hand-over, with a real Chromium (headless) against the simulator over HTTPS.
+
+use std::collections::HashSet;
+
+use crate::support::{Race, bare, chromium, kill_browser};
+
+/// The pid in "Browser: … (pid N) shows …".
+fn browser_pid(stdout: &str) -> u32 {
+    let after = stdout
+        .split("(pid ")
+        .nth(1)
+        .expect("a Browser line with a pid");
+    after.split(')').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_opens_the_checkout_page_holding_the_cart() {
+    let d = Race::named("standard").chromium().run().await;
+    let pid = browser_pid(&d.stdout);
+    kill_browser(pid);
+    assert_eq!(d.code, 0, "{d:?}");
+
+    // The session first, then the window.
+    let ticket = d.stdout.find("=== TICKET IN CART ===").unwrap();
+    let window = d.stdout.find("Browser: ").unwrap();
+    assert!(ticket < window, "{d:?}");
+    assert!(d.stdout.contains("/rehearsal/checkout/questions/"));
+    assert!(
+        d.stdout
+            .contains("The window is yours: it stays open after pretix-race exits")
+    );
+    assert!(
+        d.stdout.contains("The cart is reserved until 20"),
+        "the page's data-expires: {d:?}"
+    );
+    assert!(d.stdout.contains("Hand-over took "), "{d:?}");
+    assert!(
+        d.stderr.contains("browser for the hand-over: "),
+        "said at start-up: {d:?}"
+    );
+
+    // The simulator saw the browser's checkout request carry every session cookie of ours.
+    let seen = d.sim.seen();
+    let ours = seen
+        .iter()
+        .rfind(|s| {
+            s.user_agent
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("pretix-race")
+        })
+        .unwrap();
+    let session = ours.cookie("__Host-pretix_session").unwrap().to_string();
+    let from_browser = seen
+        .iter()
+        .rfind(|s| {
+            s.path == "/rehearsal/checkout/questions/"
+                && s.user_agent.as_deref().unwrap_or("").contains("Chrome")
+        })
+        .expect("the browser requested the checkout page");
+    let names: HashSet<&str> = from_browser
+        .cookies
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        HashSet::from([
+            "__QXSESSION",
+            "__Host-pretix_csrftoken",
+            "__Host-pretix_session"
+        ])
+    );
+    assert_eq!(
+        from_browser.cookie("__Host-pretix_session"),
+        Some(session.as_str())
+    );
+    assert_eq!(d.sim.cart_of(&session), ["Ticket – Type B"]);
+    // The browser's profile (it holds the cookies) is private.
+    let profile = d.logged("browser-profile-");
+    assert_eq!(profile.len(), 1);
+    assert_eq!(crate::support::mode(&profile[0]), 0o700);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_that_fails_to_start_loses_nothing() {
+    let d = Race::named("instant")
+        .browser_env(&[])
+        .args(["--browser", "/bin/false"])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("=== TICKET IN CART ==="));
+    assert!(
+        d.stdout
+            .contains("No browser was opened: /bin/false exited before opening DevTools"),
+        "{d:?}"
+    );
+    assert!(d.stdout.contains("paste the console script above"), "{d:?}");
+    assert_eq!(d.logged(".cookies.txt").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_browser_is_warned_about_at_start_up_and_handled_at_success() {
+    let empty = tempfile::tempdir().unwrap();
+    let d = Race::named("instant")
+        .browser_env(&[("PATH", empty.path().to_str().unwrap())])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let warn = d
+        .stderr
+        .find("no browser found")
+        .expect("a start-up warning");
+    let first_request = d.stderr.find("#0001").unwrap();
+    assert!(warn < first_request, "{d:?}");
+    assert!(
+        d.stdout
+            .contains("No browser was opened: no browser was found at start-up"),
+        "{d:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_browser_path_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = bare(
+        &[
+            "--url",
+            "https://t.example",
+            "--event",
+            "e",
+            "--browser",
+            "/nonexistent/chrome",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--browser /nonexistent/chrome: no such file"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_test_simulate_verifies_the_cart_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let chromium = chromium();
+    let (code, out, err) = bare(
+        &[
+            "handoff-test",
+            "--simulate",
+            "--headless-browser",
+            "--browser",
+            &chromium,
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    for line in [
+        "ok   the browser shows the checkout page (https://127.0.0.1:",
+        "ok   the page lists the cart item \"Ticket – Type A\"",
+        "ok   the page shows the reservation deadline (20",
+        "ok   the simulator saw the browser's checkout request carry all 3 session cookies",
+        "hand-over took ",
+        "Hand-over verified.",
+    ] {
+        assert!(out.contains(line), "{line:?} missing:\n{out}");
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+    // Headless: the browser was closed and its profile removed.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("live-responses"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("browser-profile-")
+        })
+        .collect();
+    assert!(left.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_test_needs_a_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = bare(&["handoff-test"], dir.path()).await;
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = bare(&["handoff-test", "--url", "https://t.example"], dir.path()).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--event"), "{err}");
+}
