@@ -192,3 +192,47 @@ async fn handoff_test_needs_a_target() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--event"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_test_live_opens_the_event_page_with_a_fresh_session_and_buys_nothing() {
+    let sim = pretix_race::core::sim::Sim::start(pretix_race::core::sim::Scenario::named("instant").unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, sim.ca_pem()).unwrap();
+    let wrapper = crate::support::headless_chromium(dir.path(), &sim);
+    let (code, out, err) = bare(
+        &[
+            "handoff-test",
+            "--url",
+            sim.base_url().as_str(),
+            "--event",
+            sim.event(),
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--browser",
+            wrapper.to_str().unwrap(),
+            "--headless-browser",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Session cookies set by 127.0.0.1:"), "{out}");
+    assert!(out.contains("__Host-pretix_session="), "{out}");
+    assert!(out.contains(&format!("shows {}rehearsal/", sim.base_url())), "{out}");
+    let seen = sim.seen();
+    assert!(seen.iter().all(|s| s.method == "GET"), "nothing is bought");
+    let ours: Vec<_> = seen
+        .iter()
+        .filter(|s| s.user_agent.as_deref().unwrap_or("").starts_with("pretix-race"))
+        .collect();
+    assert_eq!(ours.len(), 1, "one request: the event page");
+    let browser = seen
+        .iter()
+        .find(|s| s.user_agent.as_deref().unwrap_or("").contains("Chrome"))
+        .expect("the browser loaded the event page");
+    assert_eq!(browser.path, "/rehearsal/");
+    assert!(browser.cookie("__Host-pretix_session").is_some());
+}

@@ -85,8 +85,12 @@
 ---@field cookie_file string|nil   Netscape cookie file (0600)
 ---@field json_file string|nil     the same as JSON (0600)
 ---@field console_script string    paste into the browser console on the site
----@field browser boolean          whether a browser window was opened
----@field error string|nil         why the files could not be written
+---@field browser boolean          whether a browser window shows the checkout page
+---@field browser_pid integer|nil  the browser's process id (its window stays open)
+---@field page_url string|nil      what the browser shows
+---@field page_expires string|nil  the reservation deadline the page shows
+---@field latency number|nil       seconds from cart secured to checkout page loaded
+---@field error string|nil         why the files could not be written or the browser not opened
 
 ---@class Session
 local Session = {}
@@ -190,7 +194,9 @@ function race.market.listings(body, base_url) end
 ---@return race.CartResult|nil, race.Error|nil
 function race.market.add_to_cart(session, listing, referer) end
 
---- Hands the cart over: writes the cookie files, prints checkout URL, cookies and console script.
+--- Hands the cart over: writes the cookie files, prints checkout URL, cookies and console script,
+--- then (unless headless) opens the browser on the checkout page with every cookie set. Never
+--- fails for want of a browser: the printed session and instructions remain.
 ---@param session Session
 ---@param checkout_url string
 ---@param opts? {expires?: string, headless?: boolean}
