@@ -40,35 +40,31 @@ function M.wait(opts)
   return race.time.jitter(opts.interval)
 end
 
---- The webhook payload for a secured cart.
+--- What the `ticket_in_cart` event says (the core adds version, timestamp, event and target).
 ---@param result race.CartResult
 ---@param handed race.Handoff
-function M.cart_payload(result, handed)
+function M.cart_fields(result, handed)
   local simple = {}
   for i, c in ipairs(handed.cookies) do
     simple[i] = { name = c.name, value = c.value, domain = c.domain, path = c.path }
   end
   return {
-    timestamp = race.time.iso8601(),
-    target = M.market_url,
-    event = "ticket_in_cart",
     ticket = result.listing.title,
     price = result.listing.price_text,
     checkout_url = result.checkout_url,
+    expires = result.expires,
     cookies = simple,
     cookie_script = handed.console_script,
   }
 end
 
---- A ticket is in the cart: hand it over, then alert. Return false to keep watching.
+--- A ticket is in the cart: hand it over, then alert every channel set up (webhook, desktop,
+--- iMessage). Return false to keep watching.
 ---@param result race.CartResult
 ---@return boolean|nil
 function M.on_cart(result)
   local handed = race.handoff(race.session, result.checkout_url, { expires = result.expires })
-  local hook = race.options.webhook
-  if hook then
-    race.alert.webhook(hook, M.cart_payload(result, handed))
-  end
+  race.alert.event("ticket_in_cart", M.cart_fields(result, handed))
   return true
 end
 
@@ -76,33 +72,28 @@ end
 ---@param fresh race.Listing[]
 ---@param page race.Page
 function M.on_available(fresh, page)
-  for _, l in ipairs(fresh) do
+  local list = {}
+  for i, l in ipairs(fresh) do
     race.log.info("dry run: would try %s (%s), %s", l.title, l.price_text, l.action)
+    list[i] = { id = l.id, title = l.title, price = l.price_text, url = l.action }
   end
-  local hook = race.options.webhook
-  if hook then
-    local list = {}
-    for i, l in ipairs(fresh) do
-      list[i] = { id = l.id, title = l.title, price = l.price_text, url = l.action }
-    end
-    race.alert.webhook(hook, {
-      timestamp = race.time.iso8601(),
-      target = M.market_url,
-      event = "tickets_available",
-      listings = list,
-    })
-  end
+  race.alert.event("tickets_available", { listings = list })
 end
 
 --- Finds the marketplace by following the event page's link. Without the link: fails with a hint,
 --- or with --poll-inactive-marketplace re-checks every N s (±20%) until it appears.
 ---@param opts race.Options
+---@param was_inactive? boolean the marketplace was open before and went away
 ---@return string|nil url, string|nil message, string|nil hint
-function M.discover(opts)
-  local network_failures = 0
+function M.discover(opts, was_inactive)
+  local network_failures, waited = 0, was_inactive or false
   while true do
     local url, err = race.market.discover(race.session, opts.event_url)
     if url then
+      if waited then
+        race.log.info("the marketplace is open: %s", url)
+        race.alert.event("marketplace_available")
+      end
       return url
     end
     if err.kind == "tls" then
@@ -118,6 +109,7 @@ function M.discover(opts)
         "the organiser may have switched the marketplace off; to wait for it, add --poll-inactive-marketplace 60"
     end
     if opts.poll_inactive then
+      waited = true
       race.log.info("no marketplace yet (%s); checking the event page again in about %g s", err.kind, opts.poll_inactive)
       race.time.sleep(race.time.jitter(opts.poll_inactive))
     end
@@ -166,7 +158,7 @@ function M.run()
       end
       race.log.warn("the marketplace is not active; waiting for the event page to link it again")
       race.time.sleep(race.time.jitter(opts.poll_inactive))
-      market, message, hint = M.discover(opts)
+      market, message, hint = M.discover(opts, true)
       if not market then
         return nil, message, hint
       end

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Duration;
 
 use crate::cli::{Cli, Command, RehearseArgs, RunArgs};
 use crate::config::{self, Config, ScriptSource};
 use crate::core::market::ResponseLog;
-use crate::core::notify::Webhook;
+use crate::core::notify::{Alerts, Webhook};
 use crate::core::session::{Net, Session};
 use crate::core::sim::{Scenario, Sim};
 use crate::error::AppError;
@@ -22,6 +23,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Some(Command::Rehearse(r)) => rehearse(r).await,
         Some(Command::HandoffTest(h)) => crate::handoff_test::run(h).await,
+        Some(Command::AlertTest(a)) => crate::alert_test::run(a).await,
         None => {
             set_log_level(&cli.run);
             let url = cli.url.unwrap_or_default();
@@ -80,7 +82,14 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     }
     let setup = |e: crate::core::session::HttpError| AppError::failure(e.to_string(), None);
     let session = Arc::new(Session::new(config.client.clone(), net.clone()).map_err(setup)?);
-    let webhook = Arc::new(Webhook::new(&config.client).map_err(setup)?);
+    let webhook = Webhook::new(&config.client).map_err(setup)?;
+    let alerts = Arc::new(Alerts::new(
+        webhook,
+        config.webhook.clone(),
+        config.imessage.clone(),
+        &config.event_url(),
+    ));
+    let _ = net.alerts.set(alerts.clone());
     let responses = Arc::new(ResponseLog::new(Some(config.log_dir.clone())));
     let kill = Arc::new(AtomicBool::new(false));
     let strategy = match &config.script {
@@ -93,7 +102,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         session,
         net.clone(),
         responses,
-        webhook,
+        alerts.clone(),
         kill.clone(),
     ));
     let engine = Engine::new(ctx)?;
@@ -110,9 +119,12 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             kill.store(true, Relaxed);
             task.abort();
             let _ = task.await;
+            alerts.drain(Duration::from_secs(3)).await;
             return Err(AppError::Interrupted { summary: net.stats.summary() });
         }
     };
+    // Alerts queued at the end (the cart's above all) get time to go out before we exit.
+    alerts.drain(Duration::from_secs(20)).await;
     let summary = net.stats.summary();
     match outcome {
         Ok(Ok(Outcome::Done)) => {

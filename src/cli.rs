@@ -48,6 +48,34 @@ pub enum Command {
     /// checkout page with the cart. With --url/--event: open a live site's event page in the
     /// browser with a fresh session (nothing is bought) and show the cookies to compare.
     HandoffTest(HandoffTestArgs),
+
+    /// Send one test message on each named channel and report, per channel, delivered or the
+    /// exact error.
+    AlertTest(AlertTestArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("channel").required(true).multiple(true).args(["imessage", "desktop", "webhook"]))]
+pub struct AlertTestArgs {
+    /// Send a test iMessage to this phone number or e-mail (macOS).
+    #[arg(long, value_name = "RECIPIENT")]
+    pub imessage: Option<String>,
+
+    /// Show a test desktop notification.
+    #[arg(long)]
+    pub desktop: bool,
+
+    /// POST a test event to this URL (https; http only for loopback).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+
+    /// Also trust this CA certificate (PEM) for the webhook.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// The User-Agent to send [default: pretix-race/<version>].
+    #[arg(long, value_name = "STRING")]
+    pub user_agent: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -90,7 +118,7 @@ pub struct HandoffTestArgs {
     #[arg(long, value_name = "DIR", default_value = "./live-responses")]
     pub log_dir: PathBuf,
 
-    /// Send a test iMessage once the check is done (not built yet: refused).
+    /// Send a test iMessage to this recipient once the check has passed (macOS).
     #[arg(long, value_name = "RECIPIENT")]
     pub imessage: Option<String>,
 

@@ -68,12 +68,21 @@ pub enum ConfigError {
     )]
     BrowserMissing { path: String },
 
-    #[error("{flag} is not built yet")]
-    #[diagnostic(code(usage::unsupported), help("{help}"))]
-    Unsupported {
-        flag: &'static str,
-        help: &'static str,
-    },
+    #[error("--imessage needs osascript (macOS), and there is none on PATH")]
+    #[diagnostic(
+        code(usage::imessage),
+        help(
+            "iMessage alerts work on a Mac only; elsewhere use --webhook (e.g. an ntfy topic) or the desktop notification"
+        )
+    )]
+    NoOsascript,
+
+    #[error("--imessage needs a recipient")]
+    #[diagnostic(
+        code(usage::imessage),
+        help("give the recipient as Messages knows it, e.g. +491701234567 or me@example.com")
+    )]
+    NoRecipient,
 
     #[error("unknown scenario {name:?}")]
     #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
@@ -226,11 +235,8 @@ pub fn resolve(
     } else {
         resolve_browser(args.browser.as_deref(), &mut warnings, &mut notes)?
     };
-    if args.imessage.is_some() {
-        warnings.push(
-            "--imessage is accepted, but iMessage delivery is not built yet: use --webhook for now"
-                .into(),
-        );
+    if let Some(to) = &args.imessage {
+        check_imessage(to)?;
     }
 
     Ok(Config {
@@ -256,6 +262,18 @@ pub fn resolve(
         warnings,
         notes,
     })
+}
+
+/// `--imessage` works only where `osascript` is. The recipient is passed to Messages as it is
+/// (as an argument, never as script text), so any phone number or address Messages knows works.
+pub fn check_imessage(to: &str) -> Result<(), ConfigError> {
+    if to.trim().is_empty() {
+        return Err(ConfigError::NoRecipient);
+    }
+    if crate::core::notify::imessage::osascript().is_none() {
+        return Err(ConfigError::NoOsascript);
+    }
+    Ok(())
 }
 
 /// `--browser`, `$CHROME` or the usual places; says which, or warns (now, not at the moment of

@@ -24,12 +24,8 @@ fn fail(message: impl Into<String>, hint: Option<&str>) -> AppError {
 
 pub async fn run(a: HandoffTestArgs) -> Result<(), AppError> {
     crate::log::set_verbosity(a.verbose, false);
-    if a.imessage.is_some() {
-        return Err(ConfigError::Unsupported {
-            flag: "--imessage",
-            help: "iMessage alerts are not built yet; run the hand-over test without --imessage",
-        }
-        .into());
+    if let Some(to) = &a.imessage {
+        config::check_imessage(to)?;
     }
     let (mut warnings, mut notes) = (Vec::new(), Vec::new());
     let path = config::resolve_browser(a.browser.as_deref(), &mut warnings, &mut notes)?;
@@ -202,6 +198,15 @@ async fn simulate(
     match checks.iter().filter(|(ok, _)| !ok).count() {
         0 => {
             println!("Hand-over verified.");
+            if let Some(to) = &a.imessage {
+                let text = format!(
+                    "pretix-race hand-over test: verified, the browser showed {checkout_url}"
+                );
+                match crate::core::notify::imessage::send(to, &text).await {
+                    Ok(()) => println!("Test iMessage sent to {to}."),
+                    Err(e) => return Err(fail(format!("test iMessage to {to}: {e}"), None)),
+                }
+            }
             Ok(())
         }
         n => Err(fail(format!("{n} hand-over check(s) failed"), None)),

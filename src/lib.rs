@@ -7,6 +7,7 @@
 //! and runs the chosen one (the default is `scripts/default.lua`, embedded); [`app`] ties one run
 //! together; [`error`] maps how it ended to an exit code.
 
+pub mod alert_test;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::support::Race;
+use crate::support::{Race, hook::Hook};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -65,7 +65,11 @@ async fn every_example_strategy_secures_a_cart_in_a_rehearsal() {
             continue;
         }
         n += 1;
+        // Examples that notify somewhere get a loopback receiver (no test leaves the machine).
+        let hook = Hook::start().await;
         let d = Race::named("standard")
+            .env("NTFY_SERVER", &hook.url)
+            .env("NTFY_TOPIC", "test-topic")
             .script(&std::fs::read_to_string(&path).unwrap())
             .run()
             .await;
@@ -75,6 +79,22 @@ async fn every_example_strategy_secures_a_cart_in_a_rehearsal() {
             "{}: {d:?}",
             path.display()
         );
+        if path.ends_with("ntfy.lua") {
+            let b = &hook.bodies()[0];
+            assert_eq!(b["topic"], "test-topic");
+            assert!(
+                b["click"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("/rehearsal/checkout/questions/")
+            );
+            assert!(
+                b["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Ticket – Type B, 210.00 EUR")
+            );
+        }
     }
     assert!(n >= 2, "examples found: {n}");
 }

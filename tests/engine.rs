@@ -312,6 +312,8 @@ async fn webhook_follows_the_cart_with_the_documented_payload() {
     assert_eq!(
         keys,
         HashSet::from([
+            "version",
+            "expires",
             "timestamp",
             "target",
             "event",
@@ -323,6 +325,7 @@ async fn webhook_follows_the_cart_with_the_documented_payload() {
         ])
     );
     assert_eq!(body["event"], "ticket_in_cart");
+    assert_eq!(body["version"], 1);
     assert_eq!(body["ticket"], "Ticket – Type A");
     assert_eq!(body["price"], "190.00 EUR");
     assert!(
@@ -349,7 +352,7 @@ async fn webhook_follows_the_cart_with_the_documented_payload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_webhook_is_logged_not_fatal() {
-    let hook = Hook::answering(&[500]).await;
+    let hook = Hook::answering(&[500, 500, 500]).await;
     let d = Race::named("instant")
         .args(["--webhook", hook.url.as_str()])
         .run()
@@ -391,6 +394,7 @@ async fn dry_run_never_posts_and_announces_each_listing_once() {
     let bodies = hook.bodies();
     assert_eq!(bodies.len(), 1, "{bodies:?}");
     assert_eq!(bodies[0]["event"], "tickets_available");
+    assert_eq!(bodies[0]["version"], 1);
     assert_eq!(bodies[0]["listings"][0]["title"], "Ticket – Type A");
     assert_eq!(bodies[0]["listings"][0]["price"], "190.00 EUR");
 }

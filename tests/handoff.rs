@@ -195,9 +195,11 @@ async fn handoff_test_needs_a_target() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handoff_test_live_opens_the_event_page_with_a_fresh_session_and_buys_nothing() {
-    let sim = pretix_race::core::sim::Sim::start(pretix_race::core::sim::Scenario::named("instant").unwrap())
-        .await
-        .unwrap();
+    let sim = pretix_race::core::sim::Sim::start(
+        pretix_race::core::sim::Scenario::named("instant").unwrap(),
+    )
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, sim.ca_pem()).unwrap();
@@ -221,12 +223,20 @@ async fn handoff_test_live_opens_the_event_page_with_a_fresh_session_and_buys_no
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("Session cookies set by 127.0.0.1:"), "{out}");
     assert!(out.contains("__Host-pretix_session="), "{out}");
-    assert!(out.contains(&format!("shows {}rehearsal/", sim.base_url())), "{out}");
+    assert!(
+        out.contains(&format!("shows {}rehearsal/", sim.base_url())),
+        "{out}"
+    );
     let seen = sim.seen();
     assert!(seen.iter().all(|s| s.method == "GET"), "nothing is bought");
     let ours: Vec<_> = seen
         .iter()
-        .filter(|s| s.user_agent.as_deref().unwrap_or("").starts_with("pretix-race"))
+        .filter(|s| {
+            s.user_agent
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("pretix-race")
+        })
         .collect();
     assert_eq!(ours.len(), 1, "one request: the event page");
     let browser = seen

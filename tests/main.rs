@@ -3,6 +3,7 @@
 
 mod support;
 
+mod alerts;
 mod docs;
 mod engine;
 mod errors;

@@ -4,7 +4,7 @@
 ---
 --- Error channels: an expected failure returns `nil, err` (`err.kind`, `err.message`; `tostring(err)`
 --- is the message). Misuse (wrong argument types, a non-buy URL to add_to_cart) raises.
---- `err.kind` is one of: "network", "tls", "status", "no_link", "dry_run", "webhook".
+--- `err.kind` is one of: "network", "tls", "status", "no_link", "dry_run", "webhook", "imessage".
 ---
 --- A strategy file returns a table with a `run` method (like `require("race.default")`), or a
 --- function, or does its work at top level. `run` returning `false|nil, message[, hint]` ends the
@@ -203,13 +203,37 @@ function race.market.add_to_cart(session, listing, referer) end
 ---@return race.Handoff
 function race.handoff(session, checkout_url, opts) end
 
+--- Alerts deliver in the background (they never hold up the strategy); failures are logged.
 race.alert = {}
 
---- POSTs `payload` as JSON (https, or http to a loopback host).
+--- Sends a documented event to every channel set up: the --webhook (payload: version = 1,
+--- timestamp, event, target, then `fields`), a desktop notification for ticket_in_cart and
+--- marketplace_available, and the --imessage (once per run) for ticket_in_cart. Raises for an
+--- unknown event.
+---@param event "ticket_in_cart"|"tickets_available"|"marketplace_available"|"watcher_failing"
+---@param fields? table
+function race.alert.event(event, fields) end
+
+--- POSTs `payload` as JSON, as it is (three tries on transient failures). https only (http for
+--- loopback hosts): any other URL answers `nil, err` at once.
 ---@param url string
 ---@param payload table
 ---@return true|nil, race.Error|nil
 function race.alert.webhook(url, payload) end
+
+--- A desktop notification (freedesktop on Linux, Notification Center on macOS); skipped quietly
+--- where there is no notification service. The text is shown, never interpreted.
+---@param title string
+---@param text string
+---@return true
+function race.alert.desktop(title, text) end
+
+--- An iMessage through Messages.app (macOS). Recipient and text are passed as arguments, never
+--- as script. Without osascript: `nil, err` at once.
+---@param to string  phone number or e-mail
+---@param text string
+---@return true|nil, race.Error|nil
+function race.alert.imessage(to, text) end
 
 --- The run's counters.
 ---@return {requests: integer, polls: integer, listings_seen: integer, cart_attempts: integer, carts_won: integer, races_lost: integer, elapsed: number}

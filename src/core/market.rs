@@ -160,7 +160,12 @@ pub async fn discover(session: &Session, event_url: &Url, event: &str) -> Result
     };
     crate::log::info(r.log_line(&result));
     match found {
-        Some(u) => Ok(u),
+        Some(u) => {
+            if let Some(a) = session.net().alerts.get() {
+                a.set_target(u.as_str());
+            }
+            Ok(u)
+        }
         None if !r.ok() => Err(MarketError::Status {
             url: r.url,
             status: r.status,
@@ -196,9 +201,46 @@ pub fn filtered_url(market: &Url, item: Option<&str>, sort: Option<&str>) -> Url
     u
 }
 
+/// Polls in a row that must fail before `watcher_failing` goes out.
+pub const FAILING_AFTER: u32 = 5;
+
+/// Counts failed polls; after [`FAILING_AFTER`] in a row, sends `watcher_failing` once, until a
+/// poll succeeds again. Lives below the script so no strategy can leave a blocked watcher unnoticed.
+fn track_failures(session: &Session, url: &Url, failure: Option<String>) {
+    let net = session.net();
+    let mut f = net.failing.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(reason) = failure else {
+        *f = (0, false);
+        return;
+    };
+    f.0 += 1;
+    if f.0 >= FAILING_AFTER && !f.1 {
+        f.1 = true;
+        crate::log::warn(format!("{} polls in a row failed (last: {reason})", f.0));
+        if let Some(alerts) = net.alerts.get() {
+            let mut fields = serde_json::Map::new();
+            fields.insert("target".into(), url.as_str().into());
+            fields.insert("failures".into(), f.0.into());
+            fields.insert("last_error".into(), reason.into());
+            alerts.event("watcher_failing", fields);
+        }
+    }
+}
+
 /// GETs the marketplace once and reads its listings.
 pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Polled, HttpError> {
-    let r = session.get(url, &[]).await?;
+    let r = match session.get(url, &[]).await {
+        Ok(r) => r,
+        Err(e) => {
+            track_failures(session, url, Some(e.to_string()));
+            return Err(e);
+        }
+    };
+    track_failures(
+        session,
+        url,
+        (!r.ok()).then(|| format!("HTTP {}", r.status)),
+    );
     let stats = &session.net().stats;
     stats.polls.fetch_add(1, Relaxed);
     let (page, save) = if !r.ok() {

@@ -95,6 +95,10 @@ pub struct Net {
     pub dry_run_host: Mutex<Option<String>>,
     /// When the last cart add landed on a checkout page (hand-over latency is measured from it).
     pub cart_secured_at: Mutex<Option<Instant>>,
+    /// Where events raised below the script go (`watcher_failing`).
+    pub alerts: std::sync::OnceLock<Arc<super::notify::Alerts>>,
+    /// Consecutive failed polls, and whether `watcher_failing` went out for this streak.
+    pub failing: Mutex<(u32, bool)>,
 }
 
 impl Net {

@@ -21,7 +21,7 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, V
 
 use crate::config::{Config, ScriptSource};
 use crate::core::market::ResponseLog;
-use crate::core::notify::Webhook;
+use crate::core::notify::Alerts;
 use crate::core::session::{Net, Session};
 use diagnostics::{Chunks, Phase, ScriptError};
 
@@ -38,7 +38,7 @@ pub struct Context {
     pub session: Arc<Session>,
     pub net: Arc<Net>,
     pub responses: Arc<ResponseLog>,
-    pub webhook: Arc<Webhook>,
+    pub alerts: Arc<Alerts>,
     /// Set on Ctrl-C: the hook stops the script at its next instructions.
     pub kill: Arc<AtomicBool>,
     started: Instant,
@@ -52,7 +52,7 @@ impl Context {
         session: Arc<Session>,
         net: Arc<Net>,
         responses: Arc<ResponseLog>,
-        webhook: Arc<Webhook>,
+        alerts: Arc<Alerts>,
         kill: Arc<AtomicBool>,
     ) -> Self {
         Self {
@@ -60,7 +60,7 @@ impl Context {
             session,
             net,
             responses,
-            webhook,
+            alerts,
             kill,
             started: Instant::now(),
             last_wait: AtomicU64::new(0),

@@ -26,6 +26,7 @@ pub struct Race {
     script: Option<String>,
     target: bool,
     browser: Browser,
+    env: Vec<(String, String)>,
 }
 
 /// A finished run.
@@ -140,6 +141,7 @@ impl Race {
             script: None,
             target: true,
             browser: Browser::Headless,
+            env: Vec::new(),
         }
     }
 
@@ -160,6 +162,11 @@ impl Race {
     /// Runs this Lua text as the strategy (`--script <dir>/strategy.lua`).
     pub fn script(mut self, lua: &str) -> Self {
         self.script = Some(lua.to_string());
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
         self
     }
 
@@ -217,6 +224,7 @@ impl Race {
                 cmd.envs(env.iter().map(|(k, v)| (k, v)));
             }
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         if !self.args.iter().any(|a| a == "--interval") {
             cmd.args(["--interval", "0.05"]);
         }
@@ -282,8 +290,14 @@ impl Race {
 
 /// Runs the binary with just these arguments (no simulator).
 pub async fn bare(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    bare_env(args, cwd, &[]).await
+}
+
+/// The same, with extra environment variables.
+pub async fn bare_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(BIN)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .env_remove("SSL_CERT_FILE")
         .stdin(Stdio::null())
@@ -340,4 +354,61 @@ pub fn kill_browser(pid: u32) {
     // SAFETY: kill(2) on the process group the hand-over created for the browser.
     let r = unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
     assert_eq!(r, 0, "no browser process group {pid}");
+}
+
+/// A stand-in `osascript` in a new directory: records each call's arguments (one file per call,
+/// NUL-separated), its stdin (the script) and the wall-clock time. Returns (dir for PATH, record dir).
+pub fn fake_osascript(dir: &Path) -> (PathBuf, PathBuf) {
+    let bin = dir.join("fake-bin");
+    let rec = dir.join("osascript-calls");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&rec).unwrap();
+    let script = format!(
+        r#"#!/bin/sh
+n=$(date +%s%N)
+cat > "{rec}/$n.script"
+for a in "$@"; do printf '%s\0' "$a"; done > "{rec}/$n.args"
+"#,
+        rec = rec.display()
+    );
+    let p = bin.join("osascript");
+    std::fs::write(&p, script).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (bin, rec)
+}
+
+/// The calls a fake osascript recorded: (nanoseconds since the epoch, args, stdin), in order.
+pub fn osascript_calls(rec: &Path) -> Vec<(u128, Vec<String>, String)> {
+    let mut calls: Vec<_> = std::fs::read_dir(rec)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stamp = name.strip_suffix(".args")?.to_string();
+            let args = std::fs::read(e.path()).unwrap();
+            let args = args
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let script =
+                std::fs::read_to_string(rec.join(format!("{stamp}.script"))).unwrap_or_default();
+            Some((stamp.parse().unwrap(), args, script))
+        })
+        .collect();
+    calls.sort();
+    calls
+}
+
+/// PATH with `first` in front of the current one.
+pub fn path_with(first: &Path) -> String {
+    format!(
+        "{}:{}",
+        first.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }

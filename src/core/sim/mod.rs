@@ -169,6 +169,8 @@ impl Scenario {
 pub struct Seen {
     /// When the request arrived.
     pub at: std::time::Instant,
+    /// The same, by the wall clock (to compare with other processes' records).
+    pub wall: std::time::SystemTime,
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -478,6 +480,7 @@ impl Shared {
         };
         let seen = Seen {
             at: std::time::Instant::now(),
+            wall: std::time::SystemTime::now(),
             method: method.to_string(),
             path: path.clone(),
             query: query.clone(),

@@ -1,38 +1,78 @@
-//! `race.alert`: telling the person. `webhook(url, payload)` POSTs a table as JSON and reports
-//! failure as `nil, err` (logged, never fatal).
+//! `race.alert`: telling the person. `event` sends one of the documented events to every channel
+//! the user set up (`--webhook`, desktop, `--imessage`); `webhook`, `desktop` and `imessage` are the
+//! single channels, for a strategy's own alerts. All deliver in the background, so an alert never
+//! holds up the strategy; a channel that cannot work here answers `nil, err` at once.
 
 use std::sync::Arc;
 
 use mlua::{Lua, LuaSerdeExt, Table, Value};
 
 use super::{fail, ok, url_arg};
+use crate::core::notify::EVENTS;
 use crate::lua::Context;
 
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
     let t = lua.create_table()?;
+
     let c = ctx.clone();
     t.set(
         "webhook",
-        lua.create_async_function(move |lua, (url, payload): (String, Value)| {
-            let c = c.clone();
-            async move {
-                let url = url_arg(&url, "a webhook URL")?;
-                let json: serde_json::Value = lua.from_value(payload)?;
-                c.waiting();
-                let r = c.webhook.send(&url, &json).await;
-                c.waiting();
-                match r {
-                    Ok(status) => {
-                        crate::log::info(format!("webhook {url}: delivered (HTTP {status})"));
-                        ok(true, &lua)
-                    }
-                    Err(e) => {
-                        crate::log::warn(format!("{e}"));
-                        fail(&lua, "webhook", e)
-                    }
-                }
+        lua.create_function(move |lua, (url, payload): (String, Value)| {
+            let url = url_arg(&url, "a webhook URL")?;
+            let json: serde_json::Value = lua.from_value(payload)?;
+            match c.alerts.webhook(&url, json) {
+                Ok(()) => ok(true, lua),
+                Err(e) => fail(lua, "webhook", e),
             }
         })?,
     )?;
+
+    let c = ctx.clone();
+    t.set(
+        "desktop",
+        lua.create_function(move |lua, (title, text): (String, String)| {
+            c.alerts.desktop(&title, &text);
+            ok(true, lua)
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    t.set(
+        "imessage",
+        lua.create_function(move |lua, (to, text): (String, String)| {
+            match c.alerts.imessage(&to, &text) {
+                Ok(()) => ok(true, lua),
+                Err(e) => fail(lua, "imessage", e),
+            }
+        })?,
+    )?;
+
+    let c = ctx.clone();
+    t.set(
+        "event",
+        lua.create_function(move |lua, (name, fields): (String, Option<Table>)| {
+            if !EVENTS.contains(&name.as_str()) {
+                return Err(mlua::Error::runtime(format!(
+                    "unknown event {name:?}: one of {}",
+                    EVENTS.join(", ")
+                )));
+            }
+            let fields = match fields {
+                Some(f) => match lua.from_value::<serde_json::Value>(Value::Table(f))? {
+                    serde_json::Value::Object(m) => m,
+                    serde_json::Value::Array(a) if a.is_empty() => serde_json::Map::new(),
+                    _ => {
+                        return Err(mlua::Error::runtime(
+                            "event fields must be a table of named fields",
+                        ));
+                    }
+                },
+                None => serde_json::Map::new(),
+            };
+            c.alerts.event(&name, fields);
+            Ok(())
+        })?,
+    )?;
+
     race.set("alert", t)
 }

@@ -1,0 +1,212 @@
+//! Telling the person: webhook, desktop notification, iMessage.
+//!
+//! Alerts go out after the cart add, never before it, and never delay it: each is a background
+//! task. [`Alerts::event`] sends one of the documented events to every channel the user set up;
+//! the channel functions are the primitives strategies use for alerts of their own. Before the
+//! process exits, [`Alerts::drain`] gives pending deliveries a bounded time to finish.
+
+pub mod desktop;
+pub mod imessage;
+pub mod webhook;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value};
+use tokio::task::JoinHandle;
+use url::Url;
+
+pub use webhook::{Webhook, WebhookError, check_url};
+
+/// The payload format's version, sent as `"version"` in every event.
+pub const PAYLOAD_VERSION: u32 = 1;
+
+/// The events pretix-race sends.
+pub const EVENTS: [&str; 4] = [
+    "ticket_in_cart",
+    "tickets_available",
+    "marketplace_available",
+    "watcher_failing",
+];
+
+pub struct Alerts {
+    webhook: Webhook,
+    webhook_url: Option<Url>,
+    imessage_to: Option<String>,
+    imessage_sent: AtomicBool,
+    /// The default `target` of events (the event page until the marketplace is found).
+    target: Mutex<String>,
+    pending: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Alerts {
+    pub fn new(
+        webhook: Webhook,
+        webhook_url: Option<Url>,
+        imessage_to: Option<String>,
+        target: &Url,
+    ) -> Self {
+        Self {
+            webhook,
+            webhook_url,
+            imessage_to,
+            imessage_sent: AtomicBool::new(false),
+            target: Mutex::new(target.to_string()),
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn set_target(&self, target: &str) {
+        *self.target.lock().unwrap_or_else(|e| e.into_inner()) = target.to_string();
+    }
+
+    fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.retain(|h| !h.is_finished());
+        p.push(tokio::spawn(fut));
+    }
+
+    /// Queues a webhook delivery (three tries); refuses a non-https URL at once.
+    pub fn webhook(&self, url: &Url, payload: Value) -> Result<(), WebhookError> {
+        check_url(url)?;
+        let (hook, url) = (self.webhook.clone(), url.clone());
+        self.spawn(async move {
+            match hook.send(&url, &payload).await {
+                Ok((status, tries)) => crate::log::info(format!(
+                    "webhook {url}: delivered (HTTP {status}{})",
+                    if tries > 1 {
+                        format!(", try {tries}")
+                    } else {
+                        String::new()
+                    }
+                )),
+                Err(e) => crate::log::warn(format!("{e} (gave up after {} tries)", webhook::TRIES)),
+            }
+        });
+        Ok(())
+    }
+
+    /// Queues a desktop notification; skipped quietly where the system has no notification service.
+    pub fn desktop(&self, title: &str, body: &str) {
+        let (title, body) = (title.to_string(), body.to_string());
+        self.spawn(async move {
+            match desktop::show(&title, &body).await {
+                Ok(()) => crate::log::debug(format!("desktop notification shown: {title}")),
+                Err(e) => crate::log::debug(format!("desktop notification skipped: {e}")),
+            }
+        });
+    }
+
+    /// Queues an iMessage; fails at once where there is no osascript.
+    pub fn imessage(&self, to: &str, text: &str) -> Result<(), imessage::ImessageError> {
+        if imessage::osascript().is_none() {
+            return Err(imessage::ImessageError::NoOsascript);
+        }
+        let (to, text) = (to.to_string(), text.to_string());
+        self.spawn(async move {
+            match imessage::send(&to, &text).await {
+                Ok(()) => crate::log::info(format!("iMessage to {to}: sent")),
+                Err(e) => crate::log::warn(format!("iMessage to {to}: {e}")),
+            }
+        });
+        Ok(())
+    }
+
+    /// The payload of a documented event: `version`, `timestamp`, `event`, `target`, then `fields`.
+    pub fn payload(&self, event: &str, fields: Map<String, Value>) -> Value {
+        let mut m = Map::new();
+        m.insert("version".into(), PAYLOAD_VERSION.into());
+        m.insert(
+            "timestamp".into(),
+            super::clock::rfc3339(SystemTime::now()).into(),
+        );
+        m.insert("event".into(), event.into());
+        m.insert(
+            "target".into(),
+            self.target
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+                .into(),
+        );
+        m.extend(fields);
+        Value::Object(m)
+    }
+
+    /// Sends a documented event to every channel the user set up: the `--webhook` always;
+    /// a desktop notification for a cart and for the marketplace coming back; the `--imessage`
+    /// once per run, for the cart.
+    pub fn event(&self, event: &str, fields: Map<String, Value>) {
+        let text = |k: &str| {
+            fields
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        match event {
+            "ticket_in_cart" => {
+                let (ticket, price, url) = (text("ticket"), text("price"), text("checkout_url"));
+                let until = fields
+                    .get("expires")
+                    .and_then(Value::as_str)
+                    .map(|x| format!(" Reserved until {x}."))
+                    .unwrap_or_default();
+                self.desktop(
+                    "Ticket in your cart",
+                    &format!("{ticket} {price}: finish checkout in your browser now.{until}"),
+                );
+                if let Some(to) = &self.imessage_to {
+                    if !self.imessage_sent.swap(true, Relaxed) {
+                        let msg = format!(
+                            "pretix-race: a ticket is in your cart ({ticket}, {price}). Check out now: {url}{until}"
+                        );
+                        if let Err(e) = self.imessage(to, &msg) {
+                            crate::log::warn(format!("iMessage to {to}: {e}"));
+                        }
+                    }
+                }
+            }
+            "marketplace_available" => {
+                let target = self
+                    .target
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                self.desktop(
+                    "Marketplace is open",
+                    &format!("pretix-race is watching {target}"),
+                );
+            }
+            _ => {}
+        }
+        if let Some(url) = &self.webhook_url {
+            let payload = self.payload(event, fields);
+            if let Err(e) = self.webhook(url, payload) {
+                crate::log::warn(e.to_string());
+            }
+        }
+    }
+
+    /// Waits up to `max` for queued deliveries, so an exit right after a cart does not cut them off.
+    pub async fn drain(&self, max: Duration) {
+        let handles: Vec<JoinHandle<()>> =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if handles.iter().all(|h| h.is_finished()) {
+            return;
+        }
+        crate::log::debug(format!(
+            "waiting up to {} s for alerts to go out",
+            max.as_secs()
+        ));
+        let all = async {
+            for h in handles {
+                let _ = h.await;
+            }
+        };
+        if tokio::time::timeout(max, all).await.is_err() {
+            crate::log::warn("some alerts were still being sent at exit");
+        }
+    }
+}

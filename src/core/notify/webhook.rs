@@ -1,0 +1,145 @@
+//! The webhook channel: a JSON POST with its own client (no marketplace cookie jar, so the
+//! session reaches the webhook host only inside the payload the user asked for), https only
+//! (plain http for loopback hosts), and three tries with backoff for transient failures.
+
+use std::time::Duration;
+
+use reqwest::Client;
+use url::Url;
+
+use crate::core::governor::{is_loopback, jitter};
+use crate::core::session::{ClientConfig, HttpError, chain};
+
+/// Tries per delivery.
+pub const TRIES: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("webhook {url}: use https:// (plain http is only allowed for loopback hosts)")]
+    InsecureUrl { url: String },
+    #[error("webhook {url}: {detail}")]
+    Send { url: String, detail: String },
+    #[error("webhook {url} answered HTTP {status}")]
+    Status { url: String, status: u16 },
+}
+
+impl WebhookError {
+    fn transient(&self) -> bool {
+        match self {
+            WebhookError::Send { .. } => true,
+            WebhookError::Status { status, .. } => {
+                *status >= 500 || *status == 429 || *status == 408
+            }
+            WebhookError::InsecureUrl { .. } => false,
+        }
+    }
+}
+
+/// https, or http to a loopback host.
+pub fn check_url(url: &Url) -> Result<(), WebhookError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url.host_str().unwrap_or("")) => Ok(()),
+        _ => Err(WebhookError::InsecureUrl {
+            url: url.to_string(),
+        }),
+    }
+}
+
+#[derive(Clone)]
+pub struct Webhook {
+    client: Client,
+    /// Pause before the second try; doubled before the third.
+    first_retry: Duration,
+}
+
+impl Webhook {
+    pub fn new(cfg: &ClientConfig) -> Result<Self, HttpError> {
+        let mut cfg = cfg.clone();
+        cfg.timeout = Some(Duration::from_secs(10));
+        Ok(Self {
+            client: cfg.build(None)?,
+            first_retry: Duration::from_secs(1),
+        })
+    }
+
+    async fn once(&self, url: &Url, body: &[u8]) -> Result<u16, WebhookError> {
+        let r = self
+            .client
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| WebhookError::Send {
+                url: url.to_string(),
+                detail: chain(&e),
+            })?;
+        let status = r.status().as_u16();
+        if (200..300).contains(&status) {
+            Ok(status)
+        } else {
+            Err(WebhookError::Status {
+                url: url.to_string(),
+                status,
+            })
+        }
+    }
+
+    /// POSTs `payload` as JSON, up to [`TRIES`] times while failures are transient. Returns the
+    /// status of the 2xx answer and the tries it took.
+    pub async fn send(
+        &self,
+        url: &Url,
+        payload: &serde_json::Value,
+    ) -> Result<(u16, u32), WebhookError> {
+        check_url(url)?;
+        let body = serde_json::to_vec(payload).unwrap_or_default();
+        let mut pause = self.first_retry;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.once(url, &body).await {
+                Ok(status) => return Ok((status, tries)),
+                Err(e) if e.transient() && tries < TRIES => {
+                    crate::log::debug(format!("{e}; trying again (try {} of {TRIES})", tries + 1));
+                    tokio::time::sleep(jitter(pause, 0.2)).await;
+                    pause *= 2;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_or_loopback_http_only() {
+        let ok = |s: &str| check_url(&Url::parse(s).unwrap()).is_ok();
+        assert!(ok("https://hooks.example.com/x"));
+        assert!(ok("http://127.0.0.1:9000/x"));
+        assert!(ok("http://localhost/x"));
+        assert!(!ok("http://hooks.example.com/x"));
+        assert!(!ok("ftp://hooks.example.com/x"));
+    }
+
+    #[test]
+    fn which_failures_are_retried() {
+        let s = |status| WebhookError::Status {
+            url: "u".into(),
+            status,
+        };
+        assert!(s(500).transient() && s(503).transient() && s(429).transient());
+        assert!(!s(400).transient() && !s(404).transient());
+        assert!(
+            WebhookError::Send {
+                url: "u".into(),
+                detail: "reset".into()
+            }
+            .transient()
+        );
+    }
+}
