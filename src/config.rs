@@ -292,6 +292,16 @@ pub fn resolve_browser(
     match find(explicit, std::env::var_os("CHROME"), &Search::here()) {
         Some(p) => {
             notes.push(format!("browser for the hand-over: {}", p.display()));
+            let linux_like = cfg!(all(unix, not(target_os = "macos")));
+            let display = ["DISPLAY", "WAYLAND_DISPLAY"]
+                .iter()
+                .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+            if linux_like && !display {
+                warnings.push(
+                    "no display (DISPLAY and WAYLAND_DISPLAY are unset): the browser window will likely fail to open; on a server use --headless and take the printed session over by hand"
+                        .into(),
+                );
+            }
             Ok(Some(p))
         }
         None => {

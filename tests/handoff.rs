@@ -246,3 +246,44 @@ async fn handoff_test_live_opens_the_event_page_with_a_fresh_session_and_buys_no
     assert_eq!(browser.path, "/rehearsal/");
     assert!(browser.cookie("__Host-pretix_session").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visible_window_is_an_ordinary_one() {
+    // A real, visible window on a virtual display (Debian xvfb): no automation flag set.
+    let dir = tempfile::tempdir().unwrap();
+    let chromium = chromium();
+    let bin = crate::support::BIN;
+    let out = tokio::process::Command::new("xvfb-run")
+        .args([
+            "-a",
+            bin,
+            "handoff-test",
+            "--simulate",
+            "--browser",
+            &chromium,
+        ])
+        .current_dir(dir.path())
+        .env_remove("SSL_CERT_FILE")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("xvfb-run (Debian xvfb; see .ci/install-deps)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if stdout.contains("(pid ") {
+        let _ = std::panic::catch_unwind(|| kill_browser(browser_pid(&stdout)));
+    }
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ok   the window is an ordinary one (navigator.webdriver is not set)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("The window is yours: it stays open after pretix-race exits"),
+        "{stdout}"
+    );
+}

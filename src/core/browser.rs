@@ -27,7 +27,7 @@ pub enum BrowserError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path} exited before opening DevTools (status {status})")]
+    #[error("{path} exited before opening DevTools ({status})")]
     Exited { path: String, status: String },
     #[error("{path} did not open DevTools within {secs} s")]
     NoDevTools { path: String, secs: u64 },
@@ -208,6 +208,13 @@ pub fn cookie_param(c: &CookieInfo, site: &Url) -> CookieParam {
     p
 }
 
+/// A loopback port nobody listens on right now.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// Ends the browser and every process it started (they share its process group).
 fn kill_group(c: &mut std::process::Child) {
     #[cfg(unix)]
@@ -247,9 +254,15 @@ pub async fn open(l: &Launch, cookies: &[CookieInfo], url: &Url) -> Result<Shown
         source,
     })?;
     let path = l.path.display().to_string();
+    // An explicit port: Chromium treats port 0 as automation (`navigator.webdriver`), and the
+    // window must be an ordinary one for the person's checkout.
+    let port = free_port().map_err(|source| BrowserError::Spawn {
+        path: path.clone(),
+        source,
+    })?;
     let mut cmd = std::process::Command::new(&l.path);
     cmd.arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--remote-debugging-port=0")
+        .arg(format!("--remote-debugging-port={port}"))
         .arg("--remote-allow-origins=http://127.0.0.1")
         .arg("--no-first-run")
         .arg("--no-default-browser-check");
@@ -281,14 +294,14 @@ pub async fn open(l: &Launch, cookies: &[CookieInfo], url: &Url) -> Result<Shown
     })?;
     let pid = child.id();
 
-    // The browser writes its DevTools port and path once it listens.
-    let port_file = profile.join("DevToolsActivePort");
-    let ws = loop {
-        if let Ok(text) = std::fs::read_to_string(&port_file) {
-            let mut lines = text.lines();
-            if let (Some(port), Some(p)) = (lines.next(), lines.next()) {
-                break format!("ws://127.0.0.1:{}{}", port.trim(), p.trim());
-            }
+    // Wait for DevTools to listen; chromiumoxide then asks it for the browser's WebSocket.
+    let endpoint = format!("http://127.0.0.1:{port}");
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
         }
         if let Ok(Some(status)) = child.try_wait() {
             return Err(BrowserError::Exited {
@@ -301,9 +314,9 @@ pub async fn open(l: &Launch, cookies: &[CookieInfo], url: &Url) -> Result<Shown
             return Err(BrowserError::NoDevTools { path, secs: 20 });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    }
 
-    let (mut browser, mut handler) = Browser::connect(ws).await.map_err(cdp)?;
+    let (mut browser, mut handler) = Browser::connect(endpoint).await.map_err(cdp)?;
     let pump = tokio::spawn(async move { while handler.next().await.is_some() {} });
     let result = show(&mut browser, cookies, url).await;
     drop(browser);
