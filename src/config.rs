@@ -320,7 +320,8 @@ mod tests {
     use clap::Parser;
 
     fn args(extra: &[&str]) -> RunArgs {
-        let mut v = vec!["pretix-race", "--url", "https://x", "--event", "e"];
+        // Headless: the browser found (or not) on this machine must not change the results.
+        let mut v = vec!["pretix-race", "--url", "https://x", "--event", "e", "--headless"];
         v.extend_from_slice(extra);
         crate::cli::Cli::try_parse_from(v).unwrap().run
     }
