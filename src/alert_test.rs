@@ -4,9 +4,8 @@
 use serde_json::Map;
 
 use crate::cli::AlertTestArgs;
-use crate::config::{self, ConfigError};
+use crate::config;
 use crate::core::notify::{Alerts, Webhook, desktop, imessage};
-use crate::core::session::ClientConfig;
 use crate::error::AppError;
 
 pub async fn run(a: AlertTestArgs) -> Result<(), AppError> {
@@ -14,37 +13,12 @@ pub async fn run(a: AlertTestArgs) -> Result<(), AppError> {
     let webhook = a
         .webhook
         .as_deref()
-        .map(|w| {
-            url::Url::parse(w).map_err(|e| ConfigError::BadUrl {
-                value: w.to_string(),
-                reason: e.to_string(),
-            })
-        })
+        .map(|w| config::parse_url("--webhook", w))
         .transpose()?;
-    if let Some(u) = &webhook {
-        crate::core::notify::check_url(u).map_err(|_| ConfigError::Insecure {
-            flag: "--webhook",
-            url: u.to_string(),
-        })?;
-    }
     if let Some(to) = &a.imessage {
         config::check_imessage(to)?;
     }
-    let mut roots = Vec::new();
-    if let Some(p) = &a.ca_cert {
-        roots.push(std::fs::read(p).map_err(|e| ConfigError::BadCaCert {
-            path: p.display().to_string(),
-            reason: e.to_string(),
-        })?);
-    }
-    let client = ClientConfig {
-        user_agent: a
-            .user_agent
-            .clone()
-            .unwrap_or_else(config::user_agent_default),
-        extra_roots: roots,
-        timeout: None,
-    };
+    let client = config::client(&a.net, Vec::new())?;
 
     let mut results: Vec<(&str, Result<String, String>)> = Vec::new();
     if let Some(to) = &a.imessage {

@@ -69,7 +69,15 @@ pub struct AlertTestArgs {
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
 
-    /// Also trust this CA certificate (PEM) for the webhook.
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// How pretix-race speaks HTTPS: shared by every command that makes requests.
+#[derive(Debug, Args, Clone, Default)]
+pub struct NetArgs {
+    /// Also trust this CA certificate (PEM) for every HTTPS connection, webhook included.
+    /// SSL_CERT_FILE is honoured as well.
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
 
@@ -106,13 +114,8 @@ pub struct HandoffTestArgs {
     #[arg(long, value_name = "PATH")]
     pub browser: Option<PathBuf>,
 
-    /// Also trust this CA certificate (PEM) for HTTPS.
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
-
-    /// The User-Agent to send [default: pretix-race/<version>].
-    #[arg(long, value_name = "STRING")]
-    pub user_agent: Option<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
 
     /// Where the cookie files and the browser profile go (created 0700).
     #[arg(long, value_name = "DIR", default_value = "./live-responses")]
@@ -212,14 +215,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
 
-    /// Also trust this CA certificate (PEM) for every HTTPS connection, webhook included.
-    /// SSL_CERT_FILE is honoured as well.
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
-
-    /// The User-Agent to send [default: pretix-race/<version>].
-    #[arg(long, value_name = "STRING")]
-    pub user_agent: Option<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
 
     /// Where unusual responses and the cart's cookie files are saved (created 0700).
     #[arg(long, value_name = "DIR", default_value = "./live-responses")]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::cli::{RunArgs, Sort};
+use crate::cli::{NetArgs, RunArgs, Sort};
 use crate::core::governor::{FLOOR, WARN_BELOW, is_loopback};
 use crate::core::session::ClientConfig;
 
@@ -123,11 +123,7 @@ pub struct Config {
 impl Config {
     /// The event page: `{url}/{event}/`.
     pub fn event_url(&self) -> Url {
-        let mut u = self.url.clone();
-        let base = u.path().trim_end_matches('/').to_string();
-        u.set_path(&format!("{base}/{}/", self.event));
-        u.set_query(None);
-        u
+        event_url(&self.url, &self.event)
     }
 }
 
@@ -135,7 +131,8 @@ pub fn user_agent_default() -> String {
     format!("pretix-race/{}", env!("CARGO_PKG_VERSION"))
 }
 
-fn parse_url(flag: &'static str, value: &str) -> Result<Url, ConfigError> {
+/// A URL flag: https, or plain http for a loopback host.
+pub fn parse_url(flag: &'static str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value.trim()).map_err(|e| ConfigError::BadUrl {
         value: value.to_string(),
         reason: e.to_string(),
@@ -154,6 +151,58 @@ fn parse_url(flag: &'static str, value: &str) -> Result<Url, ConfigError> {
     }
 }
 
+/// `{url}/{event}/`, whether or not the shop URL ends in a slash.
+pub fn event_url(url: &Url, event: &str) -> Url {
+    let mut u = url.clone();
+    let base = u.path().trim_end_matches('/').to_string();
+    u.set_path(&format!("{base}/{event}/"));
+    u.set_query(None);
+    u
+}
+
+/// The shop URL (https, or http for loopback) and the event slug.
+pub fn target(url: &str, event: &str) -> Result<(Url, String), ConfigError> {
+    let url = parse_url("--url", url)?;
+    let event = event.trim().trim_matches('/').to_string();
+    if event.is_empty() || event.contains(['/', '?', '#', ' ']) {
+        return Err(ConfigError::BadEvent { value: event });
+    }
+    Ok((url, event))
+}
+
+/// How every HTTPS client is built: the User-Agent, and the extra trusted roots from
+/// `--ca-cert`, `SSL_CERT_FILE` and the caller (the simulator's CA), each checked to hold
+/// certificates.
+pub fn client(net: &NetArgs, extra_roots: Vec<Vec<u8>>) -> Result<ClientConfig, ConfigError> {
+    let mut roots = extra_roots;
+    let mut read_pem = |label: String, path: &std::path::Path| -> Result<(), ConfigError> {
+        let bad = |reason: String| ConfigError::BadCaCert {
+            path: label.clone(),
+            reason,
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        match reqwest::Certificate::from_pem_bundle(&pem) {
+            Ok(c) if !c.is_empty() => {}
+            Ok(_) => return Err(bad("no certificate in it".into())),
+            Err(e) => return Err(bad(crate::core::session::chain(&e))),
+        }
+        roots.push(pem);
+        Ok(())
+    };
+    if let Some(p) = &net.ca_cert {
+        read_pem(p.display().to_string(), p)?;
+    }
+    if let Some(p) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        read_pem(format!("{} (from SSL_CERT_FILE)", p.display()), &p)?;
+    }
+    Ok(ClientConfig {
+        user_agent: net.user_agent.clone().unwrap_or_else(user_agent_default),
+        extra_roots: roots,
+        timeout: None,
+    })
+}
+
 /// Resolves the flags. `url` and `event` come from the command line, or from the simulator when
 /// rehearsing; `default_interval` differs between the two.
 pub fn resolve(
@@ -163,11 +212,7 @@ pub fn resolve(
     default_interval: Duration,
     extra_roots: Vec<Vec<u8>>,
 ) -> Result<Config, ConfigError> {
-    let url = parse_url("--url", url)?;
-    let event = event.trim().trim_matches('/').to_string();
-    if event.is_empty() || event.contains(['/', '?', '#', ' ']) {
-        return Err(ConfigError::BadEvent { value: event });
-    }
+    let (url, event) = target(url, event)?;
     let host = url.host_str().unwrap_or("").to_string();
     let mut warnings = Vec::new();
     let interval = args.interval.unwrap_or(default_interval);
@@ -192,28 +237,7 @@ pub fn resolve(
         .map(|w| parse_url("--webhook", w))
         .transpose()?;
 
-    let mut roots = extra_roots;
-    let mut read_pem = |label: String, path: &std::path::Path| -> Result<(), ConfigError> {
-        let bad = |reason: String| ConfigError::BadCaCert {
-            path: label.clone(),
-            reason,
-        };
-        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        match reqwest::Certificate::from_pem_bundle(&pem) {
-            Ok(c) if !c.is_empty() => {}
-            Ok(_) => return Err(bad("no certificate in it".into())),
-            Err(e) => return Err(bad(crate::core::session::chain(&e))),
-        }
-        roots.push(pem);
-        Ok(())
-    };
-    if let Some(p) = &args.ca_cert {
-        read_pem(p.display().to_string(), p)?;
-    }
-    if let Some(p) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        read_pem(format!("{} (from SSL_CERT_FILE)", p.display()), &p)?;
-    }
+    let client = client(&args.net, extra_roots)?;
 
     let script = match &args.script {
         None => ScriptSource::Default,
@@ -251,11 +275,7 @@ pub fn resolve(
         webhook,
         poll_inactive: args.poll_inactive_marketplace,
         script,
-        client: ClientConfig {
-            user_agent: args.user_agent.clone().unwrap_or_else(user_agent_default),
-            extra_roots: roots,
-            timeout: None,
-        },
+        client,
         log_dir: args.log_dir.clone(),
         browser,
         browser_args: Vec::new(),
@@ -321,7 +341,14 @@ mod tests {
 
     fn args(extra: &[&str]) -> RunArgs {
         // Headless: the browser found (or not) on this machine must not change the results.
-        let mut v = vec!["pretix-race", "--url", "https://x", "--event", "e", "--headless"];
+        let mut v = vec![
+            "pretix-race",
+            "--url",
+            "https://x",
+            "--event",
+            "e",
+            "--headless",
+        ];
         v.extend_from_slice(extra);
         crate::cli::Cli::try_parse_from(v).unwrap().run
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::cli::HandoffTestArgs;
-use crate::config::{self, ConfigError};
+use crate::config;
 use crate::core::browser::{self, Launch};
 use crate::core::handoff;
 use crate::core::market::{self, ResponseLog};
@@ -38,21 +38,7 @@ pub async fn run(a: HandoffTestArgs) -> Result<(), AppError> {
             ),
         ));
     };
-    let mut roots = Vec::new();
-    if let Some(p) = &a.ca_cert {
-        roots.push(std::fs::read(p).map_err(|e| ConfigError::BadCaCert {
-            path: p.display().to_string(),
-            reason: e.to_string(),
-        })?);
-    }
-    let client = ClientConfig {
-        user_agent: a
-            .user_agent
-            .clone()
-            .unwrap_or_else(config::user_agent_default),
-        extra_roots: roots,
-        timeout: None,
-    };
+    let client = config::client(&a.net, Vec::new())?;
     if a.simulate {
         simulate(&a, path, client).await
     } else {
@@ -218,31 +204,11 @@ async fn live(
     path: std::path::PathBuf,
     client: ClientConfig,
 ) -> Result<(), AppError> {
-    let args = crate::cli::RunArgs {
-        interval: None,
-        item: None,
-        sort: Default::default(),
-        dry_run: true,
-        headless: true,
-        browser: None,
-        imessage: None,
-        webhook: None,
-        poll_inactive_marketplace: None,
-        script: None,
-        ca_cert: None,
-        user_agent: None,
-        log_dir: a.log_dir.clone(),
-        verbose: false,
-        quiet: false,
-    };
-    let cfg = config::resolve(
+    let (url, event) = config::target(
         a.url.as_deref().unwrap_or_default(),
         a.event.as_deref().unwrap_or_default(),
-        &args,
-        config::DEFAULT_INTERVAL,
-        vec![],
     )?;
-    let event_url = cfg.event_url();
+    let event_url = config::event_url(&url, &event);
     let session =
         Arc::new(Session::new(client, Net::new()).map_err(|e| fail(e.to_string(), None))?);
     let r = session
