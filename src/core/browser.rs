@@ -485,30 +485,12 @@ mod tests {
     #[test]
     fn host_cookies_by_url_others_by_domain() {
         let site = Url::parse("https://tickets.example.com/event/checkout/questions/").unwrap();
-        let host = CookieInfo {
-            name: "__Host-pretix_session".into(),
-            value: "v".into(),
-            domain: "tickets.example.com".into(),
-            host_only: true,
-            path: "/".into(),
-            secure: true,
-            http_only: true,
-            same_site: Some("None".into()),
-            partitioned: true,
-            expires: Some(1_800_000_000),
-        };
+        let [plain, host] = crate::core::cookies::sample().try_into().unwrap();
         let p = cookie_param(&host, &site);
         assert_eq!(p.url.as_deref(), Some("https://tickets.example.com/"));
         assert_eq!(p.domain, None);
         assert_eq!((p.secure, p.http_only), (Some(true), Some(true)));
         assert_eq!(p.same_site, Some(CookieSameSite::None));
-        let plain = CookieInfo {
-            name: "__QXSESSION".into(),
-            secure: false,
-            http_only: false,
-            same_site: None,
-            ..host
-        };
         let p = cookie_param(&plain, &site);
         assert_eq!(
             (p.url, p.domain.as_deref(), p.path.as_deref()),

@@ -159,38 +159,42 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     b.create(dir)
 }
 
+/// Two cookies shaped like pretix's (a plain proxy cookie and a `__Host-` session cookie with
+/// a value that needs escaping), for tests across the core.
+#[cfg(test)]
+pub(crate) fn sample() -> Vec<CookieInfo> {
+    vec![
+        CookieInfo {
+            name: "__QXSESSION".into(),
+            value: "2e8ab6".into(),
+            domain: "tickets.example.com".into(),
+            host_only: true,
+            path: "/".into(),
+            secure: false,
+            http_only: false,
+            same_site: None,
+            partitioned: false,
+            expires: None,
+        },
+        CookieInfo {
+            name: "__Host-pretix_session".into(),
+            value: "x\"y</script>".into(),
+            domain: "tickets.example.com".into(),
+            host_only: true,
+            path: "/".into(),
+            secure: true,
+            http_only: true,
+            same_site: Some("None".into()),
+            partitioned: true,
+            expires: Some(1_800_000_000),
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample() -> Vec<CookieInfo> {
-        vec![
-            CookieInfo {
-                name: "__QXSESSION".into(),
-                value: "2e8ab6".into(),
-                domain: "tickets.example.com".into(),
-                host_only: true,
-                path: "/".into(),
-                secure: false,
-                http_only: false,
-                same_site: None,
-                partitioned: false,
-                expires: None,
-            },
-            CookieInfo {
-                name: "__Host-pretix_session".into(),
-                value: "x\"y</script>".into(),
-                domain: "tickets.example.com".into(),
-                host_only: true,
-                path: "/".into(),
-                secure: true,
-                http_only: true,
-                same_site: Some("None".into()),
-                partitioned: true,
-                expires: Some(1_800_000_000),
-            },
-        ]
-    }
+    use crate::core::cookies::sample;
 
     #[test]
     fn netscape_lines() {
