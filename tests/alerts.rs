@@ -272,3 +272,47 @@ async fn alert_test_reports_each_channel() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("plain http"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_notifications_for_the_cart_and_the_marketplace_opening() {
+    let bus = crate::support::notifications::Bus::start().await;
+    let mut s = Scenario::named("inactive").unwrap();
+    s.listings[0].title = "<b>VIP</b> & <a href='x'>more</a>".into();
+    let d = Race::new(s)
+        .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
+        .args(["--poll-inactive-marketplace", "0.05"])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let seen = bus.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}\n{d:?}");
+    let (app, summary, body) = &seen[0];
+    assert_eq!(
+        (app.as_str(), summary.as_str()),
+        ("pretix-race", "Marketplace is open")
+    );
+    assert!(body.contains("/rehearsal/secondhand/"), "{body}");
+    let (_, summary, body) = &seen[1];
+    assert_eq!(summary, "Ticket in your cart");
+    // Markup in a ticket title is shown as text, never interpreted.
+    assert!(
+        body.starts_with("&lt;b&gt;VIP&lt;/b&gt; &amp; &lt;a href='x'&gt;more&lt;/a&gt; 190.00 EUR: finish checkout"),
+        "{body}"
+    );
+    assert!(body.contains("Reserved until 20"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_test_shows_a_desktop_notification() {
+    let bus = crate::support::notifications::Bus::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = bare_env(
+        &["alert-test", "--desktop"],
+        dir.path(),
+        &[("DBUS_SESSION_BUS_ADDRESS", &bus.address)],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("desktop   delivered: shown"), "{out}");
+    assert_eq!(bus.seen()[0].1, "pretix-race alert test");
+}

@@ -287,3 +287,34 @@ async fn a_visible_window_is_an_ordinary_one() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_test_sends_a_test_imessage_once_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bin, rec) = crate::support::fake_osascript(dir.path());
+    let path = crate::support::path_with(&bin);
+    let chromium = chromium();
+    let (code, out, err) = crate::support::bare_env(
+        &[
+            "handoff-test",
+            "--simulate",
+            "--headless-browser",
+            "--browser",
+            &chromium,
+            "--imessage",
+            "me@example.com",
+        ],
+        dir.path(),
+        &[("PATH", path.as_str())],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("Hand-over verified.\nTest iMessage sent to me@example.com."),
+        "{out}"
+    );
+    let calls = crate::support::osascript_calls(&rec);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].1[1], "me@example.com");
+    assert!(calls[0].1[2].contains("verified"), "{:?}", calls[0].1);
+}

@@ -2,6 +2,7 @@
 //! marketplace (real HTTPS, HTTP/2, cookies, CSRF), plus a loopback webhook receiver.
 
 pub mod hook;
+pub mod notifications;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
