@@ -16,8 +16,8 @@ fn fixture(name: &str) -> String {
     .unwrap()
 }
 
-/// A page about as large as a live one (~14 KB): the fixture plus the footer, dialogs and scripts
-/// a pretix page carries, as inert markup.
+/// A page about as large as a live one (~14 KB): the fixture plus, where pretix puts them (after
+/// `</main>`), the footer dialogs a live page carries.
 fn live_sized(body: &str) -> String {
     let filler = "<dialog class=\"modal-card\"><form method=\"dialog\"><p class=\"text\">Once the process in the new window has been completed, you can continue here.</p></form></dialog>\n";
     let mut s = body.replace("</body>", "");
@@ -64,6 +64,9 @@ fn main() {
     });
     median("listing page: full parse", 2_000, || {
         black_box(pretix::parse_page(black_box(&listings), &base));
+    });
+    median("listing page: DOM only (html5ever)", 2_000, || {
+        black_box(scraper::Html::parse_document(black_box(&listings)));
     });
     median("listing page: listings only", 2_000, || {
         black_box(pretix::parse_listings(black_box(&listings), &base));

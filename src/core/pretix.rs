@@ -99,7 +99,7 @@ pub fn may_have_listings(body: &[u8]) -> bool {
 /// Reads a marketplace page. `base` is the URL the page was fetched from (relative actions resolve
 /// against it).
 pub fn parse_page(body: &str, base: &Url) -> Page {
-    let doc = Html::parse_document(body);
+    let doc = parse_content(body);
     let listings = if may_have_listings(body.as_bytes()) {
         listings_in(&doc, base)
     } else {
@@ -114,7 +114,35 @@ pub fn parse_listings(body: &str, base: &Url) -> Vec<Listing> {
     if !may_have_listings(body.as_bytes()) {
         return Vec::new();
     }
-    listings_in(&Html::parse_document(body), base)
+    listings_in(&parse_content(body), base)
+}
+
+/// Position of `needle` (lower-case ASCII) in `hay`, ignoring ASCII case; the last one if `last`.
+fn find_ci(hay: &[u8], needle: &[u8], last: bool) -> Option<usize> {
+    let matches = |i: usize| {
+        hay[i..].len() >= needle.len() && hay[i..i + needle.len()].eq_ignore_ascii_case(needle)
+    };
+    if last {
+        memchr::memrchr_iter(needle[0], hay).find(|&i| matches(i))
+    } else {
+        memchr::memchr_iter(needle[0], hay).find(|&i| matches(i))
+    }
+}
+
+/// The DOM of the page's `<main>` when it holds everything we read (a pretix page keeps its
+/// head, header, footer and dialogs, most of its bytes, outside it), else of the whole page.
+/// Building the DOM is nearly all the parse's cost, so the hot path builds the smaller one.
+fn parse_content(body: &str) -> Html {
+    let b = body.as_bytes();
+    let region = find_ci(b, b"<main", false).and_then(|start| {
+        let end = find_ci(b, b"</main>", true)? + "</main>".len();
+        let outside_has_forms = may_have_listings(&b[..start]) || may_have_listings(&b[end..]);
+        (start < end && !outside_has_forms).then(|| &body[start..end])
+    });
+    match region {
+        Some(main) => Html::parse_fragment(main),
+        None => Html::parse_document(body),
+    }
 }
 
 fn listings_in(doc: &Html, base: &Url) -> Vec<Listing> {
@@ -457,6 +485,34 @@ mod tests {
             classify_cart(200, &u("https://t.example/event/")),
             CartOutcome::Failed { .. }
         ));
+    }
+
+    #[test]
+    fn reading_only_main_changes_nothing() {
+        for f in [
+            "marketplace_two_listings_en.html",
+            "marketplace_de_relative.html",
+            "marketplace_decoys.html",
+            "marketplace_empty_en.html",
+            "marketplace_inactive.html",
+        ] {
+            let body = fixture(f);
+            let doc = Html::parse_document(&body);
+            let listings = if may_have_listings(body.as_bytes()) {
+                listings_in(&doc, &base())
+            } else {
+                vec![]
+            };
+            let active = !listings.is_empty() || doc.select(&FILTER).next().is_some();
+            assert_eq!(parse_page(&body, &base()), Page { listings, active }, "{f}");
+        }
+        // A buy form outside <main>: the whole page is read.
+        let odd = r#"<html><body><main><select name="sort"></select></main>
+            <div class="panel"><h3 class="panel-title">Late</h3><form method="post" action="/e/secondhand/buy/x1/"></form></div></body></html>"#;
+        assert_eq!(parse_page(odd, &base()).listings.len(), 1);
+        // Upper-case tags are found too.
+        let upper = r#"<MAIN><div class="panel"><h3 class="panel-title">T</h3><form method="post" action="/e/secondhand/buy/y2/"></form></div></MAIN>"#;
+        assert_eq!(parse_page(upper, &base()).listings[0].id, "y2");
     }
 
     #[test]
