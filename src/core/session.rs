@@ -323,7 +323,7 @@ impl Session {
                     }
                     if let Some(b) = self.net.governor.record(&host, Outcome::NetworkError) {
                         crate::log::warn(format!(
-                            "{e}; waiting {:.0} s before the next request to {host}",
+                            "network error: {e}; waiting {:.0} s before the next request to {host}",
                             b.delay.as_secs_f64()
                         ));
                     }
