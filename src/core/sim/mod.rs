@@ -416,6 +416,7 @@ struct Reply {
     location: Option<String>,
     body: String,
     retry_after: Option<String>,
+    content_type: &'static str,
 }
 
 impl Reply {
@@ -425,6 +426,7 @@ impl Reply {
             location: None,
             body,
             retry_after: None,
+            content_type: "text/html; charset=utf-8",
         }
     }
     fn redirect(to: String) -> Self {
@@ -433,6 +435,7 @@ impl Reply {
             location: Some(to),
             body: String::new(),
             retry_after: None,
+            content_type: "text/html; charset=utf-8",
         }
     }
     fn status(code: u16, body: String) -> Self {
@@ -441,6 +444,7 @@ impl Reply {
             location: None,
             body,
             retry_after: None,
+            content_type: "text/html; charset=utf-8",
         }
     }
 }
@@ -640,6 +644,10 @@ impl Shared {
                     None => Reply::redirect(format!("{base}{ev}secondhand/")),
                 }
             }
+        } else if method == Method::GET && path == format!("{ev}theme.css") {
+            let mut r = Reply::page(pages::THEME.to_string());
+            r.content_type = "text/css; charset=utf-8";
+            r
         } else if method == Method::GET && path == format!("{ev}checkout/start") {
             Reply::redirect(format!("{base}{ev}checkout/questions/"))
         } else if method == Method::GET && path == format!("{ev}checkout/questions/") {
@@ -662,7 +670,7 @@ impl Shared {
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
+            HeaderValue::from_static(reply.content_type),
         );
         h.insert(header::SERVER, HeaderValue::from_static("pretix-race-sim"));
         h.insert(

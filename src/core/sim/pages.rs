@@ -78,6 +78,15 @@ fn head(title: &str, locale: &str, base: &str, event: &str) -> String {
     )
 }
 
+/// The simulated shop's look: enough that a rehearsal's checkout page reads like a shop.
+pub const THEME: &str = "body{font-family:system-ui,sans-serif;max-width:56rem;margin:2rem auto;padding:0 1rem;color:#222}\
+.alert{padding:.75rem 1rem;border-radius:6px;background:#eef;margin:1rem 0}.alert-warning{background:#fff4d6}\
+.alert-danger{background:#fde2e2}.panel{border:1px solid #ddd;border-radius:8px;margin:1rem 0;padding:.5rem 1rem}\
+.panel-title{margin:.25rem 0}.text-primary{color:#5a3fc0}.btn{display:inline-block;padding:.4rem .9rem;\
+border-radius:6px;border:1px solid #5a3fc0;background:#7c5cff;color:#fff;text-decoration:none}\
+.row{display:flex;flex-wrap:wrap;gap:1rem}.cart-row{display:flex;gap:2rem}\
+body:before{content:'Simulated marketplace (pretix-race rehearsal)';display:block;font-size:.8rem;color:#888}";
+
 const FOOT: &str = "    </main>\n</div>\n</body>\n</html>\n";
 
 pub fn event_page(base: &str, event: &str, locale: &str, with_link: bool) -> String {
@@ -234,7 +243,9 @@ pub fn checkout_page(
     <h2>Checkout</h2>
     <form class="form-horizontal" method="post">
         <input type="hidden" name="csrfmiddlewaretoken" value="{token}">
+        <label for="id_email">Email</label>
         <input type="email" name="email" class="form-control" required id="id_email">
+        <p><button class="btn" type="submit" disabled>Continue (a rehearsal ends here: nothing is bought)</button></p>
     </form>
 "#
     ));
