@@ -102,6 +102,8 @@ async fn dry_run_is_enforced_below_the_script() {
             assert(r == nil and err.kind == "dry_run", tostring(err))
             local r2, err2 = race.session:post(page.listings[1].action, page.listings[1].fields)
             assert(r2 == nil and err2.kind == "dry_run")
+            local r3, err3 = race.session:post(race.options.event_url .. "checkout/confirm/", {})
+            assert(r3 == nil and err3.kind == "refused", tostring(err3))
             print("REFUSED")
             "#,
         )
@@ -189,4 +191,26 @@ async fn memory_is_capped() {
         .await;
     assert_eq!(d.code, 3, "{d:?}");
     assert!(d.stderr.contains("memory"), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_script_can_post_a_checkout_form() {
+    let d = Race::named("instant")
+        .script(
+            r#"
+            local race = require("race")
+            local page = assert(race.market.poll(race.session, race.options.event_url .. "secondhand/"))
+            local result = assert(race.market.add_to_cart(race.session, page.listings[1]))
+            assert(result.status == "in_cart")
+            local r, err = race.session:post(result.checkout_url, { email = "me@example.com" })
+            assert(r == nil and err.kind == "refused", tostring(err))
+            assert(tostring(err):find("a person checks out", 1, true))
+            print("REFUSED")
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("REFUSED"));
+    assert!(d.posts().iter().all(|p| !p.path.contains("/checkout/")));
 }

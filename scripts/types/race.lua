@@ -4,7 +4,8 @@
 ---
 --- Error channels: an expected failure returns `nil, err` (`err.kind`, `err.message`; `tostring(err)`
 --- is the message). Misuse (wrong argument types, a non-buy URL to add_to_cart) raises.
---- `err.kind` is one of: "network", "tls", "status", "no_link", "dry_run", "webhook", "imessage".
+--- `err.kind` is one of: "network", "tls", "status", "no_link", "dry_run", "refused" (a POST to a
+--- checkout page: paying is the person's step), "webhook", "imessage".
 ---
 --- A strategy file returns a table with a `run` method (like `require("race.default")`), or a
 --- function, or does its work at top level. `run` returning `false|nil, message[, hint]` ends the
@@ -101,7 +102,8 @@ local Session = {}
 ---@return race.Response|nil, race.Error|nil
 function Session:get(url, opts) end
 
---- Form POST (an action: not held by the floor, only by backoff). Refused in a dry run.
+--- Form POST (an action: not held by the floor, only by backoff). Refused in a dry run, and
+--- always to a checkout page (`err.kind == "refused"`): a person checks out.
 ---@param url string
 ---@param form? table<string,string|number>
 ---@param opts? {headers?: table<string,string>}

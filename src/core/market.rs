@@ -33,6 +33,7 @@ impl MarketError {
     pub fn kind(&self) -> &'static str {
         match self {
             MarketError::Http(HttpError::DryRun { .. }) => "dry_run",
+            MarketError::Http(HttpError::Checkout { .. }) => "refused",
             MarketError::Http(e) if e.is_tls() => "tls",
             MarketError::Http(_) => "network",
             MarketError::Status { .. } => "status",

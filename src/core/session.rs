@@ -7,7 +7,8 @@
 //! Connections: a pretix front end closes an HTTP/2 connection after about 1000 streams. The
 //! session swaps in a fresh client (same jar) before [`RECONNECT_AFTER`] requests, and retries once
 //! on a transport error: always for GETs, and for POSTs only when the request never left (connect
-//! error), so a cart add is never sent twice.
+//! error), so a cart add is never sent twice. It never POSTs to a checkout page: paying is the
+//! person's step, whatever a script asks.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,8 @@ pub enum HttpError {
     },
     #[error("dry run: refusing to POST to the marketplace ({url})")]
     DryRun { url: Box<str> },
+    #[error("refusing to POST to a checkout page ({url}): a person checks out, never pretix-race")]
+    Checkout { url: Box<str> },
     #[error("{url}: only http and https URLs can be fetched")]
     Scheme { url: Box<str> },
     #[error("could not set up HTTPS: {0}")]
@@ -269,6 +272,11 @@ impl Session {
             });
         }
         let host = url.host_str().unwrap_or_default().to_string();
+        if method == Method::POST && url.path().contains("/checkout/") {
+            return Err(HttpError::Checkout {
+                url: url.as_str().into(),
+            });
+        }
         if method == Method::POST {
             let dry = self
                 .net

@@ -59,6 +59,7 @@ pub fn cookie_table(lua: &Lua, c: &CookieInfo) -> mlua::Result<Table> {
 pub fn http_fail(lua: &Lua, e: &HttpError) -> mlua::Result<(Value, Value)> {
     let kind = match e {
         HttpError::DryRun { .. } => "dry_run",
+        HttpError::Checkout { .. } => "refused",
         e if e.is_tls() => "tls",
         _ => "network",
     };
