@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     subcommand_negates_reqs = true,
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  pretix-race --url https://tickets.example.com --event myevent\n  pretix-race --url https://tickets.example.com --event myevent --item 965 --sort newest --webhook https://ntfy.sh/my-topic\n  pretix-race rehearse            (a full run against the built-in simulated marketplace)"
+    after_help = "Examples:\n  pretix-race --url https://tickets.example.com --event myevent\n  pretix-race --url https://tickets.example.com --event myevent --item 965 --sort newest --webhook https://hooks.example.com/pretix\n  pretix-race rehearse            (a full run against the built-in simulated marketplace)"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -202,7 +202,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "RECIPIENT")]
     pub imessage: Option<String>,
 
-    /// POST a JSON notice here when a ticket is in the cart (https; http only for loopback).
+    /// POST a JSON notice here when a ticket is in the cart (https; http only for loopback). The
+    /// notice carries the session cookies: use an endpoint you control.
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
 
