@@ -171,6 +171,8 @@ pub struct Seen {
     pub at: std::time::Instant,
     /// The same, by the wall clock (to compare with other processes' records).
     pub wall: std::time::SystemTime,
+    /// When the answer was ready to go out (`None` for a dropped request).
+    pub replied: Option<std::time::Instant>,
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -485,6 +487,7 @@ impl Shared {
         let seen = Seen {
             at: std::time::Instant::now(),
             wall: std::time::SystemTime::now(),
+            replied: None,
             method: method.to_string(),
             path: path.clone(),
             query: query.clone(),
@@ -505,6 +508,7 @@ impl Shared {
 
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.seen.push(seen.clone());
+        let seen_index = inner.seen.len() - 1;
 
         // The "front proxy" and pretix hand out their cookies on the first visit.
         let mut set_cookies = Vec::new();
@@ -663,6 +667,7 @@ impl Shared {
         } else {
             Reply::status(404, pages::not_found())
         };
+        inner.seen[seen_index].replied = Some(std::time::Instant::now());
         drop(inner);
 
         let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
