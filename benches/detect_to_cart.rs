@@ -50,8 +50,7 @@ fn main() {
             .expect("a cart POST");
         let poll = seen
             .iter()
-            .filter(|s| s.path.ends_with("/secondhand/") && s.at < post.at)
-            .next_back()
+            .rfind(|s| s.path.ends_with("/secondhand/") && s.at < post.at)
             .expect("the poll that showed the listing");
         samples.push(post.at - poll.replied.expect("answered"));
     }
