@@ -91,6 +91,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     ));
     let _ = net.alerts.set(alerts.clone());
     let responses = Arc::new(ResponseLog::new(Some(config.log_dir.clone())));
+    let saves = responses.clone();
     let kill = Arc::new(AtomicBool::new(false));
     let strategy = match &config.script {
         ScriptSource::Default => "built-in default".to_string(),
@@ -107,6 +108,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     ));
     let engine = Engine::new(ctx)?;
     let chunk = engine.compile()?;
+    crate::core::pretix::warm_up();
     crate::log::info(format!(
         "pretix-race {} · strategy: {strategy} · event: {event_url}",
         env!("CARGO_PKG_VERSION")
@@ -120,11 +122,13 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             task.abort();
             let _ = task.await;
             alerts.drain(Duration::from_secs(3)).await;
+            saves.flush(Duration::from_secs(3)).await;
             return Err(AppError::Interrupted { summary: net.stats.summary() });
         }
     };
     // Alerts queued at the end (the cart's above all) get time to go out before we exit.
     alerts.drain(Duration::from_secs(20)).await;
+    saves.flush(Duration::from_secs(5)).await;
     let summary = net.stats.summary();
     match outcome {
         Ok(Ok(Outcome::Done)) => {

@@ -117,6 +117,7 @@ async fn simulate(
             )
         })?;
     let latency = secured.elapsed();
+    responses.flush(std::time::Duration::from_secs(5)).await;
 
     let from_browser = sim.seen().into_iter().rfind(|s| {
         s.path.ends_with("/checkout/questions/")

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use url::Url;
 
@@ -67,6 +67,7 @@ pub struct ResponseLog {
     /// Per URL: every page fingerprint seen, and whether that page was an open marketplace.
     pages: Mutex<HashMap<String, HashMap<u64, bool>>>,
     saved: Arc<Mutex<HashSet<(u16, u64)>>>,
+    pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl ResponseLog {
@@ -75,6 +76,7 @@ impl ResponseLog {
             dir,
             pages: Mutex::new(HashMap::new()),
             saved: Arc::new(Mutex::new(HashSet::new())),
+            pending: Mutex::new(Vec::new()),
         }
     }
 
@@ -100,50 +102,80 @@ impl ResponseLog {
         first
     }
 
-    /// Writes the answer to a file of its own, in the background and only once per distinct page
-    /// (per-load bits stripped), so nothing here delays the caller.
+    /// Writes the answer to a file of its own, once per distinct page (per-load bits stripped).
+    /// All of it happens in the background and a moment later, so a listing's cart POST goes out
+    /// first: the hot path pays for one clone of the answer and a task spawn.
     pub fn save(&self, r: &Response, reason: &str) {
         let Some(dir) = self.dir.clone() else { return };
-        let name = format!(
-            "{}-req{:05}-{}-{}.html",
-            super::clock::compact(SystemTime::now()),
-            r.seq,
-            r.status,
-            reason
-        );
-        let mut head = format!("<!-- pretix-race: {} {}\n", r.method, r.url);
-        head.push_str(&format!("     status {} ({})\n", r.status, reason));
-        for (k, v) in &r.headers {
-            // Cookies are the user's session; the response log is not the place for them.
-            let v = if k.eq_ignore_ascii_case("set-cookie") {
-                "<redacted>"
-            } else {
-                v
-            };
-            head.push_str(&format!("     {k}: {}\n", v.replace("--", "- -")));
-        }
-        head.push_str("-->\n");
-        let (body, status, saved) = (r.body.clone(), r.status, self.saved.clone());
-        tokio::task::spawn_blocking(move || {
-            let fp = pretix::fingerprint(&body);
-            if !saved
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert((status, fp))
-            {
-                return;
-            }
-            let path = dir.join(name);
-            let text = head + &String::from_utf8_lossy(&body);
-            if let Err(e) = super::cookies::write_private(&path, &text) {
-                crate::log::warn(format!(
-                    "could not save response to {}: {e}",
-                    path.display()
-                ));
-            } else {
-                crate::log::debug(format!("saved {}", path.display()));
-            }
+        let (r, reason, saved) = (r.clone(), reason.to_string(), self.saved.clone());
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(SAVE_DELAY).await;
+            let _ = tokio::task::spawn_blocking(move || write_response(&dir, &r, &reason, &saved))
+                .await;
         });
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.retain(|t| !t.is_finished());
+        pending.push(task);
+    }
+
+    /// Waits (up to `max`) for saves still under way, before the process exits.
+    pub async fn flush(&self, max: Duration) {
+        let tasks = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        let _ = tokio::time::timeout(max, all).await;
+    }
+}
+
+/// How long a save waits before it starts, so it never competes with a cart POST.
+const SAVE_DELAY: Duration = Duration::from_millis(20);
+
+fn write_response(
+    dir: &std::path::Path,
+    r: &Response,
+    reason: &str,
+    saved: &Mutex<HashSet<(u16, u64)>>,
+) {
+    let fp = pretix::fingerprint(&r.body);
+    if !saved
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((r.status, fp))
+    {
+        return;
+    }
+    let name = format!(
+        "{}-req{:05}-{}-{}.html",
+        super::clock::compact(SystemTime::now()),
+        r.seq,
+        r.status,
+        reason
+    );
+    let mut text = format!(
+        "<!-- pretix-race: {} {}\n     status {} ({reason})\n",
+        r.method, r.url, r.status
+    );
+    for (k, v) in &r.headers {
+        // Cookies are the user's session; the response log is not the place for them.
+        let v = if k.eq_ignore_ascii_case("set-cookie") {
+            "<redacted>"
+        } else {
+            v
+        };
+        text.push_str(&format!("     {k}: {}\n", v.replace("--", "- -")));
+    }
+    text.push_str("-->\n");
+    text.push_str(&String::from_utf8_lossy(&r.body));
+    let path = dir.join(name);
+    match super::cookies::write_private(&path, &text) {
+        Ok(()) => crate::log::debug(format!("saved {}", path.display())),
+        Err(e) => crate::log::warn(format!(
+            "could not save response to {}: {e}",
+            path.display()
+        )),
     }
 }
 

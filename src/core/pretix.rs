@@ -90,6 +90,23 @@ static EXPIRES: LazyLock<Selector> = LazyLock::new(|| sel("[data-expires]"));
 static CART_ROWS: LazyLock<Selector> =
     LazyLock::new(|| sel(".cart-row[data-article-id] .product, .cart-row:not(.total) .product"));
 
+/// Parses a small listing page once, so the first real one is not also the first parse of the
+/// process (selectors compiled, code and allocator warm). Called at start-up, off the hot path.
+pub fn warm_up() {
+    const PAGE: &str = r#"<html><body><main><select name="sort"></select><div class="panel panel-default">
+        <h3 class="panel-title">Warm-up</h3><h2 class="text-primary">1.00 EUR</h2>
+        <form method="post" action="/e/secondhand/buy/warm/"><input type="hidden" name="t" value="v"></form>
+        </div></main></body></html>"#;
+    let base = Url::parse("https://warm.invalid/e/secondhand/").expect("static URL");
+    let page = parse_page(PAGE, &base);
+    debug_assert_eq!(page.listings.len(), 1);
+    let _ = (
+        fingerprint(PAGE.as_bytes()),
+        parse_checkout(PAGE),
+        classify_cart(200, &base),
+    );
+}
+
 /// Cheap pre-check: could this body hold any listing at all? Every buy form's action, absolute or
 /// relative, contains `buy/`; a page without it has no listing.
 pub fn may_have_listings(body: &[u8]) -> bool {
