@@ -5,7 +5,7 @@ use serde_json::Map;
 
 use crate::cli::AlertTestArgs;
 use crate::config;
-use crate::core::notify::{Alerts, Webhook, desktop, imessage};
+use crate::core::notify::{self, Webhook, desktop, imessage};
 use crate::error::AppError;
 
 pub async fn run(a: AlertTestArgs) -> Result<(), AppError> {
@@ -38,7 +38,7 @@ pub async fn run(a: AlertTestArgs) -> Result<(), AppError> {
     }
     if let Some(url) = &webhook {
         let hook = Webhook::new(&client).map_err(|e| AppError::failure(e.to_string(), None))?;
-        let payload = Alerts::new(hook.clone(), None, None, url).payload("test", {
+        let payload = notify::payload(url.as_str(), "test", {
             let mut m = Map::new();
             m.insert(
                 "message".into(),

@@ -92,8 +92,10 @@ async fn simulate(
     };
     let secured = Instant::now();
     let cookies = session.cookies();
-    let export = handoff::export(&a.log_dir, cookies.clone(), &checkout_url)
-        .map_err(|e| fail(format!("could not write the cookie files: {e}"), None))?;
+    let export = handoff::export(&a.log_dir, cookies.clone(), &checkout_url);
+    if let Err(why) = &export.files {
+        return Err(fail(why.clone(), Some("check that --log-dir is writable")));
+    }
     print!(
         "{}",
         handoff::report(

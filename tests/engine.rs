@@ -424,3 +424,25 @@ async fn rehearse_is_the_readme_first_command() {
         .collect();
     assert!(files.len() >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_log_dir_still_hands_the_cart_over() {
+    // Nothing can be created under /proc, not even by root.
+    let d = Race::named("instant")
+        .args(["--log-dir", "/proc/pretix-race-test"])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("=== TICKET IN CART ==="), "{d:?}");
+    assert!(
+        d.stdout.contains(
+            "No cookie files: could not write the cookie files under /proc/pretix-race-test"
+        ),
+        "{d:?}"
+    );
+    assert!(
+        d.stdout.contains("await cookieStore.set({"),
+        "the console script is still printed"
+    );
+    assert!(d.stdout.contains("__Host-pretix_session="), "{d:?}");
+}

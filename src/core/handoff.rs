@@ -14,26 +14,36 @@ use super::cookies::{self, CookieInfo};
 pub struct Export {
     pub checkout_url: Url,
     pub cookies: Vec<CookieInfo>,
-    pub cookie_file: PathBuf,
-    pub json_file: PathBuf,
+    /// The Netscape and JSON cookie files, or why they could not be written.
+    pub files: Result<(PathBuf, PathBuf), String>,
     pub console_script: String,
 }
 
-/// Writes the cookie files under `dir`; nothing is printed yet.
-pub fn export(dir: &Path, cookies: Vec<CookieInfo>, checkout_url: &Url) -> std::io::Result<Export> {
+/// Writes the cookie files under `dir` and builds the console script; nothing is printed yet.
+/// Never fails: a file that cannot be written is recorded, and the rest is still handed over.
+pub fn export(dir: &Path, cookies: Vec<CookieInfo>, checkout_url: &Url) -> Export {
     let stamp = clock::compact(SystemTime::now());
     let cookie_file = dir.join(format!("cart-{stamp}.cookies.txt"));
     let json_file = dir.join(format!("cart-{stamp}.cookies.json"));
-    cookies::write_private(&cookie_file, &cookies::netscape(&cookies))?;
-    cookies::write_private(&json_file, &cookies::json(&cookies))?;
+    let files = cookies::write_private(&cookie_file, &cookies::netscape(&cookies))
+        .and_then(|()| cookies::write_private(&json_file, &cookies::json(&cookies)))
+        .map(|()| (cookie_file, json_file))
+        .map_err(|e| {
+            format!(
+                "could not write the cookie files under {}: {e}",
+                dir.display()
+            )
+        });
+    if let Err(e) = &files {
+        crate::log::error(e);
+    }
     let console_script = cookies::console_script(&cookies, checkout_url.as_str());
-    Ok(Export {
+    Export {
         checkout_url: checkout_url.clone(),
         cookies,
-        cookie_file,
-        json_file,
+        files,
         console_script,
-    })
+    }
 }
 
 /// What the person reads on stdout.
@@ -51,11 +61,14 @@ pub fn report(e: &Export, expires: Option<&str>) -> String {
             c.name, c.value, c.domain, c.path
         ));
     }
-    s.push_str(&format!(
-        "Cookie files (private): {}\n                        {}\n",
-        e.cookie_file.display(),
-        e.json_file.display()
-    ));
+    match &e.files {
+        Ok((txt, json)) => s.push_str(&format!(
+            "Cookie files (private): {}\n                        {}\n",
+            txt.display(),
+            json.display()
+        )),
+        Err(why) => s.push_str(&format!("No cookie files: {why}\n")),
+    }
     s.push_str(&format!(
         "Or open {} in your browser, press F12, paste this into the Console and press Enter:\n\n{}\n",
         e.checkout_url.origin().ascii_serialization(),
@@ -95,7 +108,8 @@ pub fn browser_report(
 }
 
 /// What the person reads when no browser could be opened.
-pub fn manual_report(why: &str, e: Option<&Export>, checkout_url: &Url) -> String {
+pub fn manual_report(why: &str, e: &Export) -> String {
+    let checkout_url = &e.checkout_url;
     let mut s = format!(
         "\nNo browser was opened: {why}\nYour cart is not lost. Take it over by hand, now (the reservation lasts about 10 minutes):\n"
     );
@@ -103,10 +117,10 @@ pub fn manual_report(why: &str, e: Option<&Export>, checkout_url: &Url) -> Strin
         "  1. open {} in your browser and paste the console script above into its DevTools console (F12), or\n",
         checkout_url.origin().ascii_serialization()
     ));
-    if let Some(e) = e {
+    if let Ok((txt, _)) = &e.files {
         s.push_str(&format!(
             "  2. import {} with a cookie-import extension, then open {checkout_url}\n",
-            e.cookie_file.display()
+            txt.display()
         ));
     }
     s

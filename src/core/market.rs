@@ -32,10 +32,7 @@ impl MarketError {
     /// A short stable name scripts can branch on.
     pub fn kind(&self) -> &'static str {
         match self {
-            MarketError::Http(HttpError::DryRun { .. }) => "dry_run",
-            MarketError::Http(HttpError::Checkout { .. }) => "refused",
-            MarketError::Http(e) if e.is_tls() => "tls",
-            MarketError::Http(_) => "network",
+            MarketError::Http(e) => e.kind(),
             MarketError::Status { .. } => "status",
             MarketError::NoLink { .. } => "no_link",
         }
@@ -80,21 +77,19 @@ impl ResponseLog {
         }
     }
 
-    pub fn dir(&self) -> Option<&std::path::Path> {
-        self.dir.as_deref()
-    }
-
-    /// For a 200 page without listings: `Some(active)` when this page was seen before at its
-    /// URL, `None` when it is new (the caller parses it and calls [`Self::remember`]).
-    fn known(&self, r: &Response) -> Option<bool> {
+    /// For a 200 page without listings: `Ok(active)` when this page was seen before at its
+    /// URL, `Err(fingerprint)` when it is new (the caller parses it and calls [`Self::remember`]).
+    fn known(&self, r: &Response) -> Result<bool, u64> {
         let fp = pretix::fingerprint(&r.body);
         let map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(r.url.as_str()).and_then(|m| m.get(&fp)).copied()
+        map.get(r.url.as_str())
+            .and_then(|m| m.get(&fp))
+            .copied()
+            .ok_or(fp)
     }
 
-    /// Records a new page; true when it is the first (the baseline) for its URL.
-    fn remember(&self, r: &Response, active: bool) -> bool {
-        let fp = pretix::fingerprint(&r.body);
+    /// Records a new page by its fingerprint; true when it is the first (the baseline) for its URL.
+    fn remember(&self, r: &Response, fp: u64, active: bool) -> bool {
         let mut map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
         let seen = map.entry(r.url.to_string()).or_default();
         let first = seen.is_empty();
@@ -283,23 +278,26 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Pol
             pretix::parse_page(&r.text(), &r.url),
             Some("listings".to_string()),
         )
-    } else if let Some(active) = log.known(&r) {
-        (
-            Page {
-                listings: Vec::new(),
-                active,
-            },
-            None,
-        )
     } else {
-        let page = pretix::parse_page(&r.text(), &r.url);
-        let first = log.remember(&r, page.active);
-        let reason = match (first, page.active) {
-            (true, true) => "baseline",
-            (_, false) => "inactive",
-            (false, true) => "changed",
-        };
-        (page, Some(reason.to_string()))
+        match log.known(&r) {
+            Ok(active) => (
+                Page {
+                    listings: Vec::new(),
+                    active,
+                },
+                None,
+            ),
+            Err(fp) => {
+                let page = pretix::parse_page(&r.text(), &r.url);
+                let first = log.remember(&r, fp, page.active);
+                let reason = match (first, page.active) {
+                    (true, true) => "baseline",
+                    (_, false) => "inactive",
+                    (false, true) => "changed",
+                };
+                (page, Some(reason.to_string()))
+            }
+        }
     };
     let new_listings = page
         .listings

@@ -57,6 +57,16 @@ impl HttpError {
     pub fn is_tls(&self) -> bool {
         matches!(self, HttpError::Transport { tls: true, .. })
     }
+
+    /// A short stable name scripts can branch on (`err.kind` in Lua).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HttpError::DryRun { .. } => "dry_run",
+            HttpError::Checkout { .. } => "refused",
+            e if e.is_tls() => "tls",
+            _ => "network",
+        }
+    }
 }
 
 /// Everything the clients need to be built the same way each time.
@@ -129,7 +139,6 @@ pub struct Response {
     pub backoff: Option<Backoff>,
     /// A short, non-secret tag of the session cookie, for log lines.
     pub session_tag: String,
-    pub truncated: bool,
 }
 
 impl Response {
@@ -393,10 +402,9 @@ impl Session {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
         let mut body = BytesMut::new();
-        let mut truncated = false;
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {
             if body.len() + chunk.len() > MAX_BODY {
-                truncated = true;
+                crate::log::warn(format!("{url}: answer cut off at {MAX_BODY} bytes"));
                 break;
             }
             body.extend_from_slice(&chunk);
@@ -415,7 +423,6 @@ impl Session {
             retry_after,
             backoff: None,
             session_tag: self.session_tag(),
-            truncated,
         })
     }
 

@@ -207,7 +207,9 @@ impl Race {
                 .arg("--ca-cert")
                 .arg(&ca);
         }
-        cmd.arg("--log-dir").arg(dir.path().join("log"));
+        if !self.args.iter().any(|a| a == "--log-dir") {
+            cmd.arg("--log-dir").arg(dir.path().join("log"));
+        }
         if let Some(lua) = &self.script {
             let p = dir.path().join("strategy.lua");
             std::fs::write(&p, lua).unwrap();

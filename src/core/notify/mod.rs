@@ -30,6 +30,20 @@ pub const EVENTS: [&str; 4] = [
     "watcher_failing",
 ];
 
+/// The payload of a documented event: `version`, `timestamp`, `event`, `target`, then `fields`.
+pub fn payload(target: &str, event: &str, fields: Map<String, Value>) -> Value {
+    let mut m = Map::new();
+    m.insert("version".into(), PAYLOAD_VERSION.into());
+    m.insert(
+        "timestamp".into(),
+        super::clock::rfc3339(SystemTime::now()).into(),
+    );
+    m.insert("event".into(), event.into());
+    m.insert("target".into(), target.into());
+    m.extend(fields);
+    Value::Object(m)
+}
+
 pub struct Alerts {
     webhook: Webhook,
     webhook_url: Option<Url>,
@@ -113,27 +127,6 @@ impl Alerts {
         Ok(())
     }
 
-    /// The payload of a documented event: `version`, `timestamp`, `event`, `target`, then `fields`.
-    pub fn payload(&self, event: &str, fields: Map<String, Value>) -> Value {
-        let mut m = Map::new();
-        m.insert("version".into(), PAYLOAD_VERSION.into());
-        m.insert(
-            "timestamp".into(),
-            super::clock::rfc3339(SystemTime::now()).into(),
-        );
-        m.insert("event".into(), event.into());
-        m.insert(
-            "target".into(),
-            self.target
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone()
-                .into(),
-        );
-        m.extend(fields);
-        Value::Object(m)
-    }
-
     /// Sends a documented event to every channel the user set up: the `--webhook` always;
     /// a desktop notification for a cart and for the marketplace coming back; the `--imessage`
     /// once per run, for the cart.
@@ -182,7 +175,12 @@ impl Alerts {
             _ => {}
         }
         if let Some(url) = &self.webhook_url {
-            let payload = self.payload(event, fields);
+            let target = self
+                .target
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let payload = payload(&target, event, fields);
             if let Err(e) = self.webhook(url, payload) {
                 crate::log::warn(e.to_string());
             }

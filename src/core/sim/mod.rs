@@ -218,7 +218,6 @@ struct Shared {
 
 /// A running simulated marketplace; stops when dropped.
 pub struct Sim {
-    addr: SocketAddr,
     ca_pem: String,
     spki_hashes: Vec<String>,
     shared: Arc<Shared>,
@@ -265,13 +264,9 @@ type Body = Full<Bytes>;
 impl Sim {
     /// Starts the marketplace on a free loopback port.
     pub async fn start(scenario: Scenario) -> std::io::Result<Sim> {
-        Self::start_on(scenario, SocketAddr::from(([127, 0, 0, 1], 0))).await
-    }
-
-    pub async fn start_on(scenario: Scenario, addr: SocketAddr) -> std::io::Result<Sim> {
         let certs = tls::generate().map_err(std::io::Error::other)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config.clone());
-        let listener = TcpListener::bind(addr).await?;
+        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             scenario,
@@ -299,16 +294,11 @@ impl Sim {
             }
         });
         Ok(Sim {
-            addr,
             ca_pem: certs.ca_pem,
             spki_hashes: certs.spki_hashes,
             shared,
             _stop: stop_tx,
         })
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 
     /// `https://127.0.0.1:PORT`

@@ -48,42 +48,23 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                     res.set("browser", false)?;
 
                     // First, whatever happens next: the session on disk and on screen.
-                    let export = match handoff::export(&c.config.log_dir, cookies.clone(), &url) {
-                        Ok(e) => {
-                            print!("{}", handoff::report(&e, expires.as_deref()));
-                            res.set("cookie_file", e.cookie_file.display().to_string())?;
-                            res.set("json_file", e.json_file.display().to_string())?;
-                            res.set("console_script", e.console_script.clone())?;
-                            Some(e)
+                    let export = handoff::export(&c.config.log_dir, cookies.clone(), &url);
+                    print!("{}", handoff::report(&export, expires.as_deref()));
+                    res.set("console_script", export.console_script.clone())?;
+                    match &export.files {
+                        Ok((txt, json)) => {
+                            res.set("cookie_file", txt.display().to_string())?;
+                            res.set("json_file", json.display().to_string())?;
                         }
-                        Err(err) => {
-                            crate::log::error(format!(
-                                "could not write the cookie files under {}: {err}",
-                                c.config.log_dir.display()
-                            ));
-                            let script =
-                                crate::core::cookies::console_script(&cookies, url.as_str());
-                            println!("\n=== TICKET IN CART ===\nCheckout: {url}");
-                            for ck in &cookies {
-                                println!("  {}={}", ck.name, ck.value);
-                            }
-                            println!("Console script:\n\n{script}");
-                            res.set("console_script", script)?;
-                            res.set("error", err.to_string())?;
-                            None
-                        }
-                    };
+                        Err(why) => res.set("error", why.as_str())?,
+                    }
                     if headless {
                         return ok(res, &lua);
                     }
                     let Some(path) = c.config.browser.clone() else {
                         print!(
                             "{}",
-                            handoff::manual_report(
-                                "no browser was found at start-up",
-                                export.as_ref(),
-                                &url
-                            )
+                            handoff::manual_report("no browser was found at start-up", &export)
                         );
                         return ok(res, &lua);
                     };
@@ -113,10 +94,7 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                         }
                         Err(e) => {
                             crate::log::warn(format!("browser hand-over failed: {e}"));
-                            print!(
-                                "{}",
-                                handoff::manual_report(&e.to_string(), export.as_ref(), &url)
-                            );
+                            print!("{}", handoff::manual_report(&e.to_string(), &export));
                             res.set("error", e.to_string())?;
                         }
                     }

@@ -57,13 +57,7 @@ pub fn cookie_table(lua: &Lua, c: &CookieInfo) -> mlua::Result<Table> {
 }
 
 pub fn http_fail(lua: &Lua, e: &HttpError) -> mlua::Result<(Value, Value)> {
-    let kind = match e {
-        HttpError::DryRun { .. } => "dry_run",
-        HttpError::Checkout { .. } => "refused",
-        e if e.is_tls() => "tls",
-        _ => "network",
-    };
-    fail(lua, kind, e)
+    fail(lua, e.kind(), e)
 }
 
 fn string_pairs(t: Option<Table>) -> mlua::Result<Vec<(String, String)>> {
