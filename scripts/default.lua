@@ -18,6 +18,10 @@
 ---     end
 ---     return strategy
 ---
+--- A decision you override that raises or returns the wrong thing does not lose the race: the
+--- error is reported at your file and line, and the built-in decision is used for that moment
+--- (`--strict` stops instead).
+---
 --- Written only against the public API (scripts/types/race.lua): nothing here is privileged.
 
 local race = require("race")
@@ -64,7 +68,7 @@ end
 ---@return boolean|nil
 function M.on_cart(result)
   local handed = race.handoff(race.session, result.checkout_url, { expires = result.expires })
-  race.alert.event("ticket_in_cart", M.cart_fields(result, handed))
+  race.alert.event("ticket_in_cart", M.decide("cart_fields", result, handed))
   return true
 end
 
@@ -81,7 +85,9 @@ function M.on_available(fresh, page)
 end
 
 --- Finds the marketplace by following the event page's link. Without the link: fails with a hint,
---- or with --poll-inactive-marketplace re-checks every N s (±20%) until it appears.
+--- or with --poll-inactive-marketplace re-checks every N s (±20%) until it appears. An answer that
+--- says nothing (a busy or unreadable page) is asked again; only a readable event page without the
+--- link, or a missing event, ends the search.
 ---@param opts race.Options
 ---@param was_inactive? boolean the marketplace was open before and went away
 ---@return string|nil url, string|nil message, string|nil hint
@@ -96,6 +102,7 @@ function M.discover(opts, was_inactive)
       end
       return url
     end
+    local retry = false
     if err.kind == "tls" then
       return nil, err.message,
         "the site's certificate is not trusted; for a private CA give it with --ca-cert FILE (or SSL_CERT_FILE)"
@@ -104,11 +111,20 @@ function M.discover(opts, was_inactive)
       if network_failures >= 3 and not opts.poll_inactive then
         return nil, err.message, "check the --url and your connection"
       end
+    elseif err.kind == "status" and (err.status == 404 or err.status == 410) then
+      return nil, err.message,
+        "check --url and --event: --url must include the organiser's path where the shop has one (e.g. https://pretix.eu/demo), and the event slug is the next path segment"
+    elseif err.kind == "status" or err.kind == "unrecognised" then
+      -- Busy, rate limited or unreadable: not an answer about the marketplace. Ask again.
+      retry = true
     elseif not opts.poll_inactive then
       return nil, err.message,
         "the organiser may have switched the marketplace off; to wait for it, add --poll-inactive-marketplace 60"
     end
-    if opts.poll_inactive then
+    if retry then
+      race.log.warn("the event page gave no answer we can use (%s); asking again", err.message)
+      race.time.sleep(M.decide("wait", opts))
+    elseif opts.poll_inactive then
       waited = true
       race.log.info("no marketplace yet (%s); checking the event page again in about %g s", err.kind, opts.poll_inactive)
       race.time.sleep(race.time.jitter(opts.poll_inactive))
@@ -116,13 +132,72 @@ function M.discover(opts, was_inactive)
   end
 end
 
+--- What each decision must return, and what stands in when an override returned something else.
+local contracts = {
+  choose = {
+    must = "a list (table) of listings to try, in order",
+    ok = function(v)
+      if type(v) ~= "table" then return false end
+      for _, l in ipairs(v) do
+        if type(l) ~= "table" or type(l.action) ~= "string" then return false end
+      end
+      return true
+    end,
+  },
+  wait = {
+    must = "a number of seconds, 0 or more",
+    ok = function(v) return type(v) == "number" and v >= 0 and v < math.huge end,
+  },
+  cart_fields = { must = "a table of event fields", ok = function(v) return type(v) == "table" end },
+  on_available = { must = "nothing", ok = function() return true end },
+  on_cart = {
+    must = "true or nothing (done), or false (keep watching)",
+    ok = function(v) return v == nil or type(v) == "boolean" end,
+    -- It ran (and may have handed over): take "done", the core hands over what is left at exit.
+    returned = function() return true end,
+  },
+  discover = {
+    must = "the marketplace URL, or nil, a message and a hint",
+    ok = function(v, msg) return type(v) == "string" or (v == nil and type(msg) == "string") end,
+  },
+}
+
+local function describe(v)
+  if type(v) == "table" then return "a table of another shape" end
+  return type(v) == "string" and ("the string %q"):format(v) or ("%s (a %s)"):format(tostring(v), type(v))
+end
+
+local builtin = {}
+
+--- Calls decision `name`; an override that raises or returns the wrong thing is reported (at its
+--- own file and line) and the built-in decision stands in.
+---@param name string
+local function decide(name, ...)
+  local fn, own = M[name], builtin[name]
+  if fn == own then
+    return fn(...)
+  end
+  local r = table.pack(pcall(fn, ...))
+  local c = contracts[name]
+  if r[1] and c.ok(r[2], r[3]) then
+    return table.unpack(r, 2, r.n)
+  end
+  local problem = r[1] and ("it returned " .. describe(r[2])) or tostring(r[2])
+  race.decision_error(name, fn, problem, c.must)
+  if r[1] and c.returned then
+    return c.returned(...)
+  end
+  return own(...)
+end
+M.decide = decide
+
 --- Tries listings in order until one is in the cart. Returns true when the strategy is done.
 ---@param page race.Page
 function M.attempt(page)
-  for _, listing in ipairs(M.choose(page.listings, page) or {}) do
+  for _, listing in ipairs(decide("choose", page.listings, page)) do
     local result, err = race.market.add_to_cart(race.session, listing)
     if result and result.status == "in_cart" then
-      if M.on_cart(result) ~= false then
+      if decide("on_cart", result) ~= false then
         return true
       end
     elseif result and result.status == "lost" then
@@ -134,14 +209,10 @@ function M.attempt(page)
   return false
 end
 
-local function inactive(page)
-  return not page.active and (page.status == 200 or page.status == 404 or page.status == 410)
-end
-
 --- The loop.
 function M.run()
   local opts = race.options
-  local market, message, hint = M.discover(opts)
+  local market, message, hint = decide("discover", opts)
   if not market then
     return nil, message, hint
   end
@@ -151,14 +222,14 @@ function M.run()
   local announced = {}
   while true do
     local page = race.market.poll(race.session, url)
-    if page and inactive(page) then
+    if page and page.state == "inactive" then
       if not opts.poll_inactive then
         return nil, "the marketplace is not active any more",
           "to keep waiting for it to come back, add --poll-inactive-marketplace 60"
       end
       race.log.warn("the marketplace is not active; waiting for the event page to link it again")
       race.time.sleep(race.time.jitter(opts.poll_inactive))
-      market, message, hint = M.discover(opts, true)
+      market, message, hint = decide("discover", opts, true)
       if not market then
         return nil, message, hint
       end
@@ -173,14 +244,18 @@ function M.run()
           end
         end
         if #fresh > 0 then
-          M.on_available(fresh, page)
+          decide("on_available", fresh, page)
         end
       elseif M.attempt(page) then
         return true
       end
     end
-    race.time.sleep(M.wait(opts))
+    race.time.sleep(decide("wait", opts))
   end
+end
+
+for name in pairs(contracts) do
+  builtin[name] = M[name]
 end
 
 return M

@@ -10,7 +10,7 @@ use crate::cli::{Cli, Command, RehearseArgs, RunArgs};
 use crate::config::{self, Config, ScriptSource};
 use crate::core::market::ResponseLog;
 use crate::core::notify::{Alerts, Webhook};
-use crate::core::session::{Net, Session};
+use crate::core::session::{DryRun, Net, Session};
 use crate::core::sim::{Scenario, Sim};
 use crate::error::AppError;
 use crate::lua::{Context, Engine, Outcome};
@@ -77,8 +77,9 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     }
     let net = Net::new();
     if config.dry_run {
-        *net.dry_run_host.lock().unwrap_or_else(|e| e.into_inner()) =
-            config.url.host_str().map(str::to_string);
+        *net.dry_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(DryRun {
+            hosts: vec![crate::core::governor::Target::of(&config.url).host],
+        });
     }
     let setup = |e: crate::core::session::HttpError| AppError::failure(e.to_string(), None);
     let session = Arc::new(Session::new(config.client.clone(), net.clone()).map_err(setup)?);

@@ -84,6 +84,11 @@ pub struct NetArgs {
     /// The User-Agent to send [default: pretix-race/<version>].
     #[arg(long, value_name = "STRING")]
     pub user_agent: Option<String>,
+
+    /// Connect to ADDR for host NAME, as curl's --resolve (the URL's port is kept), e.g.
+    /// tickets.example.com:203.0.113.7. Repeatable. The politeness rules still apply by NAME.
+    #[arg(long, value_name = "NAME:ADDR")]
+    pub resolve: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +220,19 @@ pub struct RunArgs {
     /// Run this Lua strategy instead of the built-in default (see README: writing a strategy).
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
+
+    /// Stop at the first error in a decision your strategy overrides (choose, wait, …). Without
+    /// it the error is reported at your file and line and the built-in decision is used instead.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Seconds a strategy may compute without waiting on the API before it is stopped.
+    #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "30", hide = true)]
+    pub runaway_after: Duration,
+
+    /// The memory a strategy may use, in MB.
+    #[arg(long, value_name = "MB", default_value_t = crate::lua::MEMORY_LIMIT_MB, hide = true)]
+    pub memory_limit_mb: usize,
 
     #[command(flatten)]
     pub net: NetArgs,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::cli::{NetArgs, RunArgs, Sort};
-use crate::core::governor::{FLOOR, WARN_BELOW, is_loopback};
+use crate::core::governor::{FLOOR, Target, WARN_BELOW};
 use crate::core::session::ClientConfig;
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
@@ -84,6 +84,13 @@ pub enum ConfigError {
     )]
     NoRecipient,
 
+    #[error("--resolve {value:?}: {reason}")]
+    #[diagnostic(
+        code(usage::resolve),
+        help("give a host name and an IP address, e.g. --resolve tickets.example.com:203.0.113.7")
+    )]
+    BadResolve { value: String, reason: String },
+
     #[error("unknown scenario {name:?}")]
     #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
     UnknownScenario { name: String, known: String },
@@ -109,6 +116,11 @@ pub struct Config {
     pub webhook: Option<Url>,
     pub poll_inactive: Option<Duration>,
     pub script: ScriptSource,
+    /// Errors in an overridden decision end the run (`--strict`).
+    pub strict: bool,
+    pub memory_limit_mb: usize,
+    /// How long a strategy may compute without waiting on the API (the runaway watchdog).
+    pub runaway_after: Duration,
     pub client: ClientConfig,
     pub log_dir: PathBuf,
     /// The browser for the hand-over (none when headless or none was found).
@@ -139,7 +151,7 @@ pub fn parse_url(flag: &'static str, value: &str) -> Result<Url, ConfigError> {
     })?;
     match url.scheme() {
         "https" => Ok(url),
-        "http" if is_loopback(url.host_str().unwrap_or("")) => Ok(url),
+        "http" if Target::of(&url).loopback => Ok(url),
         "http" => Err(ConfigError::Insecure {
             flag,
             url: value.to_string(),
@@ -196,11 +208,39 @@ pub fn client(net: &NetArgs, extra_roots: Vec<Vec<u8>>) -> Result<ClientConfig, 
         let p = PathBuf::from(p);
         read_pem(format!("{} (from SSL_CERT_FILE)", p.display()), &p)?;
     }
+    let resolve = net
+        .resolve
+        .iter()
+        .map(|r| parse_resolve(r))
+        .collect::<Result<_, _>>()?;
     Ok(ClientConfig {
         user_agent: net.user_agent.clone().unwrap_or_else(user_agent_default),
         extra_roots: roots,
         timeout: None,
+        resolve,
     })
+}
+
+/// `NAME:ADDR` (ADDR an IPv4 address, or IPv6 with or without brackets) into a name and a socket
+/// address whose port 0 means "the URL's".
+pub fn parse_resolve(value: &str) -> Result<(String, std::net::SocketAddr), ConfigError> {
+    let bad = |reason: &str| ConfigError::BadResolve {
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let (name, addr) = value
+        .trim()
+        .split_once(':')
+        .ok_or_else(|| bad("expected NAME:ADDR"))?;
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    if name.is_empty() || name.parse::<std::net::IpAddr>().is_ok() {
+        return Err(bad("NAME must be a host name"));
+    }
+    let addr = addr.trim().trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| bad("ADDR must be an IP address"))?;
+    Ok((name, std::net::SocketAddr::new(ip, 0)))
 }
 
 /// Resolves the flags. `url` and `event` come from the command line, or from the simulator when
@@ -213,10 +253,10 @@ pub fn resolve(
     extra_roots: Vec<Vec<u8>>,
 ) -> Result<Config, ConfigError> {
     let (url, event) = target(url, event)?;
-    let host = url.host_str().unwrap_or("").to_string();
+    let Target { host, loopback, .. } = Target::of(&url);
     let mut warnings = Vec::new();
     let interval = args.interval.unwrap_or(default_interval);
-    if !is_loopback(&host) {
+    if !loopback {
         if interval < FLOOR {
             return Err(ConfigError::IntervalBelowFloor {
                 secs: interval.as_secs_f64(),
@@ -275,6 +315,9 @@ pub fn resolve(
         webhook,
         poll_inactive: args.poll_inactive_marketplace,
         script,
+        strict: args.strict,
+        memory_limit_mb: args.memory_limit_mb.max(16),
+        runaway_after: args.runaway_after.max(Duration::from_millis(100)),
         client,
         log_dir: args.log_dir.clone(),
         browser,
@@ -410,6 +453,25 @@ mod tests {
             go("not a url", &[]),
             Err(ConfigError::BadUrl { .. })
         ));
+    }
+
+    #[test]
+    fn resolve_names_an_address() {
+        let (n, a) = parse_resolve("Market.Test:127.0.0.1").unwrap();
+        assert_eq!(
+            (n.as_str(), a.to_string().as_str()),
+            ("market.test", "127.0.0.1:0")
+        );
+        let (_, a) = parse_resolve("m.test:[::1]").unwrap();
+        assert_eq!(a.ip().to_string(), "::1");
+        for bad in [
+            "m.test",
+            "m.test:nowhere",
+            "127.0.0.1:127.0.0.2",
+            ":1.2.3.4",
+        ] {
+            assert!(parse_resolve(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

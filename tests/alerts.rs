@@ -33,6 +33,7 @@ async fn hostile_recipients_and_messages_arrive_verbatim_as_arguments() {
             r#"
             local race = require("race")
             local hostile = {{ {lua_list} }}
+            assert(race.session:get(race.options.event_url))
             for i, to in ipairs(hostile) do
               assert(race.alert.imessage(to, hostile[#hostile + 1 - i]))
             end

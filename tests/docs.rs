@@ -24,6 +24,7 @@ async fn registered() -> BTreeSet<String> {
               end
             end
             walk("race", race)
+            assert(race.session:get(race.options.event_url))
             for _, m in ipairs({ "get", "post", "cookies" }) do
               if race.session[m] then out[#out + 1] = "Session:" .. m end
             end

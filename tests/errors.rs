@@ -27,18 +27,83 @@ async fn a_load_error_stops_before_any_request() {
     assert!(d.sim.seen().is_empty());
 }
 
+const BROKEN_CHOOSE: &str = "local race = require('race')\nlocal s = require('race.default')\nfunction s.choose(listings)\n  return listings[1].nope.deeper\nend\nreturn s\n";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_error_while_running_names_the_line_in_the_users_file() {
+async fn a_broken_decision_is_reported_at_the_users_line_and_the_race_goes_on() {
+    let d = Race::named("instant").script(BROKEN_CHOOSE).run().await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let line = d
+        .stderr
+        .lines()
+        .find(|l| l.contains("decision `choose` failed"))
+        .unwrap_or_else(|| panic!("{d:?}"));
+    assert!(line.contains("strategy.lua:4: "), "{line}");
+    assert!(line.contains("attempt to index"), "{line}");
+    assert!(line.contains("it must return a list"), "{line}");
+    assert!(!line.contains("default.lua"), "{line}");
+    assert!(d.stdout.contains("TICKET IN CART"), "{d:?}");
+    assert_eq!(d.posts().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_makes_a_broken_decision_fatal_at_the_users_line() {
     let d = Race::named("instant")
-        .script(
-            "local race = require('race')\nlocal s = require('race.default')\nfunction s.choose(listings)\n  return listings[1].nope.deeper\nend\nreturn s\n",
-        )
+        .arg("--strict")
+        .script(BROKEN_CHOOSE)
         .run()
         .await;
     assert_eq!(d.code, 3, "{d:?}");
     assert!(d.stderr.contains("strategy.lua:4"), "{d:?}");
     assert!(d.stderr.contains("attempt to index"), "{d:?}");
+    assert!(!d.stderr.contains("default.lua"), "{d:?}");
     assert!(d.posts().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_that_returns_the_wrong_type_is_reported_where_it_is_defined() {
+    // `%d` with a fractional price raises; `wait` returns a string; `cart_fields` a number.
+    let d = Race::named("standard")
+        .script(
+            r#"local race = require("race")
+local s = require("race.default")
+function s.wait(opts)
+  return "soon"
+end
+function s.cart_fields(result, handed)
+  return 42
+end
+function s.choose(listings)
+  race.log.info("%d", listings[1].price + 0.5)
+  return listings
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let find = |what: &str| {
+        d.stderr
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?}: {d:?}"))
+            .to_string()
+    };
+    let wait = find("decision `wait` failed");
+    assert!(
+        wait.contains("strategy.lua:3: ") && wait.contains("the string \"soon\""),
+        "{wait}"
+    );
+    assert!(wait.contains("a number of seconds"), "{wait}");
+    let fields = find("decision `cart_fields` failed");
+    assert!(fields.contains("strategy.lua:6: "), "{fields}");
+    let choose = find("decision `choose` failed");
+    assert!(
+        choose.contains("strategy.lua:10: ") && choose.contains("integer representation"),
+        "{choose}"
+    );
+    assert!(d.stdout.contains("TICKET IN CART"), "{d:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -136,8 +136,7 @@ async fn options_time_log_and_stats() {
             assert(race.time.iso8601():match("^%d%d%d%d%-%d%d%-%d%dT"))
             race.log.info("formatted %d and %s", 42, "text")
             assert(race.stats().polls == 0)
-            assert(io == nil and os.execute == nil and os.exit == nil and dofile == nil)
-            assert(coroutine == nil)
+            assert(race.session:get(race.options.event_url))
             print("OK " .. race.version)
             "#,
         )
@@ -149,6 +148,80 @@ async fn options_time_log_and_stats() {
             .contains(&format!("OK {}", env!("CARGO_PKG_VERSION")))
     );
     assert!(d.stderr.contains("formatted 42 and text"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_limits_say_so_in_words() {
+    let d = Race::named("quiet")
+        .script(
+            r#"
+            local race = require("race")
+            local function said(f)
+              local ok, err = pcall(f)
+              assert(not ok)
+              return tostring(err)
+            end
+            local checks = {
+              { function() os.execute("true") end, "os.execute is not available in strategies" },
+              { function() os.exit(1) end, "os.exit is not available in strategies" },
+              { function() io.open("/etc/passwd") end, "io.open is not available in strategies" },
+              { function() coroutine.wrap(print) end, "coroutine.wrap is not available in strategies" },
+              { function() string.dump(print) end, "string.dump is not available in strategies" },
+              { function() dofile("x.lua") end, "dofile is not available in strategies" },
+            }
+            for i, c in ipairs(checks) do
+              local msg = said(c[1])
+              assert(msg:find(c[2], 1, true), msg)
+              -- Reported at the caller's line, in the user's file.
+              assert(msg:find("strategy.lua:%d+:"), msg)
+            end
+            -- Bytecode is refused everywhere: load, and require of a module file.
+            local f, err = load("\27Lua binary", "x", "b")
+            assert(f == nil and err:find("source text", 1, true), err)
+            local g, err2 = load("\27LuaT\0")
+            assert(g == nil and err2:find("binary", 1, true), err2)
+            local ok, err3 = pcall(require, "evil")
+            assert(not ok and tostring(err3):find("bytecode is refused", 1, true), tostring(err3))
+            local ok4, err4 = pcall(require, "evil2")
+            assert(not ok4 and tostring(err4):find("binary", 1, true), tostring(err4))
+            assert(require("helper").twice(21) == 42)
+            assert(race.session:get(race.options.event_url))
+            print("SANDBOXED")
+            "#,
+        )
+        .file("evil.lua", b"\x1bLuaT\x00\x19\x93\r\n\x1a\n\x04\x08\x08xV")
+        .file("evil2.lua", b"\x1bLuaT\x00\x19")
+        .file("helper.lua", b"return { twice = function(x) return 2 * x end }")
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("SANDBOXED"), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_that_does_nothing_is_an_error() {
+    for (lua, says) in [
+        ("", "ended without a single request"),
+        ("return 'watch please'", "returned a string"),
+        (
+            "return { choose = function(l) return l end }",
+            "a table without a `run` function",
+        ),
+        ("return { run = 5 }", "whose `run` is a integer"),
+        (
+            "local race = require('race')\nrace.log.info('hi')\nreturn true",
+            "ended without a single request",
+        ),
+    ] {
+        let d = Race::named("instant").script(lua).run().await;
+        assert_eq!(d.code, 3, "{lua}: {d:?}");
+        assert!(d.stderr.contains(says), "{lua}: {d:?}");
+        assert!(d.stderr.contains("is not a strategy"), "{lua}: {d:?}");
+        assert!(
+            d.stderr.contains("require(\"race.default\")"),
+            "{lua}: {d:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,13 +257,37 @@ async fn ctrl_c_stops_a_runaway_loop_even_inside_pcall() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runaway_watchdog_cannot_be_swallowed_by_pcall() {
+    let d = Race::named("quiet")
+        .args(["--runaway-after", "0.5"])
+        .script(
+            r#"local race = require("race")
+assert(race.session:get(race.options.event_url))
+while true do
+  pcall(function() while true do end end)
+end
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert!(d.stderr.contains("runaway script"), "{d:?}");
+    assert!(d.stderr.contains("strategy.lua:4"), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_is_capped() {
     let d = Race::named("quiet")
+        .args(["--memory-limit-mb", "32"])
         .script("local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i end\n")
         .run()
         .await;
     assert_eq!(d.code, 3, "{d:?}");
-    assert!(d.stderr.contains("memory"), "{d:?}");
+    assert!(
+        d.stderr
+            .contains("the strategy used more memory than it may"),
+        "{d:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -237,6 +237,17 @@ function race.alert.desktop(title, text) end
 ---@return true|nil, race.Error|nil
 function race.alert.imessage(to, text) end
 
+--- Reports a bug in one of a strategy's decisions (it raised `problem`, or returned the wrong
+--- thing) at the user's own file and line: a location in `problem` if it names one, else where
+--- `fn` is defined. Logs it and returns, so the caller can use a built-in decision for that moment;
+--- with --strict it raises instead and the run stops there. The default strategy guards every
+--- decision you override with it.
+---@param name string      the decision's name, e.g. "choose"
+---@param fn function      the decision that failed
+---@param problem string   the error message, or what it returned
+---@param must_return string  what the decision must return, in words
+function race.decision_error(name, fn, problem, must_return) end
+
 --- The run's counters.
 ---@return {requests: integer, polls: integer, listings_seen: integer, cart_attempts: integer, carts_won: integer, races_lost: integer, elapsed: number}
 function race.stats() end

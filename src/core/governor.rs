@@ -2,12 +2,20 @@
 //!
 //! It sits under every request the session makes, below anything a script can reach, so no strategy
 //! can poll a real host faster than the floor or ignore a server that asked us to wait:
+//! - hosts are normalised first ([`Target::of`]: case, trailing dot, IP literal forms), so no
+//!   spelling of a host gets a budget of its own;
 //! - two GETs (polls) to the same non-loopback host are never closer than [`FLOOR`];
+//! - requests of any method to a non-loopback host draw from a token bucket: a burst of
+//!   [`BURST`], then one per [`REFILL`] on average. Polls at the floor leave the bucket nearly
+//!   full, so the cart POSTs right after a poll are never held back;
 //! - a `Retry-After` on any response blocks that host for at least that long (plus up to 20%);
-//! - 429, 503 and 409 without one block it for 60, 30 and 5 s; network errors and other failures
-//!   escalate 30, 60, 120, 240, then 300 s; all with ±20% jitter; a success resets the escalation.
+//! - 429, 503 and 409 without one block it for 60, 30 and 5 s; other failures escalate 30, 60,
+//!   120, 240, then 300 s; all with ±20% jitter; a success resets the escalation. Status-based
+//!   backoff holds the host; a network error holds only its origin (scheme, host, port), so a
+//!   refused connection to another port never stalls the marketplace.
 //!
-//! Loopback hosts are exempt from the floor (tests and rehearsals run fast) but not from backoff.
+//! Loopback hosts are exempt from the floor and the bucket (tests and rehearsals run fast) but not
+//! from backoff. A loopback *address* reached through a name (`--resolve`) is judged by the name.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,16 +23,21 @@ use std::time::{Duration, SystemTime};
 
 // tokio's Instant is std's, except that tests with a paused clock can move it.
 use tokio::time::Instant;
+use url::{Host, Url};
 
 /// Minimum spacing of polls to one remote host.
 pub const FLOOR: Duration = Duration::from_secs(2);
 /// Intervals under this are allowed for remote hosts but earn a warning.
 pub const WARN_BELOW: Duration = Duration::from_secs(5);
+/// Requests of any kind a remote host may get at once, before the bucket's rate applies.
+pub const BURST: f64 = 6.0;
+/// One token comes back this often.
+pub const REFILL: Duration = Duration::from_secs(2);
 /// The escalation for network errors and other failures.
 const ESCALATION: [u64; 5] = [30, 60, 120, 240, 300];
 
-/// Whether a request polls (GET: spaced by the floor) or acts (POST: only backoff applies, so a
-/// cart add goes out the instant a listing is seen).
+/// Whether a request polls (GET: spaced by the floor) or acts (POST: only the bucket and backoff
+/// apply, so a cart add goes out the instant a listing is seen).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Poll,
@@ -48,16 +61,67 @@ pub struct Backoff {
     pub reason: String,
 }
 
+/// Where a request goes, as the rules see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The normalised host: lower case, no trailing dot, IPs in canonical form (IPv6 in brackets,
+    /// IPv4-mapped IPv6 as IPv4).
+    pub host: String,
+    /// `scheme://host:port`, with the scheme's default port filled in.
+    pub origin: String,
+    pub loopback: bool,
+}
+
+impl Target {
+    pub fn of(url: &Url) -> Self {
+        let host = normalise_host(url);
+        let port = url.port_or_known_default().unwrap_or(0);
+        Target {
+            origin: format!("{}://{host}:{port}", url.scheme()),
+            loopback: is_loopback(&host),
+            host,
+        }
+    }
+}
+
+/// The host of `url` in the one spelling the rules use.
+pub fn normalise_host(url: &Url) -> String {
+    match url.host() {
+        Some(Host::Domain(d)) => d.trim_end_matches('.').to_ascii_lowercase(),
+        Some(Host::Ipv4(a)) => a.to_string(),
+        Some(Host::Ipv6(a)) => match a.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => format!("[{a}]"),
+        },
+        None => String::new(),
+    }
+}
+
 #[derive(Default)]
 struct HostState {
     last_poll: Option<Instant>,
     blocked_until: Option<Instant>,
     failures: u32,
+    /// Token bucket: tokens left at `refilled`.
+    tokens: f64,
+    refilled: Option<Instant>,
+}
+
+#[derive(Default)]
+struct OriginState {
+    blocked_until: Option<Instant>,
+    failures: u32,
+}
+
+#[derive(Default)]
+struct State {
+    hosts: HashMap<String, HostState>,
+    origins: HashMap<String, OriginState>,
 }
 
 #[derive(Default)]
 pub struct Governor {
-    hosts: Mutex<HashMap<String, HostState>>,
+    state: Mutex<State>,
 }
 
 /// `127.0.0.0/8`, `::1` and `localhost` (with or without a trailing dot).
@@ -67,6 +131,9 @@ pub fn is_loopback(host: &str) -> bool {
         return true;
     }
     match h.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
         Ok(ip) => ip.is_loopback(),
         Err(_) => false,
     }
@@ -95,13 +162,15 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     )
 }
 
+/// The `n`th step (from 1) of the failure escalation.
+pub fn escalation(n: u32) -> Duration {
+    let i = (n.max(1) as usize - 1).min(ESCALATION.len() - 1);
+    Duration::from_secs(ESCALATION[i])
+}
+
 /// The backoff an outcome earns before jitter, given the failures already counted for the host
 /// (including this one). Pure, so the policy is tested on its own.
 pub fn policy(outcome: Outcome, failures: u32) -> Option<(Duration, String)> {
-    let escalated = || {
-        let i = (failures.max(1) as usize - 1).min(ESCALATION.len() - 1);
-        Duration::from_secs(ESCALATION[i])
-    };
     match outcome {
         Outcome::Status {
             code,
@@ -111,10 +180,10 @@ pub fn policy(outcome: Outcome, failures: u32) -> Option<(Duration, String)> {
         Outcome::Status { code: 503, .. } => Some((Duration::from_secs(30), "503".into())),
         Outcome::Status { code: 409, .. } => Some((Duration::from_secs(5), "409".into())),
         Outcome::Status { code, .. } if is_failure(code) => {
-            Some((escalated(), format!("{code}, failure #{failures}")))
+            Some((escalation(failures), format!("{code}, failure #{failures}")))
         }
         Outcome::Status { .. } => None,
-        Outcome::NetworkError => Some((escalated(), format!("network error #{failures}"))),
+        Outcome::NetworkError => Some((escalation(failures), format!("network error #{failures}"))),
     }
 }
 
@@ -134,31 +203,61 @@ fn counts_as_failure(outcome: Outcome) -> bool {
     }
 }
 
+fn later(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl HostState {
+    /// Tokens in the bucket at `now` (a new host starts full).
+    fn tokens_at(&self, now: Instant) -> f64 {
+        match self.refilled {
+            None => BURST,
+            Some(t) => {
+                let back = now.saturating_duration_since(t).as_secs_f64() / REFILL.as_secs_f64();
+                (self.tokens + back).min(BURST)
+            }
+        }
+    }
+}
+
 impl Governor {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Waits until a request of `kind` to `host` is allowed, then books it. Returns the time waited.
-    pub async fn admit(&self, host: &str, kind: Kind) -> Duration {
-        let loopback = is_loopback(host);
+    /// Waits until a request of `kind` to `t` is allowed, then books it. Returns the time waited.
+    pub async fn admit(&self, t: &Target, kind: Kind) -> Duration {
         let mut waited = Duration::ZERO;
         loop {
             let wait = {
-                let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-                let st = hosts.entry(host.to_ascii_lowercase()).or_default();
+                let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
-                let mut until = st.blocked_until.filter(|t| *t > now);
-                if kind == Kind::Poll && !loopback {
-                    if let Some(next) = st.last_poll.map(|t| t + FLOOR).filter(|t| *t > now) {
-                        until = Some(until.map_or(next, |u| u.max(next)));
+                let origin_block = st.origins.get(&t.origin).and_then(|o| o.blocked_until);
+                let h = st.hosts.entry(t.host.clone()).or_default();
+                let mut until = later(h.blocked_until, origin_block).filter(|u| *u > now);
+                if !t.loopback {
+                    if kind == Kind::Poll {
+                        let next = h.last_poll.map(|p| p + FLOOR).filter(|n| *n > now);
+                        until = later(until, next);
+                    }
+                    let tokens = h.tokens_at(now);
+                    if tokens < 1.0 {
+                        let short = REFILL.mul_f64(1.0 - tokens);
+                        until = later(until, Some(now + short));
                     }
                 }
                 match until {
-                    Some(t) => t - now,
+                    Some(u) => u - now,
                     None => {
                         if kind == Kind::Poll {
-                            st.last_poll = Some(now);
+                            h.last_poll = Some(now);
+                        }
+                        if !t.loopback {
+                            h.tokens = h.tokens_at(now) - 1.0;
+                            h.refilled = Some(now);
                         }
                         return waited;
                     }
@@ -169,16 +268,30 @@ impl Governor {
         }
     }
 
-    /// Records how a request to `host` ended; returns the backoff it earned, if any.
-    pub fn record(&self, host: &str, outcome: Outcome) -> Option<Backoff> {
-        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        let st = hosts.entry(host.to_ascii_lowercase()).or_default();
-        if counts_as_failure(outcome) {
-            st.failures += 1;
-        } else if matches!(outcome, Outcome::Status { code, .. } if code < 400) {
-            st.failures = 0;
+    /// Records how a request to `t` ended; returns the backoff it earned, if any. A network
+    /// error holds the origin; an answer's status holds the host.
+    pub fn record(&self, t: &Target, outcome: Outcome) -> Option<Backoff> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if let Outcome::NetworkError = outcome {
+            let o = st.origins.entry(t.origin.clone()).or_default();
+            o.failures += 1;
+            let (base, reason) = policy(outcome, o.failures)?;
+            let delay = jitter(base, 0.2);
+            o.blocked_until = later(o.blocked_until, Some(now + delay));
+            return Some(Backoff { delay, reason });
         }
-        let (base, reason) = policy(outcome, st.failures)?;
+        // The origin answered: it is reachable again.
+        if let Some(o) = st.origins.get_mut(&t.origin) {
+            o.failures = 0;
+        }
+        let h = st.hosts.entry(t.host.clone()).or_default();
+        if counts_as_failure(outcome) {
+            h.failures += 1;
+        } else if matches!(outcome, Outcome::Status { code, .. } if code < 400) {
+            h.failures = 0;
+        }
+        let (base, reason) = policy(outcome, h.failures)?;
         let delay = match outcome {
             // The server named a time: never come back earlier, only up to 20% later.
             Outcome::Status {
@@ -187,17 +300,28 @@ impl Governor {
             } => base.mul_f64(rand::random_range(1.0..=1.2)),
             _ => jitter(base, 0.2),
         };
-        let until = Instant::now() + delay;
-        st.blocked_until = Some(st.blocked_until.map_or(until, |u| u.max(until)));
+        h.blocked_until = later(h.blocked_until, Some(now + delay));
         Some(Backoff { delay, reason })
     }
 
-    /// Consecutive failures currently counted for `host`.
-    pub fn failures(&self, host: &str) -> u32 {
-        let hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        hosts
-            .get(&host.to_ascii_lowercase())
-            .map_or(0, |s| s.failures)
+    /// Blocks the host for the `nth` step of the escalation (±20%): for answers that say nothing
+    /// we can read, over and over (a challenge or maintenance page).
+    pub fn escalate(&self, t: &Target, nth: u32, reason: String) -> Backoff {
+        let delay = jitter(escalation(nth), 0.2);
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let h = st.hosts.entry(t.host.clone()).or_default();
+        h.blocked_until = later(h.blocked_until, Some(Instant::now() + delay));
+        Backoff { delay, reason }
+    }
+
+    /// Consecutive failures currently counted for the host of `t` (status-based) and its origin
+    /// (network errors).
+    pub fn failures(&self, t: &Target) -> (u32, u32) {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            st.hosts.get(&t.host).map_or(0, |s| s.failures),
+            st.origins.get(&t.origin).map_or(0, |s| s.failures),
+        )
     }
 }
 
@@ -271,24 +395,62 @@ mod tests {
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
+    fn t(url: &str) -> Target {
+        Target::of(&Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn hosts_are_normalised_before_any_rule() {
+        let same = [
+            "https://Tickets.Example.COM/a",
+            "https://tickets.example.com./b",
+            "https://tickets.example.com:443/c",
+        ];
+        for u in same {
+            assert_eq!(t(u), t("https://tickets.example.com/"), "{u}");
+        }
+        for u in [
+            "https://127.0.0.1/",
+            "https://127.1/",
+            "https://0x7f.0.0.1/",
+            "https://2130706433/",
+            "https://[::ffff:127.0.0.1]/",
+        ] {
+            assert_eq!(t(u).host, "127.0.0.1", "{u}");
+            assert!(t(u).loopback, "{u}");
+        }
+        assert_eq!(t("https://[0:0::1]/").host, "[::1]");
+        assert!(t("https://LOCALHOST./").loopback);
+        assert!(!t("https://market.test/").loopback);
+        assert_ne!(
+            t("https://127.0.0.1:9/").origin,
+            t("https://127.0.0.1:8443/").origin
+        );
+        assert_eq!(t("http://h.example/").origin, "http://h.example:80");
+    }
+
     #[test]
     fn record_escalates_and_resets() {
         let g = Governor::new();
-        let h = "tickets.example.com";
+        let h = t("https://tickets.example.com/");
         for expected in [30.0, 60.0, 120.0] {
-            let b = g.record(h, Outcome::NetworkError).unwrap();
+            let b = g.record(&h, Outcome::NetworkError).unwrap();
             let s = b.delay.as_secs_f64();
             assert!(
                 s >= expected * 0.8 && s <= expected * 1.2,
                 "{s} not within 20% of {expected}"
             );
         }
-        assert_eq!(g.failures(h), 3);
-        assert!(g.record(h, status(200)).is_none());
-        assert_eq!(g.failures(h), 0);
+        assert_eq!(g.failures(&h), (0, 3));
+        assert!(g.record(&h, status(200)).is_none());
+        assert_eq!(g.failures(&h), (0, 0));
+        for _ in 0..2 {
+            g.record(&h, status(500));
+        }
+        assert_eq!(g.failures(&h), (2, 0));
         let b = g
             .record(
-                h,
+                &h,
                 Outcome::Status {
                     code: 429,
                     retry_after: Some(Duration::from_secs(10)),
@@ -310,28 +472,86 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn remote_polls_are_spaced_by_the_floor_loopback_is_not() {
         let g = Governor::new();
-        assert_eq!(
-            g.admit("tickets.example.com", Kind::Poll).await,
-            Duration::ZERO
-        );
-        let waited = g.admit("tickets.example.com", Kind::Poll).await;
+        let remote = t("https://tickets.example.com/");
+        assert_eq!(g.admit(&remote, Kind::Poll).await, Duration::ZERO);
+        let waited = g.admit(&remote, Kind::Poll).await;
+        assert_eq!(waited, FLOOR);
+        // Another spelling of the same host is the same host.
+        let waited = g
+            .admit(&t("https://TICKETS.example.com./x"), Kind::Poll)
+            .await;
         assert_eq!(waited, FLOOR);
         // Actions are not held by the floor.
-        assert_eq!(
-            g.admit("tickets.example.com", Kind::Action).await,
-            Duration::ZERO
-        );
-        assert_eq!(g.admit("127.0.0.1", Kind::Poll).await, Duration::ZERO);
-        assert_eq!(g.admit("127.0.0.1", Kind::Poll).await, Duration::ZERO);
+        assert_eq!(g.admit(&remote, Kind::Action).await, Duration::ZERO);
+        let lo = t("https://127.0.0.1:8443/");
+        assert_eq!(g.admit(&lo, Kind::Poll).await, Duration::ZERO);
+        assert_eq!(g.admit(&lo, Kind::Poll).await, Duration::ZERO);
         // Backoff holds loopback too, and actions.
         g.record(
-            "127.0.0.1",
+            &lo,
             Outcome::Status {
                 code: 503,
                 retry_after: Some(Duration::from_secs(3)),
             },
         );
-        let waited = g.admit("127.0.0.1", Kind::Action).await;
+        let waited = g.admit(&lo, Kind::Action).await;
         assert!(waited >= Duration::from_secs(3), "{waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn any_mix_of_requests_is_a_burst_then_one_per_two_seconds() {
+        let g = Governor::new();
+        let h = t("https://tickets.example.com/");
+        let start = Instant::now();
+        // A burst of six actions goes at once; then one every REFILL.
+        for _ in 0..6 {
+            assert_eq!(g.admit(&h, Kind::Action).await, Duration::ZERO);
+        }
+        for n in 1..=4u32 {
+            g.admit(&h, Kind::Action).await;
+            let at = Instant::now() - start;
+            assert!(at >= REFILL * n, "request {} at {at:?}", 6 + n);
+        }
+        // 40 POSTs and 10 GETs in any order: never more than BURST + elapsed/REFILL.
+        let g = Governor::new();
+        let start = Instant::now();
+        for i in 0..50 {
+            let kind = if i % 5 == 0 { Kind::Poll } else { Kind::Action };
+            g.admit(&h, kind).await;
+            let allowed = BURST + (Instant::now() - start).as_secs_f64() / REFILL.as_secs_f64();
+            assert!(f64::from(i + 1) <= allowed + 1e-9, "request {i}");
+        }
+        // Loopback is exempt from the bucket.
+        let lo = t("https://127.0.0.1/");
+        for _ in 0..50 {
+            assert_eq!(g.admit(&lo, Kind::Action).await, Duration::ZERO);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_at_the_floor_leave_room_for_cart_posts() {
+        let g = Governor::new();
+        let h = t("https://tickets.example.com/");
+        for _ in 0..20 {
+            g.admit(&h, Kind::Poll).await;
+            tokio::time::advance(FLOOR).await;
+        }
+        g.admit(&h, Kind::Poll).await;
+        for _ in 0..4 {
+            assert_eq!(g.admit(&h, Kind::Action).await, Duration::ZERO);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_network_error_holds_its_origin_not_the_host() {
+        let g = Governor::new();
+        let dead = t("https://127.0.0.1:9/");
+        let market = t("https://127.0.0.1:8443/secondhand/");
+        g.record(&dead, Outcome::NetworkError).unwrap();
+        assert_eq!(g.admit(&market, Kind::Poll).await, Duration::ZERO);
+        assert!(g.admit(&dead, Kind::Poll).await >= Duration::from_secs(24));
+        // A status answer holds the whole host.
+        g.record(&market, status(503)).unwrap();
+        assert!(g.admit(&t("https://127.0.0.1:7/"), Kind::Poll).await >= Duration::from_secs(24));
     }
 }

@@ -14,7 +14,8 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
-use super::pretix::{self, CartOutcome, Checkout, Listing, Page};
+use super::governor::Target;
+use super::pretix::{self, CartOutcome, Checkout, Listing, Page, PageState};
 use super::session::{HttpError, Response, Session};
 
 /// A failure a strategy is expected to handle (returned to Lua as `nil, err`).
@@ -26,6 +27,8 @@ pub enum MarketError {
     Status { url: Url, status: u16 },
     #[error("the event page ({url}) has no link to the secondhand marketplace")]
     NoLink { url: Url },
+    #[error("the event page ({url}) answered with something that is not a page we can read")]
+    Unrecognised { url: Url },
 }
 
 impl MarketError {
@@ -35,6 +38,7 @@ impl MarketError {
             MarketError::Http(e) => e.kind(),
             MarketError::Status { .. } => "status",
             MarketError::NoLink { .. } => "no_link",
+            MarketError::Unrecognised { .. } => "unrecognised",
         }
     }
 }
@@ -61,8 +65,8 @@ pub struct Carted {
 /// a banner that stays, or a listing that stays up through a dry run, does not fill the disk.
 pub struct ResponseLog {
     dir: Option<PathBuf>,
-    /// Per URL: every page fingerprint seen, and whether that page was an open marketplace.
-    pages: Mutex<HashMap<String, HashMap<u64, bool>>>,
+    /// Per URL: every page fingerprint seen, and what that page was.
+    pages: Mutex<HashMap<String, HashMap<u64, PageState>>>,
     saved: Arc<Mutex<HashSet<(u16, u64)>>>,
     pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -77,9 +81,9 @@ impl ResponseLog {
         }
     }
 
-    /// For a 200 page without listings: `Ok(active)` when this page was seen before at its
+    /// For a 200 page without listings: `Ok(state)` when this page was seen before at its
     /// URL, `Err(fingerprint)` when it is new (the caller parses it and calls [`Self::remember`]).
-    fn known(&self, r: &Response) -> Result<bool, u64> {
+    fn known(&self, r: &Response) -> Result<PageState, u64> {
         let fp = pretix::fingerprint(&r.body);
         let map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
         map.get(r.url.as_str())
@@ -89,11 +93,11 @@ impl ResponseLog {
     }
 
     /// Records a new page by its fingerprint; true when it is the first (the baseline) for its URL.
-    fn remember(&self, r: &Response, fp: u64, active: bool) -> bool {
+    fn remember(&self, r: &Response, fp: u64, state: PageState) -> bool {
         let mut map = self.pages.lock().unwrap_or_else(|e| e.into_inner());
         let seen = map.entry(r.url.to_string()).or_default();
         let first = seen.is_empty();
-        seen.insert(fp, active);
+        seen.insert(fp, state);
         first
     }
 
@@ -177,13 +181,17 @@ fn write_response(
 /// GETs the event page and follows its link to the marketplace.
 pub async fn discover(session: &Session, event_url: &Url, event: &str) -> Result<Url, MarketError> {
     let r = session.get(event_url, &[]).await?;
-    let found = r
-        .ok()
+    let readable = r.ok() && pretix::is_html(r.header("content-type")) && {
+        let t = r.text();
+        t.contains("<a ") || t.contains("<A ")
+    };
+    let found = readable
         .then(|| pretix::find_marketplace_link(&r.text(), &r.url, event))
         .flatten();
     let result = match &found {
         Some(u) => format!("marketplace link: {u}"),
-        None if r.ok() => "no marketplace link".to_string(),
+        None if readable => "no marketplace link".to_string(),
+        None if r.ok() => "unrecognised page".to_string(),
         None => format!("HTTP {}", r.status),
     };
     crate::log::info(r.log_line(&result));
@@ -198,6 +206,7 @@ pub async fn discover(session: &Session, event_url: &Url, event: &str) -> Result
             url: r.url,
             status: r.status,
         }),
+        None if !readable => Err(MarketError::Unrecognised { url: r.url }),
         None => Err(MarketError::NoLink { url: r.url }),
     }
 }
@@ -232,14 +241,15 @@ pub fn filtered_url(market: &Url, item: Option<&str>, sort: Option<&str>) -> Url
 /// Polls in a row that must fail before `watcher_failing` goes out.
 pub const FAILING_AFTER: u32 = 5;
 
-/// Counts failed polls; after [`FAILING_AFTER`] in a row, sends `watcher_failing` once, until a
-/// poll succeeds again. Lives below the script so no strategy can leave a blocked watcher unnoticed.
-fn track_failures(session: &Session, url: &Url, failure: Option<String>) {
+/// Counts failed polls (network errors, error statuses, unrecognised answers); after
+/// [`FAILING_AFTER`] in a row, sends `watcher_failing` once, until a poll succeeds again. Lives
+/// below the script so no strategy can leave a blocked watcher unnoticed. Returns the streak.
+fn track_failures(session: &Session, url: &Url, failure: Option<String>) -> u32 {
     let net = session.net();
     let mut f = net.failing.lock().unwrap_or_else(|e| e.into_inner());
     let Some(reason) = failure else {
         *f = (0, false);
-        return;
+        return 0;
     };
     f.0 += 1;
     if f.0 >= FAILING_AFTER && !f.1 {
@@ -247,10 +257,63 @@ fn track_failures(session: &Session, url: &Url, failure: Option<String>) {
         crate::log::warn(format!("{} polls in a row failed (last: {reason})", f.0));
         if let Some(alerts) = net.alerts.get() {
             let mut fields = serde_json::Map::new();
-            fields.insert("target".into(), url.as_str().into());
             fields.insert("failures".into(), f.0.into());
             fields.insert("last_error".into(), reason.into());
-            alerts.event("watcher_failing", fields);
+            alerts.event_at(url.as_str(), "watcher_failing", fields);
+        }
+    }
+    f.0
+}
+
+/// Reads a marketplace answer: (page, why it is worth saving). Positive evidence only: a 404/410
+/// or a redirect away from the marketplace on the same site is a closed marketplace; an error
+/// status, a body that is not HTML, or a page we can't read is unrecognised.
+fn read_answer(r: &Response, asked: &Url, log: &ResponseLog) -> (Page, Option<String>) {
+    let page = |state| Page {
+        listings: Vec::new(),
+        state,
+    };
+    if matches!(r.status, 404 | 410) {
+        return (
+            page(PageState::Inactive),
+            Some(format!("status{}", r.status)),
+        );
+    }
+    if !r.ok() {
+        return (
+            page(PageState::Unrecognised),
+            Some(format!("status{}", r.status)),
+        );
+    }
+    let moved_away = r.url.path() != asked.path()
+        && !r.url.path().contains("/secondhand")
+        && Target::of(&r.url).host == Target::of(asked).host;
+    if moved_away {
+        return (page(PageState::Inactive), Some("redirected".into()));
+    }
+    if !pretix::is_html(r.header("content-type")) {
+        return (page(PageState::Unrecognised), Some("unrecognised".into()));
+    }
+    if pretix::may_have_listings(&r.body) {
+        let p = pretix::parse_page(&r.text(), &r.url);
+        let reason = if p.listings.is_empty() {
+            p.state.label()
+        } else {
+            "listings"
+        };
+        return (p, Some(reason.to_string()));
+    }
+    match log.known(r) {
+        Ok(state) => (page(state), None),
+        Err(fp) => {
+            let p = pretix::parse_page(&r.text(), &r.url);
+            let first = log.remember(r, fp, p.state);
+            let reason = match (first, p.state) {
+                (true, PageState::Open) => "baseline",
+                (false, PageState::Open) => "changed",
+                (_, s) => s.label(),
+            };
+            (p, Some(reason.to_string()))
         }
     }
 }
@@ -264,60 +327,50 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Pol
             return Err(e);
         }
     };
-    track_failures(
-        session,
-        url,
-        (!r.ok()).then(|| format!("HTTP {}", r.status)),
-    );
     let stats = &session.net().stats;
     stats.polls.fetch_add(1, Relaxed);
-    let (page, save) = if !r.ok() {
-        (Page::default(), Some(format!("status{}", r.status)))
-    } else if pretix::may_have_listings(&r.body) {
-        (
-            pretix::parse_page(&r.text(), &r.url),
-            Some("listings".to_string()),
-        )
+    let (page, save) = read_answer(&r, url, log);
+    let failure = if !r.ok() && page.state != PageState::Inactive {
+        Some(format!("HTTP {}", r.status))
+    } else if page.state == PageState::Unrecognised {
+        Some("an unrecognised answer".to_string())
     } else {
-        match log.known(&r) {
-            Ok(active) => (
-                Page {
-                    listings: Vec::new(),
-                    active,
-                },
-                None,
-            ),
-            Err(fp) => {
-                let page = pretix::parse_page(&r.text(), &r.url);
-                let first = log.remember(&r, fp, page.active);
-                let reason = match (first, page.active) {
-                    (true, true) => "baseline",
-                    (_, false) => "inactive",
-                    (false, true) => "changed",
-                };
-                (page, Some(reason.to_string()))
-            }
-        }
+        None
     };
+    let streak = track_failures(session, url, failure);
     let new_listings = page
         .listings
         .iter()
         .filter(|l| stats.see_listing(&l.id))
         .count();
-    let result = if !r.ok() {
-        format!("HTTP {}", r.status)
-    } else if !page.active {
-        "marketplace inactive".to_string()
-    } else if page.listings.is_empty() {
-        "empty".to_string()
-    } else {
-        let n = page.listings.len();
-        format!(
-            "{n} listing{} ({new_listings} new)",
-            if n == 1 { "" } else { "s" }
-        )
+    let result = match page.state {
+        _ if !r.ok() && page.state != PageState::Inactive => format!("HTTP {}", r.status),
+        PageState::Inactive => "marketplace inactive".to_string(),
+        PageState::Unrecognised => "unrecognised answer".to_string(),
+        PageState::Open if page.listings.is_empty() => "empty".to_string(),
+        PageState::Open => {
+            let n = page.listings.len();
+            format!(
+                "{n} listing{} ({new_listings} new)",
+                if n == 1 { "" } else { "s" }
+            )
+        }
     };
     crate::log::info(r.log_line(&result));
+    // Unreadable 2xx answers over and over: a challenge or maintenance page, perhaps. Slow down
+    // as for any failure (error statuses already earned their backoff in the session).
+    if r.ok() && page.state == PageState::Unrecognised && streak >= FAILING_AFTER {
+        let b = session.net().governor.escalate(
+            &Target::of(url),
+            streak + 1 - FAILING_AFTER,
+            format!("{streak} unrecognised answers in a row"),
+        );
+        crate::log::warn(format!(
+            "{}: {streak} answers in a row we can't read (a challenge or maintenance page?); waiting {:.0} s before the next request",
+            Target::of(url).host,
+            b.delay.as_secs_f64()
+        ));
+    }
     if let Some(reason) = save {
         log.save(&r, &reason);
     }

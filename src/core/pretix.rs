@@ -39,12 +39,35 @@ pub struct Listing {
     pub position: usize,
 }
 
+/// What a marketplace answer is, recognised by positive evidence only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PageState {
+    /// An open marketplace: its filter form or a listing is there.
+    Open,
+    /// pretix says the marketplace is off: its error page (the `#error-message` alert without the
+    /// filter form), a 404/410, or a redirect away from the marketplace on the same site.
+    Inactive,
+    /// Anything else: garbage, a page cut off, a CDN, challenge or maintenance page, an unknown
+    /// theme, an error status. Never a decision: the watch goes on.
+    #[default]
+    Unrecognised,
+}
+
+impl PageState {
+    pub fn label(self) -> &'static str {
+        match self {
+            PageState::Open => "open",
+            PageState::Inactive => "inactive",
+            PageState::Unrecognised => "unrecognised",
+        }
+    }
+}
+
 /// What one marketplace page says.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Page {
     pub listings: Vec<Listing>,
-    /// The page looks like an open marketplace (its filter form or a listing is present).
-    pub active: bool,
+    pub state: PageState,
 }
 
 /// The result of POSTing a listing's form.
@@ -83,6 +106,7 @@ static FORMS: LazyLock<Selector> = LazyLock::new(|| sel("form[action]"));
 static HIDDEN: LazyLock<Selector> = LazyLock::new(|| sel("input[name]"));
 static LINKS: LazyLock<Selector> = LazyLock::new(|| sel("a[href]"));
 static FILTER: LazyLock<Selector> = LazyLock::new(|| sel("select[name=sort], select[name=item]"));
+static ERROR_ALERT: LazyLock<Selector> = LazyLock::new(|| sel("#error-message"));
 static TITLE: LazyLock<Selector> = LazyLock::new(|| sel(".panel-title"));
 static PRICE: LazyLock<Selector> = LazyLock::new(|| sel(".text-primary, .price"));
 static HEADINGS: LazyLock<Selector> = LazyLock::new(|| sel("h1, h2, h3, h4, h5"));
@@ -100,6 +124,7 @@ pub fn warm_up() {
     let base = Url::parse("https://warm.invalid/e/secondhand/").expect("static URL");
     let page = parse_page(PAGE, &base);
     debug_assert_eq!(page.listings.len(), 1);
+    debug_assert_eq!(page.state, PageState::Open);
     let _ = (
         fingerprint(PAGE.as_bytes()),
         parse_checkout(PAGE),
@@ -122,8 +147,26 @@ pub fn parse_page(body: &str, base: &Url) -> Page {
     } else {
         Vec::new()
     };
-    let active = !listings.is_empty() || doc.select(&FILTER).next().is_some();
-    Page { listings, active }
+    let state = page_state(&doc, !listings.is_empty());
+    Page { listings, state }
+}
+
+fn page_state(doc: &Html, has_listings: bool) -> PageState {
+    if has_listings || doc.select(&FILTER).next().is_some() {
+        PageState::Open
+    } else if doc.select(&ERROR_ALERT).next().is_some() {
+        PageState::Inactive
+    } else {
+        PageState::Unrecognised
+    }
+}
+
+/// Whether a `Content-Type` can hold a page (absent counts: some servers omit it).
+pub fn is_html(content_type: Option<&str>) -> bool {
+    content_type.is_none_or(|c| {
+        let c = c.trim().to_ascii_lowercase();
+        c.is_empty() || c.starts_with("text/html") || c.starts_with("application/xhtml")
+    })
 }
 
 /// Listings only; for callers that hold an arbitrary body.
@@ -394,7 +437,7 @@ mod tests {
     #[test]
     fn reads_an_english_listing_page() {
         let page = parse_page(&fixture("marketplace_two_listings_en.html"), &base());
-        assert!(page.active);
+        assert_eq!(page.state, PageState::Open);
         assert_eq!(page.listings.len(), 2);
         let l = &page.listings[0];
         assert_eq!(l.id, "k3v9q2m8x1z7w4b6");
@@ -448,7 +491,7 @@ mod tests {
             empty,
             Page {
                 listings: vec![],
-                active: true
+                state: PageState::Open
             }
         );
         let inactive = parse_page(&fixture("marketplace_inactive.html"), &base());
@@ -456,12 +499,56 @@ mod tests {
             inactive,
             Page {
                 listings: vec![],
-                active: false
+                state: PageState::Inactive
             }
         );
         assert!(!may_have_listings(
             fixture("marketplace_empty_en.html").as_bytes()
         ));
+    }
+
+    #[test]
+    fn page_states_are_recognised_by_positive_evidence_only() {
+        let state = |f: &str| parse_page(&fixture(f), &base()).state;
+        assert_eq!(state("marketplace_inactive_de.html"), PageState::Inactive);
+        for f in [
+            "marketplace_maintenance.html",
+            "marketplace_challenge.html",
+            "marketplace_cut.html",
+        ] {
+            assert_eq!(state(f), PageState::Unrecognised, "{f}");
+            assert!(parse_page(&fixture(f), &base()).listings.is_empty(), "{f}");
+        }
+        let themed = parse_page(&fixture("marketplace_theme_without_filter.html"), &base());
+        assert_eq!(themed.state, PageState::Open);
+        assert_eq!(themed.listings[0].id, "nl4k2p");
+        assert_eq!(themed.listings[0].price, Some(75.0));
+        // Garbage of every kind: never a panic, never a decision.
+        let mut junk: Vec<Vec<u8>> = vec![
+            vec![],
+            b"\x00\xff\xfe binary".to_vec(),
+            b"<html><body".to_vec(),
+            b"{\"error\": \"bad gateway\"}".to_vec(),
+            b"<form method=post action=/secondhand/buy/".to_vec(),
+        ];
+        let mut x: u32 = 7;
+        junk.push(
+            (0..5000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect(),
+        );
+        for j in junk {
+            let text = String::from_utf8_lossy(&j);
+            assert_eq!(parse_page(&text, &base()).state, PageState::Unrecognised);
+            fingerprint(&j);
+        }
+        assert!(is_html(Some("text/html; charset=utf-8")) && is_html(None));
+        assert!(!is_html(Some("application/octet-stream")) && !is_html(Some("application/json")));
     }
 
     #[test]
@@ -520,8 +607,8 @@ mod tests {
             } else {
                 vec![]
             };
-            let active = !listings.is_empty() || doc.select(&FILTER).next().is_some();
-            assert_eq!(parse_page(&body, &base()), Page { listings, active }, "{f}");
+            let state = page_state(&doc, !listings.is_empty());
+            assert_eq!(parse_page(&body, &base()), Page { listings, state }, "{f}");
         }
         // A buy form outside <main>: the whole page is read.
         let odd = r#"<html><body><main><select name="sort"></select></main>

@@ -20,7 +20,7 @@ use reqwest_cookie_store::CookieStoreMutex;
 use url::Url;
 
 use super::cookies::CookieInfo;
-use super::governor::{Backoff, Governor, Kind, Outcome, parse_retry_after};
+use super::governor::{Backoff, Governor, Kind, Outcome, Target, parse_retry_after};
 use super::stats::Stats;
 
 /// Requests on one client before a fresh connection is opened.
@@ -45,6 +45,10 @@ pub enum HttpError {
     Checkout { url: Box<str> },
     #[error("{url}: only http and https URLs can be fetched")]
     Scheme { url: Box<str> },
+    #[error("refusing plain http to {url}: only loopback hosts may be reached without https")]
+    Insecure { url: Box<str> },
+    #[error("the {name} header cannot be set per request{hint}")]
+    Header { name: String, hint: &'static str },
     #[error("could not set up HTTPS: {0}")]
     Setup(String),
 }
@@ -62,7 +66,9 @@ impl HttpError {
     pub fn kind(&self) -> &'static str {
         match self {
             HttpError::DryRun { .. } => "dry_run",
-            HttpError::Checkout { .. } => "refused",
+            HttpError::Checkout { .. } | HttpError::Insecure { .. } | HttpError::Header { .. } => {
+                "refused"
+            }
             e if e.is_tls() => "tls",
             _ => "network",
         }
@@ -76,6 +82,8 @@ pub struct ClientConfig {
     /// Extra trusted roots, each a PEM bundle (`--ca-cert`, `SSL_CERT_FILE`, the simulator's CA).
     pub extra_roots: Vec<Vec<u8>>,
     pub timeout: Option<Duration>,
+    /// `--resolve NAME:ADDR`: these names connect to these addresses (the URL's port is kept).
+    pub resolve: Vec<(String, std::net::SocketAddr)>,
 }
 
 impl ClientConfig {
@@ -89,6 +97,9 @@ impl ClientConfig {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| HttpError::Setup(format!("bad CA certificate: {}", chain(&e))))?;
             b = b.tls_certs_merge(certs);
+        }
+        for (name, addr) in &self.resolve {
+            b = b.resolve(name, *addr);
         }
         if let Some(jar) = jar {
             b = b.cookie_provider(jar);
@@ -104,8 +115,8 @@ pub struct Net {
     pub governor: Governor,
     pub stats: Stats,
     seq: AtomicU64,
-    /// POSTs to this host are refused (dry run).
-    pub dry_run_host: Mutex<Option<String>>,
+    /// Dry run: POSTs to this host, and to any marketplace buy or cart-add URL, are refused.
+    pub dry_run: Mutex<Option<DryRun>>,
     /// When the last cart add landed on a checkout page (hand-over latency is measured from it).
     pub cart_secured_at: Mutex<Option<Instant>>,
     /// Where events raised below the script go (`watcher_failing`).
@@ -118,6 +129,51 @@ impl Net {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
+}
+
+/// What a dry run refuses: every POST to the watched host, and every POST that could put a ticket
+/// in a cart on any host (a marketplace buy URL, a shop's `cart/add`).
+#[derive(Clone, Debug, Default)]
+pub struct DryRun {
+    /// Normalised hosts (see [`Target`]).
+    pub hosts: Vec<String>,
+}
+
+impl DryRun {
+    pub fn refuses(&self, url: &Url, target: &Target) -> bool {
+        let path = url.path();
+        self.hosts.contains(&target.host)
+            || path.contains(super::pretix::BUY_MARKER)
+            || path.trim_end_matches('/').ends_with("/cart/add")
+    }
+}
+
+/// Request headers only the core sets: the identity (`--user-agent`), the session (the jar) and
+/// the host (the URL). A script that sets one is refused.
+pub const RESERVED_HEADERS: [(&str, &str); 3] = [
+    (
+        "user-agent",
+        ": pretix-race says who it is; change it with --user-agent",
+    ),
+    ("cookie", ": the session's cookie jar sends the cookies"),
+    ("host", ": it comes from the URL"),
+];
+
+/// The reserved header among `headers`, if any, as an error.
+pub fn check_headers(headers: &[(String, String)]) -> Result<(), HttpError> {
+    for (k, _) in headers {
+        let k = k.trim();
+        if let Some((name, hint)) = RESERVED_HEADERS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+        {
+            return Err(HttpError::Header {
+                name: (*name).to_string(),
+                hint,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// One answer, fully read.
@@ -280,28 +336,28 @@ impl Session {
                 url: url.as_str().into(),
             });
         }
-        let host = url.host_str().unwrap_or_default().to_string();
+        let target = Target::of(url);
+        if url.scheme() == "http" && !target.loopback {
+            return Err(HttpError::Insecure {
+                url: url.as_str().into(),
+            });
+        }
+        check_headers(headers)?;
         if method == Method::POST && url.path().contains("/checkout/") {
             return Err(HttpError::Checkout {
                 url: url.as_str().into(),
             });
         }
         if method == Method::POST {
-            let dry = self
-                .net
-                .dry_run_host
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if dry
-                .as_deref()
-                .is_some_and(|h| h.eq_ignore_ascii_case(&host))
-            {
+            let dry = self.net.dry_run.lock().unwrap_or_else(|e| e.into_inner());
+            if dry.as_ref().is_some_and(|d| d.refuses(url, &target)) {
                 return Err(HttpError::DryRun {
                     url: url.as_str().into(),
                 });
             }
         }
-        let waited = self.net.governor.admit(&host, kind).await;
+        let host = &target.host;
+        let waited = self.net.governor.admit(&target, kind).await;
         let mut retried = false;
         loop {
             let seq = self.net.seq.fetch_add(1, Relaxed) + 1;
@@ -313,7 +369,7 @@ impl Session {
                 Ok(mut r) => {
                     r.waited = waited;
                     r.backoff = self.net.governor.record(
-                        &host,
+                        &target,
                         Outcome::Status {
                             code: r.status,
                             retry_after: r.retry_after,
@@ -338,10 +394,11 @@ impl Session {
                         retried = true;
                         continue;
                     }
-                    if let Some(b) = self.net.governor.record(&host, Outcome::NetworkError) {
+                    if let Some(b) = self.net.governor.record(&target, Outcome::NetworkError) {
                         crate::log::warn(format!(
-                            "network error: {e}; waiting {:.0} s before the next request to {host}",
-                            b.delay.as_secs_f64()
+                            "network error: {e}; waiting {:.0} s before the next request to {}",
+                            b.delay.as_secs_f64(),
+                            target.origin
                         ));
                     }
                     return Err(e);

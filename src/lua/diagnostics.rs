@@ -97,6 +97,11 @@ fn locate<'a>(text: &'a str, chunks: &Chunks) -> Option<(String, usize, &'a str)
     None
 }
 
+/// The first `file:line:` in `text` that names a chunk we know: (file, line, the text after it).
+pub fn location<'a>(text: &'a str, chunks: &Chunks) -> Option<(String, usize, &'a str)> {
+    locate(text, chunks)
+}
+
 fn span_of_line(src: &str, line: usize) -> SourceSpan {
     let mut offset = 0;
     for (n, l) in src.split_inclusive('\n').enumerate() {
@@ -112,6 +117,16 @@ fn span_of_line(src: &str, line: usize) -> SourceSpan {
 
 /// Turns a Lua error into a report. `help` is the hint for this phase.
 pub fn report(err: &mlua::Error, phase: Phase, chunks: &Chunks) -> ScriptError {
+    if let mlua::Error::MemoryError(_) = root(err) {
+        return ScriptError::plain(
+            phase,
+            "the strategy used more memory than it may (the limit is --memory-limit-mb, 512 MB by default), so it was stopped",
+            Some(
+                "a table that only ever grows is the usual cause: keep what you remember bounded"
+                    .into(),
+            ),
+        );
+    }
     let (message, traceback) = flatten(err);
     let syntax = matches!(root(err), mlua::Error::SyntaxError { .. });
     let found = locate(&message, chunks)

@@ -2,21 +2,24 @@
 //! (`api::AREAS`, one entry per area), loads the user's strategy or the embedded default, and runs
 //! it, turning Lua errors into reports that point at the script's line.
 //!
-//! Trust model: a strategy is the user's own code, run on their own machine, but the good-citizen
-//! rules must hold whatever it does. So the network is reachable only through the API (no `io`, no
-//! `os.execute`, no C modules), every request goes through the core's governor, and a runaway
-//! script is stopped: an instruction hook ends it on Ctrl-C (pcall cannot swallow that) or when it
-//! has computed for [`RUNAWAY`] without once waiting on the API. Memory is capped. `coroutine` is
-//! left out: the async API cannot be called from inside a Lua coroutine.
+//! Trust model: a strategy is the user's own code, or one shared by another user, run on their own
+//! machine, and the good-citizen rules must hold whatever it does. So the network is reachable only
+//! through the API (no `io`, no `os.execute`, no C modules: each says so when touched), every
+//! request goes through the core's governor, and a runaway script is stopped: an instruction hook
+//! ends it on Ctrl-C or when it has computed for `--runaway-after` (30 s) without once waiting on the API, and
+//! pcall cannot swallow either (the stop stays in force and is raised again). Only source text is
+//! loaded (`load`, `require` and the strategy itself), never bytecode, which could escape any
+//! sandbox. Memory is capped. `coroutine` is left out: the async API cannot run inside one.
 
 pub mod api;
 pub mod diagnostics;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mlua::chunk::ChunkMode;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
 use crate::config::{Config, ScriptSource};
@@ -28,9 +31,8 @@ use diagnostics::{Chunks, Phase, ScriptError};
 /// The embedded default strategy.
 pub const DEFAULT_SCRIPT: &str = include_str!("../../scripts/default.lua");
 pub const DEFAULT_CHUNK: &str = "race/default.lua";
-/// How long a script may compute without waiting on the API before it counts as runaway.
-pub const RUNAWAY: Duration = Duration::from_secs(30);
-const MEMORY_LIMIT: usize = 512 * 1024 * 1024;
+/// The memory a strategy may use, unless `--memory-limit-mb` says otherwise.
+pub const MEMORY_LIMIT_MB: usize = 512;
 
 /// Everything the API reaches.
 pub struct Context {
@@ -44,6 +46,11 @@ pub struct Context {
     started: Instant,
     /// Milliseconds since `started` when the script last waited on the API.
     last_wait: AtomicU64,
+    /// Why the script was stopped (runaway), with its file and line: raised again at every
+    /// chance, so no pcall can swallow it.
+    stopped: Mutex<Option<String>>,
+    /// Sources of every chunk loaded, for reports that point into them.
+    pub chunks: Chunks,
 }
 
 impl Context {
@@ -64,7 +71,20 @@ impl Context {
             kill,
             started: Instant::now(),
             last_wait: AtomicU64::new(0),
+            stopped: Mutex::new(None),
+            chunks: Chunks::default(),
         }
+    }
+
+    /// Why the script must stop now, if it must: Ctrl-C or a runaway stop.
+    pub fn stop_reason(&self) -> Option<String> {
+        if self.kill.load(Relaxed) {
+            return Some("interrupted".into());
+        }
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Seconds since the run started (monotonic).
@@ -98,9 +118,34 @@ pub enum Outcome {
 
 pub struct Engine {
     lua: Lua,
-    chunks: Chunks,
     ctx: Arc<Context>,
 }
+
+/// Library functions a strategy does not get, each with the reason it hears when it reaches for one.
+const UNAVAILABLE: &[(&str, &str, &str)] = &[
+    ("os", "execute", "strategies cannot run programs"),
+    ("os", "exit", "return from the strategy to end the run"),
+    ("os", "remove", "strategies cannot change files"),
+    ("os", "rename", "strategies cannot change files"),
+    ("os", "tmpname", "strategies cannot create files"),
+    ("os", "setlocale", "the locale is the process's"),
+    (
+        "string",
+        "dump",
+        "strategies are shared as source text, never bytecode",
+    ),
+    ("package", "loadlib", "strategies cannot load C modules"),
+    (
+        "_G",
+        "dofile",
+        "use require(\"module\") for a module beside the strategy",
+    ),
+    (
+        "_G",
+        "loadfile",
+        "use require(\"module\") for a module beside the strategy",
+    ),
+];
 
 fn display_name(path: &Path) -> String {
     let s = path.display().to_string();
@@ -130,10 +175,10 @@ impl Engine {
             | StdLib::PACKAGE
             | StdLib::OS;
         let lua = Lua::new_with(libs, LuaOptions::default()).map_err(setup)?;
-        lua.set_memory_limit(MEMORY_LIMIT).map_err(setup)?;
-        let chunks = Chunks::default();
-        chunks.add(DEFAULT_CHUNK, DEFAULT_SCRIPT);
-        let engine = Self { lua, chunks, ctx };
+        lua.set_memory_limit(ctx.config.memory_limit_mb * 1024 * 1024)
+            .map_err(setup)?;
+        ctx.chunks.add(DEFAULT_CHUNK, DEFAULT_SCRIPT);
+        let engine = Self { lua, ctx };
         engine.prepare().map_err(setup)?;
         Ok(engine)
     }
@@ -141,20 +186,26 @@ impl Engine {
     fn prepare(&self) -> mlua::Result<()> {
         let lua = &self.lua;
         let g = lua.globals();
-        // os: clocks and the environment only.
-        let os: Table = g.get("os")?;
-        for f in [
-            "execute",
-            "exit",
-            "remove",
-            "rename",
-            "tmpname",
-            "setlocale",
-        ] {
-            os.set(f, Value::Nil)?;
-        }
-        for f in ["dofile", "loadfile"] {
-            g.set(f, Value::Nil)?;
+        // Each function a strategy does not get says why, at the caller's line.
+        for (lib, name, why) in UNAVAILABLE {
+            let table: Table = if *lib == "_G" {
+                g.clone()
+            } else {
+                g.get(*lib)?
+            };
+            let full = if *lib == "_G" {
+                name.to_string()
+            } else {
+                format!("{lib}.{name}")
+            };
+            let f = lua
+                .load(format!(
+                    "return function() error({:?}, 2) end",
+                    format!("{full} is not available in strategies: {why}")
+                ))
+                .set_name("=race/sandbox")
+                .call::<Function>(())?;
+            table.set(*name, f)?;
         }
         let package: Table = g.get("package")?;
         let dir = match &self.ctx.config.script {
@@ -177,8 +228,27 @@ impl Engine {
         loaded.set("race", race.clone())?;
         // mlua loads `coroutine` to build async functions (each captures what it needs); scripts
         // don't get it, since an async API call inside a user coroutine cannot work.
-        g.set("coroutine", Value::Nil)?;
-        loaded.set("coroutine", Value::Nil)?;
+        // Whole libraries a strategy does not get: touching one says why.
+        for (lib, why) in [
+            (
+                "io",
+                "the network is reachable through race.session, files are not",
+            ),
+            (
+                "coroutine",
+                "the race API is asynchronous already; run things side by side with separate strategies",
+            ),
+        ] {
+            let stub = lua
+                .load(format!(
+                    "local msg = {:?}\nreturn setmetatable({{}}, {{ __index = function(_, k) error({lib:?} .. '.' .. tostring(k) .. msg, 2) end }})",
+                    format!(" is not available in strategies: {why}")
+                ))
+                .set_name("=race/sandbox")
+                .call::<Table>(())?;
+            g.set(lib, stub)?;
+            loaded.set(lib, Value::Nil)?;
+        }
         g.set("race", race)?;
         let preload: Table = package.get("preload")?;
         preload.set(
@@ -190,37 +260,84 @@ impl Engine {
             })?,
         )?;
 
-        // Ctrl-C and the runaway watchdog, checked every 1000 instructions in every thread.
+        // Ctrl-C and the runaway watchdog, checked every 1000 instructions in every thread. Once
+        // runaway, always runaway: the stop is raised again until the script has ended.
         let ctx = self.ctx.clone();
-        lua.set_global_hook(HookTriggers::new().every_nth_instruction(1000), move |_, _| {
-            if ctx.kill.load(Relaxed) {
-                return Err(mlua::Error::runtime("interrupted"));
-            }
-            if ctx.computing_for() > RUNAWAY {
-                ctx.waiting();
-                return Err(mlua::Error::runtime(format!(
-                    "runaway script: it computed for {} s without waiting on the race API (sleep, poll, get)",
-                    RUNAWAY.as_secs()
-                )));
-            }
-            Ok(VmState::Continue)
-        })?;
-        // pcall/xpcall must not swallow an interruption.
-        let kill = self.ctx.kill.clone();
+        lua.set_global_hook(
+            HookTriggers::new().every_nth_instruction(1000),
+            move |_, debug| {
+                if let Some(why) = ctx.stop_reason() {
+                    return Err(mlua::Error::runtime(why));
+                }
+                if ctx.computing_for() > ctx.config.runaway_after {
+                    let src = debug.source();
+                    let file = src
+                        .source
+                        .as_deref()
+                        .and_then(|s| s.strip_prefix('@'))
+                        .unwrap_or("strategy")
+                        .to_string();
+                    let line = debug.current_line().unwrap_or(0);
+                    let why = format!(
+                        "{file}:{line}: runaway script: it computed for {} s without waiting on the race API (sleep, poll, get), so it was stopped",
+                        ctx.config.runaway_after.as_secs_f64()
+                    );
+                    *ctx.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+                    return Err(mlua::Error::runtime(why));
+                }
+                Ok(VmState::Continue)
+            },
+        )?;
+        // pcall/xpcall must not swallow an interruption or a runaway stop.
+        let ctx = self.ctx.clone();
         g.set(
-            "__race_killed",
-            lua.create_function(move |_, ()| Ok(kill.load(Relaxed)))?,
+            "__race_stopped",
+            lua.create_function(move |_, ()| Ok(ctx.stop_reason()))?,
+        )?;
+        // `require` reads modules as text only (the stock file searcher also takes bytecode).
+        let chunks = self.ctx.chunks.clone();
+        g.set(
+            "__race_read_module",
+            lua.create_function(move |_, path: String| {
+                let text = std::fs::read(&path)
+                    .map_err(|e| mlua::Error::runtime(format!("cannot read module {path}: {e}")))?;
+                let text = String::from_utf8(text).map_err(|_| {
+                    mlua::Error::runtime(format!(
+                        "module {path} is not Lua source text (bytecode is refused)"
+                    ))
+                })?;
+                chunks.add(&path, &text);
+                Ok(text)
+            })?,
         )?;
         lua.load(
             r#"
-            local killed, raw_pcall, raw_xpcall, pack, unpack = __race_killed, pcall, xpcall, table.pack, table.unpack
-            __race_killed = nil
+            local stopped, raw_pcall, raw_xpcall, raw_load = __race_stopped, pcall, xpcall, load
+            local read_module, searchpath, pack, unpack = __race_read_module, package.searchpath, table.pack, table.unpack
+            __race_stopped, __race_read_module = nil, nil
             local function pass(r)
-              if killed() then error("interrupted", 0) end
+              local why = stopped()
+              if why then error(why, 0) end
               return unpack(r, 1, r.n)
             end
             pcall = function(...) return pass(pack(raw_pcall(...))) end
             xpcall = function(...) return pass(pack(raw_xpcall(...))) end
+            load = function(chunk, name, mode, env)
+              if mode ~= nil and mode ~= "t" then
+                return nil, "load: only source text can be loaded in strategies (mode \"t\")"
+              end
+              return raw_load(chunk, name, "t", env)
+            end
+            package.searchers = {
+              package.searchers[1],
+              function(name)
+                local path, err = searchpath(name, package.path)
+                if not path then return "\n\t" .. err end
+                local f, lerr = raw_load(read_module(path), "@" .. path, "t")
+                if not f then error(lerr, 0) end
+                return f, path
+              end,
+            }
             "#,
         )
         .set_name("=race/prelude")
@@ -234,12 +351,13 @@ impl Engine {
             ScriptSource::Default => (DEFAULT_CHUNK.to_string(), DEFAULT_SCRIPT.to_string()),
             ScriptSource::File { path, source } => (display_name(path), source.clone()),
         };
-        self.chunks.add(&name, &source);
+        self.ctx.chunks.add(&name, &source);
         self.lua
             .load(source.as_str())
             .set_name(format!("@{name}"))
+            .set_mode(ChunkMode::Text)
             .into_function()
-            .map_err(|e| Box::new(diagnostics::report(&e, Phase::Load, &self.chunks)))
+            .map_err(|e| Box::new(diagnostics::report(&e, Phase::Load, &self.ctx.chunks)))
     }
 
     fn phase(&self) -> Phase {
@@ -251,9 +369,12 @@ impl Engine {
     }
 
     /// Runs the compiled chunk, then the strategy it returns (a table with `run`, or a function).
+    /// A strategy must do something: a table without `run`, a value that is no strategy, or a run
+    /// that ends well without a single request is a script error, not a quiet success.
     pub async fn run(&self, chunk: Function) -> Result<Outcome, Box<ScriptError>> {
         self.ctx.waiting();
-        let report = |e: mlua::Error| Box::new(diagnostics::report(&e, self.phase(), &self.chunks));
+        let report =
+            |e: mlua::Error| Box::new(diagnostics::report(&e, self.phase(), &self.ctx.chunks));
         let ret: MultiValue = chunk.call_async(()).await.map_err(report)?;
         let first = ret.front().cloned().unwrap_or(Value::Nil);
         let ret = match first {
@@ -262,15 +383,43 @@ impl Engine {
                     self.ctx.waiting();
                     run.call_async::<MultiValue>(t).await.map_err(report)?
                 }
-                _ => ret,
+                Value::Nil => return Err(self.not_a_strategy("a table without a `run` function")),
+                other => {
+                    return Err(self.not_a_strategy(&format!(
+                        "a table whose `run` is a {}, not a function",
+                        other.type_name()
+                    )));
+                }
             },
             Value::Function(f) => {
                 self.ctx.waiting();
                 f.call_async::<MultiValue>(()).await.map_err(report)?
             }
-            _ => ret,
+            Value::Nil | Value::Boolean(_) => ret,
+            other => {
+                return Err(self.not_a_strategy(&format!("a {}", other.type_name())));
+            }
         };
-        Ok(outcome(ret))
+        let outcome = outcome(ret);
+        if outcome == Outcome::Done && self.ctx.net.stats.requests.load(Relaxed) == 0 {
+            return Err(self.not_a_strategy("nothing: it ended without a single request"));
+        }
+        Ok(outcome)
+    }
+
+    fn not_a_strategy(&self, what: &str) -> Box<ScriptError> {
+        let file = match &self.ctx.config.script {
+            ScriptSource::File { path, .. } => display_name(path),
+            ScriptSource::Default => DEFAULT_CHUNK.to_string(),
+        };
+        Box::new(ScriptError::plain(
+            self.phase(),
+            format!("{file} is not a strategy: it returned {what}"),
+            Some(
+                "a strategy file returns the strategy and pretix-race runs it. Reuse the default and change a decision:\n\n    local strategy = require(\"race.default\")\n    function strategy.choose(listings) return listings end\n    return strategy\n\nor return a table with a `run` function (or a function) that watches and returns when it is done; see scripts/types/race.lua"
+                    .into(),
+            ),
+        ))
     }
 }
 

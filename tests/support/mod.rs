@@ -25,6 +25,7 @@ pub struct Race {
     scenario: Scenario,
     args: Vec<String>,
     script: Option<String>,
+    files: Vec<(String, Vec<u8>)>,
     target: bool,
     browser: Browser,
     env: Vec<(String, String)>,
@@ -140,6 +141,7 @@ impl Race {
             scenario,
             args: Vec::new(),
             script: None,
+            files: Vec::new(),
             target: true,
             browser: Browser::Headless,
             env: Vec::new(),
@@ -163,6 +165,12 @@ impl Race {
     /// Runs this Lua text as the strategy (`--script <dir>/strategy.lua`).
     pub fn script(mut self, lua: &str) -> Self {
         self.script = Some(lua.to_string());
+        self
+    }
+
+    /// A file beside the strategy (a module it may `require`).
+    pub fn file(mut self, name: &str, bytes: &[u8]) -> Self {
+        self.files.push((name.to_string(), bytes.to_vec()));
         self
     }
 
@@ -209,6 +217,9 @@ impl Race {
         }
         if !self.args.iter().any(|a| a == "--log-dir") {
             cmd.arg("--log-dir").arg(dir.path().join("log"));
+        }
+        for (name, bytes) in &self.files {
+            std::fs::write(dir.path().join(name), bytes).unwrap();
         }
         if let Some(lua) = &self.script {
             let p = dir.path().join("strategy.lua");

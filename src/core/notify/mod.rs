@@ -30,8 +30,13 @@ pub const EVENTS: [&str; 4] = [
     "watcher_failing",
 ];
 
-/// The payload of a documented event: `version`, `timestamp`, `event`, `target`, then `fields`.
-pub fn payload(target: &str, event: &str, fields: Map<String, Value>) -> Value {
+/// Fields of every event that only pretix-race sets: no strategy can override them.
+pub const RESERVED_FIELDS: [&str; 4] = ["version", "timestamp", "event", "target"];
+
+/// The payload of a documented event: `version`, `timestamp`, `event`, `target`, then `fields`
+/// (any field named like the first four is dropped: those are ours).
+pub fn payload(target: &str, event: &str, mut fields: Map<String, Value>) -> Value {
+    fields.retain(|k, _| !RESERVED_FIELDS.contains(&k.as_str()));
     let mut m = Map::new();
     m.insert("version".into(), PAYLOAD_VERSION.into());
     m.insert(
@@ -131,6 +136,16 @@ impl Alerts {
     /// a desktop notification for a cart and for the marketplace coming back; the `--imessage`
     /// once per run, for the cart.
     pub fn event(&self, event: &str, fields: Map<String, Value>) {
+        let target = self
+            .target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.event_at(&target, event, fields);
+    }
+
+    /// [`Self::event`] about a given target (the marketplace or event the event is about).
+    pub fn event_at(&self, target: &str, event: &str, fields: Map<String, Value>) {
         let text = |k: &str| {
             fields
                 .get(k)
@@ -162,11 +177,6 @@ impl Alerts {
                 }
             }
             "marketplace_available" => {
-                let target = self
-                    .target
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
                 self.desktop(
                     "Marketplace is open",
                     &format!("pretix-race is watching {target}"),
@@ -175,12 +185,7 @@ impl Alerts {
             _ => {}
         }
         if let Some(url) = &self.webhook_url {
-            let target = self
-                .target
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            let payload = payload(&target, event, fields);
+            let payload = payload(target, event, fields);
             if let Err(e) = self.webhook(url, payload) {
                 crate::log::warn(e.to_string());
             }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Client;
 use url::Url;
 
-use crate::core::governor::{is_loopback, jitter};
+use crate::core::governor::{Target, jitter};
 use crate::core::session::{ClientConfig, HttpError, chain};
 
 /// Tries per delivery.
@@ -39,7 +39,7 @@ impl WebhookError {
 pub fn check_url(url: &Url) -> Result<(), WebhookError> {
     match url.scheme() {
         "https" => Ok(()),
-        "http" if is_loopback(url.host_str().unwrap_or("")) => Ok(()),
+        "http" if Target::of(url).loopback => Ok(()),
         _ => Err(WebhookError::InsecureUrl {
             url: url.to_string(),
         }),

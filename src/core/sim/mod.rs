@@ -463,6 +463,17 @@ impl Shared {
             header(header::ORIGIN),
         );
         let version = format!("{:?}", req.version());
+        // Links are absolute for the name the client used (as a real shop's are), so a client
+        // that reaches us through `--resolve` stays on that name.
+        let authority = req
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .or_else(|| header(header::HOST))
+            .filter(|a| {
+                a.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b".-:[]".contains(&c))
+            });
         let form: Vec<(String, String)> = if method == Method::POST {
             let body = req
                 .into_body()
@@ -533,7 +544,8 @@ impl Shared {
         };
         let sc = &self.scenario;
         let ev = format!("/{}/", sc.event);
-        let base = self.base.as_str();
+        let base_owned = authority.map_or_else(|| self.base.clone(), |a| format!("https://{a}"));
+        let base = base_owned.as_str();
         let locale = sc.locale.as_str();
         let open = sc.inactive_event_pages == 0 || inner.event_gets > sc.inactive_event_pages;
 

@@ -34,6 +34,9 @@ pub fn generate() -> Result<Generated, String> {
         "localhost".to_string(),
         "127.0.0.1".to_string(),
         "::1".to_string(),
+        // Names tests reach the simulator by with `--resolve`, so the rules for remote hosts apply.
+        "marketplace.test".to_string(),
+        "shop.test".to_string(),
     ])
     .map_err(|e| err(&e))?;
     leaf.distinguished_name

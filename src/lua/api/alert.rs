@@ -8,7 +8,7 @@ use std::sync::Arc;
 use mlua::{Lua, LuaSerdeExt, Table, Value};
 
 use super::{fail, ok, url_arg};
-use crate::core::notify::EVENTS;
+use crate::core::notify::{EVENTS, RESERVED_FIELDS};
 use crate::lua::Context;
 
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
@@ -69,6 +69,12 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                 },
                 None => serde_json::Map::new(),
             };
+            if let Some(k) = RESERVED_FIELDS.iter().find(|k| fields.contains_key(**k)) {
+                return Err(mlua::Error::runtime(format!(
+                    "event field {k:?} is set by pretix-race: {} cannot be overridden",
+                    RESERVED_FIELDS.join(", ")
+                )));
+            }
             c.alerts.event(&name, fields);
             Ok(())
         })?,

@@ -83,11 +83,15 @@ fn string_pairs(t: Option<Table>) -> mlua::Result<Vec<(String, String)>> {
     Ok(v)
 }
 
+/// Per-request headers; the ones only the core sets (User-Agent, Cookie, Host) are misuse.
 fn headers_of(opts: &Option<Table>) -> mlua::Result<Vec<(String, String)>> {
-    string_pairs(match opts {
+    let headers = string_pairs(match opts {
         Some(o) => o.get::<Option<Table>>("headers")?,
         None => None,
-    })
+    })?;
+    crate::core::session::check_headers(&headers)
+        .map_err(|e| mlua::Error::runtime(e.to_string()))?;
+    Ok(headers)
 }
 
 impl UserData for LuaSession {

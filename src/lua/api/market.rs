@@ -9,7 +9,7 @@ use mlua::{AnyUserData, Lua, Table, Value};
 use super::http::{LuaSession, http_fail, response_table};
 use super::{fail, ok, url_arg};
 use crate::core::market::{self, MarketError};
-use crate::core::pretix::{BUY_MARKER, CartOutcome, Listing};
+use crate::core::pretix::{BUY_MARKER, CartOutcome, Listing, PageState};
 use crate::core::session::Session;
 use crate::lua::Context;
 
@@ -69,7 +69,11 @@ fn listing_from(t: &Table) -> mlua::Result<Listing> {
 }
 
 fn market_fail(lua: &Lua, e: &MarketError) -> mlua::Result<(Value, Value)> {
-    fail(lua, e.kind(), e)
+    let r = fail(lua, e.kind(), e)?;
+    if let (MarketError::Status { status, .. }, Value::Table(t)) = (e, &r.1) {
+        t.set("status", *status)?;
+    }
+    Ok(r)
 }
 
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
@@ -130,7 +134,8 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                     Err(e) => return http_fail(&lua, &e),
                 };
                 let page = response_table(&lua, &p.response)?;
-                page.set("active", p.page.active)?;
+                page.set("state", p.page.state.label())?;
+                page.set("active", p.page.state == PageState::Open)?;
                 page.set("new", p.new_listings)?;
                 let list = lua.create_table()?;
                 for (i, l) in p.page.listings.iter().enumerate() {

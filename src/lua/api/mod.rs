@@ -7,6 +7,7 @@
 //! URL) raises.
 
 mod alert;
+mod decision;
 mod handoff;
 mod http;
 mod log;
@@ -33,6 +34,7 @@ pub const AREAS: &[(&str, Register)] = &[
     ("handoff", handoff::register),
     ("alert", alert::register),
     ("stats", stats::register),
+    ("decision_error", decision::register),
 ];
 
 pub fn register_all(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {

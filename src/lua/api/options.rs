@@ -23,5 +23,6 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     o.set("poll_inactive", c.poll_inactive.map(|d| d.as_secs_f64()))?;
     o.set("log_dir", c.log_dir.display().to_string())?;
     o.set("user_agent", c.client.user_agent.as_str())?;
+    o.set("strict", c.strict)?;
     race.set("options", o)
 }
