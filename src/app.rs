@@ -99,6 +99,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         ScriptSource::File { path, .. } => path.display().to_string(),
     };
     let event_url = config.event_url();
+    let log_dir = config.log_dir.clone();
     let ctx = Arc::new(Context::new(
         config,
         session,
@@ -116,21 +117,34 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     ));
 
     let mut task = tokio::spawn(async move { engine.run(chunk).await });
-    let outcome = tokio::select! {
-        r = &mut task => r,
-        _ = shutdown_signal() => {
+    let (outcome, signal) = tokio::select! {
+        r = &mut task => (Some(r), None),
+        sig = shutdown_signal() => {
             kill.store(true, Relaxed);
             task.abort();
             let _ = task.await;
-            alerts.drain(Duration::from_secs(3)).await;
-            saves.flush(Duration::from_secs(3)).await;
-            return Err(AppError::Interrupted { summary: net.stats.summary() });
+            (None, Some(sig))
         }
     };
+    if let Some(sig) = signal {
+        crate::log::info(format!("{sig}: stopping"));
+    }
+    // Whatever ended the run, a secured cart is the person's before anything else happens.
+    let left = hand_over_left(&net, &log_dir, &alerts);
     // Alerts queued at the end (the cart's above all) get time to go out before we exit.
-    alerts.drain(Duration::from_secs(20)).await;
-    saves.flush(Duration::from_secs(5)).await;
-    let summary = net.stats.summary();
+    let grace = if signal.is_some() { 3 } else { 20 };
+    alerts.drain(Duration::from_secs(grace)).await;
+    saves.flush(Duration::from_secs(3)).await;
+    let mut summary = net.stats.summary();
+    if left > 0 {
+        summary.push_str(&format!(
+            "; {left} secured cart{} handed over as the run ended (above: take it over now)",
+            if left == 1 { "" } else { "s" }
+        ));
+    }
+    let Some(outcome) = outcome else {
+        return Err(AppError::Interrupted { summary });
+    };
     match outcome {
         Ok(Ok(Outcome::Done)) => {
             crate::log::info(format!("done: {summary}"));
@@ -140,32 +154,74 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             crate::log::info(format!("gave up: {summary}"));
             Err(AppError::failure(message, hint))
         }
-        Ok(Err(script)) => Err(script.into()),
-        Err(join) => Err(AppError::failure(
-            format!("the strategy task failed: {join}"),
-            None,
-        )),
+        Ok(Err(script)) => {
+            crate::log::info(format!("stopped by a script error: {summary}"));
+            Err(script.into())
+        }
+        Err(join) => {
+            crate::log::info(format!("stopped by an internal error: {summary}"));
+            Err(AppError::failure(
+                format!("the strategy task failed: {join}"),
+                Some("this is a bug in pretix-race; please report it with the log above".into()),
+            ))
+        }
     }
 }
 
-async fn shutdown_signal() {
+/// Hands over (headless) every secured cart the strategy did not, then alerts about each.
+fn hand_over_left(net: &Net, log_dir: &std::path::Path, alerts: &Alerts) -> usize {
+    let carts = net.carts.take_pending();
+    if carts.is_empty() {
+        return 0;
+    }
+    crate::log::warn(format!(
+        "{} secured cart{} not handed over yet: handing over now",
+        carts.len(),
+        if carts.len() == 1 { " was" } else { "s were" }
+    ));
+    let exports = crate::core::handoff::at_exit(log_dir, &carts);
+    for (cart, export) in carts.iter().zip(&exports) {
+        let cookies: Vec<serde_json::Value> = export
+            .cookies
+            .iter()
+            .map(|c| {
+                serde_json::json!({ "name": c.name, "value": c.value, "domain": c.domain, "path": c.path })
+            })
+            .collect();
+        let mut fields = serde_json::Map::new();
+        fields.insert("ticket".into(), cart.ticket.clone().into());
+        fields.insert("price".into(), cart.price.clone().into());
+        fields.insert("checkout_url".into(), cart.checkout_url.as_str().into());
+        fields.insert("expires".into(), cart.expires.clone().into());
+        fields.insert("cookies".into(), cookies.into());
+        fields.insert("cookie_script".into(), export.console_script.clone().into());
+        fields.insert("handed_over_at_exit".into(), true.into());
+        alerts.event("ticket_in_cart", fields);
+    }
+    carts.len()
+}
+
+/// Ctrl-C, SIGTERM (a service manager, `kill`) or SIGHUP (the terminal closed): which one came.
+async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return "interrupted";
         };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => "interrupted",
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => "SIGHUP",
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        "interrupted"
     }
 }

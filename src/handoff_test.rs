@@ -100,7 +100,8 @@ async fn simulate(
         "{}",
         handoff::report(
             &export,
-            carted.checkout.as_ref().and_then(|c| c.expires.as_deref())
+            carted.checkout.as_ref().and_then(|c| c.expires.as_deref()),
+            handoff::Title::InCart,
         )
     );
 

@@ -10,3 +10,4 @@ mod errors;
 mod handoff;
 mod lua_api;
 mod politeness;
+mod robust;

@@ -19,12 +19,38 @@ pub struct Export {
     pub console_script: String,
 }
 
+/// Whether `url` is a pretix checkout page (where a secured cart is finished).
+pub fn is_checkout(url: &Url) -> bool {
+    url.path().contains("/checkout/")
+}
+
+/// `cart-<stamp>` names not used yet under `dir`: two hand-overs in one second get two names.
+fn fresh_stem(dir: &Path) -> String {
+    static TAKEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let stamp = clock::compact(SystemTime::now());
+    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+    let free =
+        |stem: &String| !taken.contains(stem) && !dir.join(format!("{stem}.cookies.txt")).exists();
+    let stem = (1..)
+        .map(|n| {
+            if n == 1 {
+                format!("cart-{stamp}")
+            } else {
+                format!("cart-{stamp}-{n}")
+            }
+        })
+        .find(free)
+        .unwrap_or_default();
+    taken.push(stem.clone());
+    stem
+}
+
 /// Writes the cookie files under `dir` and builds the console script; nothing is printed yet.
 /// Never fails: a file that cannot be written is recorded, and the rest is still handed over.
 pub fn export(dir: &Path, cookies: Vec<CookieInfo>, checkout_url: &Url) -> Export {
-    let stamp = clock::compact(SystemTime::now());
-    let cookie_file = dir.join(format!("cart-{stamp}.cookies.txt"));
-    let json_file = dir.join(format!("cart-{stamp}.cookies.json"));
+    let stem = fresh_stem(dir);
+    let cookie_file = dir.join(format!("{stem}.cookies.txt"));
+    let json_file = dir.join(format!("{stem}.cookies.json"));
     let files = cookies::write_private(&cookie_file, &cookies::netscape(&cookies))
         .and_then(|()| cookies::write_private(&json_file, &cookies::json(&cookies)))
         .map(|()| (cookie_file, json_file))
@@ -46,11 +72,36 @@ pub fn export(dir: &Path, cookies: Vec<CookieInfo>, checkout_url: &Url) -> Expor
     }
 }
 
+/// What a hand-over says it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Title {
+    /// A cart the strategy secured and hands over.
+    InCart,
+    /// A secured cart the strategy had not handed over when the run ended.
+    AtExit,
+    /// A session handed over on a page that is not a checkout page: no cart is confirmed.
+    NotCheckout,
+}
+
 /// What the person reads on stdout.
-pub fn report(e: &Export, expires: Option<&str>) -> String {
+pub fn report(e: &Export, expires: Option<&str>, title: Title) -> String {
     let mut s = String::new();
-    s.push_str("\n=== TICKET IN CART ===\n");
-    s.push_str(&format!("Checkout: {}\n", e.checkout_url));
+    match title {
+        Title::InCart => s.push_str("\n=== TICKET IN CART ===\n"),
+        Title::AtExit => s.push_str(
+            "\n=== TICKET IN CART (handed over as pretix-race stops: take it over now) ===\n",
+        ),
+        Title::NotCheckout => s.push_str(&format!(
+            "\n=== SESSION HANDED OVER: NO CART CONFIRMED ===\n{} is not a checkout page, so pretix-race has not seen a ticket in this session's cart.\n",
+            e.checkout_url
+        )),
+    }
+    let label = if title == Title::NotCheckout {
+        "Page"
+    } else {
+        "Checkout"
+    };
+    s.push_str(&format!("{label}: {}\n", e.checkout_url));
     if let Some(x) = expires {
         s.push_str(&format!("Reserved until: {x}\n"));
     }
@@ -124,4 +175,17 @@ pub fn manual_report(why: &str, e: &Export) -> String {
         ));
     }
     s
+}
+
+/// Hands over carts nobody handed over, headless: cookie files (0600), checkout URL, cookies and
+/// console script on stdout. Returns what was handed over, for the alerts.
+pub fn at_exit(dir: &Path, carts: &[super::carts::SecuredCart]) -> Vec<Export> {
+    carts
+        .iter()
+        .map(|c| {
+            let export = export(dir, c.cookies.clone(), &c.checkout_url);
+            print!("{}", report(&export, c.expires.as_deref(), Title::AtExit));
+            export
+        })
+        .collect()
 }

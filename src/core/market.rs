@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
+use super::carts::SecuredCart;
 use super::governor::Target;
 use super::pretix::{self, CartOutcome, Checkout, Listing, Page, PageState};
 use super::session::{HttpError, Response, Session};
@@ -401,13 +402,18 @@ pub async fn add_to_cart(
     let outcome = pretix::classify_cart(r.status, &r.url);
     let checkout = match &outcome {
         CartOutcome::InCart { .. } => {
-            *session
-                .net()
-                .cart_secured_at
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
             stats.carts_won.fetch_add(1, Relaxed);
-            Some(pretix::parse_checkout(&r.text()))
+            let checkout = pretix::parse_checkout(&r.text());
+            session.net().carts.record(SecuredCart {
+                session: session.id(),
+                checkout_url: r.url.clone(),
+                cookies: session.cookies(),
+                expires: checkout.expires.clone(),
+                ticket: listing.title.clone(),
+                price: listing.price_text.clone(),
+                at: std::time::Instant::now(),
+            });
+            Some(checkout)
         }
         CartOutcome::Lost => {
             stats.races_lost.fetch_add(1, Relaxed);

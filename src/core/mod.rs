@@ -3,6 +3,7 @@
 //! layer exposes these to scripts.
 
 pub mod browser;
+pub mod carts;
 pub mod clock;
 pub mod cookies;
 pub mod governor;

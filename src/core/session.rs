@@ -117,8 +117,8 @@ pub struct Net {
     seq: AtomicU64,
     /// Dry run: POSTs to this host, and to any marketplace buy or cart-add URL, are refused.
     pub dry_run: Mutex<Option<DryRun>>,
-    /// When the last cart add landed on a checkout page (hand-over latency is measured from it).
-    pub cart_secured_at: Mutex<Option<Instant>>,
+    /// Every cart secured, until it is handed over.
+    pub carts: super::carts::Carts,
     /// Where events raised below the script go (`watcher_failing`).
     pub alerts: std::sync::OnceLock<Arc<super::notify::Alerts>>,
     /// Consecutive failed polls, and whether `watcher_failing` went out for this streak.
@@ -266,6 +266,8 @@ struct Live {
 }
 
 pub struct Session {
+    /// Tells this session's carts apart from another's.
+    id: u64,
     cfg: ClientConfig,
     jar: Arc<CookieStoreMutex>,
     live: Mutex<Live>,
@@ -276,7 +278,9 @@ impl Session {
     pub fn new(cfg: ClientConfig, net: Arc<Net>) -> Result<Self, HttpError> {
         let jar = Arc::new(CookieStoreMutex::default());
         let client = cfg.build(Some(jar.clone()))?;
+        static IDS: AtomicU64 = AtomicU64::new(1);
         Ok(Self {
+            id: IDS.fetch_add(1, Relaxed),
             cfg,
             jar,
             live: Mutex::new(Live { client, used: 0 }),
@@ -286,6 +290,10 @@ impl Session {
 
     pub fn net(&self) -> &Arc<Net> {
         &self.net
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The client for the next request; a fresh one (new connection) every [`RECONNECT_AFTER`].

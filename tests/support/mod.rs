@@ -83,6 +83,7 @@ pub fn logged_in(dir: &Path, part: &str) -> Vec<PathBuf> {
 pub struct Running {
     child: Child,
     lines: mpsc::UnboundedReceiver<String>,
+    stdout: tokio::task::JoinHandle<String>,
     pub stderr_so_far: Vec<String>,
     pub sim: Sim,
     dir: tempfile::TempDir,
@@ -113,16 +114,27 @@ impl Running {
     }
 
     /// Sends SIGINT (what Ctrl-C sends) and waits for the exit; returns (code, rest of stderr).
-    pub async fn interrupt(mut self) -> (i32, String, Sim) {
+    pub async fn interrupt(self) -> (i32, String, Sim) {
+        let d = self.signal("INT").await;
+        (d.code, d.stderr, d.sim)
+    }
+
+    /// Sends `SIG` (INT, TERM, HUP, …) and waits for the exit.
+    pub async fn signal(self, sig: &str) -> Done {
         let pid = self.child.id().expect("running");
         let status = std::process::Command::new("kill")
-            .args(["-INT", &pid.to_string()])
+            .args([&format!("-{sig}"), &pid.to_string()])
             .status()
             .expect("kill");
         assert!(status.success());
-        let code = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+        self.wait().await
+    }
+
+    /// Waits (at most 30 s) for the run to end by itself.
+    pub async fn wait(mut self) -> Done {
+        let code = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
             .await
-            .expect("exits after SIGINT")
+            .expect("the run exits")
             .expect("wait")
             .code()
             .unwrap_or(-1);
@@ -131,7 +143,19 @@ impl Running {
         {
             self.stderr_so_far.push(l);
         }
-        (code, self.stderr_so_far.join("\n"), self.sim)
+        let stdout = self.stdout.await.unwrap_or_default();
+        Done {
+            code,
+            stdout,
+            stderr: self.stderr_so_far.join("\n"),
+            sim: self.sim,
+            dir: self.dir,
+        }
+    }
+
+    /// The process id, to look at it while it runs.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
     }
 }
 
@@ -283,6 +307,12 @@ impl Race {
     pub async fn spawn(self) -> Running {
         let (mut child, sim, dir) = self.start().await;
         let err = child.stderr.take().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let stdout = tokio::spawn(async move {
+            let mut s = String::new();
+            let _ = out.read_to_string(&mut s).await;
+            s
+        });
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             let mut lines = BufReader::new(err).lines();
@@ -295,6 +325,7 @@ impl Race {
         Running {
             child,
             lines: rx,
+            stdout,
             stderr_so_far: Vec::new(),
             sim,
             dir,

@@ -49,7 +49,18 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
 
                     // First, whatever happens next: the session on disk and on screen.
                     let export = handoff::export(&c.config.log_dir, cookies.clone(), &url);
-                    print!("{}", handoff::report(&export, expires.as_deref()));
+                    let is_checkout = handoff::is_checkout(&url);
+                    let title = if is_checkout {
+                        handoff::Title::InCart
+                    } else {
+                        handoff::Title::NotCheckout
+                    };
+                    print!("{}", handoff::report(&export, expires.as_deref(), title));
+                    if is_checkout {
+                        // The person has the session now: nothing left to hand over at exit.
+                        c.net.carts.handed_over(session.id());
+                    }
+                    res.set("checkout", is_checkout)?;
                     res.set("console_script", export.console_script.clone())?;
                     match &export.files {
                         Ok((txt, json)) => {
@@ -79,11 +90,7 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                     c.waiting();
                     match shown {
                         Ok(shown) => {
-                            let secured = *c
-                                .net
-                                .cart_secured_at
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner());
+                            let secured = c.net.carts.last_secured_at();
                             let latency = secured.map(|t| Instant::now().duration_since(t));
                             print!("{}", handoff::browser_report(&shown, &path, latency));
                             res.set("browser", true)?;

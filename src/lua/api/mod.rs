@@ -48,6 +48,13 @@ pub fn register_all(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result
     for (name, register) in AREAS {
         register(lua, race, ctx).map_err(|e| e.context(format!("registering race.{name}")))?;
     }
+    // For the tests of what a panic must not lose: never registered in a normal run.
+    if std::env::var_os("PRETIX_RACE_TEST_HOOKS").is_some() {
+        race.set(
+            "_test_panic",
+            lua.create_function(|_, ()| -> mlua::Result<()> { panic!("test panic") })?,
+        )?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,121 @@
+//! Every cart the core secured, kept until it is handed over. A ticket in the cart is the user's
+//! money: whatever ends the run (the strategy returns or raises, Ctrl-C, SIGTERM, SIGHUP, a panic)
+//! the app hands over what is still here before it exits. Recorded where every cart add passes
+//! (`market::add_to_cart`), so no strategy can forget one.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use url::Url;
+
+use super::cookies::CookieInfo;
+
+/// A cart the core saw land on a checkout page.
+#[derive(Clone, Debug)]
+pub struct SecuredCart {
+    /// The session that holds it (see `Session::id`).
+    pub session: u64,
+    pub checkout_url: Url,
+    /// The session's cookies at that moment.
+    pub cookies: Vec<CookieInfo>,
+    /// The reservation's end, as the checkout page says (`data-expires`).
+    pub expires: Option<String>,
+    pub ticket: String,
+    pub price: String,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+pub struct Carts {
+    /// (cart, handed over).
+    list: Mutex<Vec<(SecuredCart, bool)>>,
+}
+
+impl Carts {
+    pub fn record(&self, cart: SecuredCart) {
+        self.list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((cart, false));
+    }
+
+    /// Marks every cart of `session` as handed over (the person has its cookies and checkout URL).
+    pub fn handed_over(&self, session: u64) {
+        for (c, done) in self
+            .list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter_mut()
+        {
+            if c.session == session {
+                *done = true;
+            }
+        }
+    }
+
+    /// Carts not handed over yet, one per session (a session's carts are one checkout), each with
+    /// the newest cookies and deadline seen for it; marks them handed over.
+    pub fn take_pending(&self) -> Vec<SecuredCart> {
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<SecuredCart> = Vec::new();
+        for (c, done) in list.iter_mut().filter(|(_, d)| !*d) {
+            *done = true;
+            match out.iter_mut().find(|o| o.session == c.session) {
+                Some(o) => {
+                    o.ticket = format!("{}, {}", o.ticket, c.ticket);
+                    o.cookies = c.cookies.clone();
+                    o.expires = c.expires.clone().or(o.expires.take());
+                    o.checkout_url = c.checkout_url.clone();
+                }
+                None => out.push(c.clone()),
+            }
+        }
+        out
+    }
+
+    /// When the newest cart was secured (hand-over latency is measured from it).
+    pub fn last_secured_at(&self) -> Option<Instant> {
+        self.list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .map(|(c, _)| c.at)
+    }
+
+    pub fn count(&self) -> usize {
+        self.list.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cart(session: u64, ticket: &str) -> SecuredCart {
+        SecuredCart {
+            session,
+            checkout_url: Url::parse("https://t.example/e/checkout/questions/").unwrap(),
+            cookies: Vec::new(),
+            expires: None,
+            ticket: ticket.into(),
+            price: "1 EUR".into(),
+            at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn pending_carts_are_taken_once_per_session() {
+        let c = Carts::default();
+        c.record(cart(1, "A"));
+        c.record(cart(1, "B"));
+        c.record(cart(2, "C"));
+        c.record(cart(3, "D"));
+        c.handed_over(3);
+        let p = c.take_pending();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].ticket, "A, B");
+        assert_eq!(p[1].ticket, "C");
+        assert!(c.take_pending().is_empty());
+        assert_eq!(c.count(), 4);
+    }
+}
