@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use pretix_race::core::sim::{Fault, Scenario};
+
 use crate::support::hook::Hook;
 use crate::support::{Done, Race, mode};
 
@@ -174,4 +176,191 @@ async fn handoff_of_a_page_that_is_not_checkout_says_so_and_names_never_clash() 
     );
     assert!(d.stdout.contains("is not a checkout page"), "{d:?}");
     assert_eq!(d.logged(".cookies.txt").len(), 2, "{d:?}");
+}
+
+// ---- A. An odd answer never ends a watch --------------------------------------------------
+
+fn scenario(faults: &[(u32, Fault)], listings_from: u32) -> Scenario {
+    let mut s = Scenario::named("instant").unwrap();
+    s.listings_from_poll = listings_from;
+    for (n, f) in faults {
+        s.faults.insert(*n, f.clone());
+    }
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unrecognised_answers_are_saved_and_the_watch_goes_on() {
+    let d = Race::new(scenario(
+        &[
+            (1, Fault::Garbage),
+            (2, Fault::Cut),
+            (3, Fault::Maintenance),
+            (4, Fault::NoFilter),
+            (6, Fault::Garbage),
+        ],
+        8,
+    ))
+    .run()
+    .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("=== TICKET IN CART ==="), "{d:?}");
+    assert_eq!(d.stderr.matches("unrecognised answer").count(), 5, "{d:?}");
+    // Garbage twice, saved once; each other shape once.
+    assert_eq!(d.logged("-unrecognised").len(), 4, "{d:?}");
+    assert!(!d.stderr.contains("inactive"), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_unreadable_answers_in_a_row_slow_down_and_alert() {
+    let hook = Hook::start().await;
+    let faults: Vec<(u32, Fault)> = (1..=8).map(|n| (n, Fault::Maintenance)).collect();
+    let mut r = Race::new(scenario(&faults, u32::MAX))
+        .args(["--webhook", hook.url.as_str()])
+        .spawn()
+        .await;
+    let line = r
+        .wait_for("answers in a row we can't read", Duration::from_secs(20))
+        .await;
+    let secs: f64 = line
+        .split("waiting ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!((23.0..=37.0).contains(&secs), "{line}");
+    let d = r.signal("INT").await;
+    let polls = d
+        .sim
+        .seen()
+        .iter()
+        .filter(|s| s.path.ends_with("/secondhand/"))
+        .count();
+    assert_eq!(polls, 5, "nothing more during the backoff: {d:?}");
+    let events: Vec<String> = hook
+        .bodies()
+        .iter()
+        .map(|b| b["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(events, ["watcher_failing"], "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_recognised_inactive_marketplace_stops_the_default() {
+    for (fault, what) in [
+        (Fault::InactivePage, "pretix's error page"),
+        (Fault::RedirectAway, "a redirect to the event page"),
+    ] {
+        let d = Race::new(scenario(&[(1, Fault::Garbage), (2, fault)], u32::MAX))
+            .run()
+            .await;
+        assert_eq!(d.code, 1, "{what}: {d:?}");
+        assert!(
+            d.stderr.contains("the marketplace is not active any more"),
+            "{what}: {d:?}"
+        );
+        assert!(d.stderr.contains("--poll-inactive-marketplace"), "{d:?}");
+    }
+    // Error statuses are never "inactive": the watch goes on, and Lua sees ok == false.
+    let d = Race::new(scenario(
+        &[(
+            1,
+            Fault::Status {
+                code: 503,
+                retry_after: Some("0".into()),
+            },
+        )],
+        u32::MAX,
+    ))
+    .script(
+        r#"
+        local race = require("race")
+        local url = race.options.event_url .. "secondhand/"
+        local a = assert(race.market.poll(race.session, url))
+        local b = assert(race.market.poll(race.session, url))
+        print(("STATES %s %s %s %s"):format(tostring(a.ok), a.state, a.status, b.state))
+        "#,
+    )
+    .run()
+    .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stdout.contains("STATES false unrecognised 503 open"),
+        "{d:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_for_3000_polls_then_the_listing_is_secured() {
+    const POLLS: u32 = 3000;
+    let mut r = Race::new(Scenario::chaos(POLLS))
+        .args(["--interval", "0"])
+        .spawn()
+        .await;
+    let pid = r.pid();
+    // (requests seen, RSS in kB), sampled until the process has exited.
+    let mut samples: Vec<(usize, u64)> = Vec::new();
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+        let Some(rss) = rss else { break };
+        samples.push((r.sim.request_count(), rss));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        r.drain();
+    }
+    let d = r.wait_within(Duration::from_secs(10)).await;
+    assert_eq!(
+        d.code,
+        0,
+        "{}",
+        d.stderr
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(!d.stderr.contains("panicked"));
+    assert!(d.stdout.contains("=== TICKET IN CART ==="));
+    let seen = d.sim.seen();
+    let polls = seen
+        .iter()
+        .filter(|s| s.path.ends_with("/secondhand/"))
+        .count();
+    assert!(polls >= POLLS as usize, "{polls} polls");
+    let post = seen
+        .iter()
+        .find(|s| s.method == "POST")
+        .expect("a cart POST");
+    assert!(post.path.ends_with("/buy/c4a0s7x2k9m1/"));
+    // No connection leaks: every connection the server closed or dropped was replaced, not
+    // kept, so at any moment only a few were open.
+    let most_open = seen.iter().map(|s| s.open_connections).max().unwrap();
+    assert!(most_open <= 3, "up to {most_open} connections open at once");
+    assert!(
+        d.sim.connections() > 400,
+        "{} connections",
+        d.sim.connections()
+    );
+    // Memory stays flat: under 2 MB of growth from poll 1000 to the end of the watch (the last
+    // sample before the listing appeared; securing and handing over the cart is a one-off cost).
+    let at_1000 = samples
+        .iter()
+        .find(|(n, _)| *n >= 1000)
+        .expect("a sample at 1000")
+        .1;
+    let listing_at = seen.iter().position(|s| s.method == "POST").unwrap() - 1;
+    let end = samples
+        .iter()
+        .rev()
+        .find(|(n, _)| *n < listing_at)
+        .expect("a sample before the listing")
+        .1;
+    assert!(
+        end < at_1000 + 2048,
+        "RSS grew from {at_1000} kB to {end} kB"
+    );
 }

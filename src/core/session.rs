@@ -383,7 +383,7 @@ impl Session {
                             retry_after: r.retry_after,
                         },
                     );
-                    if let Some(b) = &r.backoff {
+                    if let Some(b) = r.backoff.as_ref().filter(|b| !b.delay.is_zero()) {
                         crate::log::warn(format!(
                             "{host} answered {}: waiting {:.0} s before the next request ({})",
                             r.status,

@@ -27,6 +27,7 @@ pub struct Race {
     script: Option<String>,
     files: Vec<(String, Vec<u8>)>,
     target: bool,
+    name: Option<String>,
     browser: Browser,
     env: Vec<(String, String)>,
 }
@@ -131,8 +132,13 @@ impl Running {
     }
 
     /// Waits (at most 30 s) for the run to end by itself.
-    pub async fn wait(mut self) -> Done {
-        let code = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+    pub async fn wait(self) -> Done {
+        self.wait_within(Duration::from_secs(30)).await
+    }
+
+    /// Waits (at most `within`) for the run to end by itself.
+    pub async fn wait_within(mut self, within: Duration) -> Done {
+        let code = tokio::time::timeout(within, self.child.wait())
             .await
             .expect("the run exits")
             .expect("wait")
@@ -153,6 +159,14 @@ impl Running {
         }
     }
 
+    /// Moves stderr lines received so far into `stderr_so_far` (a long run's lines don't pile up
+    /// in the channel).
+    pub fn drain(&mut self) {
+        while let Ok(l) = self.lines.try_recv() {
+            self.stderr_so_far.push(l);
+        }
+    }
+
     /// The process id, to look at it while it runs.
     pub fn pid(&self) -> u32 {
         self.child.id().expect("running")
@@ -167,6 +181,7 @@ impl Race {
             script: None,
             files: Vec::new(),
             target: true,
+            name: None,
             browser: Browser::Headless,
             env: Vec::new(),
         }
@@ -219,6 +234,13 @@ impl Race {
         self
     }
 
+    /// Reach the simulator by this non-loopback name (`--url https://NAME:PORT --resolve
+    /// NAME:127.0.0.1`), so the rules for remote hosts apply.
+    pub fn via_name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+
     /// Don't pass --url/--event/--ca-cert (for tests of the flags themselves).
     pub fn no_target(mut self) -> Self {
         self.target = false;
@@ -232,8 +254,15 @@ impl Race {
         std::fs::write(&ca, sim.ca_pem()).unwrap();
         let mut cmd = Command::new(BIN);
         if self.target {
+            let url = match &self.name {
+                Some(n) => {
+                    cmd.arg("--resolve").arg(format!("{n}:127.0.0.1"));
+                    format!("https://{n}:{}", sim.base_url().port().unwrap())
+                }
+                None => sim.base_url().to_string(),
+            };
             cmd.arg("--url")
-                .arg(sim.base_url().as_str())
+                .arg(url)
                 .arg("--event")
                 .arg(sim.event())
                 .arg("--ca-cert")

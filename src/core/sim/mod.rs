@@ -73,6 +73,22 @@ pub enum Fault {
     Reset,
     /// The ordinary page with an extra announcement, so it differs from the baseline.
     Banner(String),
+    /// 200 with binary bytes (`application/octet-stream`).
+    Garbage,
+    /// 200 with the ordinary page cut off before its filter form.
+    Cut,
+    /// 200 with a maintenance page (no filter form, no pretix error alert).
+    Maintenance,
+    /// 200 with an empty marketplace in a theme without the filter form.
+    NoFilter,
+    /// 200 with pretix's "not currently active" error page.
+    InactivePage,
+    /// A redirect away from the marketplace, to the event page.
+    RedirectAway,
+    /// The ordinary page, then the connection is closed (GOAWAY; `Connection: close` on HTTP/1.1).
+    Close,
+    /// The ordinary page, this many milliseconds late.
+    Slow(u64),
 }
 
 /// What the simulated marketplace does, poll by poll. Poll numbers count marketplace GETs from 1.
@@ -106,7 +122,44 @@ impl Default for Scenario {
 
 impl Scenario {
     /// The names `rehearse --scenario` accepts.
-    pub const NAMES: [&'static str; 5] = ["standard", "instant", "inactive", "busy", "quiet"];
+    pub const NAMES: [&'static str; 6] =
+        ["standard", "instant", "inactive", "busy", "quiet", "chaos"];
+
+    /// Everything odd a marketplace can answer, over and over for `polls` polls, then a listing:
+    /// garbage bytes, cut pages, resets, closed connections, 500 and 503 with `Retry-After: 0`, a
+    /// page without the filter form, a maintenance page, a slow answer. Each odd answer is
+    /// followed by an ordinary one, so no streak of failures builds up.
+    pub fn chaos(polls: u32) -> Self {
+        let cycle = |n: u32| match n % 12 {
+            1 => Some(Fault::Garbage),
+            3 => Some(Fault::Cut),
+            5 => Some(Fault::Reset),
+            7 => Some(Fault::Status {
+                code: 500,
+                retry_after: Some("0".into()),
+            }),
+            9 => Some(Fault::Status {
+                code: 503,
+                retry_after: Some("0".into()),
+            }),
+            10 => Some(Fault::NoFilter),
+            11 => Some(Fault::Maintenance),
+            0 => Some(Fault::Close),
+            _ => None,
+        };
+        let mut s = Scenario {
+            listings_from_poll: polls,
+            listings: vec![SimListing::new("c4a0s7x2k9m1", "Ticket – Type A", 19_000)],
+            ..Scenario::default()
+        };
+        for n in 1..polls {
+            if let Some(f) = cycle(n) {
+                s.faults.insert(n, f);
+            }
+        }
+        s.faults.insert(polls.min(20).max(2) - 1, Fault::Slow(300));
+        s
+    }
 
     /// A named scenario; `None` for an unknown name.
     pub fn named(name: &str) -> Option<Self> {
@@ -158,6 +211,7 @@ impl Scenario {
             }
             // Nothing is ever listed: a rehearsal for watching, Ctrl-C and dry runs.
             "quiet" => s.listings_from_poll = u32::MAX,
+            "chaos" => return Some(Scenario::chaos(40)),
             _ => return None,
         }
         Some(s)
@@ -178,6 +232,8 @@ pub struct Seen {
     pub query: Option<String>,
     pub version: String,
     pub connection: usize,
+    /// Connections open (accepted and not yet closed) when the request arrived.
+    pub open_connections: usize,
     pub cookies: Vec<(String, String)>,
     pub user_agent: Option<String>,
     pub referer: Option<String>,
@@ -214,6 +270,7 @@ struct Shared {
     base: String,
     inner: Mutex<Inner>,
     connections: AtomicUsize,
+    closed: AtomicUsize,
 }
 
 /// A running simulated marketplace; stops when dropped.
@@ -273,6 +330,7 @@ impl Sim {
             base: format!("https://{addr}"),
             inner: Mutex::new(Inner::default()),
             connections: AtomicUsize::new(0),
+            closed: AtomicUsize::new(0),
         });
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let accept_shared = shared.clone();
@@ -289,7 +347,8 @@ impl Sim {
                         return;
                     };
                     let conn_id = shared.connections.fetch_add(1, Relaxed) + 1;
-                    serve_connection(shared, tls, conn_id).await;
+                    serve_connection(shared.clone(), tls, conn_id).await;
+                    shared.closed.fetch_add(1, Relaxed);
                 });
             }
         });
@@ -338,6 +397,21 @@ impl Sim {
         self.shared.connections.load(Relaxed)
     }
 
+    /// Requests seen so far (cheaper than `seen().len()`).
+    pub fn request_count(&self) -> usize {
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .seen
+            .len()
+    }
+
+    /// Connections that have ended (closed by either side) so far.
+    pub fn closed(&self) -> usize {
+        self.shared.closed.load(Relaxed)
+    }
+
     /// The cart of the session holding this `__Host-pretix_session` value: listing titles.
     pub fn cart_of(&self, session: &str) -> Vec<String> {
         let inner = self.shared.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -360,12 +434,21 @@ async fn serve_connection(
     let svc = {
         let (served, close) = (served.clone(), close.clone());
         hyper::service::service_fn(move |req: Request<Incoming>| {
-            let shared = shared.clone();
+            let (shared, close) = (shared.clone(), close.clone());
             let n = served.fetch_add(1, Relaxed) + 1;
             if limit.is_some_and(|l| n >= l) {
                 close.notify_one();
             }
-            async move { shared.handle(req, conn_id).await }
+            async move {
+                let (resp, close_after, delay) = shared.handle(req, conn_id).await?;
+                if let Some(d) = delay {
+                    tokio::time::sleep(d).await;
+                }
+                if close_after {
+                    close.notify_one();
+                }
+                Ok::<_, Dropped>(resp)
+            }
         })
     };
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -406,7 +489,11 @@ fn parse_cookies(req: &Request<Incoming>) -> Vec<(String, String)> {
 struct Reply {
     status: StatusCode,
     location: Option<String>,
-    body: String,
+    body: Vec<u8>,
+    /// Close the connection once this answer is out.
+    close: bool,
+    /// Hold the answer back this long.
+    delay: Option<std::time::Duration>,
     retry_after: Option<String>,
     content_type: &'static str,
 }
@@ -416,7 +503,9 @@ impl Reply {
         Reply {
             status: StatusCode::OK,
             location: None,
-            body,
+            body: body.into_bytes(),
+            close: false,
+            delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
         }
@@ -425,7 +514,9 @@ impl Reply {
         Reply {
             status: StatusCode::FOUND,
             location: Some(to),
-            body: String::new(),
+            body: Vec::new(),
+            close: false,
+            delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
         }
@@ -434,7 +525,9 @@ impl Reply {
         Reply {
             status: StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             location: None,
-            body,
+            body: body.into_bytes(),
+            close: false,
+            delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
         }
@@ -446,7 +539,7 @@ impl Shared {
         self: Arc<Self>,
         req: Request<Incoming>,
         conn: usize,
-    ) -> Result<Response<Body>, Dropped> {
+    ) -> Result<(Response<Body>, bool, Option<std::time::Duration>), Dropped> {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let query = req.uri().query().map(str::to_string);
@@ -494,6 +587,10 @@ impl Shared {
             query: query.clone(),
             version,
             connection: conn,
+            open_connections: self
+                .connections
+                .load(Relaxed)
+                .saturating_sub(self.closed.load(Relaxed)),
             cookies: cookies.clone(),
             user_agent,
             referer,
@@ -569,6 +666,20 @@ impl Shared {
                         r.retry_after = retry_after.clone();
                         r
                     }
+                    Some(Fault::Garbage) => {
+                        let mut r = Reply::page(String::new());
+                        r.body = pages::garbage();
+                        r.content_type = "application/octet-stream";
+                        r
+                    }
+                    Some(Fault::Maintenance) => Reply::page(pages::maintenance_page()),
+                    Some(Fault::NoFilter) => {
+                        Reply::page(pages::themed_empty_page(base, &sc.event, locale))
+                    }
+                    Some(Fault::InactivePage) => {
+                        Reply::page(pages::inactive_page(base, &sc.event, locale))
+                    }
+                    Some(Fault::RedirectAway) => Reply::redirect(format!("{base}{ev}")),
                     fault => {
                         let banner = match fault {
                             Some(Fault::Banner(b)) => Some(b.as_str()),
@@ -598,7 +709,7 @@ impl Shared {
                         }
                         let secret = inner.sessions[&session_id].csrf_secret.clone();
                         let token = move || mask_token(&secret);
-                        Reply::page(pages::market_page(&pages::MarketView {
+                        let mut r = Reply::page(pages::market_page(&pages::MarketView {
                             base,
                             event: &sc.event,
                             locale,
@@ -606,7 +717,20 @@ impl Shared {
                             token: &token,
                             sort,
                             banner,
-                        }))
+                        }));
+                        match fault {
+                            Some(Fault::Cut) => {
+                                let at = memchr::memmem::find(&r.body, b"<form")
+                                    .unwrap_or(r.body.len() / 2);
+                                r.body.truncate(at.saturating_sub(40));
+                            }
+                            Some(Fault::Close) => r.close = true,
+                            Some(Fault::Slow(ms)) => {
+                                r.delay = Some(std::time::Duration::from_millis(*ms))
+                            }
+                            _ => {}
+                        }
+                        r
                     }
                 }
             }
@@ -671,6 +795,7 @@ impl Shared {
         };
         inner.seen[seen_index].replied = Some(std::time::Instant::now());
         drop(inner);
+        let http1 = seen.version == "HTTP/1.1";
 
         let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
         *resp.status_mut() = reply.status;
@@ -698,7 +823,10 @@ impl Shared {
                 h.append(header::SET_COOKIE, v);
             }
         }
-        Ok(resp)
+        if reply.close && http1 {
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Ok((resp, reply.close, reply.delay))
     }
 }
 

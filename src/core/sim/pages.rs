@@ -266,3 +266,27 @@ pub fn error_page(code: u16) -> String {
         "<!DOCTYPE html><html><head><title>{code}</title></head><body><h1>Error {code}</h1></body></html>\n"
     )
 }
+
+/// A page some front ends serve while the shop is updated: no filter form, no pretix error alert.
+pub fn maintenance_page() -> String {
+    "<!DOCTYPE html><html lang=\"en\"><head><title>Down for maintenance</title></head><body><main class=\"maintenance\"><h1>We'll be right back</h1><div class=\"alert alert-warning\">The ticket shop is being updated. Please try again in a few minutes.</div></main></body></html>\n".into()
+}
+
+/// An empty marketplace in a theme that dropped the filter form: nothing positive to read.
+pub fn themed_empty_page(base: &str, event: &str, locale: &str) -> String {
+    let w = words(locale);
+    let mut s = head(w.marketplace, locale, base, event);
+    s.push_str(&format!(
+        "    <div class=\"custom-theme\"><h2>{}</h2><p class=\"notice\">{}</p></div>\n",
+        w.marketplace, w.empty
+    ));
+    s.push_str(FOOT);
+    s
+}
+
+/// Bytes that are no page at all.
+pub fn garbage() -> Vec<u8> {
+    (0..2048u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
