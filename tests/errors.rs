@@ -168,7 +168,7 @@ async fn bad_flags_are_usage_errors() {
     .await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("nope.pem"), "{err}");
-    let (code, _, err) = bare(&["rehearse", "--scenario", "chaos"], dir.path()).await;
+    let (code, _, err) = bare(&["rehearse", "--scenario", "mayhem"], dir.path()).await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("standard, instant"), "{err}");
 }

@@ -364,3 +364,200 @@ async fn chaos_for_3000_polls_then_the_listing_is_secured() {
         "RSS grew from {at_1000} kB to {end} kB"
     );
 }
+
+// ---- E. Rules no script can bend ------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_mix_of_requests_to_a_remote_host_is_paced_by_the_bucket() {
+    // A hostile script: seven POSTs and two GETs as fast as it can, in several spellings of the
+    // host. The first six go at once (the burst), the rest one per 2 s.
+    let d = Race::named("quiet")
+        .via_name("marketplace.test")
+        .args(["--interval", "2"])
+        .script(
+            r#"
+            local race = require("race")
+            local base = race.options.event_url
+            local loud = base:gsub("marketplace%.test", "MarketPlace.TEST")
+            for i = 1, 7 do
+              local r = assert(race.session:post((i % 2 == 0 and loud or base) .. "spam/" .. i, { n = i }))
+              print(("POST %d waited %.3f"):format(i, r.waited))
+            end
+            for i = 1, 2 do
+              local r = assert(race.session:get(base))
+              print(("GET %d waited %.3f"):format(i, r.waited))
+            end
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let seen = d.sim.seen();
+    assert_eq!(seen.len(), 9, "{d:?}");
+    let t0 = seen[0].at;
+    for (k, s) in seen.iter().enumerate().skip(6) {
+        let earliest = Duration::from_secs(2 * (k as u64 - 5));
+        let at = s.at - t0;
+        assert!(
+            at + Duration::from_millis(200) >= earliest,
+            "request {} at {at:?}, before {earliest:?}: {d:?}",
+            k + 1
+        );
+    }
+    // The second GET also keeps the 2 s floor after the first.
+    assert!(seen[8].at - seen[7].at + Duration::from_millis(200) >= Duration::from_secs(2));
+    assert!(d.stdout.contains("POST 1 waited 0.000"), "{d:?}");
+    assert!(!d.stdout.contains("POST 7 waited 0.000"), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_defaults_cart_post_right_after_a_poll_is_never_held_back() {
+    let d = Race::named("instant")
+        .via_name("marketplace.test")
+        .args(["--interval", "2"])
+        .script(
+            r#"
+            local race = require("race")
+            local s = require("race.default")
+            local own = s.on_cart
+            function s.on_cart(result)
+              print("CART WAITED " .. result.response.waited)
+              return own(result)
+            end
+            return s
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("CART WAITED 0.0"), "{d:?}");
+    // The poll itself kept the floor after the discovery GET.
+    let seen = d.sim.seen();
+    assert!(seen[1].at - seen[0].at + Duration::from_millis(200) >= Duration::from_secs(2));
+    assert_eq!(d.posts().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_to_a_remote_name_is_refused_before_any_connection() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let d = Race::named("quiet")
+        .args(["--resolve", "plain.test:127.0.0.1"])
+        .env("PLAIN_PORT", &port)
+        .script(
+            r#"
+            local race = require("race")
+            local port = os.getenv("PLAIN_PORT")
+            for _, try in ipairs({
+              function() return race.session:get("http://plain.test:" .. port .. "/") end,
+              function() return race.session:post("http://plain.test:" .. port .. "/x", { a = 1 }) end,
+            }) do
+              local r, err = try()
+              assert(r == nil and err.kind == "refused", tostring(err))
+              assert(tostring(err):find("plain http", 1, true), tostring(err))
+            end
+            assert(race.session:get(race.options.event_url))
+            print("REFUSED")
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("REFUSED"));
+    assert!(
+        listener.accept().is_err(),
+        "no connection was made to the plain-http server"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_port_does_not_stall_the_marketplace_on_the_same_host() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port().to_string()
+    };
+    let d = Race::named("quiet")
+        .env("DEAD_PORT", &port)
+        .script(
+            r#"
+            local race = require("race")
+            local r, err = race.session:get("https://127.0.0.1:" .. os.getenv("DEAD_PORT") .. "/")
+            assert(r == nil and err.kind == "network", tostring(err))
+            local page = assert(race.market.poll(race.session, race.options.event_url .. "secondhand/"))
+            print("MARKET WAITED " .. page.waited)
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("MARKET WAITED 0.0"), "{d:?}");
+    assert!(d.stderr.contains(&format!("127.0.0.1:{port}")), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_refuses_cart_posts_on_every_host() {
+    let d = Race::named("instant")
+        .arg("--dry-run")
+        .args(["--resolve", "shop.test:127.0.0.1"])
+        .script(
+            r#"
+            local race = require("race")
+            local port = race.options.url:match(":(%d+)")
+            local other = "https://shop.test:" .. port .. "/other/"
+            for _, path in ipairs({ "secondhand/buy/abc/", "cart/add", "cart/add/" }) do
+              local r, err = race.session:post(other .. path, { item_1 = 1 })
+              assert(r == nil and err.kind == "dry_run", path .. ": " .. tostring(err))
+            end
+            -- Any other POST elsewhere is not a cart: it goes out.
+            local ok = assert(race.session:post(other .. "contact/", { a = 1 }))
+            assert(ok.status == 404)
+            print("DRY")
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("DRY"));
+    let posts = d.posts();
+    assert_eq!(posts.len(), 1, "{d:?}");
+    assert!(posts[0].path.ends_with("/contact/"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_cannot_set_identity_headers_or_event_fields() {
+    let d = Race::named("quiet")
+        .script(
+            r#"
+            local race = require("race")
+            local url = race.options.event_url
+            for _, h in ipairs({ "User-Agent", "cOOkie", "host" }) do
+              local ok, err = pcall(race.session.get, race.session, url, { headers = { [h] = "evil" } })
+              assert(not ok, h)
+              assert(tostring(err):find("cannot be set per request", 1, true), tostring(err))
+              local ok2 = pcall(race.session.post, race.session, url, {}, { headers = { [h] = "evil" } })
+              assert(not ok2, h)
+            end
+            assert(race.session:get(url, { headers = { ["X-Friendly"] = "yes" } }))
+            for _, k in ipairs({ "version", "event", "timestamp", "target" }) do
+              local ok, err = pcall(race.alert.event, "tickets_available", { [k] = "forged" })
+              assert(not ok and tostring(err):find("cannot be overridden", 1, true), tostring(err))
+            end
+            print("GUARDED")
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("GUARDED"));
+    let seen = d.sim.seen();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0]
+            .user_agent
+            .as_deref()
+            .unwrap()
+            .starts_with("pretix-race/")
+    );
+    assert!(seen[0].cookies.iter().all(|(_, v)| v != "evil"));
+}
