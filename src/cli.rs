@@ -139,7 +139,8 @@ pub struct HandoffTestArgs {
 pub struct RehearseArgs {
     /// What the simulated marketplace does: standard (empty polls, a 429, a lost race, then a win),
     /// instant, inactive (the marketplace opens later), busy (503, 409, a reset, a changed page),
-    /// quiet (nothing is ever listed).
+    /// quiet (nothing is ever listed), chaos (garbage, cut pages, resets, closed connections,
+    /// 500/503, maintenance and odd pages, a slow answer, then a listing).
     #[arg(long, default_value = "standard", value_name = "NAME")]
     pub scenario: String,
 

@@ -4,12 +4,28 @@
 ---
 --- Error channels: an expected failure returns `nil, err` (`err.kind`, `err.message`; `tostring(err)`
 --- is the message). Misuse (wrong argument types, a non-buy URL to add_to_cart) raises.
---- `err.kind` is one of: "network", "tls", "status", "no_link", "dry_run", "refused" (a POST to a
---- checkout page: paying is the person's step), "webhook", "imessage".
+--- `err.kind` is one of: "network", "tls", "status" (with `err.status`), "no_link", "unrecognised"
+--- (an answer that is no page we can read), "dry_run", "refused" (a POST to a checkout page:
+--- paying is the person's step; plain http to a non-loopback host), "webhook", "imessage".
 ---
 --- A strategy file returns a table with a `run` method (like `require("race.default")`), or a
 --- function, or does its work at top level. `run` returning `false|nil, message[, hint]` ends the
---- run as a failure (exit 1); returning normally ends it as a success (exit 0).
+--- run as a failure (exit 1); returning normally ends it as a success (exit 0). A file that returns
+--- a table without `run`, a value that is no strategy, or ends well without a single request is a
+--- script error (exit 3): it would otherwise look like a watch that did nothing.
+---
+--- Whatever ends the run (return, error, Ctrl-C, SIGTERM, SIGHUP), every cart the core secured and
+--- no `race.handoff` handed over is handed over first (files, printed session, alert).
+---
+--- Rules no script can bend (the core enforces them under every request): per remote host a
+--- burst of 6 requests then one per 2 s, GETs at least 2 s apart, every Retry-After, backoff on
+--- errors (a network error holds only its origin), hosts normalised, plain http only to loopback,
+--- `User-Agent`, `Cookie` and `Host` never set per request, no POST to a checkout page, and in a
+--- dry run no POST to a marketplace buy URL or a shop's cart/add on any host.
+---
+--- Sandbox: no `io`, `os.execute`/`exit`/`remove`/`rename`/`tmpname`, `dofile`, `loadfile`,
+--- `string.dump` or `coroutine` (each says so when touched); `load` and `require` take source
+--- text only. A script that computes for 30 s without waiting on the API is stopped, pcall or not.
 
 ---@class race.Error
 ---@field kind string
@@ -29,6 +45,7 @@
 ---@field poll_inactive number|nil seconds between event-page checks while there is no marketplace
 ---@field log_dir string
 ---@field user_agent string
+---@field strict boolean     errors in overridden decisions end the run (--strict)
 
 ---@class race.Response
 ---@field seq integer         request number (as in the log)
@@ -56,7 +73,14 @@
 ---@field page_url string     the page it was found on (sent as Referer)
 
 ---@class race.Page: race.Response
----@field active boolean      the page is an open marketplace
+--- What the answer is, by positive evidence only. Check `ok` first: a 429/503/409 is `ok == false`
+--- with its `status` (and state "unrecognised"), never "inactive".
+---@field state "open"|"inactive"|"unrecognised"  open: the filter form or a listing is there;
+--- inactive: pretix's error page (`#error-message` without the filter form), 404/410, or a redirect
+--- away from the marketplace on the same site; unrecognised: anything else (garbage, a page cut
+--- off, a CDN/challenge/maintenance page, an unknown theme). Unrecognised answers are saved once,
+--- count toward watcher_failing, and after 5 in a row the host is backed off (30 s, doubling).
+---@field active boolean      state == "open" (kept for older strategies)
 ---@field listings race.Listing[]
 ---@field new integer         listings not seen on any earlier poll
 
@@ -92,11 +116,13 @@
 ---@field page_expires string|nil  the reservation deadline the page shows
 ---@field latency number|nil       seconds from cart secured to checkout page loaded
 ---@field error string|nil         why the files could not be written or the browser not opened
+---@field checkout boolean         checkout_url is a checkout page (else the report says no cart is confirmed)
 
 ---@class Session
 local Session = {}
 
---- GET (a poll: spaced by the 2 s floor for remote hosts, held by any backoff).
+--- GET (a poll: spaced by the 2 s floor for remote hosts, held by any backoff). Setting the
+--- `User-Agent`, `Cookie` or `Host` header raises.
 ---@param url string
 ---@param opts? {headers?: table<string,string>}
 ---@return race.Response|nil, race.Error|nil
@@ -168,7 +194,7 @@ race.market = {}
 --- GETs the event page (default: options.event_url) and follows its marketplace link.
 ---@param session Session
 ---@param event_url? string
----@return string|nil url, race.Error|nil err  kinds: no_link, status, network, tls
+---@return string|nil url, race.Error|nil err  kinds: no_link, status, unrecognised, network, tls
 function race.market.discover(session, event_url) end
 
 --- The marketplace URL with `item` and `sort` filters.
@@ -198,7 +224,8 @@ function race.market.add_to_cart(session, listing, referer) end
 
 --- Hands the cart over: writes the cookie files, prints checkout URL, cookies and console script,
 --- then (unless headless) opens the browser on the checkout page with every cookie set. Never
---- fails for want of a browser: the printed session and instructions remain.
+--- fails for want of a browser: the printed session and instructions remain. Given a URL that is
+--- not a checkout page, it hands the session over but says plainly that no cart is confirmed.
 ---@param session Session
 ---@param checkout_url string
 ---@param opts? {expires?: string, headless?: boolean}
@@ -211,7 +238,7 @@ race.alert = {}
 --- Sends a documented event to every channel set up: the --webhook (payload: version = 1,
 --- timestamp, event, target, then `fields`), a desktop notification for ticket_in_cart and
 --- marketplace_available, and the --imessage (once per run) for ticket_in_cart. Raises for an
---- unknown event.
+--- unknown event, and for a field named version, timestamp, event or target (those are ours).
 ---@param event "ticket_in_cart"|"tickets_available"|"marketplace_available"|"watcher_failing"
 ---@param fields? table
 function race.alert.event(event, fields) end

@@ -157,7 +157,7 @@ impl Scenario {
                 s.faults.insert(n, f);
             }
         }
-        s.faults.insert(polls.min(20).max(2) - 1, Fault::Slow(300));
+        s.faults.insert(polls.clamp(2, 20) - 1, Fault::Slow(300));
         s
     }
 
