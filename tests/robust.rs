@@ -19,6 +19,13 @@ end
 return s
 "#;
 
+/// A strategy's first lines: secure the first listing, without handing it over.
+const SECURE_FIRST: &str = r#"
+local race = require("race")
+local page = assert(race.market.poll(race.session, race.options.event_url .. "secondhand/"))
+assert(assert(race.market.add_to_cart(race.session, page.listings[1])).status == "in_cart")
+"#;
+
 fn assert_cart_handed_over_at_exit(d: &Done) {
     assert!(
         d.stdout
@@ -65,15 +72,7 @@ async fn every_signal_hands_over_a_secured_cart_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_error_after_the_cart_hands_it_over() {
     let d = Race::named("instant")
-        .script(
-            r#"
-            local race = require("race")
-            local page = assert(race.market.poll(race.session, race.options.event_url .. "secondhand/"))
-            local r = assert(race.market.add_to_cart(race.session, page.listings[1]))
-            assert(r.status == "in_cart")
-            error("my bug after the cart")
-            "#,
-        )
+        .script(&format!("{SECURE_FIRST}error('my bug after the cart')\n"))
         .run()
         .await;
     assert_eq!(d.code, 3, "{d:?}");
@@ -83,13 +82,12 @@ async fn a_script_error_after_the_cart_hands_it_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_strategy_that_returns_without_handing_over_still_hands_over() {
-    for lua in [
-        // Returns normally.
-        "local race = require('race')\nlocal page = assert(race.market.poll(race.session, race.options.event_url .. 'secondhand/'))\nassert(race.market.add_to_cart(race.session, page.listings[1]))\nreturn true\n",
-        // Gives up with a message.
-        "local race = require('race')\nlocal page = assert(race.market.poll(race.session, race.options.event_url .. 'secondhand/'))\nassert(race.market.add_to_cart(race.session, page.listings[1]))\nreturn false, 'changed my mind'\n",
-    ] {
-        let d = Race::named("instant").script(lua).run().await;
+    // Returns normally; gives up with a message.
+    for end in ["return true", "return false, 'changed my mind'"] {
+        let d = Race::named("instant")
+            .script(&format!("{SECURE_FIRST}{end}\n"))
+            .run()
+            .await;
         assert!(d.code == 0 || d.code == 1, "{d:?}");
         assert_cart_handed_over_at_exit(&d);
     }
@@ -126,14 +124,7 @@ async fn the_alert_for_a_cart_handed_over_at_exit_follows_the_hand_over() {
 async fn a_panic_in_the_strategy_task_hands_the_cart_over() {
     let d = Race::named("instant")
         .env("PRETIX_RACE_TEST_HOOKS", "1")
-        .script(
-            r#"
-            local race = require("race")
-            local page = assert(race.market.poll(race.session, race.options.event_url .. "secondhand/"))
-            assert(race.market.add_to_cart(race.session, page.listings[1]).status == "in_cart")
-            race._test_panic()
-            "#,
-        )
+        .script(&format!("{SECURE_FIRST}race._test_panic()\n"))
         .run()
         .await;
     assert_eq!(d.code, 1, "{d:?}");
