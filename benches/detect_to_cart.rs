@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pretix_race::core::sim::{Scenario, Sim};
+use pretix_race::sim::{Scenario, Sim};
 
 const SAMPLES: usize = 25;
 

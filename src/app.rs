@@ -10,10 +10,10 @@ use crate::cli::{Cli, Command, RehearseArgs, RunArgs};
 use crate::config::{self, Config, ScriptSource};
 use crate::core::market::ResponseLog;
 use crate::core::notify::{Alerts, Webhook};
-use crate::core::session::{DryRun, Net, Session};
-use crate::core::sim::{Scenario, Sim};
+use crate::core::session::{DryRun, Net, Policy, Session};
 use crate::error::AppError;
 use crate::lua::{Context, Engine, Outcome};
+use crate::sim::{Scenario, Sim};
 
 fn set_log_level(args: &RunArgs) {
     crate::log::set_verbosity(args.verbose, args.quiet);
@@ -53,7 +53,7 @@ async fn rehearse(r: RehearseArgs) -> Result<(), AppError> {
         sim.event(),
         &r.run,
         config::REHEARSAL_INTERVAL,
-        vec![sim.ca_pem().as_bytes().to_vec()],
+        sim.ca_certificates(),
     )?;
     // The browser trusts the simulator's certificate, and only it.
     config.browser_args.push(sim.browser_trust_arg());
@@ -76,13 +76,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         crate::log::warn(w);
     }
     let net = Net::new();
-    if config.dry_run {
-        *net.dry_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(DryRun {
-            hosts: vec![crate::core::governor::Target::of(&config.url).host],
-        });
-    }
-    let setup = |e: crate::core::session::HttpError| AppError::failure(e.to_string(), None);
-    let session = Arc::new(Session::new(config.client.clone(), net.clone()).map_err(setup)?);
+    let setup = |e: crate::core::http::SetupError| AppError::failure(e.to_string(), None);
     let webhook = Webhook::new(&config.client).map_err(setup)?;
     let alerts = Arc::new(Alerts::new(
         webhook,
@@ -90,7 +84,14 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         config.imessage.clone(),
         &config.event_url(),
     ));
-    let _ = net.alerts.set(alerts.clone());
+    let policy = Policy {
+        dry_run: config.dry_run.then(|| DryRun {
+            hosts: vec![crate::core::governor::Target::of(&config.url).host],
+        }),
+        events: Some(alerts.clone()),
+    };
+    let session =
+        Arc::new(Session::new(config.client.clone(), net.clone(), policy).map_err(setup)?);
     let responses = Arc::new(ResponseLog::new(Some(config.log_dir.clone())));
     let saves = responses.clone();
     let kill = Arc::new(AtomicBool::new(false));

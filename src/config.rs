@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::cli::{NetArgs, RunArgs, Sort};
 use crate::core::governor::{FLOOR, Target, WARN_BELOW};
-use crate::core::session::ClientConfig;
+use crate::core::http::ClientConfig;
 
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 pub const REHEARSAL_INTERVAL: Duration = Duration::from_millis(500);
@@ -185,7 +185,10 @@ pub fn target(url: &str, event: &str) -> Result<(Url, String), ConfigError> {
 /// How every HTTPS client is built: the User-Agent, and the extra trusted roots from
 /// `--ca-cert`, `SSL_CERT_FILE` and the caller (the simulator's CA), each checked to hold
 /// certificates.
-pub fn client(net: &NetArgs, extra_roots: Vec<Vec<u8>>) -> Result<ClientConfig, ConfigError> {
+pub fn client(
+    net: &NetArgs,
+    extra_roots: Vec<reqwest::Certificate>,
+) -> Result<ClientConfig, ConfigError> {
     let mut roots = extra_roots;
     let mut read_pem = |label: String, path: &std::path::Path| -> Result<(), ConfigError> {
         let bad = |reason: String| ConfigError::BadCaCert {
@@ -193,12 +196,7 @@ pub fn client(net: &NetArgs, extra_roots: Vec<Vec<u8>>) -> Result<ClientConfig, 
             reason,
         };
         let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-        match reqwest::Certificate::from_pem_bundle(&pem) {
-            Ok(c) if !c.is_empty() => {}
-            Ok(_) => return Err(bad("no certificate in it".into())),
-            Err(e) => return Err(bad(crate::core::session::chain(&e))),
-        }
-        roots.push(pem);
+        roots.extend(crate::core::http::parse_roots(&pem).map_err(bad)?);
         Ok(())
     };
     if let Some(p) = &net.ca_cert {
@@ -250,7 +248,7 @@ pub fn resolve(
     event: &str,
     args: &RunArgs,
     default_interval: Duration,
-    extra_roots: Vec<Vec<u8>>,
+    extra_roots: Vec<reqwest::Certificate>,
 ) -> Result<Config, ConfigError> {
     let (url, event) = target(url, event)?;
     let Target { host, loopback, .. } = Target::of(&url);

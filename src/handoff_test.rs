@@ -15,8 +15,8 @@ use crate::core::handoff;
 use crate::core::market::{self, ResponseLog};
 use crate::core::pretix::CartOutcome;
 use crate::core::session::{ClientConfig, Net, Session};
-use crate::core::sim::{Scenario, Sim};
 use crate::error::AppError;
+use crate::sim::{Scenario, Sim};
 
 fn fail(message: impl Into<String>, hint: Option<&str>) -> AppError {
     AppError::failure(message, hint.map(str::to_string))
@@ -59,9 +59,10 @@ async fn simulate(
                 None,
             )
         })?;
-    client.extra_roots.push(sim.ca_pem().as_bytes().to_vec());
+    client.extra_roots.extend(sim.ca_certificates());
     let net = Net::new();
-    let session = Session::new(client, net.clone()).map_err(|e| fail(e.to_string(), None))?;
+    let session = Session::new(client, net.clone(), Default::default())
+        .map_err(|e| fail(e.to_string(), None))?;
     let responses = ResponseLog::new(Some(a.log_dir.clone()));
     let event_url = sim
         .base_url()
@@ -213,8 +214,10 @@ async fn live(
         a.event.as_deref().unwrap_or_default(),
     )?;
     let event_url = config::event_url(&url, &event);
-    let session =
-        Arc::new(Session::new(client, Net::new()).map_err(|e| fail(e.to_string(), None))?);
+    let session = Arc::new(
+        Session::new(client, Net::new(), Default::default())
+            .map_err(|e| fail(e.to_string(), None))?,
+    );
     let r = session
         .get(&event_url, &[])
         .await

@@ -16,5 +16,6 @@ pub mod error;
 pub mod handoff_test;
 pub mod log;
 pub mod lua;
+pub mod sim;
 
 pub use app::run;

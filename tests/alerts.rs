@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, UNIX_EPOCH};
 
-use pretix_race::core::sim::{Fault, Scenario};
+use pretix_race::sim::{Fault, Scenario};
 
 use crate::support::{
     Race, bare, bare_env, fake_osascript, hook::Hook, osascript_calls, path_with,

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use pretix_race::core::sim::{Fault, Scenario, SimListing};
+use pretix_race::sim::{Fault, Scenario, SimListing};
 
 use crate::support::{Race, bare, hook::Hook, mode};
 

@@ -204,11 +204,9 @@ async fn help_documents_every_flag() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ssl_cert_file_is_honoured() {
     // With the simulator's CA in SSL_CERT_FILE (and no --ca-cert) the run succeeds ...
-    let sim = pretix_race::core::sim::Sim::start(
-        pretix_race::core::sim::Scenario::named("instant").unwrap(),
-    )
-    .await
-    .unwrap();
+    let sim = pretix_race::sim::Sim::start(pretix_race::sim::Scenario::named("instant").unwrap())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, sim.ca_pem()).unwrap();

@@ -195,11 +195,9 @@ async fn handoff_test_needs_a_target() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handoff_test_live_opens_the_event_page_with_a_fresh_session_and_buys_nothing() {
-    let sim = pretix_race::core::sim::Sim::start(
-        pretix_race::core::sim::Scenario::named("instant").unwrap(),
-    )
-    .await
-    .unwrap();
+    let sim = pretix_race::sim::Sim::start(pretix_race::sim::Scenario::named("instant").unwrap())
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, sim.ca_pem()).unwrap();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pretix_race::core::sim::Scenario;
+use pretix_race::sim::Scenario;
 
 use crate::support::Race;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pretix_race::core::sim::{Fault, Scenario};
+use pretix_race::sim::{Fault, Scenario};
 
 use crate::support::{Race, bare};
 
@@ -22,7 +22,7 @@ fn status(code: u16, retry_after: Option<&str>) -> Fault {
 }
 
 /// Gap between the marketplace GET number `n` (1-based) and the next one.
-fn gap_after(sim: &pretix_race::core::sim::Sim, n: usize) -> Duration {
+fn gap_after(sim: &pretix_race::sim::Sim, n: usize) -> Duration {
     let polls: Vec<_> = sim
         .seen()
         .into_iter()

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pretix_race::core::sim::{Fault, Scenario};
+use pretix_race::sim::{Fault, Scenario};
 
 use crate::support::hook::Hook;
 use crate::support::{Done, Race, mode};

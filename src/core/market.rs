@@ -198,8 +198,8 @@ pub async fn discover(session: &Session, event_url: &Url, event: &str) -> Result
     crate::log::info(r.log_line(&result));
     match found {
         Some(u) => {
-            if let Some(a) = session.net().alerts.get() {
-                a.set_target(u.as_str());
+            if let Some(events) = &session.policy().events {
+                events.found(u.as_str());
             }
             Ok(u)
         }
@@ -242,28 +242,23 @@ pub fn filtered_url(market: &Url, item: Option<&str>, sort: Option<&str>) -> Url
 /// Polls in a row that must fail before `watcher_failing` goes out.
 pub const FAILING_AFTER: u32 = 5;
 
-/// Counts failed polls (network errors, error statuses, unrecognised answers); after
-/// [`FAILING_AFTER`] in a row, sends `watcher_failing` once, until a poll succeeds again. Lives
-/// below the script so no strategy can leave a blocked watcher unnoticed. Returns the streak.
+/// Counts failed polls (network errors, error statuses, unrecognised answers) of one watched URL;
+/// after [`FAILING_AFTER`] in a row, sends `watcher_failing` once, until a poll succeeds again.
+/// Lives below the script so no strategy can leave a blocked watcher unnoticed. Returns the streak.
 fn track_failures(session: &Session, url: &Url, failure: Option<String>) -> u32 {
-    let net = session.net();
-    let mut f = net.failing.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(reason) = failure else {
-        *f = (0, false);
-        return 0;
-    };
-    f.0 += 1;
-    if f.0 >= FAILING_AFTER && !f.1 {
-        f.1 = true;
-        crate::log::warn(format!("{} polls in a row failed (last: {reason})", f.0));
-        if let Some(alerts) = net.alerts.get() {
+    let mut key = url.clone();
+    key.set_query(None);
+    let (streak, alert) = session.poll_failed(key.as_str(), failure.is_some(), FAILING_AFTER);
+    if let (true, Some(reason)) = (alert, failure) {
+        crate::log::warn(format!("{streak} polls in a row failed (last: {reason})"));
+        if let Some(events) = &session.policy().events {
             let mut fields = serde_json::Map::new();
-            fields.insert("failures".into(), f.0.into());
+            fields.insert("failures".into(), streak.into());
             fields.insert("last_error".into(), reason.into());
-            alerts.event_at(url.as_str(), "watcher_failing", fields);
+            events.event(url.as_str(), "watcher_failing", fields);
         }
     }
-    f.0
+    streak
 }
 
 /// Reads a marketplace answer: (page, why it is worth saving). Positive evidence only: a 404/410

@@ -1,16 +1,17 @@
-//! The engine's powers, free of any scripting: HTTP session and politeness, marketplace knowledge,
-//! hand-over, notifications, and the simulated marketplace. Nothing here imports mlua; the `lua`
-//! layer exposes these to scripts.
+//! The engine's powers, free of any scripting: HTTP clients, session and politeness, marketplace
+//! knowledge, secured carts and their hand-over, notifications. Nothing here imports mlua; the
+//! `lua` layer exposes these to scripts. The simulated marketplace lives beside it (`crate::sim`).
 
 pub mod browser;
 pub mod carts;
 pub mod clock;
 pub mod cookies;
+pub mod events;
 pub mod governor;
 pub mod handoff;
+pub mod http;
 pub mod market;
 pub mod notify;
 pub mod pretix;
 pub mod session;
-pub mod sim;
 pub mod stats;

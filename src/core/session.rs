@@ -21,6 +21,7 @@ use url::Url;
 
 use super::cookies::CookieInfo;
 use super::governor::{Backoff, Governor, Kind, Outcome, Target, parse_retry_after};
+pub use super::http::{ClientConfig, SetupError, chain};
 use super::stats::Stats;
 
 /// Requests on one client before a fresh connection is opened.
@@ -49,8 +50,8 @@ pub enum HttpError {
     Insecure { url: Box<str> },
     #[error("the {name} header cannot be set per request{hint}")]
     Header { name: String, hint: &'static str },
-    #[error("could not set up HTTPS: {0}")]
-    Setup(String),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
 }
 
 impl HttpError {
@@ -75,54 +76,25 @@ impl HttpError {
     }
 }
 
-/// Everything the clients need to be built the same way each time.
-#[derive(Clone, Debug, Default)]
-pub struct ClientConfig {
-    pub user_agent: String,
-    /// Extra trusted roots, each a PEM bundle (`--ca-cert`, `SSL_CERT_FILE`, the simulator's CA).
-    pub extra_roots: Vec<Vec<u8>>,
-    pub timeout: Option<Duration>,
-    /// `--resolve NAME:ADDR`: these names connect to these addresses (the URL's port is kept).
-    pub resolve: Vec<(String, std::net::SocketAddr)>,
-}
-
-impl ClientConfig {
-    pub fn build(&self, jar: Option<Arc<CookieStoreMutex>>) -> Result<Client, HttpError> {
-        let mut b = Client::builder()
-            .user_agent(self.user_agent.clone())
-            .pool_idle_timeout(Duration::from_secs(600))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(self.timeout.unwrap_or(Duration::from_secs(30)));
-        for pem in &self.extra_roots {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| HttpError::Setup(format!("bad CA certificate: {}", chain(&e))))?;
-            b = b.tls_certs_merge(certs);
-        }
-        for (name, addr) in &self.resolve {
-            b = b.resolve(name, *addr);
-        }
-        if let Some(jar) = jar {
-            b = b.cookie_provider(jar);
-        }
-        b.build().map_err(|e| HttpError::Setup(chain(&e)))
-    }
-}
-
 /// What the whole process shares between sessions: the governor (so no number of sessions gets
-/// around it), the stats and the request counter.
+/// around it), the stats, the request counter and the secured carts (handed over at exit).
 #[derive(Default)]
 pub struct Net {
     pub governor: Governor,
     pub stats: Stats,
     seq: AtomicU64,
-    /// Dry run: POSTs to this host, and to any marketplace buy or cart-add URL, are refused.
-    pub dry_run: Mutex<Option<DryRun>>,
     /// Every cart secured, until it is handed over.
     pub carts: super::carts::Carts,
-    /// Where events raised below the script go (`watcher_failing`).
-    pub alerts: std::sync::OnceLock<Arc<super::notify::Alerts>>,
-    /// Consecutive failed polls, and whether `watcher_failing` went out for this streak.
-    pub failing: Mutex<(u32, bool)>,
+}
+
+/// What a session may do and whom it tells: set when it is made, the same for every session of a
+/// run.
+#[derive(Clone, Default)]
+pub struct Policy {
+    /// Dry run: POSTs to these hosts, and to any marketplace buy or cart-add URL, are refused.
+    pub dry_run: Option<DryRun>,
+    /// Where events raised below the script go (`watcher_failing`, the marketplace found).
+    pub events: Option<Arc<dyn super::events::EventSink>>,
 }
 
 impl Net {
@@ -245,21 +217,6 @@ fn size(n: usize) -> String {
     }
 }
 
-/// An error and its sources, joined: reqwest's own Display omits the cause that matters.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
-    }
-    s
-}
-
 struct Live {
     client: Client,
     used: u32,
@@ -272,10 +229,13 @@ pub struct Session {
     jar: Arc<CookieStoreMutex>,
     live: Mutex<Live>,
     net: Arc<Net>,
+    policy: Policy,
+    /// Per watched URL: consecutive failed polls, and whether `watcher_failing` went out.
+    failing: Mutex<std::collections::HashMap<String, (u32, bool)>>,
 }
 
 impl Session {
-    pub fn new(cfg: ClientConfig, net: Arc<Net>) -> Result<Self, HttpError> {
+    pub fn new(cfg: ClientConfig, net: Arc<Net>, policy: Policy) -> Result<Self, SetupError> {
         let jar = Arc::new(CookieStoreMutex::default());
         let client = cfg.build(Some(jar.clone()))?;
         static IDS: AtomicU64 = AtomicU64::new(1);
@@ -285,6 +245,8 @@ impl Session {
             jar,
             live: Mutex::new(Live { client, used: 0 }),
             net,
+            policy,
+            failing: Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -294,6 +256,30 @@ impl Session {
 
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// A new session (own cookie jar and connection) under the same process-wide rules and policy.
+    pub fn sibling(&self) -> Result<Self, SetupError> {
+        Self::new(self.cfg.clone(), self.net.clone(), self.policy.clone())
+    }
+
+    /// Counts a failed poll of `key` (`None`: it succeeded). Returns the streak, and whether it
+    /// just reached `alert_at` for the first time.
+    pub fn poll_failed(&self, key: &str, failed: bool, alert_at: u32) -> (u32, bool) {
+        let mut map = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        let f = map.entry(key.to_string()).or_default();
+        if !failed {
+            *f = (0, false);
+            return (0, false);
+        }
+        f.0 += 1;
+        let first = f.0 >= alert_at && !f.1;
+        f.1 |= first;
+        (f.0, first)
     }
 
     /// The client for the next request; a fresh one (new connection) every [`RECONNECT_AFTER`].
@@ -357,8 +343,12 @@ impl Session {
             });
         }
         if method == Method::POST {
-            let dry = self.net.dry_run.lock().unwrap_or_else(|e| e.into_inner());
-            if dry.as_ref().is_some_and(|d| d.refuses(url, &target)) {
+            if self
+                .policy
+                .dry_run
+                .as_ref()
+                .is_some_and(|d| d.refuses(url, &target))
+            {
                 return Err(HttpError::DryRun {
                     url: url.as_str().into(),
                 });

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use pretix_race::core::sim::{Scenario, Sim};
+use pretix_race::sim::{Scenario, Sim};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
@@ -51,7 +51,7 @@ impl Done {
         logged_in(&self.log_dir(), part)
     }
 
-    pub fn posts(&self) -> Vec<pretix_race::core::sim::Seen> {
+    pub fn posts(&self) -> Vec<pretix_race::sim::Seen> {
         self.sim
             .seen()
             .into_iter()

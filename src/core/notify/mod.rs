@@ -213,3 +213,13 @@ impl Alerts {
         }
     }
 }
+
+impl crate::core::events::EventSink for Alerts {
+    fn event(&self, target: &str, name: &str, fields: Map<String, Value>) {
+        self.event_at(target, name, fields);
+    }
+
+    fn found(&self, target: &str) {
+        self.set_target(target);
+    }
+}

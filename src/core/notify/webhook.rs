@@ -8,7 +8,7 @@ use reqwest::Client;
 use url::Url;
 
 use crate::core::governor::{Target, jitter};
-use crate::core::session::{ClientConfig, HttpError, chain};
+use crate::core::http::{ClientConfig, SetupError, chain};
 
 /// Tries per delivery.
 pub const TRIES: u32 = 3;
@@ -54,7 +54,7 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    pub fn new(cfg: &ClientConfig) -> Result<Self, HttpError> {
+    pub fn new(cfg: &ClientConfig) -> Result<Self, SetupError> {
         let mut cfg = cfg.clone();
         cfg.timeout = Some(Duration::from_secs(10));
         Ok(Self {

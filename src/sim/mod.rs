@@ -374,6 +374,11 @@ impl Sim {
         &self.ca_pem
     }
 
+    /// The same CA, parsed, for a client to trust.
+    pub fn ca_certificates(&self) -> Vec<reqwest::Certificate> {
+        crate::core::http::parse_roots(self.ca_pem.as_bytes()).unwrap_or_default()
+    }
+
     /// The browser flag that makes Chromium accept the simulator's certificate (and only it).
     pub fn browser_trust_arg(&self) -> String {
         format!(
