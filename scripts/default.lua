@@ -59,6 +59,7 @@ function M.cart_fields(result, handed)
     expires = result.expires,
     cookies = simple,
     cookie_script = handed.console_script,
+    event_url = result.checkout_url:match("^(.-)checkout/"),
   }
 end
 
@@ -67,7 +68,7 @@ end
 ---@param result race.CartResult
 ---@return boolean|nil
 function M.on_cart(result)
-  local handed = race.handoff(race.session, result.checkout_url, { expires = result.expires })
+  local handed = result.session:handoff(result.checkout_url, { expires = result.expires })
   race.alert.event("ticket_in_cart", M.decide("cart_fields", result, handed))
   return true
 end
@@ -88,13 +89,15 @@ end
 --- or with --poll-inactive-marketplace re-checks every N s (±20%) until it appears. An answer that
 --- says nothing (a busy or unreadable page) is asked again; only a readable event page without the
 --- link, or a missing event, ends the search.
----@param opts race.Options
+---@param opts race.Options  the run's options, with this event's url, event, event_url and item
 ---@param was_inactive? boolean the marketplace was open before and went away
+---@param session? Session  the session watching this event (default: race.session)
 ---@return string|nil url, string|nil message, string|nil hint
-function M.discover(opts, was_inactive)
+function M.discover(opts, was_inactive, session)
+  session = session or race.session
   local network_failures, waited = 0, was_inactive or false
   while true do
-    local url, err = race.market.discover(race.session, opts.event_url)
+    local url, err = session:discover(opts.event_url)
     if url then
       if waited then
         race.log.info("the marketplace is open: %s", url)
@@ -111,10 +114,10 @@ function M.discover(opts, was_inactive)
       if network_failures >= 3 and not opts.poll_inactive then
         return nil, err.message, "check the --url and your connection"
       end
-    elseif err.kind == "status" and (err.status == 404 or err.status == 410) then
+    elseif err.kind == "no_link" and (err.status == 404 or err.status == 410) then
       return nil, err.message,
         "check --url and --event: --url must include the organiser's path where the shop has one (e.g. https://pretix.eu/demo), and the event slug is the next path segment"
-    elseif err.kind == "status" or err.kind == "unrecognised" then
+    elseif err.kind == "no_link" and not err.readable then
       -- Busy, rate limited or unreadable: not an answer about the marketplace. Ask again.
       retry = true
     elseif not opts.poll_inactive then
@@ -193,9 +196,11 @@ M.decide = decide
 
 --- Tries listings in order until one is in the cart. Returns true when the strategy is done.
 ---@param page race.Page
-function M.attempt(page)
+---@param session? Session  the session that polled the page (default: race.session)
+function M.attempt(page, session)
+  session = session or race.session
   for _, listing in ipairs(decide("choose", page.listings, page)) do
-    local result, err = race.market.add_to_cart(race.session, listing)
+    local result, err = session:add_to_cart(listing)
     if result and result.status == "in_cart" then
       if decide("on_cart", result) ~= false then
         return true
@@ -209,29 +214,39 @@ function M.attempt(page)
   return false
 end
 
---- The loop.
-function M.run()
-  local opts = race.options
-  local market, message, hint = decide("discover", opts)
+--- The run's options for one target: its url, event, event_url and item over the flags.
+---@param target {url: string, event: string, event_url: string, item?: string}
+---@return race.Options
+function M.options_for(target)
+  local own = { url = target.url, event = target.event, event_url = target.event_url, item = target.item }
+  return setmetatable(own, { __index = race.options })
+end
+
+--- Watches one event's marketplace until a ticket is in the cart (true), or it is closed for good
+--- (nil, message, hint).
+---@param opts race.Options  from M.options_for
+---@param session Session
+function M.watch(opts, session)
+  local tag = #(race.options.targets or {}) > 1 and ("[" .. opts.event .. "] ") or ""
+  local market, message, hint = decide("discover", opts, false, session)
   if not market then
-    return nil, message, hint
+    return nil, tag .. tostring(message), hint
   end
-  M.market_url = market
   local url = race.market.url(market, { item = opts.item, sort = opts.sort })
-  race.log.info("watching %s every ~%g s%s", url, opts.interval, opts.dry_run and " (dry run)" or "")
-  local announced = {}
+  race.log.info("%swatching %s every ~%g s%s", tag, url, opts.interval, opts.dry_run and " (dry run)" or "")
+  local announced = race.store.get("announced:" .. market) or {}
   while true do
-    local page = race.market.poll(race.session, url)
+    local page = session:poll(url)
     if page and page.state == "inactive" then
       if not opts.poll_inactive then
-        return nil, "the marketplace is not active any more",
+        return nil, tag .. "the marketplace is not active any more",
           "to keep waiting for it to come back, add --poll-inactive-marketplace 60"
       end
-      race.log.warn("the marketplace is not active; waiting for the event page to link it again")
+      race.log.warn("%sthe marketplace is not active; waiting for the event page to link it again", tag)
       race.time.sleep(race.time.jitter(opts.poll_inactive))
-      market, message, hint = decide("discover", opts, true)
+      market, message, hint = decide("discover", opts, true, session)
       if not market then
-        return nil, message, hint
+        return nil, tag .. tostring(message), hint
       end
       url = race.market.url(market, { item = opts.item, sort = opts.sort })
     elseif page and #page.listings > 0 then
@@ -244,14 +259,45 @@ function M.run()
           end
         end
         if #fresh > 0 then
+          -- Remembered across restarts, so a restarted dry run does not announce them again.
+          race.store.set("announced:" .. market, announced)
           decide("on_available", fresh, page)
         end
-      elseif M.attempt(page) then
+      elseif M.attempt(page, session) then
+        race.log.info("%sdone", tag)
         return true
       end
     end
     race.time.sleep(decide("wait", opts))
   end
+end
+
+--- The loop: one watch per target (repeated --event, or the strategy's `targets`), each with its
+--- own session, interval and jitter, side by side; the first ticket in the cart ends the run.
+function M.run()
+  local targets = race.options.targets or {}
+  if #targets == 0 then
+    return nil, "nothing to watch",
+      "give --url and --event, or return a strategy table with targets = { { url = …, event = … } }"
+  end
+  if #targets == 1 then
+    return M.watch(M.options_for(targets[1]), race.session)
+  end
+  local pending = {}
+  for i, t in ipairs(targets) do
+    pending[i] = race.spawn(M.watch, M.options_for(t), i == 1 and race.session or race.new_session())
+  end
+  local message, hint
+  while #pending > 0 do
+    local i, done, why, how = race.select(table.unpack(pending))
+    if done then
+      return true
+    end
+    race.log.warn("%s", tostring(why))
+    message, hint = why, how
+    table.remove(pending, i)
+  end
+  return nil, message, hint
 end
 
 for name in pairs(contracts) do

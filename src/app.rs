@@ -26,9 +26,33 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         Some(Command::AlertTest(a)) => crate::alert_test::run(a).await,
         None => {
             set_log_level(&cli.run);
-            let url = cli.url.unwrap_or_default();
-            let event = cli.event.unwrap_or_default();
-            let config = config::resolve(&url, &event, &cli.run, config::DEFAULT_INTERVAL, vec![])?;
+            let mut run = cli.run;
+            let (mut url, mut events) = (cli.url, cli.events);
+            match cli.target {
+                Some(t) if t.starts_with("https://") || t.starts_with("http://") => {
+                    let (u, e) = config::split_event_url(&t)?;
+                    if url.is_none() {
+                        url = Some(u);
+                    }
+                    if events.is_empty() {
+                        events.push(e);
+                    }
+                }
+                Some(t) => {
+                    if run.script.is_some() {
+                        return Err(config::ConfigError::TwoScripts.into());
+                    }
+                    run.script = Some(t.into());
+                }
+                None => {}
+            }
+            let config = config::resolve(
+                url.as_deref(),
+                &events,
+                &run,
+                config::DEFAULT_INTERVAL,
+                vec![],
+            )?;
             race(config).await
         }
     }
@@ -49,8 +73,8 @@ async fn rehearse(r: RehearseArgs) -> Result<(), AppError> {
         )
     })?;
     let mut config = config::resolve(
-        sim.base_url().as_str(),
-        sim.event(),
+        Some(sim.base_url().as_str()),
+        &sim.events(),
         &r.run,
         config::REHEARSAL_INTERVAL,
         sim.ca_certificates(),
@@ -60,7 +84,12 @@ async fn rehearse(r: RehearseArgs) -> Result<(), AppError> {
     crate::log::info(format!(
         "rehearsal: simulated marketplace ({} scenario) at {}",
         r.scenario,
-        config.event_url()
+        config
+            .targets
+            .iter()
+            .map(|t| t.event_url().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     let result = race(config).await;
     drop(sim);
@@ -82,12 +111,20 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         webhook,
         config.webhook.clone(),
         config.imessage.clone(),
-        &config.event_url(),
+        &config
+            .event_url()
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
     ));
+    let dry_run = config.dry_run.then(|| {
+        let d = DryRun::default();
+        for t in &config.targets {
+            d.add_host(&t.url);
+        }
+        d
+    });
     let policy = Policy {
-        dry_run: config.dry_run.then(|| DryRun {
-            hosts: vec![crate::core::governor::Target::of(&config.url).host],
-        }),
+        dry_run: dry_run.clone(),
         events: Some(alerts.clone()),
     };
     let session =
@@ -99,7 +136,14 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         ScriptSource::Default => "built-in default".to_string(),
         ScriptSource::File { path, .. } => path.display().to_string(),
     };
-    let event_url = config.event_url();
+    let watching = match config.targets.as_slice() {
+        [] => "named by the strategy".to_string(),
+        ts => ts
+            .iter()
+            .map(|t| t.event_url().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
     let log_dir = config.log_dir.clone();
     let ctx = Arc::new(Context::new(
         config,
@@ -109,14 +153,16 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         alerts.clone(),
         kill.clone(),
     ));
+    let ctx_for_tasks = ctx.clone();
     let engine = Engine::new(ctx)?;
     let chunk = engine.compile()?;
     crate::core::pretix::warm_up();
     crate::log::info(format!(
-        "pretix-race {} · strategy: {strategy} · event: {event_url}",
+        "pretix-race {} · strategy: {strategy} · watching: {watching}",
         env!("CARGO_PKG_VERSION")
     ));
 
+    let tasks = ctx_for_tasks.clone();
     let mut task = tokio::spawn(async move { engine.run(chunk).await });
     let (outcome, signal) = tokio::select! {
         r = &mut task => (Some(r), None),
@@ -127,6 +173,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             (None, Some(sig))
         }
     };
+    tasks.stop_tasks();
     if let Some(sig) = signal {
         crate::log::info(format!("{sig}: stopping"));
     }

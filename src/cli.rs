@@ -19,19 +19,25 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     subcommand_negates_reqs = true,
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  pretix-race --url https://tickets.example.com --event myevent\n  pretix-race --url https://tickets.example.com --event myevent --item 965 --sort newest --webhook https://hooks.example.com/pretix\n  pretix-race rehearse            (a full run against the built-in simulated marketplace)"
+    after_help = "Examples:\n  pretix-race --url https://tickets.example.com --event myevent\n  pretix-race https://tickets.example.com/myevent/        (the event's page, as a shorthand)\n  pretix-race --url https://tickets.example.com --event day1 --event day2 --item 965 --webhook https://hooks.example.com/pretix\n  pretix-race festival.lua        (a strategy file that names its own targets)\n  pretix-race rehearse            (a full run against the built-in simulated marketplace)"
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// A strategy file (Lua) to run, which may name its own targets; or an event's page
+    /// (https://tickets.example.com/myevent/) as a shorthand for --url and --event.
+    #[arg(value_name = "SCRIPT|EVENT_URL")]
+    pub target: Option<String>,
+
     /// The shop's base URL, e.g. https://tickets.example.com (https; http only for loopback).
-    #[arg(long, required = true, value_name = "URL")]
+    #[arg(long, value_name = "URL")]
     pub url: Option<String>,
 
-    /// The event's slug: the path segment after the base URL (…/myevent/).
-    #[arg(long, required = true, value_name = "SLUG")]
-    pub event: Option<String>,
+    /// The event's slug: the path segment after the base URL (…/myevent/). Repeat it to watch
+    /// several events of the shop at once; the first cart ends the run.
+    #[arg(long = "event", value_name = "SLUG")]
+    pub events: Vec<String>,
 
     #[command(flatten)]
     pub run: RunArgs,
@@ -242,6 +248,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", default_value = "./live-responses")]
     pub log_dir: PathBuf,
 
+    /// Where a strategy's state (race.store) is kept across restarts [default: beside --log-dir,
+    /// pretix-race-state].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// More detail in the log (-v: debug).
     #[arg(short, long)]
     pub verbose: bool,
@@ -285,6 +296,7 @@ mod tests {
     fn the_plain_run() {
         let c = parse(&["--url", "https://t.example", "--event", "ev"]).unwrap();
         assert_eq!(c.url.as_deref(), Some("https://t.example"));
+        assert_eq!(c.events, ["ev"]);
         assert_eq!(c.run.sort, Sort::PriceAsc);
         assert_eq!(c.run.interval, None);
         assert!(c.command.is_none());
@@ -332,9 +344,11 @@ mod tests {
     }
 
     #[test]
-    fn url_and_event_are_required_without_a_subcommand() {
-        assert!(parse(&["--event", "ev"]).is_err());
-        assert!(parse(&["--url", "https://t.example"]).is_err());
+    fn a_positional_script_or_event_url_and_repeated_events() {
+        let c = parse(&["festival.lua"]).unwrap();
+        assert_eq!(c.target.as_deref(), Some("festival.lua"));
+        let c = parse(&["--url", "https://t", "--event", "a", "--event", "b"]).unwrap();
+        assert_eq!(c.events, ["a", "b"]);
         let c = parse(&["rehearse", "--scenario", "busy", "--headless"]).unwrap();
         assert!(
             matches!(c.command, Some(Command::Rehearse(ref r)) if r.scenario == "busy" && r.run.headless)

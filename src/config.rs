@@ -91,6 +91,19 @@ pub enum ConfigError {
     )]
     BadResolve { value: String, reason: String },
 
+    #[error("nothing to watch: give the shop and event, or a strategy that names them")]
+    #[diagnostic(
+        code(usage::target),
+        help(
+            "pretix-race --url https://tickets.example.com --event myevent, or pretix-race https://tickets.example.com/myevent/, or pretix-race festival.lua (a strategy whose table has `targets`)"
+        )
+    )]
+    NoTarget,
+
+    #[error("two strategy files: one given as an argument, one with --script")]
+    #[diagnostic(code(usage::script), help("give the strategy once"))]
+    TwoScripts,
+
     #[error("unknown scenario {name:?}")]
     #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
     UnknownScenario { name: String, known: String },
@@ -103,10 +116,26 @@ pub enum ScriptSource {
     File { path: PathBuf, source: String },
 }
 
-#[derive(Clone, Debug)]
-pub struct Config {
+/// One event to watch: the shop's base URL and the event's slug (and, optionally, a product).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Watch {
     pub url: Url,
     pub event: String,
+    pub item: Option<String>,
+}
+
+impl Watch {
+    /// The event page: `{url}/{event}/`.
+    pub fn event_url(&self) -> Url {
+        event_url(&self.url, &self.event)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The events named by flags (`--url` with one or more `--event`s); empty when the strategy
+    /// names its own (`targets` in the table it returns).
+    pub targets: Vec<Watch>,
     pub interval: Duration,
     pub item: Option<String>,
     pub sort: Sort,
@@ -123,6 +152,8 @@ pub struct Config {
     pub runaway_after: Duration,
     pub client: ClientConfig,
     pub log_dir: PathBuf,
+    /// Where `race.store` keeps its file.
+    pub state_dir: PathBuf,
     /// The browser for the hand-over (none when headless or none was found).
     pub browser: Option<PathBuf>,
     /// Extra browser flags (rehearsals: trust the simulator's certificate).
@@ -133,9 +164,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// The event page: `{url}/{event}/`.
-    pub fn event_url(&self) -> Url {
-        event_url(&self.url, &self.event)
+    /// The first event page named by flags, if any.
+    pub fn event_url(&self) -> Option<Url> {
+        self.targets.first().map(Watch::event_url)
     }
 }
 
@@ -180,6 +211,65 @@ pub fn target(url: &str, event: &str) -> Result<(Url, String), ConfigError> {
         return Err(ConfigError::BadEvent { value: event });
     }
     Ok((url, event))
+}
+
+/// An event's full URL (`https://pretix.eu/demo/democon/`) as the shop URL and the slug: the last
+/// path segment is the event.
+pub fn split_event_url(value: &str) -> Result<(String, String), ConfigError> {
+    let url = parse_url("the event URL", value)?;
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    let Some((event, shop)) = segments.split_last() else {
+        return Err(ConfigError::BadUrl {
+            value: value.to_string(),
+            reason:
+                "it names no event (give the event's page, e.g. https://pretix.eu/demo/democon/)"
+                    .into(),
+        });
+    };
+    let mut base = url.clone();
+    base.set_path(&format!("/{}", shop.join("/")));
+    base.set_query(None);
+    base.set_fragment(None);
+    Ok((base.to_string(), event.to_string()))
+}
+
+/// Checks one target, from flags or from a strategy: https (http only for loopback), a slug, and
+/// the interval floor for a remote host (warnings for an aggressive one go to `warnings`).
+pub fn check_target(
+    url: &str,
+    event: &str,
+    item: Option<String>,
+    interval: Duration,
+    warnings: &mut Vec<String>,
+) -> Result<Watch, ConfigError> {
+    let (url, event) = target(url, event)?;
+    let Target { host, loopback, .. } = Target::of(&url);
+    if !loopback {
+        if interval < FLOOR {
+            return Err(ConfigError::IntervalBelowFloor {
+                secs: interval.as_secs_f64(),
+                floor: FLOOR.as_secs(),
+                host,
+            });
+        }
+        if interval < WARN_BELOW {
+            let w = format!(
+                "--interval {} s is aggressive for {host}: the marketplace may be switched off for bots; 5 s or more is kinder",
+                interval.as_secs_f64()
+            );
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+        }
+    }
+    Ok(Watch {
+        url,
+        event,
+        item: item.filter(|s| !s.trim().is_empty()),
+    })
 }
 
 /// How every HTTPS client is built: the User-Agent, and the extra trusted roots from
@@ -241,33 +331,38 @@ pub fn parse_resolve(value: &str) -> Result<(String, std::net::SocketAddr), Conf
     Ok((name, std::net::SocketAddr::new(ip, 0)))
 }
 
-/// Resolves the flags. `url` and `event` come from the command line, or from the simulator when
-/// rehearsing; `default_interval` differs between the two.
+/// Resolves the flags. `url` and `events` come from the command line, or from the simulator when
+/// rehearsing (none when the strategy names its targets); `default_interval` differs between the
+/// two.
 pub fn resolve(
-    url: &str,
-    event: &str,
+    url: Option<&str>,
+    events: &[String],
     args: &RunArgs,
     default_interval: Duration,
     extra_roots: Vec<reqwest::Certificate>,
 ) -> Result<Config, ConfigError> {
-    let (url, event) = target(url, event)?;
-    let Target { host, loopback, .. } = Target::of(&url);
     let mut warnings = Vec::new();
     let interval = args.interval.unwrap_or(default_interval);
-    if !loopback {
-        if interval < FLOOR {
-            return Err(ConfigError::IntervalBelowFloor {
-                secs: interval.as_secs_f64(),
-                floor: FLOOR.as_secs(),
-                host,
+    let targets = match (url, events) {
+        (None, []) => Vec::new(),
+        (Some(_), []) => {
+            return Err(ConfigError::BadEvent {
+                value: String::new(),
             });
         }
-        if interval < WARN_BELOW {
-            warnings.push(format!(
-                "--interval {} s is aggressive for {host}: the marketplace may be switched off for bots; 5 s or more is kinder",
-                interval.as_secs_f64()
-            ));
+        (None, [e, ..]) => {
+            return Err(ConfigError::BadUrl {
+                value: String::new(),
+                reason: format!("--event {e} needs --url (the shop's base URL)"),
+            });
         }
+        (Some(url), events) => events
+            .iter()
+            .map(|e| check_target(url, e, args.item.clone(), interval, &mut warnings))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    if targets.is_empty() && args.script.is_none() {
+        return Err(ConfigError::NoTarget);
     }
     let webhook = args
         .webhook
@@ -302,8 +397,7 @@ pub fn resolve(
     }
 
     Ok(Config {
-        url,
-        event,
+        targets,
         interval,
         item: args.item.clone().filter(|s| !s.trim().is_empty()),
         sort: args.sort,
@@ -318,6 +412,12 @@ pub fn resolve(
         runaway_after: args.runaway_after.max(Duration::from_millis(100)),
         client,
         log_dir: args.log_dir.clone(),
+        state_dir: args.state_dir.clone().unwrap_or_else(|| {
+            args.log_dir
+                .parent()
+                .map(|p| p.join("pretix-race-state"))
+                .unwrap_or_else(|| PathBuf::from("pretix-race-state"))
+        }),
         browser,
         browser_args: Vec::new(),
         warnings,
@@ -395,7 +495,13 @@ mod tests {
     }
 
     fn go(url: &str, extra: &[&str]) -> Result<Config, ConfigError> {
-        resolve(url, "myevent", &args(extra), DEFAULT_INTERVAL, vec![])
+        resolve(
+            Some(url),
+            &["myevent".to_string()],
+            &args(extra),
+            DEFAULT_INTERVAL,
+            vec![],
+        )
     }
 
     #[test]
@@ -403,7 +509,7 @@ mod tests {
         let c = go("https://tickets.example.com", &[]).unwrap();
         assert_eq!(c.interval, DEFAULT_INTERVAL);
         assert_eq!(
-            c.event_url().as_str(),
+            c.event_url().unwrap().as_str(),
             "https://tickets.example.com/myevent/"
         );
         assert_eq!(
@@ -413,7 +519,7 @@ mod tests {
         assert!(c.warnings.is_empty());
         let c = go("https://tickets.example.com/shop/", &[]).unwrap();
         assert_eq!(
-            c.event_url().as_str(),
+            c.event_url().unwrap().as_str(),
             "https://tickets.example.com/shop/myevent/"
         );
     }
@@ -451,6 +557,40 @@ mod tests {
             go("not a url", &[]),
             Err(ConfigError::BadUrl { .. })
         ));
+    }
+
+    #[test]
+    fn several_events_and_the_event_url_shorthand() {
+        let c = resolve(
+            Some("https://t.example/org"),
+            &["day1".into(), "day2".into()],
+            &args(&[]),
+            DEFAULT_INTERVAL,
+            vec![],
+        )
+        .unwrap();
+        let urls: Vec<String> = c
+            .targets
+            .iter()
+            .map(|t| t.event_url().to_string())
+            .collect();
+        assert_eq!(
+            urls,
+            ["https://t.example/org/day1/", "https://t.example/org/day2/"]
+        );
+        assert_eq!(
+            split_event_url("https://pretix.eu/demo/democon/").unwrap(),
+            ("https://pretix.eu/demo".to_string(), "democon".to_string())
+        );
+        assert_eq!(
+            split_event_url("https://tickets.example.com/myevent").unwrap(),
+            (
+                "https://tickets.example.com/".to_string(),
+                "myevent".to_string()
+            )
+        );
+        assert!(split_event_url("https://tickets.example.com/").is_err());
+        assert!(split_event_url("http://tickets.example.com/x/").is_err());
     }
 
     #[test]

@@ -13,9 +13,12 @@ fn root() -> &'static Path {
 /// Every function the running API has, as `race.area.name` and `Session:method`.
 async fn registered() -> BTreeSet<String> {
     let d = Race::named("quiet")
+        .env("PRETIX_RACE_TEST_HOOKS", "1")
         .script(
             r#"
             local race = require("race")
+            local methods = race._test_methods
+            race._test_methods, race._test_panic = nil, nil
             local out = {}
             local function walk(prefix, t)
               for k, v in pairs(t) do
@@ -25,9 +28,14 @@ async fn registered() -> BTreeSet<String> {
             end
             walk("race", race)
             assert(race.session:get(race.options.event_url))
-            for _, m in ipairs({ "get", "post", "cookies" }) do
-              if race.session[m] then out[#out + 1] = "Session:" .. m end
+            -- The userdata's methods, as the core registered them (not a list kept by hand).
+            for class, ud in pairs({ Session = race.session, Document = race.html.parse("", "https://a.example/"),
+                                     Task = race.spawn(function() end) }) do
+              for _, m in ipairs(methods(ud)) do out[#out + 1] = class .. ":" .. m end
             end
+            -- Element tables share one metatable of methods.
+            local el = race.html.parse("<p>x</p>", "https://a.example/"):select("p")[1]
+            for k in pairs(getmetatable(el).__index) do out[#out + 1] = "Element:" .. k end
             print(table.concat(out, "\n"))
             "#,
         )

@@ -320,7 +320,8 @@ async fn webhook_follows_the_cart_with_the_documented_payload() {
             "price",
             "checkout_url",
             "cookies",
-            "cookie_script"
+            "cookie_script",
+            "event_url"
         ])
     );
     assert_eq!(body["event"], "ticket_in_cart");

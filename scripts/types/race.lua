@@ -4,9 +4,16 @@
 ---
 --- Error channels: an expected failure returns `nil, err` (`err.kind`, `err.message`; `tostring(err)`
 --- is the message). Misuse (wrong argument types, a non-buy URL to add_to_cart) raises.
---- `err.kind` is one of: "network", "tls", "status" (with `err.status`), "no_link", "unrecognised"
---- (an answer that is no page we can read), "dry_run", "refused" (a POST to a checkout page:
---- paying is the person's step; plain http to a non-loopback host), "webhook", "imessage".
+--- One failure rule everywhere: an expected failure returns `nil, err`, with `err.kind` one of
+--- "network", "tls", "no_link" (discover: the event page had no marketplace link; `err.status` and
+--- `err.readable` say what it answered), "dry_run", "refused" (a POST to a checkout page: paying
+--- is the person's step; plain http to a non-loopback host), "json", "webhook", "imessage". An
+--- HTTP status is data (`response.status`), never an error. Misuse (wrong argument types, a
+--- non-buy URL to add_to_cart, a reserved header) raises at the caller's line.
+---
+--- Operations are methods of a session (`s:get`, `s:post`, `s:discover`, `s:poll`,
+--- `s:add_to_cart`, `s:handoff`); the free functions `race.market.discover/poll/add_to_cart(s, …)`
+--- and `race.handoff(s, …)` still work for one release, deprecated.
 ---
 --- A strategy file returns a table with a `run` method (like `require("race.default")`), or a
 --- function, or does its work at top level. `run` returning `false|nil, message[, hint]` ends the
@@ -31,10 +38,17 @@
 ---@field kind string
 ---@field message string
 
----@class race.Options
----@field url string         the shop's base URL (--url)
----@field event string       the event slug (--event)
+---@class race.Target
+---@field url string         the shop's base URL
+---@field event string       the event slug
 ---@field event_url string   `{url}/{event}/`
+---@field item string|nil    product id filter
+
+---@class race.Options
+---@field targets race.Target[]  every event watched: the flags' (--url with each --event), or the strategy's `targets`
+---@field url string|nil     the first target's shop URL (--url)
+---@field event string|nil   the first target's event slug (--event)
+---@field event_url string|nil  the first target's `{url}/{event}/`
 ---@field interval number    seconds between polls (--interval)
 ---@field item string|nil    product id filter (--item)
 ---@field sort string        price_asc | price_desc | newest | oldest (--sort)
@@ -86,6 +100,7 @@
 
 ---@class race.CartResult
 ---@field status "in_cart"|"lost"|"failed"
+---@field session Session          the session holding the cart (hand it over with result.session:handoff)
 ---@field checkout_url string|nil  with in_cart
 ---@field expires string|nil       the reservation's end (data-expires), with in_cart
 ---@field items string[]|nil       cart rows on the checkout page, with in_cart
@@ -140,6 +155,35 @@ function Session:post(url, form, opts) end
 ---@return race.Cookie[]
 function Session:cookies() end
 
+--- GETs the event page (default: the first target's) and follows its marketplace link.
+--- No link is `nil, err` with kind "no_link"; what the page answered is data on the error:
+--- `err.status` (e.g. 404: check the URL; 503: busy, ask again) and `err.readable` (a page we
+--- could read, as opposed to garbage or an error page).
+---@param event_url? string
+---@return string|nil url, race.Error|nil err  kinds: no_link, network, tls
+function Session:discover(event_url) end
+
+--- GETs the marketplace once and reads its listings. An HTTP status is data (`page.status`,
+--- `page.ok`), never an error: only the network fails with `nil, err`.
+---@param url string
+---@return race.Page|nil, race.Error|nil
+function Session:poll(url) end
+
+--- POSTs the listing's form. Only buy URLs are accepted (anything else raises).
+---@param listing race.Listing
+---@param referer? string  defaults to listing.page_url
+---@return race.CartResult|nil, race.Error|nil
+function Session:add_to_cart(listing, referer) end
+
+--- Hands this session's cart over: writes the cookie files, prints checkout URL, cookies and
+--- console script, then (unless headless) opens the browser on the checkout page with every
+--- cookie set. Never fails for want of a browser. Given a URL that is not a checkout page, it
+--- hands the session over but says plainly that no cart is confirmed.
+---@param checkout_url string
+---@param opts? {expires?: string, headless?: boolean}
+---@return race.Handoff
+function Session:handoff(checkout_url, opts) end
+
 ---@class race
 race = {}
 
@@ -152,6 +196,120 @@ race.options = {}
 --- The run's HTTP session: one connection, one cookie jar.
 ---@type Session
 race.session = {}
+
+--- Another session: its own cookie jar and connection (a second cart), under the same rules as
+--- every other (the governor is per host, not per session).
+---@return Session
+function race.new_session() end
+
+---@class Task
+
+--- Starts `fn(...)` as a task beside the caller and returns its handle at once. Tasks run one at a
+--- time and switch whenever one waits on the API (a poll, a sleep). Ctrl-C and the runaway
+--- watchdog stop every task; tasks still running when the strategy ends are stopped.
+---@param fn function
+---@return Task
+function race.spawn(fn, ...) end
+
+--- Waits for every task and returns each one's first result, in order. A task that raised
+--- raises here.
+---@param ... Task
+---@return any ...
+function race.join(...) end
+
+--- Waits for the first of the tasks to finish: returns its position (1-based) and all its results.
+---@param ... Task
+---@return integer index, any ...
+function race.select(...) end
+
+race.html = {}
+
+---@class Element
+---@field tag string
+---@field text string         its text, whitespace folded
+---@field html string         its outer HTML
+---@field attrs table<string,string>
+local Element = {}
+
+--- The attribute's value, or nil.
+---@param name string
+---@return string|nil
+function Element:attr(name) end
+
+--- Elements inside this one matching `css`.
+---@param css string
+---@return Element[]
+function Element:select(css) end
+
+---@class Document
+local Document = {}
+
+--- Elements matching `css`, in document order. A bad selector raises.
+---@param css string
+---@return Element[]
+function Document:select(css) end
+
+--- The page's forms (see race.html.forms).
+---@return race.Form[]
+function Document:forms() end
+
+---@class race.Form
+---@field action string      absolute
+---@field method string      "get" or "post"
+---@field id string|nil
+---@field fields table<string,string>  inputs with a name (checked boxes, selected options), text areas
+
+--- Parses any page; `base_url` resolves its relative links.
+---@param body string
+---@param base_url string
+---@return Document
+function race.html.parse(body, base_url) end
+
+--- The forms of a page, in document order, with absolute actions and their fields.
+---@param body string
+---@param base_url string
+---@return race.Form[]
+function race.html.forms(body, base_url) end
+
+race.json = {}
+
+--- A Lua value as JSON text (a table with keys 1..n is an array). Functions raise.
+---@param value any
+---@return string
+function race.json.encode(value) end
+
+--- JSON text as a Lua value; text that is not JSON is `nil, err` (kind "json").
+---@param text string
+---@return any|nil, race.Error|nil
+function race.json.decode(text) end
+
+race.url = {}
+
+--- `relative` resolved against `base`, as a browser resolves a link.
+---@param base string
+---@param relative string
+---@return string
+function race.url.join(base, relative) end
+
+--- `url` with these query parameters set (others kept).
+---@param url string
+---@param params table<string,string|number|boolean>
+---@return string
+function race.url.query(url, params) end
+
+--- A little state that survives a restart: one JSON file under --state-dir (default beside
+--- --log-dir), rewritten atomically on every set, 0600.
+race.store = {}
+
+--- The value stored under `key`, or nil.
+---@param key string
+---@return any
+function race.store.get(key) end
+
+--- Stores `value` (anything JSON can hold; nil removes the key).
+---@param key string
+---@param value any
+function race.store.set(key, value) end
 
 race.log = {}
 
@@ -191,10 +349,11 @@ function race.time.jitter(secs, frac) end
 
 race.market = {}
 
---- GETs the event page (default: options.event_url) and follows its marketplace link.
+--- Deprecated: use `session:discover(event_url)`.
+---@deprecated
 ---@param session Session
 ---@param event_url? string
----@return string|nil url, race.Error|nil err  kinds: no_link, status, unrecognised, network, tls
+---@return string|nil url, race.Error|nil err
 function race.market.discover(session, event_url) end
 
 --- The marketplace URL with `item` and `sort` filters.
@@ -203,7 +362,8 @@ function race.market.discover(session, event_url) end
 ---@return string
 function race.market.url(market_url, filters) end
 
---- GETs the marketplace once and reads its listings.
+--- Deprecated: use `session:poll(url)`.
+---@deprecated
 ---@param session Session
 ---@param url string
 ---@return race.Page|nil, race.Error|nil
@@ -215,17 +375,16 @@ function race.market.poll(session, url) end
 ---@return race.Listing[]
 function race.market.listings(body, base_url) end
 
---- POSTs the listing's form. Only buy URLs are accepted (anything else raises).
+--- Deprecated: use `session:add_to_cart(listing, referer)`.
+---@deprecated
 ---@param session Session
 ---@param listing race.Listing
----@param referer? string  defaults to listing.page_url
+---@param referer? string
 ---@return race.CartResult|nil, race.Error|nil
 function race.market.add_to_cart(session, listing, referer) end
 
---- Hands the cart over: writes the cookie files, prints checkout URL, cookies and console script,
---- then (unless headless) opens the browser on the checkout page with every cookie set. Never
---- fails for want of a browser: the printed session and instructions remain. Given a URL that is
---- not a checkout page, it hands the session over but says plainly that no cart is confirmed.
+--- Deprecated: use `session:handoff(checkout_url, opts)`.
+---@deprecated
 ---@param session Session
 ---@param checkout_url string
 ---@param opts? {expires?: string, headless?: boolean}
@@ -244,11 +403,13 @@ race.alert = {}
 function race.alert.event(event, fields) end
 
 --- POSTs `payload` as JSON, as it is (three tries on transient failures). https only (http for
---- loopback hosts): any other URL answers `nil, err` at once.
+--- loopback hosts): any other URL answers `nil, err` at once. In the background, unless
+--- `opts.wait`: then it returns once delivered (true) or given up (`nil, err`).
 ---@param url string
 ---@param payload table
+---@param opts? {wait?: boolean}
 ---@return true|nil, race.Error|nil
-function race.alert.webhook(url, payload) end
+function race.alert.webhook(url, payload, opts) end
 
 --- A desktop notification (freedesktop on Linux, Notification Center on macOS); skipped quietly
 --- where there is no notification service. The text is shown, never interpreted.

@@ -73,12 +73,14 @@ impl Carts {
         out
     }
 
-    /// When the newest cart was secured (hand-over latency is measured from it).
-    pub fn last_secured_at(&self) -> Option<Instant> {
+    /// When `session`'s newest cart was secured (its hand-over latency is measured from it).
+    pub fn last_secured_at(&self, session: u64) -> Option<Instant> {
         self.list
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .last()
+            .iter()
+            .rev()
+            .find(|(c, _)| c.session == session)
             .map(|(c, _)| c.at)
     }
 

@@ -37,9 +37,11 @@ impl MarketError {
     pub fn kind(&self) -> &'static str {
         match self {
             MarketError::Http(e) => e.kind(),
-            MarketError::Status { .. } => "status",
-            MarketError::NoLink { .. } => "no_link",
-            MarketError::Unrecognised { .. } => "unrecognised",
+            // The event page answered, without a link: what it answered is data (the status),
+            // never a failure kind of its own.
+            MarketError::Status { .. }
+            | MarketError::NoLink { .. }
+            | MarketError::Unrecognised { .. } => "no_link",
         }
     }
 }

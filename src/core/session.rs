@@ -103,20 +103,33 @@ impl Net {
     }
 }
 
-/// What a dry run refuses: every POST to the watched host, and every POST that could put a ticket
-/// in a cart on any host (a marketplace buy URL, a shop's `cart/add`).
+/// What a dry run refuses: every POST to a watched host, and every POST that could put a ticket
+/// in a cart on any host (a marketplace buy URL, a shop's `cart/add`). Shared by every session of
+/// a run; a strategy's own targets join the watched hosts once it names them.
 #[derive(Clone, Debug, Default)]
 pub struct DryRun {
     /// Normalised hosts (see [`Target`]).
-    pub hosts: Vec<String>,
+    hosts: Arc<Mutex<Vec<String>>>,
 }
 
 impl DryRun {
+    pub fn add_host(&self, url: &Url) {
+        let host = Target::of(url).host;
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+
     pub fn refuses(&self, url: &Url, target: &Target) -> bool {
         let path = url.path();
-        self.hosts.contains(&target.host)
-            || path.contains(super::pretix::BUY_MARKER)
+        path.contains(super::pretix::BUY_MARKER)
             || path.trim_end_matches('/').ends_with("/cart/add")
+            || self
+                .hosts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&target.host)
     }
 }
 

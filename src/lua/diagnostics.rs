@@ -115,6 +115,19 @@ fn span_of_line(src: &str, line: usize) -> SourceSpan {
     SourceSpan::new(src.len().saturating_sub(1).into(), 0)
 }
 
+/// A report at `file:line` for a problem found by checking what the script returned.
+pub fn at_line(file: &str, source: &str, line: usize, message: &str, help: &str) -> ScriptError {
+    ScriptError {
+        headline: format!("script error in {file}:{line}: {message}"),
+        phase: Phase::Load,
+        location: Some(format!("{file}:{line}")),
+        span: Some(span_of_line(source, line)),
+        src: Some(NamedSource::new(file, source.to_string()).with_language("lua")),
+        label: message.to_string(),
+        help: Some(help.to_string()),
+    }
+}
+
 /// Turns a Lua error into a report. `help` is the hint for this phase.
 pub fn report(err: &mlua::Error, phase: Phase, chunks: &Chunks) -> ScriptError {
     if let mlua::Error::MemoryError(_) = root(err) {

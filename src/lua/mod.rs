@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 use mlua::chunk::ChunkMode;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
-use crate::config::{Config, ScriptSource};
+use crate::config::{Config, ScriptSource, Watch};
 use crate::core::market::ResponseLog;
 use crate::core::notify::Alerts;
+use crate::core::session::DryRun;
 use crate::core::session::{Net, Session};
 use diagnostics::{Chunks, Phase, ScriptError};
 
@@ -51,6 +52,12 @@ pub struct Context {
     stopped: Mutex<Option<String>>,
     /// Sources of every chunk loaded, for reports that point into them.
     pub chunks: Chunks,
+    /// Tasks `race.spawn` started: stopped when the run ends.
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    /// The events watched: from flags, or as the strategy names them.
+    targets: Mutex<Vec<Watch>>,
+    /// The run's dry-run policy, if any (a strategy's targets join its hosts).
+    pub dry_run: Option<DryRun>,
 }
 
 impl Context {
@@ -63,6 +70,8 @@ impl Context {
         kill: Arc<AtomicBool>,
     ) -> Self {
         Self {
+            targets: Mutex::new(config.targets.clone()),
+            dry_run: session.policy().dry_run.clone(),
             config,
             session,
             net,
@@ -73,6 +82,34 @@ impl Context {
             last_wait: AtomicU64::new(0),
             stopped: Mutex::new(None),
             chunks: Chunks::default(),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The events watched (flags first; else what the strategy named).
+    pub fn targets(&self) -> Vec<Watch> {
+        self.targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Keeps a spawned task's handle, to stop it when the run ends.
+    pub fn track(&self, task: tokio::task::AbortHandle) {
+        let mut t = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        t.retain(|h| !h.is_finished());
+        t.push(task);
+    }
+
+    /// Stops every task `race.spawn` started that is still running.
+    pub fn stop_tasks(&self) {
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            t.abort();
         }
     }
 
@@ -379,6 +416,10 @@ impl Engine {
         let first = ret.front().cloned().unwrap_or(Value::Nil);
         let ret = match first {
             Value::Table(t) => match t.get::<Value>("run").map_err(report)? {
+                Value::Function(run) if self.adopt_targets(&t)? => {
+                    self.ctx.waiting();
+                    run.call_async::<MultiValue>(t).await.map_err(report)?
+                }
                 Value::Function(run) => {
                     self.ctx.waiting();
                     run.call_async::<MultiValue>(t).await.map_err(report)?
@@ -405,6 +446,123 @@ impl Engine {
             return Err(self.not_a_strategy("nothing: it ended without a single request"));
         }
         Ok(outcome)
+    }
+
+    /// Takes the targets a strategy's table names (`targets = { { url =, event =, item = } }`)
+    /// when no flag named any, checked as flags are (https, slug, interval floor), before any
+    /// request. Flags take precedence. Always true (a guard for the `run` match arm).
+    fn adopt_targets(&self, t: &Table) -> Result<bool, Box<ScriptError>> {
+        let named = t.get::<Value>("targets").unwrap_or(Value::Nil);
+        let Value::Table(list) = named else {
+            if !matches!(named, Value::Nil) {
+                return Err(self.bad_target(
+                    "`targets` must be a list of { url = …, event = … }",
+                    "targets",
+                ));
+            }
+            return Ok(true);
+        };
+        if !self.ctx.targets().is_empty() {
+            crate::log::info(
+                "--url/--event name the targets: the strategy's `targets` are not used",
+            );
+            return Ok(true);
+        }
+        let mut warnings = Vec::new();
+        let mut found = Vec::new();
+        for (i, entry) in list.sequence_values::<Value>().enumerate() {
+            let Ok(Value::Table(e)) = entry else {
+                return Err(self.bad_target(
+                    &format!(
+                        "targets[{}] must be a table {{ url = …, event = … }}",
+                        i + 1
+                    ),
+                    "targets",
+                ));
+            };
+            let text = |k: &str| e.get::<Option<String>>(k).ok().flatten();
+            let (url, event) = (
+                text("url").unwrap_or_default(),
+                text("event").unwrap_or_default(),
+            );
+            let item = e
+                .get::<Value>("item")
+                .ok()
+                .and_then(|v| v.to_string().ok())
+                .filter(|s| s != "nil");
+            match crate::config::check_target(
+                &url,
+                &event,
+                item,
+                self.ctx.config.interval,
+                &mut warnings,
+            ) {
+                Ok(w) => found.push(w),
+                Err(err) => {
+                    let near = if url.is_empty() {
+                        "targets"
+                    } else {
+                        url.as_str()
+                    };
+                    return Err(self.bad_target(&format!("targets[{}]: {err}", i + 1), near));
+                }
+            }
+        }
+        if found.is_empty() {
+            return Err(self.bad_target("`targets` is empty", "targets"));
+        }
+        for w in warnings {
+            crate::log::warn(w);
+        }
+        if let Some(d) = &self.ctx.dry_run {
+            for w in &found {
+                d.add_host(&w.url);
+            }
+        }
+        self.ctx.alerts.set_target(found[0].event_url().as_str());
+        crate::log::info(format!(
+            "the strategy names {}: {}",
+            if found.len() == 1 {
+                "its target"
+            } else {
+                "its targets"
+            },
+            found
+                .iter()
+                .map(|w| w.event_url().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        *self.ctx.targets.lock().unwrap_or_else(|e| e.into_inner()) = found.clone();
+        let options: Table = self
+            .lua
+            .globals()
+            .get::<Table>("race")
+            .and_then(|r| r.get("options"))
+            .map_err(|e| Box::new(ScriptError::plain(Phase::Load, e.to_string(), None)))?;
+        api::set_targets(&self.lua, &options, &found)
+            .map_err(|e| Box::new(ScriptError::plain(Phase::Load, e.to_string(), None)))?;
+        Ok(true)
+    }
+
+    /// A bad `targets` entry, reported at the line of the strategy that holds `near`.
+    fn bad_target(&self, what: &str, near: &str) -> Box<ScriptError> {
+        let (file, source) = match &self.ctx.config.script {
+            ScriptSource::File { path, source } => (display_name(path), source.clone()),
+            ScriptSource::Default => (DEFAULT_CHUNK.to_string(), DEFAULT_SCRIPT.to_string()),
+        };
+        let line = source
+            .lines()
+            .position(|l| l.contains(near))
+            .or_else(|| source.lines().position(|l| l.contains("targets")))
+            .map_or(1, |i| i + 1);
+        Box::new(diagnostics::at_line(
+            &file,
+            &source,
+            line,
+            &format!("the strategy's targets: {what}"),
+            "targets are checked as --url/--event are: https (http only for loopback hosts), an event slug, and --interval of 2 s or more for a remote host",
+        ))
     }
 
     fn not_a_strategy(&self, what: &str) -> Box<ScriptError> {

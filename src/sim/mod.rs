@@ -104,6 +104,9 @@ pub struct Scenario {
     pub faults: HashMap<u32, Fault>,
     /// Close each connection gracefully (HTTP/2 GOAWAY) after this many requests.
     pub max_requests_per_connection: Option<usize>,
+    /// Events the shop runs: `event`, then `event-2`, `event-3`, …; the listings appear on the
+    /// last one only (the others stay empty), so a watch of several events must watch them all.
+    pub events: u32,
 }
 
 impl Default for Scenario {
@@ -116,11 +119,25 @@ impl Default for Scenario {
             listings: Vec::new(),
             faults: HashMap::new(),
             max_requests_per_connection: None,
+            events: 1,
         }
     }
 }
 
 impl Scenario {
+    /// The slugs of the events the shop runs.
+    pub fn event_names(&self) -> Vec<String> {
+        (1..=self.events.max(1))
+            .map(|n| {
+                if n == 1 {
+                    self.event.clone()
+                } else {
+                    format!("{}-{n}", self.event)
+                }
+            })
+            .collect()
+    }
+
     /// The names `rehearse --scenario` accepts.
     pub const NAMES: [&'static str; 6] =
         ["standard", "instant", "inactive", "busy", "quiet", "chaos"];
@@ -367,6 +384,11 @@ impl Sim {
 
     pub fn event(&self) -> &str {
         &self.shared.scenario.event
+    }
+
+    /// Every event's slug (one unless the scenario runs several).
+    pub fn events(&self) -> Vec<String> {
+        self.shared.scenario.event_names()
     }
 
     /// The PEM of the CA that signed the server's certificate.
@@ -645,7 +667,14 @@ impl Shared {
             }
         };
         let sc = &self.scenario;
-        let ev = format!("/{}/", sc.event);
+        let names = sc.event_names();
+        let event_name = names
+            .iter()
+            .find(|n| path.starts_with(&format!("/{n}/")))
+            .unwrap_or(&names[0])
+            .clone();
+        let sells = Some(&event_name) == names.last();
+        let ev = format!("/{event_name}/");
         let base_owned = authority.map_or_else(|| self.base.clone(), |a| format!("https://{a}"));
         let base = base_owned.as_str();
         let locale = sc.locale.as_str();
@@ -654,10 +683,10 @@ impl Shared {
         let reply = if method == Method::GET && path == ev {
             inner.event_gets += 1;
             let with_link = inner.event_gets > sc.inactive_event_pages;
-            Reply::page(pages::event_page(base, &sc.event, locale, with_link))
+            Reply::page(pages::event_page(base, &event_name, locale, with_link))
         } else if method == Method::GET && path == format!("{ev}secondhand/") {
             if !open {
-                Reply::status(404, pages::inactive_page(base, &sc.event, locale))
+                Reply::status(404, pages::inactive_page(base, &event_name, locale))
             } else {
                 inner.market_gets += 1;
                 let n = inner.market_gets;
@@ -679,10 +708,10 @@ impl Shared {
                     }
                     Some(Fault::Maintenance) => Reply::page(pages::maintenance_page()),
                     Some(Fault::NoFilter) => {
-                        Reply::page(pages::themed_empty_page(base, &sc.event, locale))
+                        Reply::page(pages::themed_empty_page(base, &event_name, locale))
                     }
                     Some(Fault::InactivePage) => {
-                        Reply::page(pages::inactive_page(base, &sc.event, locale))
+                        Reply::page(pages::inactive_page(base, &event_name, locale))
                     }
                     Some(Fault::RedirectAway) => Reply::redirect(format!("{base}{ev}")),
                     fault => {
@@ -704,6 +733,7 @@ impl Shared {
                             .offered
                             .iter()
                             .flatten()
+                            .filter(|_| sells)
                             .filter(|l| item.is_none_or(|i| l.item == i))
                             .collect();
                         match sort {
@@ -716,7 +746,7 @@ impl Shared {
                         let token = move || mask_token(&secret);
                         let mut r = Reply::page(pages::market_page(&pages::MarketView {
                             base,
-                            event: &sc.event,
+                            event: &event_name,
                             locale,
                             listings: &shown,
                             token: &token,
@@ -764,7 +794,7 @@ impl Shared {
                 Reply::status(403, pages::csrf_failure())
             } else {
                 let offered = inner.offered.get_or_insert_with(Vec::new);
-                match offered.iter().position(|l| l.id == id) {
+                match offered.iter().position(|l| l.id == id).filter(|_| sells) {
                     Some(i) => {
                         let l = offered.remove(i);
                         if l.lost {
@@ -792,7 +822,11 @@ impl Shared {
             } else {
                 let token = mask_token(&s.csrf_secret);
                 Reply::page(pages::checkout_page(
-                    base, &sc.event, locale, &s.cart, &token,
+                    base,
+                    &event_name,
+                    locale,
+                    &s.cart,
+                    &token,
                 ))
             }
         } else {

@@ -56,6 +56,8 @@ pub struct Alerts {
     imessage_sent: AtomicBool,
     /// The default `target` of events (the event page until the marketplace is found).
     target: Mutex<String>,
+    /// Every marketplace found, so an event about one of several events names the right one.
+    found: Mutex<Vec<String>>,
     pending: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -64,7 +66,7 @@ impl Alerts {
         webhook: Webhook,
         webhook_url: Option<Url>,
         imessage_to: Option<String>,
-        target: &Url,
+        target: &str,
     ) -> Self {
         Self {
             webhook,
@@ -72,6 +74,7 @@ impl Alerts {
             imessage_to,
             imessage_sent: AtomicBool::new(false),
             target: Mutex::new(target.to_string()),
+            found: Mutex::new(Vec::new()),
             pending: Mutex::new(Vec::new()),
         }
     }
@@ -91,19 +94,15 @@ impl Alerts {
         check_url(url)?;
         let (hook, url) = (self.webhook.clone(), url.clone());
         self.spawn(async move {
-            match hook.send(&url, &payload).await {
-                Ok((status, tries)) => crate::log::info(format!(
-                    "webhook {url}: delivered (HTTP {status}{})",
-                    if tries > 1 {
-                        format!(", try {tries}")
-                    } else {
-                        String::new()
-                    }
-                )),
-                Err(e) => crate::log::warn(format!("{e} (gave up after {} tries)", webhook::TRIES)),
-            }
+            let _ = deliver(&hook, &url, &payload).await;
         });
         Ok(())
+    }
+
+    /// Delivers a webhook now and says how it went (three tries on transient failures).
+    pub async fn webhook_now(&self, url: &Url, payload: &Value) -> Result<(), WebhookError> {
+        check_url(url)?;
+        deliver(&self.webhook, url, payload).await
     }
 
     /// Queues a desktop notification; skipped quietly where the system has no notification service.
@@ -136,12 +135,31 @@ impl Alerts {
     /// a desktop notification for a cart and for the marketplace coming back; the `--imessage`
     /// once per run, for the cart.
     pub fn event(&self, event: &str, fields: Map<String, Value>) {
-        let target = self
-            .target
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let target = self.target_for(&fields);
         self.event_at(&target, event, fields);
+    }
+
+    /// The marketplace an event is about: the one found for the event its `checkout_url` or
+    /// `event_url` belongs to, else the one found last (or the event page before any was).
+    fn target_for(&self, fields: &Map<String, Value>) -> String {
+        let about = ["checkout_url", "event_url"]
+            .iter()
+            .find_map(|k| fields.get(*k).and_then(Value::as_str));
+        let found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = about.and_then(|a| {
+            found.iter().find(|m| {
+                m.find("secondhand/")
+                    .is_some_and(|i| a.starts_with(&m[..i]))
+            })
+        });
+        match mine {
+            Some(m) => m.clone(),
+            None => self
+                .target
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
     }
 
     /// [`Self::event`] about a given target (the marketplace or event the event is about).
@@ -214,6 +232,27 @@ impl Alerts {
     }
 }
 
+/// One delivery, logged either way.
+async fn deliver(hook: &Webhook, url: &Url, payload: &Value) -> Result<(), WebhookError> {
+    match hook.send(url, payload).await {
+        Ok((status, tries)) => {
+            crate::log::info(format!(
+                "webhook {url}: delivered (HTTP {status}{})",
+                if tries > 1 {
+                    format!(", try {tries}")
+                } else {
+                    String::new()
+                }
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            crate::log::warn(format!("{e} (gave up after {} tries)", webhook::TRIES));
+            Err(e)
+        }
+    }
+}
+
 impl crate::core::events::EventSink for Alerts {
     fn event(&self, target: &str, name: &str, fields: Map<String, Value>) {
         self.event_at(target, name, fields);
@@ -221,5 +260,9 @@ impl crate::core::events::EventSink for Alerts {
 
     fn found(&self, target: &str) {
         self.set_target(target);
+        let mut found = self.found.lock().unwrap_or_else(|e| e.into_inner());
+        if !found.iter().any(|f| f == target) {
+            found.push(target.to_string());
+        }
     }
 }

@@ -17,14 +17,32 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     let c = ctx.clone();
     t.set(
         "webhook",
-        lua.create_function(move |lua, (url, payload): (String, Value)| {
-            let url = url_arg(&url, "a webhook URL")?;
-            let json: serde_json::Value = lua.from_value(payload)?;
-            match c.alerts.webhook(&url, json) {
-                Ok(()) => ok(true, lua),
-                Err(e) => fail(lua, "webhook", e),
-            }
-        })?,
+        lua.create_async_function(
+            move |lua, (url, payload, opts): (String, Value, Option<Table>)| {
+                let c = c.clone();
+                async move {
+                    let url = url_arg(&url, "a webhook URL")?;
+                    let json: serde_json::Value = lua.from_value(payload)?;
+                    let wait = match &opts {
+                        Some(o) => o.get::<Option<bool>>("wait")?.unwrap_or(false),
+                        None => false,
+                    };
+                    if wait {
+                        c.waiting();
+                        let r = c.alerts.webhook_now(&url, &json).await;
+                        c.waiting();
+                        return match r {
+                            Ok(()) => ok(true, &lua),
+                            Err(e) => fail(&lua, "webhook", e),
+                        };
+                    }
+                    match c.alerts.webhook(&url, json) {
+                        Ok(()) => ok(true, &lua),
+                        Err(e) => fail(&lua, "webhook", e),
+                    }
+                }
+            },
+        )?,
     )?;
 
     let c = ctx.clone();

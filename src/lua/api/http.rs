@@ -1,9 +1,10 @@
-//! `race.session`: the one HTTP session (cookies kept, politeness enforced below it), with
-//! `get`, `post` and `cookies`. Strategies that write their own loop start here.
+//! Sessions: `race.session` (the run's default) and `race.new_session()` (another cookie jar and
+//! connection, under the same governor). Every operation is a method: `get`, `post`, `cookies`,
+//! `discover`, `poll`, `add_to_cart`, `handoff`. Strategies that write their own loop start here.
 
 use std::sync::Arc;
 
-use mlua::{Lua, Table, UserData, UserDataMethods, Value};
+use mlua::{AnyUserData, Lua, Table, UserData, UserDataMethods, Value};
 
 use super::{fail, ok, url_arg};
 use crate::core::cookies::CookieInfo;
@@ -14,6 +15,17 @@ use crate::lua::Context;
 pub struct LuaSession {
     pub inner: Arc<Session>,
     pub ctx: Arc<Context>,
+}
+
+/// The session behind a userdata argument (`race.market.*(session, …)`, `race.handoff`).
+pub fn session_of(ud: &AnyUserData) -> mlua::Result<Arc<Session>> {
+    Ok(ud
+        .borrow::<LuaSession>()
+        .map_err(|_| {
+            mlua::Error::runtime("expected a session (race.session) as the first argument")
+        })?
+        .inner
+        .clone())
 }
 
 pub fn response_table(lua: &Lua, r: &Response) -> mlua::Result<Table> {
@@ -131,6 +143,34 @@ impl UserData for LuaSession {
                 }
             },
         );
+        m.add_async_method(
+            "discover",
+            |lua, this, event_url: Option<String>| async move {
+                super::market::discover(lua, this.ctx.clone(), this.inner.clone(), event_url).await
+            },
+        );
+        m.add_async_method("poll", |lua, this, url: String| async move {
+            super::market::poll(lua, this.ctx.clone(), this.inner.clone(), url).await
+        });
+        m.add_async_method(
+            "add_to_cart",
+            |lua, this, (listing, referer): (Table, Option<String>)| async move {
+                super::market::add_to_cart(
+                    lua,
+                    this.ctx.clone(),
+                    this.inner.clone(),
+                    listing,
+                    referer,
+                )
+                .await
+            },
+        );
+        m.add_async_method(
+            "handoff",
+            |lua, this, (url, opts): (String, Option<Table>)| async move {
+                super::handoff::handoff(lua, this.ctx.clone(), this.inner.clone(), url, opts).await
+            },
+        );
         m.add_method("cookies", |lua, this, ()| {
             let t = lua.create_table()?;
             for (i, c) in this.inner.cookies().iter().enumerate() {
@@ -147,6 +187,20 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
         lua.create_userdata(LuaSession {
             inner: ctx.session.clone(),
             ctx: ctx.clone(),
+        })?,
+    )?;
+    let c = ctx.clone();
+    race.set(
+        "new_session",
+        lua.create_function(move |lua, ()| {
+            let inner = c
+                .session
+                .sibling()
+                .map_err(|e| mlua::Error::runtime(e.to_string()))?;
+            lua.create_userdata(LuaSession {
+                inner: Arc::new(inner),
+                ctx: c.clone(),
+            })
         })?,
     )
 }

@@ -1,25 +1,18 @@
-//! `race.market`: what a marketplace strategy is made of. `discover` follows the event page's link,
-//! `url` adds the filters, `poll` fetches and reads listings, `add_to_cart` POSTs one listing's
-//! form. `listings` parses any body, for scripts that fetch pages themselves.
+//! The marketplace operations. `discover` follows the event page's link, `poll` fetches and reads
+//! listings, `add_to_cart` POSTs one listing's form: methods of a session (`s:poll(url)`), and, as
+//! before, free functions in `race.market` taking the session first (deprecated). `race.market.url`
+//! adds the filters, `race.market.listings` parses any body.
 
 use std::sync::Arc;
 
 use mlua::{AnyUserData, Lua, Table, Value};
 
-use super::http::{LuaSession, http_fail, response_table};
+use super::http::{http_fail, response_table, session_of};
 use super::{fail, ok, url_arg};
 use crate::core::market::{self, MarketError};
 use crate::core::pretix::{BUY_MARKER, CartOutcome, Listing, PageState};
 use crate::core::session::Session;
 use crate::lua::Context;
-
-fn session_of(ud: &AnyUserData) -> mlua::Result<Arc<Session>> {
-    Ok(ud
-        .borrow::<LuaSession>()
-        .map_err(|_| mlua::Error::runtime("expected race.session as the first argument"))?
-        .inner
-        .clone())
-}
 
 pub fn listing_table(lua: &Lua, l: &Listing, page_url: &str) -> mlua::Result<Table> {
     let t = lua.create_table()?;
@@ -68,12 +61,143 @@ fn listing_from(t: &Table) -> mlua::Result<Listing> {
     })
 }
 
+/// `nil, err` for a discovery that found no marketplace. The event page's answer, when there was
+/// one, is data on the error (`err.status`, `err.readable`), never an error kind of its own.
 fn market_fail(lua: &Lua, e: &MarketError) -> mlua::Result<(Value, Value)> {
     let r = fail(lua, e.kind(), e)?;
-    if let (MarketError::Status { status, .. }, Value::Table(t)) = (e, &r.1) {
-        t.set("status", *status)?;
+    if let Value::Table(t) = &r.1 {
+        match e {
+            MarketError::Status { status, .. } => {
+                t.set("status", *status)?;
+                t.set("readable", false)?;
+            }
+            MarketError::Unrecognised { .. } => {
+                t.set("status", 200)?;
+                t.set("readable", false)?;
+            }
+            MarketError::NoLink { .. } => {
+                t.set("status", 200)?;
+                t.set("readable", true)?;
+            }
+            MarketError::Http(_) => {}
+        }
     }
     Ok(r)
+}
+
+/// The event slug of an event page URL (its last path segment).
+fn slug_of(event_url: &url::Url) -> String {
+    event_url
+        .path_segments()
+        .and_then(|mut s| s.rfind(|p| !p.is_empty()))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `session:discover(event_url?)` and `race.market.discover(session, event_url?)`.
+pub(super) async fn discover(
+    lua: Lua,
+    c: Arc<Context>,
+    session: Arc<Session>,
+    event_url: Option<String>,
+) -> mlua::Result<(Value, Value)> {
+    let (url, event) = match event_url {
+        Some(u) => {
+            let u = url_arg(&u, "an event URL")?;
+            let slug = slug_of(&u);
+            (u, slug)
+        }
+        None => match c.targets().into_iter().next() {
+            Some(w) => (w.event_url(), w.event),
+            None => {
+                return Err(mlua::Error::runtime(
+                    "no event to discover: pass the event page's URL, or name targets",
+                ));
+            }
+        },
+    };
+    c.waiting();
+    let r = market::discover(&session, &url, &event).await;
+    c.waiting();
+    match r {
+        Ok(u) => ok(u.as_str(), &lua),
+        Err(e) => market_fail(&lua, &e),
+    }
+}
+
+/// `session:poll(url)` and `race.market.poll(session, url)`.
+pub(super) async fn poll(
+    lua: Lua,
+    c: Arc<Context>,
+    session: Arc<Session>,
+    url: String,
+) -> mlua::Result<(Value, Value)> {
+    let url = url_arg(&url, "a marketplace URL")?;
+    c.waiting();
+    let r = market::poll(&session, &url, &c.responses).await;
+    c.waiting();
+    let p = match r {
+        Ok(p) => p,
+        Err(e) => return http_fail(&lua, &e),
+    };
+    let page = response_table(&lua, &p.response)?;
+    page.set("state", p.page.state.label())?;
+    page.set("active", p.page.state == PageState::Open)?;
+    page.set("new", p.new_listings)?;
+    let list = lua.create_table()?;
+    for (i, l) in p.page.listings.iter().enumerate() {
+        list.set(i + 1, listing_table(&lua, l, p.response.url.as_str())?)?;
+    }
+    page.set("listings", list)?;
+    ok(page, &lua)
+}
+
+/// `session:add_to_cart(listing, referer?)` and `race.market.add_to_cart(session, listing, referer?)`.
+pub(super) async fn add_to_cart(
+    lua: Lua,
+    c: Arc<Context>,
+    session: Arc<Session>,
+    lt: Table,
+    referer: Option<String>,
+) -> mlua::Result<(Value, Value)> {
+    let listing = listing_from(&lt)?;
+    let referer = referer.or_else(|| lt.get::<Option<String>>("page_url").ok().flatten());
+    let referer = match referer {
+        Some(r) => url_arg(&r, "the referring page's URL")?,
+        None => listing
+            .action
+            .join("../../")
+            .unwrap_or_else(|_| listing.action.clone()),
+    };
+    c.waiting();
+    let r = market::add_to_cart(&session, &listing, &referer, &c.responses).await;
+    c.waiting();
+    let carted = match r {
+        Ok(x) => x,
+        Err(e) => return http_fail(&lua, &e),
+    };
+    let res = lua.create_table()?;
+    res.set("status", carted.outcome.label())?;
+    match &carted.outcome {
+        CartOutcome::InCart { checkout_url } => res.set("checkout_url", checkout_url.as_str())?,
+        CartOutcome::Failed { reason } => res.set("reason", reason.as_str())?,
+        CartOutcome::Lost => {}
+    }
+    if let Some(ch) = &carted.checkout {
+        res.set("expires", ch.expires.clone())?;
+        res.set("items", ch.items.clone())?;
+    }
+    res.set("listing", lt)?;
+    res.set("response", response_table(&lua, &carted.response)?)?;
+    // The session that holds the cart, to hand it over.
+    res.set(
+        "session",
+        super::http::LuaSession {
+            inner: session.clone(),
+            ctx: c.clone(),
+        },
+    )?;
+    ok(res, &lua)
 }
 
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
@@ -83,22 +207,8 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     t.set(
         "discover",
         lua.create_async_function(move |lua, (ud, event_url): (AnyUserData, Option<String>)| {
-            let c = c.clone();
-            let session = session_of(&ud);
-            async move {
-                let session = session?;
-                let url = match event_url {
-                    Some(u) => url_arg(&u, "an event URL")?,
-                    None => c.config.event_url(),
-                };
-                c.waiting();
-                let r = market::discover(&session, &url, &c.config.event).await;
-                c.waiting();
-                match r {
-                    Ok(u) => ok(u.as_str(), &lua),
-                    Err(e) => market_fail(&lua, &e),
-                }
-            }
+            let (c, session) = (c.clone(), session_of(&ud));
+            async move { discover(lua, c, session?, event_url).await }
         })?,
     )?;
 
@@ -121,29 +231,8 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     t.set(
         "poll",
         lua.create_async_function(move |lua, (ud, url): (AnyUserData, String)| {
-            let c = c.clone();
-            let session = session_of(&ud);
-            async move {
-                let session = session?;
-                let url = url_arg(&url, "a marketplace URL")?;
-                c.waiting();
-                let r = market::poll(&session, &url, &c.responses).await;
-                c.waiting();
-                let p = match r {
-                    Ok(p) => p,
-                    Err(e) => return http_fail(&lua, &e),
-                };
-                let page = response_table(&lua, &p.response)?;
-                page.set("state", p.page.state.label())?;
-                page.set("active", p.page.state == PageState::Open)?;
-                page.set("new", p.new_listings)?;
-                let list = lua.create_table()?;
-                for (i, l) in p.page.listings.iter().enumerate() {
-                    list.set(i + 1, listing_table(&lua, l, p.response.url.as_str())?)?;
-                }
-                page.set("listings", list)?;
-                ok(page, &lua)
-            }
+            let (c, session) = (c.clone(), session_of(&ud));
+            async move { poll(lua, c, session?, url).await }
         })?,
     )?;
 
@@ -168,44 +257,8 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
         "add_to_cart",
         lua.create_async_function(
             move |lua, (ud, lt, referer): (AnyUserData, Table, Option<String>)| {
-                let c = c.clone();
-                let session = session_of(&ud);
-                let listing = listing_from(&lt);
-                let referer =
-                    referer.or_else(|| lt.get::<Option<String>>("page_url").ok().flatten());
-                async move {
-                    let (session, listing) = (session?, listing?);
-                    let referer = match referer {
-                        Some(r) => url_arg(&r, "the referring page's URL")?,
-                        None => listing
-                            .action
-                            .join("../../")
-                            .unwrap_or_else(|_| listing.action.clone()),
-                    };
-                    c.waiting();
-                    let r = market::add_to_cart(&session, &listing, &referer, &c.responses).await;
-                    c.waiting();
-                    let carted = match r {
-                        Ok(x) => x,
-                        Err(e) => return http_fail(&lua, &e),
-                    };
-                    let res = lua.create_table()?;
-                    res.set("status", carted.outcome.label())?;
-                    match &carted.outcome {
-                        CartOutcome::InCart { checkout_url } => {
-                            res.set("checkout_url", checkout_url.as_str())?
-                        }
-                        CartOutcome::Failed { reason } => res.set("reason", reason.as_str())?,
-                        CartOutcome::Lost => {}
-                    }
-                    if let Some(ch) = &carted.checkout {
-                        res.set("expires", ch.expires.clone())?;
-                        res.set("items", ch.items.clone())?;
-                    }
-                    res.set("listing", lt)?;
-                    res.set("response", response_table(&lua, &carted.response)?)?;
-                    ok(res, &lua)
-                }
+                let (c, session) = (c.clone(), session_of(&ud));
+                async move { add_to_cart(lua, c, session?, lt, referer).await }
             },
         )?,
     )?;

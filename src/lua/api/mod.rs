@@ -9,18 +9,25 @@
 mod alert;
 mod decision;
 mod handoff;
+mod html;
 mod http;
+mod json;
 mod log;
 mod market;
 mod options;
 mod stats;
+mod store;
+mod task;
 mod time;
+mod url;
 
 use std::sync::Arc;
 
 use mlua::{ErrorContext, Lua, Table, Value};
 
 use super::Context;
+
+pub use options::set_targets;
 
 pub type Register = fn(&Lua, &Table, &Arc<Context>) -> mlua::Result<()>;
 
@@ -31,10 +38,15 @@ pub const AREAS: &[(&str, Register)] = &[
     ("time", time::register),
     ("http", http::register),
     ("market", market::register),
+    ("html", html::register),
+    ("json", json::register),
+    ("url", url::register),
+    ("store", store::register),
     ("handoff", handoff::register),
     ("alert", alert::register),
     ("stats", stats::register),
     ("decision_error", decision::register),
+    ("tasks", task::register),
 ];
 
 pub fn register_all(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
@@ -48,11 +60,25 @@ pub fn register_all(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result
     for (name, register) in AREAS {
         register(lua, race, ctx).map_err(|e| e.context(format!("registering race.{name}")))?;
     }
-    // For the tests of what a panic must not lose: never registered in a normal run.
+    // For the tests (what a panic must not lose; the methods a userdata really has, which its
+    // protected metatable hides from scripts): never registered in a normal run.
     if std::env::var_os("PRETIX_RACE_TEST_HOOKS").is_some() {
         race.set(
             "_test_panic",
             lua.create_function(|_, ()| -> mlua::Result<()> { panic!("test panic") })?,
+        )?;
+        race.set(
+            "_test_methods",
+            lua.create_function(|lua, ud: mlua::AnyUserData| {
+                let names = lua.create_table()?;
+                if let Value::Table(index) = ud.metatable()?.get::<Value>("__index")? {
+                    for pair in index.pairs::<String, Value>() {
+                        let (k, _) = pair?;
+                        names.push(k)?;
+                    }
+                }
+                Ok(names)
+            })?,
         )?;
     }
     Ok(())
@@ -77,7 +103,7 @@ pub fn ok(v: impl mlua::IntoLua, lua: &Lua) -> mlua::Result<(Value, Value)> {
 }
 
 /// Parses a URL argument; a bad one is misuse and raises, naming the input.
-pub fn url_arg(s: &str, what: &str) -> mlua::Result<url::Url> {
-    url::Url::parse(s)
+pub fn url_arg(s: &str, what: &str) -> mlua::Result<::url::Url> {
+    ::url::Url::parse(s)
         .map_err(|e| mlua::Error::runtime(format!("{e} while parsing {s:?} as {what}")))
 }

@@ -5,14 +5,34 @@ use std::sync::Arc;
 
 use mlua::{Lua, Table};
 
+use crate::config::Watch;
 use crate::lua::Context;
+
+/// `options.targets` (each `{ url, event, event_url, item }`), and `url`, `event`, `event_url` of
+/// the first.
+pub fn set_targets(lua: &Lua, o: &Table, targets: &[Watch]) -> mlua::Result<()> {
+    let list = lua.create_table()?;
+    for (i, w) in targets.iter().enumerate() {
+        let t = lua.create_table()?;
+        t.set("url", w.url.as_str())?;
+        t.set("event", w.event.as_str())?;
+        t.set("event_url", w.event_url().as_str())?;
+        t.set("item", w.item.clone())?;
+        list.set(i + 1, t)?;
+    }
+    o.set("targets", list)?;
+    if let Some(w) = targets.first() {
+        o.set("url", w.url.as_str())?;
+        o.set("event", w.event.as_str())?;
+        o.set("event_url", w.event_url().as_str())?;
+    }
+    Ok(())
+}
 
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
     let c = &ctx.config;
     let o = lua.create_table()?;
-    o.set("url", c.url.as_str())?;
-    o.set("event", c.event.as_str())?;
-    o.set("event_url", c.event_url().as_str())?;
+    set_targets(lua, &o, &c.targets)?;
     o.set("interval", c.interval.as_secs_f64())?;
     o.set("item", c.item.clone())?;
     o.set("sort", c.sort.as_str())?;

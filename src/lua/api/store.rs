@@ -1,0 +1,77 @@
+//! `race.store.get(key)` and `race.store.set(key, value)`: a little state that survives a restart
+//! (what a dry run already announced, a counter, a deadline), as one JSON file under the state
+//! directory (`--state-dir`, default beside `--log-dir`). Every `set` rewrites the file atomically
+//! (a temporary file renamed over it), created 0600.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use mlua::{Lua, Table, Value};
+
+use super::json::{from_json, to_json};
+use crate::lua::Context;
+
+struct Store {
+    file: PathBuf,
+    data: Mutex<Option<serde_json::Map<String, serde_json::Value>>>,
+}
+
+impl Store {
+    fn with<R>(&self, f: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>) -> R) -> R {
+        let mut data = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        let map = data.get_or_insert_with(|| {
+            std::fs::read(&self.file)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default()
+        });
+        f(map)
+    }
+
+    fn save(&self, map: &serde_json::Map<String, serde_json::Value>) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(map).map_err(std::io::Error::other)?;
+        let tmp = self.file.with_extension("json.tmp");
+        crate::core::cookies::write_private(&tmp, &text)?;
+        std::fs::rename(&tmp, &self.file)
+    }
+}
+
+pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
+    let store = Arc::new(Store {
+        file: ctx.config.state_dir.join("store.json"),
+        data: Mutex::new(None),
+    });
+    let t = lua.create_table()?;
+    let s = store.clone();
+    t.set(
+        "get",
+        lua.create_function(
+            move |lua, key: String| match s.with(|m| m.get(&key).cloned()) {
+                Some(v) => from_json(lua, &v),
+                None => Ok(Value::Nil),
+            },
+        )?,
+    )?;
+    let s = store;
+    t.set(
+        "set",
+        lua.create_function(move |_, (key, value): (String, Value)| {
+            let v = to_json(value)?;
+            s.with(|m| {
+                if v.is_null() {
+                    m.remove(&key);
+                } else {
+                    m.insert(key.clone(), v);
+                }
+                s.save(m)
+            })
+            .map_err(|e| {
+                mlua::Error::runtime(format!(
+                    "could not save the state to {}: {e}",
+                    s.file.display()
+                ))
+            })
+        })?,
+    )?;
+    race.set("store", t)
+}
