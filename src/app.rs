@@ -60,12 +60,18 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
 
 async fn rehearse(r: RehearseArgs) -> Result<(), AppError> {
     set_log_level(&r.run);
-    let mut scenario =
-        Scenario::named(&r.scenario).ok_or_else(|| config::ConfigError::UnknownScenario {
-            name: r.scenario.clone(),
-            known: Scenario::NAMES.join(", "),
-        })?;
+    let (mut scenario, name) = match r.seed {
+        Some(seed) => (Scenario::random(seed), format!("random, seed {seed}")),
+        None => (
+            Scenario::named(&r.scenario).ok_or_else(|| config::ConfigError::UnknownScenario {
+                name: r.scenario.clone(),
+                known: Scenario::NAMES.join(", "),
+            })?,
+            r.scenario.clone(),
+        ),
+    };
     scenario.locale = r.locale.clone();
+    scenario.events = r.events.clamp(1, 20);
     let sim = Sim::start(scenario).await.map_err(|e| {
         AppError::failure(
             format!("could not start the simulated marketplace: {e}"),
@@ -82,8 +88,7 @@ async fn rehearse(r: RehearseArgs) -> Result<(), AppError> {
     // The browser trusts the simulator's certificate, and only it.
     config.browser_args.push(sim.browser_trust_arg());
     crate::log::info(format!(
-        "rehearsal: simulated marketplace ({} scenario) at {}",
-        r.scenario,
+        "rehearsal: simulated marketplace ({name} scenario) at {}",
         config
             .targets
             .iter()

@@ -146,9 +146,20 @@ pub struct RehearseArgs {
     /// What the simulated marketplace does: standard (empty polls, a 429, a lost race, then a win),
     /// instant, inactive (the marketplace opens later), busy (503, 409, a reset, a changed page),
     /// quiet (nothing is ever listed), chaos (garbage, cut pages, resets, closed connections,
-    /// 500/503, maintenance and odd pages, a slow answer, then a listing).
+    /// 500/503, maintenance and odd pages, a slow answer, then a listing), many (12 listings,
+    /// prices in every form, long titles), pair (two listings to win).
     #[arg(long, default_value = "standard", value_name = "NAME")]
     pub scenario: String,
+
+    /// A randomised scenario drawn from this seed (the same seed, the same scenario), instead of
+    /// a named one.
+    #[arg(long, value_name = "N", conflicts_with = "scenario")]
+    pub seed: Option<u64>,
+
+    /// How many events the simulated shop runs (the listings appear on the last one): rehearses
+    /// watching several events at once.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub events: u32,
 
     /// The simulated shop's language (en or de), to rehearse against a non-English page.
     #[arg(long, default_value = "en", value_name = "LOCALE")]

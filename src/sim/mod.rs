@@ -35,6 +35,8 @@ pub struct SimListing {
     pub item: u32,
     pub title: String,
     pub price_cents: u64,
+    /// The price as the page shows it, when not in the locale's usual form ("" shows none).
+    pub price_shown: Option<String>,
     /// Someone else buys it the moment we try: our POST lands back on the marketplace.
     pub lost: bool,
 }
@@ -46,8 +48,15 @@ impl SimListing {
             item: 965,
             title: title.into(),
             price_cents,
+            price_shown: None,
             lost: false,
         }
+    }
+
+    /// Shows the price as `text` ("" for no price at all).
+    pub fn shown(mut self, text: &str) -> Self {
+        self.price_shown = Some(text.into());
+        self
     }
 
     pub fn lost(mut self) -> Self {
@@ -139,8 +148,127 @@ impl Scenario {
     }
 
     /// The names `rehearse --scenario` accepts.
-    pub const NAMES: [&'static str; 6] =
-        ["standard", "instant", "inactive", "busy", "quiet", "chaos"];
+    pub const NAMES: [&'static str; 8] = [
+        "standard", "instant", "inactive", "busy", "quiet", "chaos", "many", "pair",
+    ];
+
+    /// Many listings (12), prices in every form a shop shows (`1.190,00 €`, `€ 75`, `0.00 EUR`,
+    /// none at all), long titles, some sold under our nose: a test of a strategy's `choose`.
+    pub fn many() -> Self {
+        let long = "Weekend Ticket – Friday to Sunday incl. camping, early entry and the after-show party (non-transferable after checkout)";
+        let forms: [(&str, u64, Option<&str>); 12] = [
+            ("Ticket – Type A", 19_000, None),
+            ("Ticket – Type B", 119_000, Some("1.190,00 €")),
+            ("Day Ticket", 7_500, Some("€ 75")),
+            ("Free Ticket", 0, Some("0.00 EUR")),
+            ("Mystery Ticket", 5_000, Some("")),
+            (long, 24_900, Some("249,00 EUR")),
+            ("Child Ticket", 2_550, Some("EUR 25.50")),
+            ("VIP Ticket", 120_000, Some("€1,200.00")),
+            ("Ticket – Type C", 21_000, None),
+            ("Zürich Ticket", 12_500, Some("CHF 125.–")),
+            ("Ticket – Type D", 18_000, None),
+            ("Ticket – Type E", 30_000, None),
+        ];
+        let listings = forms
+            .iter()
+            .enumerate()
+            .map(|(i, (title, cents, shown))| {
+                let l = SimListing::new(&format!("m{i:02}x7k2p9"), title, *cents)
+                    .item(965 + (i as u32 % 3));
+                let l = match shown {
+                    Some(s) => l.shown(s),
+                    None => l,
+                };
+                // Every third one is sold to someone else the moment we try.
+                if i % 3 == 1 { l.lost() } else { l }
+            })
+            .collect();
+        Scenario {
+            listings_from_poll: 2,
+            listings,
+            ..Scenario::default()
+        }
+    }
+
+    /// Two listings a strategy can win, one after the other (a couple wants two tickets).
+    pub fn pair() -> Self {
+        Scenario {
+            listings_from_poll: 2,
+            listings: vec![
+                SimListing::new("p1a9k3x7", "Ticket – Type A", 19_000),
+                SimListing::new("p2b8m4y6", "Ticket – Type A", 19_500),
+            ],
+            ..Scenario::default()
+        }
+    }
+
+    /// A scenario drawn from `seed` (the same seed, the same scenario): 1 to 6 listings in
+    /// assorted price forms, some lost, appearing after 1 to 8 polls, with rate limits, busy
+    /// answers, resets and odd pages on the way.
+    pub fn random(seed: u64) -> Self {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n.max(1)
+        };
+        let shapes = ["", "€ 75", "1.190,00 €", "0.00 EUR", "EUR 25.50"];
+        let count = 1 + next(6) as usize;
+        let mut listings: Vec<SimListing> = (0..count)
+            .map(|i| {
+                let mut l = SimListing::new(
+                    &format!("r{seed:x}n{i}"),
+                    &format!("Ticket – Type {}", (b'A' + i as u8) as char),
+                    5_000 + next(20) * 1_000,
+                );
+                if next(3) == 0 {
+                    l = l.shown(shapes[next(shapes.len() as u64) as usize]);
+                }
+                if next(3) == 0 {
+                    l = l.lost();
+                }
+                l
+            })
+            .collect();
+        // At least one can be won.
+        if listings.iter().all(|l| l.lost) {
+            listings[count - 1].lost = false;
+        }
+        let from = 1 + next(8) as u32;
+        let mut s = Scenario {
+            listings_from_poll: from,
+            listings,
+            ..Scenario::default()
+        };
+        // Never two odd answers in a row: a rehearsal shows recovery, not a long backoff.
+        let mut prev = false;
+        for n in 1..from {
+            let roll = next(6);
+            if std::mem::replace(&mut prev, roll < 4) {
+                prev = false;
+                continue;
+            }
+            let fault = match roll {
+                0 => Some(Fault::Status {
+                    code: 429,
+                    retry_after: Some("1".into()),
+                }),
+                1 => Some(Fault::Status {
+                    code: 503,
+                    retry_after: Some("0".into()),
+                }),
+                2 => Some(Fault::Reset),
+                3 => Some(Fault::Maintenance),
+                _ => None,
+            };
+            if let Some(f) = fault {
+                s.faults.insert(n, f);
+            }
+        }
+        s
+    }
 
     /// Everything odd a marketplace can answer, over and over for `polls` polls, then a listing:
     /// garbage bytes, cut pages, resets, closed connections, 500 and 503 with `Retry-After: 0`, a
@@ -229,6 +357,8 @@ impl Scenario {
             // Nothing is ever listed: a rehearsal for watching, Ctrl-C and dry runs.
             "quiet" => s.listings_from_poll = u32::MAX,
             "chaos" => return Some(Scenario::chaos(40)),
+            "many" => return Some(Scenario::many()),
+            "pair" => return Some(Scenario::pair()),
             _ => return None,
         }
         Some(s)

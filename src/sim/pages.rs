@@ -174,7 +174,7 @@ pub fn market_page(v: &MarketView) -> String {
                 <div class="panel panel-default">
                     <div class="panel-heading"><h3 class="panel-title">{title}</h3></div>
                     <div class="panel-body">
-                        <div class="text-center"><h2 class="text-primary">{price}</h2></div>
+                        {price}
                         <form method="post"
                               action="{base}/{event}/secondhand/buy/{id}/">
                             <input type="hidden" name="csrfmiddlewaretoken" value="{token}">
@@ -185,7 +185,17 @@ pub fn market_page(v: &MarketView) -> String {
             </div>
 "#,
                 title = esc(&l.title),
-                price = price(l.price_cents, v.locale),
+                price = match &l.price_shown {
+                    Some(p) if p.is_empty() => String::new(),
+                    Some(p) => format!(
+                        "<div class=\"text-center\"><h2 class=\"text-primary\">{}</h2></div>",
+                        esc(p)
+                    ),
+                    None => format!(
+                        "<div class=\"text-center\"><h2 class=\"text-primary\">{}</h2></div>",
+                        price(l.price_cents, v.locale)
+                    ),
+                },
                 id = l.id,
                 token = (v.token)(),
                 buy = w.buy
