@@ -234,7 +234,9 @@ function M.watch(opts, session)
   end
   local url = race.market.url(market, { item = opts.item, sort = opts.sort })
   race.log.info("%swatching %s every ~%g s%s", tag, url, opts.interval, opts.dry_run and " (dry run)" or "")
-  local announced = race.store.get("announced:" .. market) or {}
+  -- Keyed by the marketplace (its port left out: the same shop after a restart).
+  local memo = "announced:" .. market:gsub("^(https?://[^/:]+):%d+", "%1")
+  local announced = race.store.get(memo) or {}
   while true do
     local page = session:poll(url)
     if page and page.state == "inactive" then
@@ -260,7 +262,7 @@ function M.watch(opts, session)
         end
         if #fresh > 0 then
           -- Remembered across restarts, so a restarted dry run does not announce them again.
-          race.store.set("announced:" .. market, announced)
+          race.store.set(memo, announced)
           decide("on_available", fresh, page)
         end
       elseif M.attempt(page, session) then

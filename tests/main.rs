@@ -11,3 +11,4 @@ mod handoff;
 mod lua_api;
 mod politeness;
 mod robust;
+mod scripting;

@@ -28,6 +28,11 @@ pub struct Race {
     files: Vec<(String, Vec<u8>)>,
     target: bool,
     name: Option<String>,
+    /// The strategy names its own targets: no --url/--event; the script is the positional
+    /// argument, and `{BASE}` in it is the simulator's base URL.
+    own_targets: bool,
+    /// Name the event by its page's URL, the positional shorthand.
+    shorthand: bool,
     browser: Browser,
     env: Vec<(String, String)>,
 }
@@ -182,6 +187,8 @@ impl Race {
             files: Vec::new(),
             target: true,
             name: None,
+            own_targets: false,
+            shorthand: false,
             browser: Browser::Headless,
             env: Vec::new(),
         }
@@ -241,6 +248,19 @@ impl Race {
         self
     }
 
+    /// The strategy names its targets (`pretix-race strategy.lua`, `{BASE}` in it replaced by the
+    /// simulator's URL); --ca-cert is still given.
+    pub fn own_targets(mut self) -> Self {
+        self.own_targets = true;
+        self
+    }
+
+    /// Name the event as `pretix-race https://127.0.0.1:PORT/rehearsal/` (with --ca-cert).
+    pub fn event_url_shorthand(mut self) -> Self {
+        self.shorthand = true;
+        self
+    }
+
     /// Don't pass --url/--event/--ca-cert (for tests of the flags themselves).
     pub fn no_target(mut self) -> Self {
         self.target = false;
@@ -253,7 +273,13 @@ impl Race {
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, sim.ca_pem()).unwrap();
         let mut cmd = Command::new(BIN);
-        if self.target {
+        if self.own_targets {
+            cmd.arg("--ca-cert").arg(&ca);
+        } else if self.shorthand {
+            cmd.arg(format!("{}{}/", sim.base_url(), sim.event()))
+                .arg("--ca-cert")
+                .arg(&ca);
+        } else if self.target {
             let url = match &self.name {
                 Some(n) => {
                     cmd.arg("--resolve").arg(format!("{n}:127.0.0.1"));
@@ -261,12 +287,10 @@ impl Race {
                 }
                 None => sim.base_url().to_string(),
             };
-            cmd.arg("--url")
-                .arg(url)
-                .arg("--event")
-                .arg(sim.event())
-                .arg("--ca-cert")
-                .arg(&ca);
+            cmd.arg("--url").arg(url).arg("--ca-cert").arg(&ca);
+            for e in sim.events() {
+                cmd.arg("--event").arg(e);
+            }
         }
         if !self.args.iter().any(|a| a == "--log-dir") {
             cmd.arg("--log-dir").arg(dir.path().join("log"));
@@ -276,8 +300,13 @@ impl Race {
         }
         if let Some(lua) = &self.script {
             let p = dir.path().join("strategy.lua");
-            std::fs::write(&p, lua).unwrap();
-            cmd.arg("--script").arg(&p);
+            let base = sim.base_url().to_string();
+            std::fs::write(&p, lua.replace("{BASE}", base.trim_end_matches('/'))).unwrap();
+            if self.own_targets {
+                cmd.arg(&p);
+            } else {
+                cmd.arg("--script").arg(&p);
+            }
         }
         match &self.browser {
             Browser::Headless => {
