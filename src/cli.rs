@@ -10,8 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// and hand the session to your browser, where you finish checkout yourself.
 ///
 /// What happens is decided by a Lua script: the built-in default (discover the marketplace from
-/// the event page, poll it politely, take the first listing in sort order, hand over), or your own
-/// with --script. The tool never polls a remote host more often than every 2 s, honours
+/// the event page, poll it politely, take the first listing in sort order, hand over; several
+/// --event watched side by side), or your own: `pretix-race my.lua` (it may name its own targets)
+/// or --script. The tool never polls a remote host more often than every 2 s, honours
 /// Retry-After, backs off when the site is busy, and never pays for you.
 #[derive(Debug, Parser)]
 #[command(

@@ -4,18 +4,18 @@
 local race = require("race")
 local session = race.session
 
-local market = assert(race.market.discover(session))
+local market = assert(session:discover())
 local url = race.market.url(market, { sort = "newest" })
 
 while true do
-  local page, err = race.market.poll(session, url)
+  local page, err = session:poll(url)
   if not page then
     race.log.warn("poll failed: %s", tostring(err))
   else
     for _, listing in ipairs(page.listings) do
-      local result = race.market.add_to_cart(session, listing)
+      local result = session:add_to_cart(listing)
       if result and result.status == "in_cart" then
-        race.handoff(session, result.checkout_url, { expires = result.expires })
+        session:handoff(result.checkout_url, { expires = result.expires })
         return true
       end
     end

@@ -37,6 +37,8 @@
 ---@class race.Error
 ---@field kind string
 ---@field message string
+---@field status integer|nil    no_link: the HTTP status the event page answered (data, not a failure)
+---@field readable boolean|nil  no_link: the answer was a page we could read
 
 ---@class race.Target
 ---@field url string         the shop's base URL
@@ -436,8 +438,17 @@ function race.alert.imessage(to, text) end
 ---@param must_return string  what the decision must return, in words
 function race.decision_error(name, fn, problem, must_return) end
 
+---@class race.Stats
+---@field requests integer
+---@field polls integer
+---@field listings_seen integer
+---@field cart_attempts integer
+---@field carts_won integer
+---@field races_lost integer
+---@field elapsed number        seconds since the run started
+
 --- The run's counters.
----@return {requests: integer, polls: integer, listings_seen: integer, cart_attempts: integer, carts_won: integer, races_lost: integer, elapsed: number}
+---@return race.Stats
 function race.stats() end
 
 return race
