@@ -111,7 +111,9 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     }
     let net = Net::new();
     let setup = |e: crate::core::http::SetupError| AppError::failure(e.to_string(), None);
-    let webhook = Webhook::new(&config.client).map_err(setup)?;
+    let webhook = Webhook::new(&config.client)
+        .map_err(setup)?
+        .with_retry_pause(config.webhook_retry_pause);
     let alerts = Arc::new(Alerts::new(
         webhook,
         config.webhook.clone(),

@@ -249,6 +249,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "30", hide = true)]
     pub runaway_after: Duration,
 
+    /// Pause before a failed webhook delivery's second try (doubled before the third).
+    #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "1", hide = true)]
+    pub webhook_retry_pause: Duration,
+
     /// The memory a strategy may use, in MB.
     #[arg(long, value_name = "MB", default_value_t = crate::lua::MEMORY_LIMIT_MB, hide = true)]
     pub memory_limit_mb: usize,

@@ -143,6 +143,8 @@ pub struct Config {
     pub headless: bool,
     pub imessage: Option<String>,
     pub webhook: Option<Url>,
+    /// Pause before a failed webhook's second try.
+    pub webhook_retry_pause: Duration,
     pub poll_inactive: Option<Duration>,
     pub script: ScriptSource,
     /// Errors in an overridden decision end the run (`--strict`).
@@ -405,6 +407,7 @@ pub fn resolve(
         headless: args.headless,
         imessage: args.imessage.clone(),
         webhook,
+        webhook_retry_pause: args.webhook_retry_pause,
         poll_inactive: args.poll_inactive_marketplace,
         script,
         strict: args.strict,

@@ -152,6 +152,21 @@ impl Scenario {
         "standard", "instant", "inactive", "busy", "quiet", "chaos", "many", "pair",
     ];
 
+    /// The same scenario with every `Retry-After` it sends set to `secs` (tests use 0: the rule
+    /// is tested on its own, and the suite need not wait out a rehearsal's pauses).
+    pub fn with_retry_after(mut self, secs: &str) -> Self {
+        for f in self.faults.values_mut() {
+            if let Fault::Status {
+                retry_after: Some(ra),
+                ..
+            } = f
+            {
+                *ra = secs.to_string();
+            }
+        }
+        self
+    }
+
     /// Many listings (12), prices in every form a shop shows (`1.190,00 €`, `€ 75`, `0.00 EUR`,
     /// none at all), long titles, some sold under our nose: a test of a strategy's `choose`.
     pub fn many() -> Self {

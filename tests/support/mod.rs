@@ -96,10 +96,6 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn logged(&self, part: &str) -> Vec<PathBuf> {
-        logged_in(&self.dir.path().join("log"), part)
-    }
-
     /// Waits (up to `within`) for a stderr line containing `needle`; returns it.
     pub async fn wait_for(&mut self, needle: &str, within: Duration) -> String {
         let deadline = tokio::time::Instant::now() + within;
@@ -194,8 +190,13 @@ impl Race {
         }
     }
 
+    /// A named scenario, its `Retry-After` pauses at 0 (tests of the rule set their own).
     pub fn named(name: &str) -> Self {
-        Self::new(Scenario::named(name).expect("known scenario"))
+        Self::new(
+            Scenario::named(name)
+                .expect("known scenario")
+                .with_retry_after("0"),
+        )
     }
 
     pub fn arg(mut self, a: impl Into<String>) -> Self {
@@ -324,6 +325,8 @@ impl Race {
         if !self.args.iter().any(|a| a == "--interval") {
             cmd.args(["--interval", "0.05"]);
         }
+        // A failing webhook's retries need not take seconds in a test.
+        cmd.args(["--webhook-retry-pause", "0.05"]);
         cmd.args(&self.args)
             .env_remove("SSL_CERT_FILE")
             .current_dir(dir.path())

@@ -54,6 +54,12 @@ pub struct Webhook {
 }
 
 impl Webhook {
+    /// Waits `pause` before a failed delivery's second try, twice that before the third.
+    pub fn with_retry_pause(mut self, pause: Duration) -> Self {
+        self.first_retry = pause;
+        self
+    }
+
     pub fn new(cfg: &ClientConfig) -> Result<Self, SetupError> {
         let mut cfg = cfg.clone();
         cfg.timeout = Some(Duration::from_secs(10));
