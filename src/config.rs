@@ -8,6 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::cli::{NetArgs, RunArgs, Sort};
+use crate::core::browser::Browser;
 use crate::core::governor::{FLOOR, Target, WARN_BELOW};
 use crate::core::http::ClientConfig;
 
@@ -140,7 +141,6 @@ pub struct Config {
     pub item: Option<String>,
     pub sort: Sort,
     pub dry_run: bool,
-    pub headless: bool,
     pub imessage: Option<String>,
     pub webhook: Option<Url>,
     /// Pause before a failed webhook's second try.
@@ -156,8 +156,8 @@ pub struct Config {
     pub log_dir: PathBuf,
     /// Where `race.store` keeps its file.
     pub state_dir: PathBuf,
-    /// The browser for the hand-over (none when headless or none was found).
-    pub browser: Option<PathBuf>,
+    /// The browser for the hand-over.
+    pub browser: Browser,
     /// Extra browser flags (rehearsals: trust the simulator's certificate).
     pub browser_args: Vec<String>,
     /// Warnings and notes to print once logging is set up.
@@ -390,9 +390,12 @@ pub fn resolve(
     };
     let mut notes = Vec::new();
     let browser = if args.headless {
-        None
+        Browser::Headless
     } else {
-        resolve_browser(args.browser.as_deref(), &mut warnings, &mut notes)?
+        match resolve_browser(args.browser.as_deref(), &mut warnings, &mut notes)? {
+            Some(p) => Browser::Found(p),
+            None => Browser::NotFound,
+        }
     };
     if let Some(to) = &args.imessage {
         check_imessage(to)?;
@@ -404,7 +407,6 @@ pub fn resolve(
         item: args.item.clone().filter(|s| !s.trim().is_empty()),
         sort: args.sort,
         dry_run: args.dry_run,
-        headless: args.headless,
         imessage: args.imessage.clone(),
         webhook,
         webhook_retry_pause: args.webhook_retry_pause,

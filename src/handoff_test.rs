@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::cli::HandoffTestArgs;
 use crate::config;
-use crate::core::browser::{self, Launch};
+use crate::core::browser::{self, Browser, Launch};
 use crate::core::handoff;
 use crate::core::market::{self, ResponseLog};
 use crate::core::pretix::CartOutcome;
@@ -93,34 +93,33 @@ async fn simulate(
     };
     let secured = Instant::now();
     let cookies = session.cookies();
-    let export = handoff::export(&a.log_dir, cookies.clone(), &checkout_url);
-    if let Err(why) = &export.files {
+    let browser = Browser::Found(path.clone());
+    let handed = handoff::hand_over(handoff::Request {
+        dir: &a.log_dir,
+        cookies: cookies.clone(),
+        url: &checkout_url,
+        expires: carted.checkout.as_ref().and_then(|c| c.expires.clone()),
+        browser: &browser,
+        browser_args: vec![sim.browser_trust_arg()],
+        headless_browser: a.headless_browser,
+        secured_at: Some(secured),
+    })
+    .await;
+    if let Err(why) = &handed.export.files {
         return Err(fail(why.clone(), Some("check that --log-dir is writable")));
     }
-    print!(
-        "{}",
-        handoff::report(
-            &export,
-            carted.checkout.as_ref().and_then(|c| c.expires.as_deref()),
-            handoff::Title::InCart,
-        )
-    );
-
-    let launch = Launch {
-        path: path.clone(),
-        headless: a.headless_browser,
-        args: vec![sim.browser_trust_arg()],
-        profile_root: a.log_dir.clone(),
-    };
-    let mut shown = browser::open(&launch, &cookies, &checkout_url)
-        .await
-        .map_err(|e| {
-            fail(
+    let (mut shown, latency) = match handed.window {
+        handoff::Window::Shown { shown, latency, .. } => (shown, latency.unwrap_or_default()),
+        handoff::Window::Failed(e) => {
+            return Err(fail(
                 format!("the browser hand-over failed: {e}"),
                 Some("run with -v for detail; check that the browser starts on this machine"),
-            )
-        })?;
-    let latency = secured.elapsed();
+            ));
+        }
+        handoff::Window::Skipped | handoff::Window::NotFound => {
+            return Err(fail("no browser was opened", None));
+        }
+    };
     responses.flush(std::time::Duration::from_secs(5)).await;
 
     let from_browser = sim.seen().into_iter().rfind(|s| {
@@ -181,11 +180,7 @@ async fn simulate(
         "  hand-over took {} from cart secured to checkout page loaded",
         crate::core::session::ms(latency)
     );
-    if a.headless_browser {
-        shown.close_if_headless();
-    } else {
-        print!("{}", handoff::browser_report(&shown, &path, Some(latency)));
-    }
+    shown.close_if_headless();
     match checks.iter().filter(|(ok, _)| !ok).count() {
         0 => {
             println!("Hand-over verified.");

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use chromiumoxide::Browser;
+use chromiumoxide::Browser as Cdp;
 use chromiumoxide::cdp::browser_protocol::network::{CookieParam, CookieSameSite, TimeSinceEpoch};
 use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargetsParams};
 use futures_util::StreamExt;
@@ -42,6 +42,17 @@ pub enum BrowserError {
 
 fn cdp(e: impl std::fmt::Display) -> BrowserError {
     BrowserError::Cdp(e.to_string())
+}
+
+/// The browser a run hands its cart to, decided once at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Browser {
+    /// `--headless`: no browser; the session is printed and saved.
+    Headless,
+    /// This executable.
+    Found(PathBuf),
+    /// None was found: the session is printed and saved, with what to do.
+    NotFound,
 }
 
 /// Where to look, by platform. `root` prefixes absolute locations (tests use a fake root).
@@ -316,7 +327,7 @@ pub async fn open(l: &Launch, cookies: &[CookieInfo], url: &Url) -> Result<Shown
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let (mut browser, mut handler) = Browser::connect(endpoint).await.map_err(cdp)?;
+    let (mut browser, mut handler) = Cdp::connect(endpoint).await.map_err(cdp)?;
     let pump = tokio::spawn(async move { while handler.next().await.is_some() {} });
     let result = show(&mut browser, cookies, url).await;
     drop(browser);
@@ -345,11 +356,7 @@ pub async fn open(l: &Launch, cookies: &[CookieInfo], url: &Url) -> Result<Shown
 
 type Seen = (String, String, Option<String>, Vec<String>, bool);
 
-async fn show(
-    browser: &mut Browser,
-    cookies: &[CookieInfo],
-    url: &Url,
-) -> Result<Seen, BrowserError> {
+async fn show(browser: &mut Cdp, cookies: &[CookieInfo], url: &Url) -> Result<Seen, BrowserError> {
     let params: Vec<CookieParam> = cookies.iter().map(|c| cookie_param(c, url)).collect();
     browser.set_cookies(params).await.map_err(cdp)?;
     crate::log::debug("browser: cookies set");

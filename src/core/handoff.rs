@@ -1,12 +1,15 @@
-//! Handing a secured cart to the person. Whatever else happens, the session is first written to
-//! disk (Netscape cookie file and JSON, 0600) and printed with the checkout URL and a console
-//! script, so the cart can be taken over by hand even if every later step fails.
+//! Handing a secured cart to the person ([`hand_over`], used by `session:handoff`, `handoff-test`
+//! and the hand-over at exit). Whatever else happens, the session is first written to disk
+//! (Netscape cookie file and JSON, 0600) and printed with the checkout URL and a console script,
+//! so the cart can be taken over by hand even if every later step fails; then the browser opens on
+//! the checkout page. Everything the person reads comes from the reporters here.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use url::Url;
 
+use super::browser::Browser;
 use super::clock;
 use super::cookies::{self, CookieInfo};
 
@@ -188,4 +191,112 @@ pub fn at_exit(dir: &Path, carts: &[super::carts::SecuredCart]) -> Vec<Export> {
             export
         })
         .collect()
+}
+
+/// What a hand-over is given.
+pub struct Request<'a> {
+    /// Where the cookie files go (and the browser's fresh profile).
+    pub dir: &'a Path,
+    pub cookies: Vec<CookieInfo>,
+    pub url: &'a Url,
+    /// The reservation's end, as the checkout page said.
+    pub expires: Option<String>,
+    pub browser: &'a Browser,
+    /// Extra browser flags (rehearsals: trust the simulator's certificate).
+    pub browser_args: Vec<String>,
+    /// Start the browser headless (checks, servers): it is closed after the check.
+    pub headless_browser: bool,
+    /// When the cart was secured: the hand-over's latency is measured from it.
+    pub secured_at: Option<std::time::Instant>,
+}
+
+/// What became of the browser part of a hand-over.
+#[derive(Debug)]
+pub enum Window {
+    /// Headless run: no browser was asked for.
+    Skipped,
+    /// No browser was found at start-up.
+    NotFound,
+    /// The browser shows the page.
+    Shown {
+        shown: super::browser::Shown,
+        path: PathBuf,
+        latency: Option<std::time::Duration>,
+    },
+    /// The browser could not be opened or did not show the page.
+    Failed(String),
+}
+
+/// A hand-over's whole result: the session (files, console script) and the browser, each with
+/// its own error.
+#[derive(Debug)]
+pub struct HandedOver {
+    pub export: Export,
+    /// The URL is a checkout page (else the report said no cart is confirmed).
+    pub checkout: bool,
+    pub window: Window,
+}
+
+/// Hands the session over: first, whatever follows, the cookie files and the printed session;
+/// then the browser on the page, unless headless. Never fails: what did not work is recorded and
+/// said, with what to do instead. Everything the person reads is printed here, by one reporter.
+pub async fn hand_over(req: Request<'_>) -> HandedOver {
+    let export = export(req.dir, req.cookies.clone(), req.url);
+    let checkout = is_checkout(req.url);
+    let title = if checkout {
+        Title::InCart
+    } else {
+        Title::NotCheckout
+    };
+    print!("{}", report(&export, req.expires.as_deref(), title));
+    let path = match req.browser {
+        Browser::Headless => {
+            return HandedOver {
+                export,
+                checkout,
+                window: Window::Skipped,
+            };
+        }
+        Browser::NotFound => {
+            print!(
+                "{}",
+                manual_report("no browser was found at start-up", &export)
+            );
+            return HandedOver {
+                export,
+                checkout,
+                window: Window::NotFound,
+            };
+        }
+        Browser::Found(p) => p.clone(),
+    };
+    let launch = super::browser::Launch {
+        path: path.clone(),
+        headless: req.headless_browser,
+        args: req.browser_args,
+        profile_root: req.dir.to_path_buf(),
+    };
+    let window = match super::browser::open(&launch, &req.cookies, req.url).await {
+        Ok(shown) => {
+            let latency = req.secured_at.map(|t| t.elapsed());
+            if !req.headless_browser {
+                print!("{}", browser_report(&shown, &path, latency));
+            }
+            Window::Shown {
+                shown,
+                path,
+                latency,
+            }
+        }
+        Err(e) => {
+            crate::log::warn(format!("browser hand-over failed: {e}"));
+            print!("{}", manual_report(&e.to_string(), &export));
+            Window::Failed(e.to_string())
+        }
+    };
+    HandedOver {
+        export,
+        checkout,
+        window,
+    }
 }

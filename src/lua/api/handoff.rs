@@ -5,14 +5,13 @@
 //! nothing: the printed session and instructions remain, and the run still succeeds.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use mlua::{AnyUserData, Lua, Table};
 
 use super::http::{cookie_table, session_of};
 use super::url_arg;
-use crate::core::browser::{self, Launch};
-use crate::core::handoff;
+use crate::core::browser::Browser;
+use crate::core::handoff::{self, Window};
 use crate::core::session::Session;
 use crate::lua::Context;
 
@@ -30,74 +29,60 @@ pub(super) async fn handoff(
     let expires = opt("expires")?.as_string().map(|s| s.to_string_lossy());
     let headless = opt("headless")?.as_boolean();
     let url = url_arg(&url, "a checkout URL")?;
-    let headless = headless.unwrap_or(c.config.headless);
-    let cookies = session.cookies();
-    let res = lua.create_table()?;
-    res.set("checkout_url", url.as_str())?;
-    let list = lua.create_table()?;
-    for (i, ck) in cookies.iter().enumerate() {
-        list.set(i + 1, cookie_table(&lua, ck)?)?;
-    }
-    res.set("cookies", list)?;
-    res.set("browser", false)?;
-
-    // First, whatever happens next: the session on disk and on screen.
-    let export = handoff::export(&c.config.log_dir, cookies.clone(), &url);
-    let is_checkout = handoff::is_checkout(&url);
-    let title = if is_checkout {
-        handoff::Title::InCart
+    let browser = if headless == Some(true) {
+        Browser::Headless
     } else {
-        handoff::Title::NotCheckout
+        c.config.browser.clone()
     };
-    print!("{}", handoff::report(&export, expires.as_deref(), title));
-    if is_checkout {
+    c.waiting();
+    let handed = handoff::hand_over(handoff::Request {
+        dir: &c.config.log_dir,
+        cookies: session.cookies(),
+        url: &url,
+        expires,
+        browser: &browser,
+        browser_args: c.config.browser_args.clone(),
+        headless_browser: false,
+        secured_at: c.net.carts.last_secured_at(session.id()),
+    })
+    .await;
+    c.waiting();
+    if handed.checkout {
         // The person has the session now: nothing left to hand over at exit.
         c.net.carts.handed_over(session.id());
     }
-    res.set("checkout", is_checkout)?;
-    res.set("console_script", export.console_script.clone())?;
-    match &export.files {
+    handed_table(&lua, &handed)
+}
+
+/// A hand-over's result as Lua sees it (`race.Handoff`).
+fn handed_table(lua: &Lua, h: &handoff::HandedOver) -> mlua::Result<Table> {
+    let res = lua.create_table()?;
+    res.set("checkout_url", h.export.checkout_url.as_str())?;
+    let list = lua.create_table()?;
+    for (i, ck) in h.export.cookies.iter().enumerate() {
+        list.set(i + 1, cookie_table(lua, ck)?)?;
+    }
+    res.set("cookies", list)?;
+    res.set("checkout", h.checkout)?;
+    res.set("console_script", h.export.console_script.as_str())?;
+    match &h.export.files {
         Ok((txt, json)) => {
             res.set("cookie_file", txt.display().to_string())?;
             res.set("json_file", json.display().to_string())?;
         }
         Err(why) => res.set("error", why.as_str())?,
     }
-    if headless {
-        return Ok(res);
-    }
-    let Some(path) = c.config.browser.clone() else {
-        print!(
-            "{}",
-            handoff::manual_report("no browser was found at start-up", &export)
-        );
-        return Ok(res);
-    };
-    let launch = Launch {
-        path: path.clone(),
-        headless: false,
-        args: c.config.browser_args.clone(),
-        profile_root: c.config.log_dir.clone(),
-    };
-    c.waiting();
-    let shown = browser::open(&launch, &cookies, &url).await;
-    c.waiting();
-    match shown {
-        Ok(shown) => {
-            let secured = c.net.carts.last_secured_at(session.id());
-            let latency = secured.map(|t| Instant::now().duration_since(t));
-            print!("{}", handoff::browser_report(&shown, &path, latency));
+    res.set("browser", false)?;
+    match &h.window {
+        Window::Shown { shown, latency, .. } => {
             res.set("browser", true)?;
             res.set("browser_pid", shown.pid)?;
             res.set("page_url", shown.url.as_str())?;
             res.set("page_expires", shown.expires.clone())?;
             res.set("latency", latency.map(|l| l.as_secs_f64()))?;
         }
-        Err(e) => {
-            crate::log::warn(format!("browser hand-over failed: {e}"));
-            print!("{}", handoff::manual_report(&e.to_string(), &export));
-            res.set("error", e.to_string())?;
-        }
+        Window::Failed(e) => res.set("error", e.as_str())?,
+        Window::Skipped | Window::NotFound => {}
     }
     Ok(res)
 }

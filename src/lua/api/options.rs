@@ -37,7 +37,10 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     o.set("item", c.item.clone())?;
     o.set("sort", c.sort.as_str())?;
     o.set("dry_run", c.dry_run)?;
-    o.set("headless", c.headless)?;
+    o.set(
+        "headless",
+        c.browser == crate::core::browser::Browser::Headless,
+    )?;
     o.set("imessage", c.imessage.clone())?;
     o.set("webhook", c.webhook.as_ref().map(|u| u.to_string()))?;
     o.set("poll_inactive", c.poll_inactive.map(|d| d.as_secs_f64()))?;
