@@ -3,22 +3,12 @@
 
 use serde_json::Map;
 
-use crate::cli::AlertTestArgs;
-use crate::config;
+use crate::config::AlertTest;
 use crate::core::notify::{self, Webhook, desktop, imessage};
 use crate::error::AppError;
 
-pub async fn run(a: AlertTestArgs) -> Result<(), AppError> {
-    // Check every channel's flag before sending anything.
-    let webhook = a
-        .webhook
-        .as_deref()
-        .map(|w| config::parse_url("--webhook", w))
-        .transpose()?;
-    if let Some(to) = &a.imessage {
-        config::check_imessage(to)?;
-    }
-    let client = config::client(&a.net, Vec::new())?;
+pub async fn run(a: AlertTest) -> Result<(), AppError> {
+    let (webhook, client) = (a.webhook.clone(), a.client.clone());
 
     let mut results: Vec<(&str, Result<String, String>)> = Vec::new();
     if let Some(to) = &a.imessage {

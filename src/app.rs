@@ -6,86 +6,53 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::cli::{Cli, Command, RehearseArgs, RunArgs};
-use crate::config::{self, Config, ScriptSource};
+use crate::cli::Cli;
+use crate::config::{self, Config, Mode, Rehearsal, ScriptSource};
 use crate::core::market::ResponseLog;
 use crate::core::notify::{Alerts, Webhook};
 use crate::core::session::{DryRun, Net, Policy, Session};
 use crate::error::AppError;
 use crate::lua::{Context, Engine, Outcome};
-use crate::sim::{Scenario, Sim};
-
-fn set_log_level(args: &RunArgs) {
-    crate::log::set_verbosity(args.verbose, args.quiet);
-}
+use crate::sim::Sim;
 
 pub async fn run(cli: Cli) -> Result<(), AppError> {
-    match cli.command {
-        Some(Command::Rehearse(r)) => rehearse(r).await,
-        Some(Command::HandoffTest(h)) => crate::handoff_test::run(h).await,
-        Some(Command::AlertTest(a)) => crate::alert_test::run(a).await,
-        None => {
-            set_log_level(&cli.run);
-            let mut run = cli.run;
-            let (mut url, mut events) = (cli.url, cli.events);
-            match cli.target {
-                Some(t) if t.starts_with("https://") || t.starts_with("http://") => {
-                    let (u, e) = config::split_event_url(&t)?;
-                    if url.is_none() {
-                        url = Some(u);
-                    }
-                    if events.is_empty() {
-                        events.push(e);
-                    }
-                }
-                Some(t) => {
-                    if run.script.is_some() {
-                        return Err(config::ConfigError::TwoScripts.into());
-                    }
-                    run.script = Some(t.into());
-                }
-                None => {}
-            }
-            let config = config::resolve(
-                url.as_deref(),
-                &events,
-                &run,
-                config::DEFAULT_INTERVAL,
-                vec![],
-            )?;
+    match config::mode(cli)? {
+        Mode::Race(config) => {
+            crate::log::set_verbosity(config.verbose, config.quiet);
             race(config).await
         }
+        Mode::Rehearse(r) => rehearse(r).await,
+        Mode::HandoffTest(h) => crate::handoff_test::run(h).await,
+        Mode::AlertTest(a) => crate::alert_test::run(a).await,
     }
 }
 
-async fn rehearse(r: RehearseArgs) -> Result<(), AppError> {
-    set_log_level(&r.run);
-    let (mut scenario, name) = match r.seed {
-        Some(seed) => (Scenario::random(seed), format!("random, seed {seed}")),
-        None => (
-            Scenario::named(&r.scenario).ok_or_else(|| config::ConfigError::UnknownScenario {
-                name: r.scenario.clone(),
-                known: Scenario::NAMES.join(", "),
-            })?,
-            r.scenario.clone(),
-        ),
-    };
-    scenario.locale = r.locale.clone();
-    scenario.events = r.events.clamp(1, 20);
+async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
+    let Rehearsal {
+        scenario,
+        name,
+        mut config,
+    } = r;
+    crate::log::set_verbosity(config.verbose, config.quiet);
     let sim = Sim::start(scenario).await.map_err(|e| {
         AppError::failure(
             format!("could not start the simulated marketplace: {e}"),
             None,
         )
     })?;
-    let mut config = config::resolve(
-        Some(sim.base_url().as_str()),
-        &sim.events(),
-        &r.run,
-        config::REHEARSAL_INTERVAL,
-        sim.ca_certificates(),
-    )?;
-    // The browser trusts the simulator's certificate, and only it.
+    // The simulator's events, and its certificate: trusted by our client and, only it, by the
+    // browser.
+    let base = sim.base_url();
+    config.targets = sim
+        .events()
+        .into_iter()
+        .map(|event| config::Watch {
+            url: base.clone(),
+            event,
+            item: config.item.clone(),
+        })
+        .collect();
+    config.client.extra_roots.extend(sim.ca_certificates());
     config.browser_args.push(sim.browser_trust_arg());
     crate::log::info(format!(
         "rehearsal: simulated marketplace ({name} scenario) at {}",

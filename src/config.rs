@@ -1,13 +1,15 @@
-//! Flags resolved once into a checked [`Config`], before any network I/O: a bad URL, an interval
-//! under the floor, an unreadable CA file or a missing script stop here with a hint, so no request
-//! is ever made on a half-valid configuration.
+//! Flags resolved once, for every command, into one checked [`Mode`] before any network I/O: a bad
+//! URL, an interval under the floor, an unreadable CA file or a missing script stop here with a
+//! hint, so no request is ever made on a half-valid configuration.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
 
-use crate::cli::{NetArgs, RunArgs, Sort};
+use crate::cli::{
+    AlertTestArgs, Cli, Command, HandoffTestArgs, NetArgs, RehearseArgs, RunArgs, Sort,
+};
 use crate::core::browser::Browser;
 use crate::core::governor::{FLOOR, Target, WARN_BELOW};
 use crate::core::http::ClientConfig;
@@ -105,9 +107,168 @@ pub enum ConfigError {
     #[diagnostic(code(usage::script), help("give the strategy once"))]
     TwoScripts,
 
+    #[error("no browser found for the hand-over")]
+    #[diagnostic(
+        code(usage::browser),
+        help(
+            "install Chrome or Chromium (Debian: apt-get install chromium), or give --browser PATH or $CHROME"
+        )
+    )]
+    NoBrowser,
+
     #[error("unknown scenario {name:?}")]
     #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
     UnknownScenario { name: String, known: String },
+}
+
+/// What this invocation does, with everything it needs resolved and checked.
+pub enum Mode {
+    /// Watch live targets (`pretix-race …`).
+    Race(Config),
+    /// The same run against the simulated marketplace.
+    Rehearse(Rehearsal),
+    HandoffTest(HandoffTest),
+    AlertTest(AlertTest),
+}
+
+/// `rehearse`: the scenario, and a run's configuration whose targets and trusted root are the
+/// simulator's, filled in once it has started (its port is only known then).
+pub struct Rehearsal {
+    pub scenario: crate::sim::Scenario,
+    /// How the log names the scenario.
+    pub name: String,
+    pub config: Config,
+}
+
+/// `handoff-test`: against the simulator, or a live event page (nothing is bought).
+pub struct HandoffTest {
+    pub live: Option<Watch>,
+    pub browser: PathBuf,
+    pub client: ClientConfig,
+    pub log_dir: PathBuf,
+    pub imessage: Option<String>,
+    pub headless_browser: bool,
+    pub verbose: bool,
+    pub notes: Vec<String>,
+}
+
+/// `alert-test`: the channels to try.
+pub struct AlertTest {
+    pub imessage: Option<String>,
+    pub desktop: bool,
+    pub webhook: Option<Url>,
+    pub client: ClientConfig,
+}
+
+/// Resolves the command line into what to do.
+pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
+    match cli.command {
+        Some(Command::Rehearse(r)) => rehearsal(r).map(Mode::Rehearse),
+        Some(Command::HandoffTest(h)) => handoff_test(h).map(Mode::HandoffTest),
+        Some(Command::AlertTest(a)) => alert_test(a).map(Mode::AlertTest),
+        None => {
+            let mut run = cli.run;
+            let (mut url, mut events) = (cli.url, cli.events);
+            match cli.target {
+                Some(t) if t.starts_with("https://") || t.starts_with("http://") => {
+                    let (u, e) = split_event_url(&t)?;
+                    if url.is_none() {
+                        url = Some(u);
+                    }
+                    if events.is_empty() {
+                        events.push(e);
+                    }
+                }
+                Some(t) => {
+                    if run.script.is_some() {
+                        return Err(ConfigError::TwoScripts);
+                    }
+                    run.script = Some(t.into());
+                }
+                None => {}
+            }
+            resolve(url.as_deref(), &events, &run, DEFAULT_INTERVAL, vec![]).map(Mode::Race)
+        }
+    }
+}
+
+fn rehearsal(r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
+    use crate::sim::Scenario;
+    let (mut scenario, name) = match r.seed {
+        Some(seed) => (Scenario::random(seed), format!("random, seed {seed}")),
+        None => (
+            Scenario::named(&r.scenario).ok_or_else(|| ConfigError::UnknownScenario {
+                name: r.scenario.clone(),
+                known: Scenario::NAMES.join(", "),
+            })?,
+            r.scenario.clone(),
+        ),
+    };
+    scenario.locale = r.locale.clone();
+    scenario.events = r.events.clamp(1, 20);
+    // Checked now as a run's flags are; the targets come once the simulator is up.
+    let placeholder = Some("https://127.0.0.1");
+    let mut config = resolve(
+        placeholder,
+        &[scenario.event.clone()],
+        &r.run,
+        REHEARSAL_INTERVAL,
+        vec![],
+    )?;
+    config.targets.clear();
+    Ok(Rehearsal {
+        scenario,
+        name,
+        config,
+    })
+}
+
+fn handoff_test(a: HandoffTestArgs) -> Result<HandoffTest, ConfigError> {
+    if let Some(to) = &a.imessage {
+        check_imessage(to)?;
+    }
+    let (mut warnings, mut notes) = (Vec::new(), Vec::new());
+    let browser = resolve_browser(a.browser.as_deref(), &mut warnings, &mut notes)?
+        .ok_or(ConfigError::NoBrowser)?;
+    let live = match (&a.url, &a.event) {
+        (Some(u), Some(e)) => {
+            let (url, event) = target(u, e)?;
+            Some(Watch {
+                url,
+                event,
+                item: None,
+            })
+        }
+        _ => None,
+    };
+    Ok(HandoffTest {
+        live,
+        browser,
+        client: client(&a.net, Vec::new())?,
+        log_dir: a.log_dir,
+        imessage: a.imessage,
+        headless_browser: a.headless_browser,
+        verbose: a.verbose,
+        notes,
+    })
+}
+
+fn alert_test(a: AlertTestArgs) -> Result<AlertTest, ConfigError> {
+    // Every channel's flag is checked before anything is sent.
+    let webhook = a
+        .webhook
+        .as_deref()
+        .map(|w| parse_url("--webhook", w))
+        .transpose()?;
+    if let Some(to) = &a.imessage {
+        check_imessage(to)?;
+    }
+    Ok(AlertTest {
+        imessage: a.imessage,
+        desktop: a.desktop,
+        webhook,
+        client: client(&a.net, Vec::new())?,
+    })
 }
 
 /// Where the strategy comes from.
@@ -163,6 +324,9 @@ pub struct Config {
     /// Warnings and notes to print once logging is set up.
     pub warnings: Vec<String>,
     pub notes: Vec<String>,
+    /// `-v`: debug lines; `-q`: only warnings and errors.
+    pub verbose: bool,
+    pub quiet: bool,
 }
 
 impl Config {
@@ -427,6 +591,8 @@ pub fn resolve(
         browser_args: Vec::new(),
         warnings,
         notes,
+        verbose: args.verbose,
+        quiet: args.quiet,
     })
 }
 

@@ -8,8 +8,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::HandoffTestArgs;
-use crate::config;
+use crate::config::{HandoffTest, Watch};
 use crate::core::browser::{self, Browser, Launch};
 use crate::core::handoff;
 use crate::core::market::{self, ResponseLog};
@@ -22,32 +21,18 @@ fn fail(message: impl Into<String>, hint: Option<&str>) -> AppError {
     AppError::failure(message, hint.map(str::to_string))
 }
 
-pub async fn run(a: HandoffTestArgs) -> Result<(), AppError> {
+pub async fn run(a: HandoffTest) -> Result<(), AppError> {
     crate::log::set_verbosity(a.verbose, false);
-    if let Some(to) = &a.imessage {
-        config::check_imessage(to)?;
-    }
-    let (mut warnings, mut notes) = (Vec::new(), Vec::new());
-    let path = config::resolve_browser(a.browser.as_deref(), &mut warnings, &mut notes)?;
-    notes.iter().for_each(crate::log::info);
-    let Some(path) = path else {
-        return Err(fail(
-            "no browser found for the hand-over",
-            Some(
-                "install Chrome or Chromium (Debian: apt-get install chromium), or give --browser PATH or $CHROME",
-            ),
-        ));
-    };
-    let client = config::client(&a.net, Vec::new())?;
-    if a.simulate {
-        simulate(&a, path, client).await
-    } else {
-        live(&a, path, client).await
+    a.notes.iter().for_each(crate::log::info);
+    let (path, client) = (a.browser.clone(), a.client.clone());
+    match a.live.clone() {
+        None => simulate(&a, path, client).await,
+        Some(target) => live(&a, &target, path, client).await,
     }
 }
 
 async fn simulate(
-    a: &HandoffTestArgs,
+    a: &HandoffTest,
     path: std::path::PathBuf,
     mut client: ClientConfig,
 ) -> Result<(), AppError> {
@@ -200,15 +185,12 @@ async fn simulate(
 }
 
 async fn live(
-    a: &HandoffTestArgs,
+    a: &HandoffTest,
+    target: &Watch,
     path: std::path::PathBuf,
     client: ClientConfig,
 ) -> Result<(), AppError> {
-    let (url, event) = config::target(
-        a.url.as_deref().unwrap_or_default(),
-        a.event.as_deref().unwrap_or_default(),
-    )?;
-    let event_url = config::event_url(&url, &event);
+    let event_url = target.event_url();
     let session = Arc::new(
         Session::new(client, Net::new(), Default::default())
             .map_err(|e| fail(e.to_string(), None))?,
