@@ -17,7 +17,10 @@ fn events(n: u32, name: &str) -> Scenario {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_events_are_watched_at_once_and_the_second_ones_listing_is_won() {
     let hook = Hook::start().await;
-    let d = Race::new(events(2, "instant"))
+    // The listing shows up after ten polls in all, so both watches are polling by then.
+    let mut s = events(2, "instant");
+    s.listings_from_poll = 10;
+    let d = Race::new(s)
         .args(["--webhook", hook.url.as_str()])
         .run()
         .await;

@@ -148,15 +148,10 @@ pub fn find(explicit: Option<&Path>, chrome_env: Option<OsString>, s: &Search) -
             .flat_map(|r| WINDOWS_PATHS.iter().map(move |p| r.join(p)))
             .find(|p| p.is_file()),
         _ => {
-            let dirs: Vec<PathBuf> = s
-                .path_var
-                .as_ref()
-                .map(|p| std::env::split_paths(p).collect())
-                .unwrap_or_default();
+            let path = s.path_var.as_ref()?;
             LINUX_NAMES
                 .iter()
-                .flat_map(|n| dirs.iter().map(move |d| d.join(n)))
-                .find(|p| is_executable(p))
+                .find_map(|n| which::which_in(n, Some(path), &s.root).ok())
         }
     }
 }

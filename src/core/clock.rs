@@ -1,32 +1,21 @@
-//! Wall-clock formatting without a date crate: the tool needs only UTC timestamps (log lines,
-//! webhook payloads, file names), and civil-from-days is a dozen lines.
+//! Wall-clock formatting: UTC timestamps for log lines, webhook payloads and file names, read
+//! off the `time` crate (already in the dependency tree through the cookie store).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use time::OffsetDateTime;
+
 /// (year, month, day, hour, minute, second, millisecond) in UTC.
-fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let secs = d.as_secs() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400) as u32;
-    // Howard Hinnant's days_from_civil inverse.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
+fn civil(t: SystemTime) -> (i32, u8, u8, u8, u8, u8, u16) {
+    let d = OffsetDateTime::from(t.max(UNIX_EPOCH));
     (
-        year,
-        month,
-        day,
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        d.subsec_millis(),
+        d.year(),
+        u8::from(d.month()),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second(),
+        d.millisecond(),
     )
 }
 

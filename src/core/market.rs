@@ -71,7 +71,7 @@ pub struct ResponseLog {
     /// Per URL: every page fingerprint seen, and what that page was.
     pages: Mutex<HashMap<String, HashMap<u64, PageState>>>,
     saved: Arc<Mutex<HashSet<(u16, u64)>>>,
-    pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    pending: Mutex<tokio::task::JoinSet<()>>,
 }
 
 impl ResponseLog {
@@ -80,7 +80,7 @@ impl ResponseLog {
             dir,
             pages: Mutex::new(HashMap::new()),
             saved: Arc::new(Mutex::new(HashSet::new())),
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(tokio::task::JoinSet::new()),
         }
     }
 
@@ -110,24 +110,19 @@ impl ResponseLog {
     pub fn save(&self, r: &Response, reason: &str) {
         let Some(dir) = self.dir.clone() else { return };
         let (r, reason, saved) = (r.clone(), reason.to_string(), self.saved.clone());
-        let task = tokio::spawn(async move {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        while pending.try_join_next().is_some() {}
+        pending.spawn(async move {
             tokio::time::sleep(SAVE_DELAY).await;
             let _ = tokio::task::spawn_blocking(move || write_response(&dir, &r, &reason, &saved))
                 .await;
         });
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.retain(|t| !t.is_finished());
-        pending.push(task);
     }
 
     /// Waits (up to `max`) for saves still under way, before the process exits.
     pub async fn flush(&self, max: Duration) {
-        let tasks = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        let all = async {
-            for t in tasks {
-                let _ = t.await;
-            }
-        };
+        let mut set = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let all = async { while set.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(max, all).await;
     }
 }

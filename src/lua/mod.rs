@@ -53,7 +53,7 @@ pub struct Context {
     /// Sources of every chunk loaded, for reports that point into them.
     pub chunks: Chunks,
     /// Tasks `race.spawn` started: stopped when the run ends.
-    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    tasks: Mutex<tokio::task::JoinSet<()>>,
     /// The events watched: from flags, or as the strategy names them.
     targets: Mutex<Vec<Watch>>,
     /// The run's dry-run policy, if any (a strategy's targets join its hosts).
@@ -82,7 +82,7 @@ impl Context {
             last_wait: AtomicU64::new(0),
             stopped: Mutex::new(None),
             chunks: Chunks::default(),
-            tasks: Mutex::new(Vec::new()),
+            tasks: Mutex::new(tokio::task::JoinSet::new()),
         }
     }
 
@@ -94,23 +94,19 @@ impl Context {
             .clone()
     }
 
-    /// Keeps a spawned task's handle, to stop it when the run ends.
-    pub fn track(&self, task: tokio::task::AbortHandle) {
+    /// Starts a task for `race.spawn`; it is stopped when the run ends.
+    pub fn spawn_task(&self, task: impl Future<Output = ()> + Send + 'static) {
         let mut t = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
-        t.retain(|h| !h.is_finished());
-        t.push(task);
+        while t.try_join_next().is_some() {}
+        t.spawn(task);
     }
 
     /// Stops every task `race.spawn` started that is still running.
     pub fn stop_tasks(&self) {
-        for t in self
-            .tasks
+        self.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
-            t.abort();
-        }
+            .abort_all();
     }
 
     /// Why the script must stop now, if it must: Ctrl-C or a runaway stop.

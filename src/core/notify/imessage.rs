@@ -41,10 +41,7 @@ pub enum ImessageError {
 
 /// `osascript` on PATH, if any.
 pub fn osascript() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("osascript"))
-        .find(|p| p.is_file())
+    which::which("osascript").ok()
 }
 
 pub async fn send(to: &str, text: &str) -> Result<(), ImessageError> {

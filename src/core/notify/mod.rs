@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use url::Url;
 
 pub use webhook::{Webhook, WebhookError, check_url};
@@ -58,7 +58,7 @@ pub struct Alerts {
     target: Mutex<String>,
     /// Every marketplace found, so an event about one of several events names the right one.
     found: Mutex<Vec<String>>,
-    pending: Mutex<Vec<JoinHandle<()>>>,
+    pending: Mutex<JoinSet<()>>,
 }
 
 impl Alerts {
@@ -75,7 +75,7 @@ impl Alerts {
             imessage_sent: AtomicBool::new(false),
             target: Mutex::new(target.to_string()),
             found: Mutex::new(Vec::new()),
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(JoinSet::new()),
         }
     }
 
@@ -85,8 +85,9 @@ impl Alerts {
 
     fn spawn(&self, fut: impl Future<Output = ()> + Send + 'static) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        p.retain(|h| !h.is_finished());
-        p.push(tokio::spawn(fut));
+        // Reap what has finished, so a long watch does not keep every delivery's handle.
+        while p.try_join_next().is_some() {}
+        p.spawn(fut);
     }
 
     /// Queues a webhook delivery (three tries); refuses a non-https URL at once.
@@ -212,20 +213,16 @@ impl Alerts {
 
     /// Waits up to `max` for queued deliveries, so an exit right after a cart does not cut them off.
     pub async fn drain(&self, max: Duration) {
-        let handles: Vec<JoinHandle<()>> =
-            std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        if handles.iter().all(|h| h.is_finished()) {
+        let mut set = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        while set.try_join_next().is_some() {}
+        if set.is_empty() {
             return;
         }
         crate::log::debug(format!(
             "waiting up to {} s for alerts to go out",
             max.as_secs()
         ));
-        let all = async {
-            for h in handles {
-                let _ = h.await;
-            }
-        };
+        let all = async { while set.join_next().await.is_some() {} };
         if tokio::time::timeout(max, all).await.is_err() {
             crate::log::warn("some alerts were still being sent at exit");
         }

@@ -68,12 +68,11 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
             let (tx, rx) = watch::channel(false);
             let outcome: Outcome = Arc::default();
             let out = outcome.clone();
-            let handle = tokio::spawn(async move {
+            c.spawn_task(async move {
                 let r = fut.await;
                 *out.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
                 let _ = tx.send(true);
             });
-            c.track(handle.abort_handle());
             lua.create_userdata(Task { done: rx, outcome })
         })?,
     )?;
