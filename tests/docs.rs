@@ -188,8 +188,11 @@ fn readme_names_the_two_commands_and_ci_runs_them() {
     assert!(ci.contains("cargo test"));
 }
 
-/// `---@class` name -> (parent, fields: name -> optional), from the stubs.
-fn stub_classes() -> std::collections::BTreeMap<String, (Option<String>, Vec<(String, bool)>)> {
+/// A stub class: its parent and its fields (name, optional).
+type StubClass = (Option<String>, Vec<(String, bool)>);
+
+/// `---@class` name -> its parent and fields, from the stubs.
+fn stub_classes() -> std::collections::BTreeMap<String, StubClass> {
     let text = std::fs::read_to_string(root().join("scripts/types/race.lua")).unwrap();
     let mut out = std::collections::BTreeMap::new();
     let mut current: Option<String> = None;

@@ -355,17 +355,11 @@ impl Session {
                 url: url.as_str().into(),
             });
         }
-        if method == Method::POST {
-            if self
-                .policy
-                .dry_run
-                .as_ref()
-                .is_some_and(|d| d.refuses(url, &target))
-            {
-                return Err(HttpError::DryRun {
-                    url: url.as_str().into(),
-                });
-            }
+        let dry = self.policy.dry_run.as_ref();
+        if method == Method::POST && dry.is_some_and(|d| d.refuses(url, &target)) {
+            return Err(HttpError::DryRun {
+                url: url.as_str().into(),
+            });
         }
         let host = &target.host;
         let waited = self.net.governor.admit(&target, kind).await;

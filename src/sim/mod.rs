@@ -11,6 +11,7 @@
 //! and connections closed after N streams (GOAWAY). It records every request for tests to check.
 
 mod pages;
+mod routes;
 mod tls;
 
 use std::collections::HashMap;
@@ -769,12 +770,7 @@ impl Shared {
             origin,
             form,
         };
-        let cookie = |name: &str| {
-            cookies
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let cookie = |name: &str| seen.cookie(name).map(str::to_string);
 
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.seen.push(seen.clone());
@@ -813,169 +809,30 @@ impl Shared {
         };
         let sc = &self.scenario;
         let names = sc.event_names();
-        let event_name = names
+        let event = names
             .iter()
             .find(|n| path.starts_with(&format!("/{n}/")))
             .unwrap_or(&names[0])
             .clone();
-        let sells = Some(&event_name) == names.last();
-        let ev = format!("/{event_name}/");
-        let base_owned = authority.map_or_else(|| self.base.clone(), |a| format!("https://{a}"));
-        let base = base_owned.as_str();
-        let locale = sc.locale.as_str();
-        let open = sc.inactive_event_pages == 0 || inner.event_gets > sc.inactive_event_pages;
-
-        let reply = if method == Method::GET && path == ev {
-            inner.event_gets += 1;
-            let with_link = inner.event_gets > sc.inactive_event_pages;
-            Reply::page(pages::event_page(base, &event_name, locale, with_link))
-        } else if method == Method::GET && path == format!("{ev}secondhand/") {
-            if !open {
-                Reply::status(404, pages::inactive_page(base, &event_name, locale))
-            } else {
-                inner.market_gets += 1;
-                let n = inner.market_gets;
-                if n >= sc.listings_from_poll && inner.offered.is_none() {
-                    inner.offered = Some(sc.listings.clone());
-                }
-                match sc.faults.get(&n) {
-                    Some(Fault::Reset) => return Err(Dropped),
-                    Some(Fault::Status { code, retry_after }) => {
-                        let mut r = Reply::status(*code, pages::error_page(*code));
-                        r.retry_after = retry_after.clone();
-                        r
-                    }
-                    Some(Fault::Garbage) => {
-                        let mut r = Reply::page(String::new());
-                        r.body = pages::garbage();
-                        r.content_type = "application/octet-stream";
-                        r
-                    }
-                    Some(Fault::Maintenance) => Reply::page(pages::maintenance_page()),
-                    Some(Fault::NoFilter) => {
-                        Reply::page(pages::themed_empty_page(base, &event_name, locale))
-                    }
-                    Some(Fault::InactivePage) => {
-                        Reply::page(pages::inactive_page(base, &event_name, locale))
-                    }
-                    Some(Fault::RedirectAway) => Reply::redirect(format!("{base}{ev}")),
-                    fault => {
-                        let banner = match fault {
-                            Some(Fault::Banner(b)) => Some(b.as_str()),
-                            _ => None,
-                        };
-                        let params: HashMap<String, String> = query
-                            .as_deref()
-                            .map(|q| {
-                                url::form_urlencoded::parse(q.as_bytes())
-                                    .into_owned()
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        let sort = params.get("sort").map_or("price_asc", String::as_str);
-                        let item: Option<u32> = params.get("item").and_then(|i| i.parse().ok());
-                        let mut shown: Vec<&SimListing> = inner
-                            .offered
-                            .iter()
-                            .flatten()
-                            .filter(|_| sells)
-                            .filter(|l| item.is_none_or(|i| l.item == i))
-                            .collect();
-                        match sort {
-                            "price_desc" => shown.sort_by_key(|l| std::cmp::Reverse(l.price_cents)),
-                            "newest" => shown.reverse(),
-                            "oldest" => {}
-                            _ => shown.sort_by_key(|l| l.price_cents),
-                        }
-                        let secret = inner.sessions[&session_id].csrf_secret.clone();
-                        let token = move || mask_token(&secret);
-                        let mut r = Reply::page(pages::market_page(&pages::MarketView {
-                            base,
-                            event: &event_name,
-                            locale,
-                            listings: &shown,
-                            token: &token,
-                            sort,
-                            banner,
-                        }));
-                        match fault {
-                            Some(Fault::Cut) => {
-                                let at = memchr::memmem::find(&r.body, b"<form")
-                                    .unwrap_or(r.body.len() / 2);
-                                r.body.truncate(at.saturating_sub(40));
-                            }
-                            Some(Fault::Close) => r.close = true,
-                            Some(Fault::Slow(ms)) => {
-                                r.delay = Some(std::time::Duration::from_millis(*ms))
-                            }
-                            _ => {}
-                        }
-                        r
-                    }
-                }
-            }
-        } else if method == Method::POST && path.starts_with(&format!("{ev}secondhand/buy/")) {
-            let id = path
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .unwrap_or("")
-                .to_string();
-            let secret = cookie("__Host-pretix_csrftoken");
-            let token = seen
-                .form
-                .iter()
-                .find(|(k, _)| k == "csrfmiddlewaretoken")
-                .map(|(_, v)| v.as_str());
-            let same_origin = |h: &Option<String>| {
-                h.as_deref()
-                    .is_some_and(|r| r == base || r.starts_with(&format!("{base}/")))
-            };
-            let csrf_ok = secret.is_some()
-                && token.and_then(unmask_token) == secret
-                && same_origin(&seen.referer)
-                && (seen.origin.is_none() || same_origin(&seen.origin));
-            if !csrf_ok {
-                Reply::status(403, pages::csrf_failure())
-            } else {
-                let offered = inner.offered.get_or_insert_with(Vec::new);
-                match offered.iter().position(|l| l.id == id).filter(|_| sells) {
-                    Some(i) => {
-                        let l = offered.remove(i);
-                        if l.lost {
-                            Reply::redirect(format!("{base}{ev}secondhand/"))
-                        } else {
-                            if let Some(s) = inner.sessions.get_mut(&session_id) {
-                                s.cart.push(l);
-                            }
-                            Reply::redirect(format!("{base}{ev}checkout/start"))
-                        }
-                    }
-                    None => Reply::redirect(format!("{base}{ev}secondhand/")),
-                }
-            }
-        } else if method == Method::GET && path == format!("{ev}theme.css") {
-            let mut r = Reply::page(pages::THEME.to_string());
-            r.content_type = "text/css; charset=utf-8";
-            r
-        } else if method == Method::GET && path == format!("{ev}checkout/start") {
-            Reply::redirect(format!("{base}{ev}checkout/questions/"))
-        } else if method == Method::GET && path == format!("{ev}checkout/questions/") {
-            let s = &inner.sessions[&session_id];
-            if s.cart.is_empty() {
-                Reply::redirect(format!("{base}{ev}"))
-            } else {
-                let token = mask_token(&s.csrf_secret);
-                Reply::page(pages::checkout_page(
-                    base,
-                    &event_name,
-                    locale,
-                    &s.cart,
-                    &token,
-                ))
-            }
-        } else {
-            Reply::status(404, pages::not_found())
+        let base = authority.map_or_else(|| self.base.clone(), |a| format!("https://{a}"));
+        let mut ctx = routes::Ctx {
+            sc,
+            inner: &mut inner,
+            seen: &seen,
+            session_id: &session_id,
+            sells: Some(&event) == names.last(),
+            ev: format!("/{event}/"),
+            event: &event,
+            base: &base,
+        };
+        let reply = match routes::route(&method, &path, &ctx.ev) {
+            routes::Route::Event => routes::event_page(&mut ctx),
+            routes::Route::Market => routes::market(&mut ctx)?,
+            routes::Route::Buy => routes::buy(&mut ctx),
+            routes::Route::Theme => routes::theme(),
+            routes::Route::CheckoutStart => routes::checkout_start(&ctx),
+            routes::Route::CheckoutQuestions => routes::checkout_questions(&ctx),
+            routes::Route::NotFound => Reply::status(404, pages::not_found()),
         };
         inner.seen[seen_index].replied = Some(std::time::Instant::now());
         drop(inner);

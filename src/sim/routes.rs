@@ -1,0 +1,221 @@
+//! The simulated shop's pages, one small function per route: the event page, the marketplace
+//! (with the scenario's faults), a listing's buy form, the theme and the checkout.
+
+use std::collections::HashMap;
+
+use hyper::Method;
+
+use super::pages;
+use super::{Dropped, Fault, Inner, Reply, Scenario, Seen, SimListing, mask_token, unmask_token};
+
+/// What a route sees of one request, with the shop's state locked.
+pub(super) struct Ctx<'a> {
+    pub sc: &'a Scenario,
+    pub inner: &'a mut Inner,
+    pub seen: &'a Seen,
+    pub session_id: &'a str,
+    /// The event the path names (the first, for any other path).
+    pub event: &'a str,
+    /// `/{event}/`
+    pub ev: String,
+    /// Whether this event sells the scenario's listings (the last event does).
+    pub sells: bool,
+    /// `https://host:port`, as the client named us.
+    pub base: &'a str,
+}
+
+pub(super) enum Route {
+    Event,
+    Market,
+    Buy,
+    Theme,
+    CheckoutStart,
+    CheckoutQuestions,
+    NotFound,
+}
+
+pub(super) fn route(method: &Method, path: &str, ev: &str) -> Route {
+    let rest = path.strip_prefix(ev);
+    match (method, rest) {
+        (&Method::GET, Some("")) => Route::Event,
+        (&Method::GET, Some("secondhand/")) => Route::Market,
+        (&Method::POST, Some(r)) if r.starts_with("secondhand/buy/") => Route::Buy,
+        (&Method::GET, Some("theme.css")) => Route::Theme,
+        (&Method::GET, Some("checkout/start")) => Route::CheckoutStart,
+        (&Method::GET, Some("checkout/questions/")) => Route::CheckoutQuestions,
+        _ => Route::NotFound,
+    }
+}
+
+/// The event page; it links the marketplace once the organiser has switched it on.
+pub(super) fn event_page(c: &mut Ctx) -> Reply {
+    c.inner.event_gets += 1;
+    let with_link = c.inner.event_gets > c.sc.inactive_event_pages;
+    Reply::page(pages::event_page(c.base, c.event, &c.sc.locale, with_link))
+}
+
+/// The marketplace: the scenario's fault for this poll, or the page with what is on offer.
+pub(super) fn market(c: &mut Ctx) -> Result<Reply, Dropped> {
+    let (sc, base, event, locale) = (c.sc, c.base, c.event, c.sc.locale.as_str());
+    let open = sc.inactive_event_pages == 0 || c.inner.event_gets > sc.inactive_event_pages;
+    if !open {
+        return Ok(Reply::status(
+            404,
+            pages::inactive_page(base, event, locale),
+        ));
+    }
+    c.inner.market_gets += 1;
+    let n = c.inner.market_gets;
+    if n >= sc.listings_from_poll && c.inner.offered.is_none() {
+        c.inner.offered = Some(sc.listings.clone());
+    }
+    let fault = sc.faults.get(&n);
+    Ok(match fault {
+        Some(Fault::Reset) => return Err(Dropped),
+        Some(Fault::Status { code, retry_after }) => {
+            let mut r = Reply::status(*code, pages::error_page(*code));
+            r.retry_after = retry_after.clone();
+            r
+        }
+        Some(Fault::Garbage) => {
+            let mut r = Reply::page(String::new());
+            r.body = pages::garbage();
+            r.content_type = "application/octet-stream";
+            r
+        }
+        Some(Fault::Maintenance) => Reply::page(pages::maintenance_page()),
+        Some(Fault::NoFilter) => Reply::page(pages::themed_empty_page(base, event, locale)),
+        Some(Fault::InactivePage) => Reply::page(pages::inactive_page(base, event, locale)),
+        Some(Fault::RedirectAway) => Reply::redirect(format!("{base}{}", c.ev)),
+        _ => {
+            let mut r = market_page(c, fault);
+            match fault {
+                Some(Fault::Cut) => {
+                    let at = memchr::memmem::find(&r.body, b"<form").unwrap_or(r.body.len() / 2);
+                    r.body.truncate(at.saturating_sub(40));
+                }
+                Some(Fault::Close) => r.close = true,
+                Some(Fault::Slow(ms)) => r.delay = Some(std::time::Duration::from_millis(*ms)),
+                _ => {}
+            }
+            r
+        }
+    })
+}
+
+/// The marketplace page with its listings, filtered and sorted as the query asks.
+fn market_page(c: &Ctx, fault: Option<&Fault>) -> Reply {
+    let banner = match fault {
+        Some(Fault::Banner(b)) => Some(b.as_str()),
+        _ => None,
+    };
+    let params: HashMap<String, String> = c
+        .seen
+        .query
+        .as_deref()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let sort = params.get("sort").map_or("price_asc", String::as_str);
+    let item: Option<u32> = params.get("item").and_then(|i| i.parse().ok());
+    let mut shown: Vec<&SimListing> = c
+        .inner
+        .offered
+        .iter()
+        .flatten()
+        .filter(|_| c.sells)
+        .filter(|l| item.is_none_or(|i| l.item == i))
+        .collect();
+    match sort {
+        "price_desc" => shown.sort_by_key(|l| std::cmp::Reverse(l.price_cents)),
+        "newest" => shown.reverse(),
+        "oldest" => {}
+        _ => shown.sort_by_key(|l| l.price_cents),
+    }
+    let secret = c.inner.sessions[c.session_id].csrf_secret.clone();
+    let token = move || mask_token(&secret);
+    Reply::page(pages::market_page(&pages::MarketView {
+        base: c.base,
+        event: c.event,
+        locale: &c.sc.locale,
+        listings: &shown,
+        token: &token,
+        sort,
+        banner,
+    }))
+}
+
+/// A listing's buy form: CSRF (masked token against the cookie, same-origin Referer/Origin)
+/// like Django's, then the listing is ours, or was sold to someone faster.
+pub(super) fn buy(c: &mut Ctx) -> Reply {
+    let (base, ev, seen) = (c.base, c.ev.clone(), c.seen);
+    let id = seen
+        .path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let secret = seen.cookie("__Host-pretix_csrftoken").map(str::to_string);
+    let token = seen
+        .form
+        .iter()
+        .find(|(k, _)| k == "csrfmiddlewaretoken")
+        .map(|(_, v)| v.as_str());
+    let same_origin = |h: &Option<String>| {
+        h.as_deref()
+            .is_some_and(|r| r == base || r.starts_with(&format!("{base}/")))
+    };
+    let csrf_ok = secret.is_some()
+        && token.and_then(unmask_token) == secret
+        && same_origin(&seen.referer)
+        && (seen.origin.is_none() || same_origin(&seen.origin));
+    if !csrf_ok {
+        return Reply::status(403, pages::csrf_failure());
+    }
+    let sells = c.sells;
+    let offered = c.inner.offered.get_or_insert_with(Vec::new);
+    match offered.iter().position(|l| l.id == id).filter(|_| sells) {
+        Some(i) => {
+            let l = offered.remove(i);
+            if l.lost {
+                Reply::redirect(format!("{base}{ev}secondhand/"))
+            } else {
+                if let Some(s) = c.inner.sessions.get_mut(c.session_id) {
+                    s.cart.push(l);
+                }
+                Reply::redirect(format!("{base}{ev}checkout/start"))
+            }
+        }
+        None => Reply::redirect(format!("{base}{ev}secondhand/")),
+    }
+}
+
+pub(super) fn theme() -> Reply {
+    let mut r = Reply::page(pages::THEME.to_string());
+    r.content_type = "text/css; charset=utf-8";
+    r
+}
+
+pub(super) fn checkout_start(c: &Ctx) -> Reply {
+    Reply::redirect(format!("{}{}checkout/questions/", c.base, c.ev))
+}
+
+/// Checkout step 1 with the cart and its deadline; an empty cart goes back to the event.
+pub(super) fn checkout_questions(c: &Ctx) -> Reply {
+    let s = &c.inner.sessions[c.session_id];
+    if s.cart.is_empty() {
+        return Reply::redirect(format!("{}{}", c.base, c.ev));
+    }
+    let token = mask_token(&s.csrf_secret);
+    Reply::page(pages::checkout_page(
+        c.base,
+        c.event,
+        &c.sc.locale,
+        &s.cart,
+        &token,
+    ))
+}
