@@ -23,7 +23,10 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         }
         Mode::Rehearse(r) => rehearse(r).await,
         Mode::HandoffTest(h) => crate::handoff_test::run(h).await,
-        Mode::AlertTest(a) => crate::alert_test::run(a).await,
+        Mode::AlertTest(a) => {
+            crate::log::set_verbosity(false, false);
+            crate::alert_test::run(a).await
+        }
     }
 }
 
