@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use mlua::{AnyUserData, Lua, Table};
 
-use super::http::{cookie_table, session_of};
+use super::http::session_of;
 use super::url_arg;
+use super::values::Cookies;
 use crate::core::browser::Browser;
 use crate::core::handoff::{self, Window};
 use crate::core::session::Session;
@@ -58,11 +59,7 @@ pub(super) async fn handoff(
 fn handed_table(lua: &Lua, h: &handoff::HandedOver) -> mlua::Result<Table> {
     let res = lua.create_table()?;
     res.set("checkout_url", h.export.checkout_url.as_str())?;
-    let list = lua.create_table()?;
-    for (i, ck) in h.export.cookies.iter().enumerate() {
-        list.set(i + 1, cookie_table(lua, ck)?)?;
-    }
-    res.set("cookies", list)?;
+    res.set("cookies", Cookies(&h.export.cookies))?;
     res.set("checkout", h.checkout)?;
     res.set("console_script", h.export.console_script.as_str())?;
     match &h.export.files {

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use mlua::{AnyUserData, Lua, Table, UserData, UserDataMethods, Value};
+use mlua::{AnyUserData, IntoLua, Lua, Table, UserData, UserDataMethods, Value};
 
+use super::values::{Cookies, Resp};
 use super::{fail, ok, url_arg};
-use crate::core::cookies::CookieInfo;
-use crate::core::session::{HttpError, Response, Session};
+use crate::core::session::{HttpError, Session};
 use crate::lua::Context;
 
 /// The session as Lua sees it: a handle to the core's session.
@@ -26,46 +26,6 @@ pub fn session_of(ud: &AnyUserData) -> mlua::Result<Arc<Session>> {
         })?
         .inner
         .clone())
-}
-
-pub fn response_table(lua: &Lua, r: &Response) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("seq", r.seq)?;
-    t.set("status", r.status)?;
-    t.set("ok", r.ok())?;
-    t.set("url", r.url.as_str())?;
-    let h = lua.create_table()?;
-    for (k, v) in &r.headers {
-        // Repeated headers (Set-Cookie) are joined, as HTTP allows for most.
-        let joined = match h.get::<Option<String>>(k.as_str())? {
-            Some(prev) => format!("{prev}, {v}"),
-            None => v.clone(),
-        };
-        h.set(k.as_str(), joined)?;
-    }
-    t.set("headers", h)?;
-    t.set("body", lua.create_string(&r.body)?)?;
-    t.set("size", r.body.len())?;
-    t.set("ttfb", r.ttfb.as_secs_f64())?;
-    t.set("ttlb", r.ttlb.as_secs_f64())?;
-    t.set("waited", r.waited.as_secs_f64())?;
-    t.set("retry_after", r.retry_after.map(|d| d.as_secs_f64()))?;
-    t.set("backoff", r.backoff.as_ref().map(|b| b.delay.as_secs_f64()))?;
-    Ok(t)
-}
-
-pub fn cookie_table(lua: &Lua, c: &CookieInfo) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("name", c.name.as_str())?;
-    t.set("value", c.value.as_str())?;
-    t.set("domain", c.domain.as_str())?;
-    t.set("host_only", c.host_only)?;
-    t.set("path", c.path.as_str())?;
-    t.set("secure", c.secure)?;
-    t.set("http_only", c.http_only)?;
-    t.set("same_site", c.same_site.clone())?;
-    t.set("expires", c.expires)?;
-    Ok(t)
 }
 
 pub fn http_fail(lua: &Lua, e: &HttpError) -> mlua::Result<(Value, Value)> {
@@ -119,7 +79,7 @@ impl UserData for LuaSession {
                 match r {
                     Ok(r) => {
                         crate::log::debug(r.log_line("session:get"));
-                        ok(response_table(&lua, &r)?, &lua)
+                        ok(Resp(&r), &lua)
                     }
                     Err(e) => http_fail(&lua, &e),
                 }
@@ -137,7 +97,7 @@ impl UserData for LuaSession {
                 match r {
                     Ok(r) => {
                         crate::log::debug(r.log_line("session:post"));
-                        ok(response_table(&lua, &r)?, &lua)
+                        ok(Resp(&r), &lua)
                     }
                     Err(e) => http_fail(&lua, &e),
                 }
@@ -172,11 +132,7 @@ impl UserData for LuaSession {
             },
         );
         m.add_method("cookies", |lua, this, ()| {
-            let t = lua.create_table()?;
-            for (i, c) in this.inner.cookies().iter().enumerate() {
-                t.set(i + 1, cookie_table(lua, c)?)?;
-            }
-            Ok(t)
+            Cookies(&this.inner.cookies()).into_lua(lua)
         });
     }
 }

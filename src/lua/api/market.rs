@@ -5,61 +5,15 @@
 
 use std::sync::Arc;
 
-use mlua::{AnyUserData, Lua, Table, Value};
+use mlua::{AnyUserData, FromLua, IntoLua, Lua, Table, Value};
 
-use super::http::{http_fail, response_table, session_of};
+use super::http::{http_fail, session_of};
+use super::values::{BuyListing, Listings, Resp};
 use super::{fail, ok, url_arg};
 use crate::core::market::{self, MarketError};
-use crate::core::pretix::{BUY_MARKER, CartOutcome, Listing, PageState};
+use crate::core::pretix::{CartOutcome, PageState};
 use crate::core::session::Session;
 use crate::lua::Context;
-
-pub fn listing_table(lua: &Lua, l: &Listing, page_url: &str) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("id", l.id.as_str())?;
-    t.set("title", l.title.as_str())?;
-    t.set("price", l.price)?;
-    t.set("price_text", l.price_text.as_str())?;
-    t.set("currency", l.currency.as_str())?;
-    t.set("action", l.action.as_str())?;
-    let f = lua.create_table()?;
-    for (k, v) in &l.fields {
-        f.set(k.as_str(), v.as_str())?;
-    }
-    t.set("fields", f)?;
-    t.set("position", l.position)?;
-    t.set("page_url", page_url)?;
-    Ok(t)
-}
-
-/// A listing table back into a listing. Only buy forms can be POSTed: anything else is misuse.
-fn listing_from(t: &Table) -> mlua::Result<Listing> {
-    let action: String = t
-        .get::<Option<String>>("action")?
-        .ok_or_else(|| mlua::Error::runtime("listing has no action (buy URL)"))?;
-    let action = url_arg(&action, "a listing's buy URL")?;
-    if !action.path().contains(BUY_MARKER) {
-        return Err(mlua::Error::runtime(format!(
-            "{action} is not a marketplace buy URL: only listings' forms are ever POSTed"
-        )));
-    }
-    let mut fields = Vec::new();
-    if let Some(f) = t.get::<Option<Table>>("fields")? {
-        for pair in f.pairs::<String, String>() {
-            fields.push(pair?);
-        }
-    }
-    Ok(Listing {
-        id: t.get::<Option<String>>("id")?.unwrap_or_default(),
-        title: t.get::<Option<String>>("title")?.unwrap_or_default(),
-        price: t.get("price")?,
-        price_text: t.get::<Option<String>>("price_text")?.unwrap_or_default(),
-        currency: t.get::<Option<String>>("currency")?.unwrap_or_default(),
-        action,
-        fields,
-        position: t.get::<Option<usize>>("position")?.unwrap_or(0),
-    })
-}
 
 /// `nil, err` for a discovery that found no marketplace. The event page's answer, when there was
 /// one, is data on the error (`err.status`, `err.readable`), never an error kind of its own.
@@ -140,15 +94,14 @@ pub(super) async fn poll(
         Ok(p) => p,
         Err(e) => return http_fail(&lua, &e),
     };
-    let page = response_table(&lua, &p.response)?;
+    let page = Resp(&p.response).table(&lua)?;
     page.set("state", p.page.state.label())?;
     page.set("active", p.page.state == PageState::Open)?;
     page.set("new", p.new_listings)?;
-    let list = lua.create_table()?;
-    for (i, l) in p.page.listings.iter().enumerate() {
-        list.set(i + 1, listing_table(&lua, l, p.response.url.as_str())?)?;
-    }
-    page.set("listings", list)?;
+    page.set(
+        "listings",
+        Listings(&p.page.listings, p.response.url.as_str()),
+    )?;
     ok(page, &lua)
 }
 
@@ -160,7 +113,7 @@ pub(super) async fn add_to_cart(
     lt: Table,
     referer: Option<String>,
 ) -> mlua::Result<(Value, Value)> {
-    let listing = listing_from(&lt)?;
+    let BuyListing(listing) = BuyListing::from_lua(Value::Table(lt.clone()), &lua)?;
     let referer = referer.or_else(|| lt.get::<Option<String>>("page_url").ok().flatten());
     let referer = match referer {
         Some(r) => url_arg(&r, "the referring page's URL")?,
@@ -188,7 +141,7 @@ pub(super) async fn add_to_cart(
         res.set("items", ch.items.clone())?;
     }
     res.set("listing", lt)?;
-    res.set("response", response_table(&lua, &carted.response)?)?;
+    res.set("response", Resp(&carted.response))?;
     // The session that holds the cart, to hand it over.
     res.set(
         "session",
@@ -241,14 +194,8 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
         lua.create_function(|lua, (body, base): (mlua::LuaString, String)| {
             let base = url_arg(&base, "the page's URL")?;
             let body = body.to_string_lossy();
-            let list = lua.create_table()?;
-            for (i, l) in crate::core::pretix::parse_listings(&body, &base)
-                .iter()
-                .enumerate()
-            {
-                list.set(i + 1, listing_table(lua, l, base.as_str())?)?;
-            }
-            Ok(list)
+            let found = crate::core::pretix::parse_listings(&body, &base);
+            Listings(&found, base.as_str()).into_lua(lua)
         })?,
     )?;
 

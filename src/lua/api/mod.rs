@@ -20,6 +20,7 @@ mod store;
 mod task;
 mod time;
 mod url;
+mod values;
 
 use std::sync::Arc;
 

@@ -1,0 +1,153 @@
+//! The core's values as Lua sees them, and back: `IntoLua` for answers, listings and cookies,
+//! `FromLua` for a listing a strategy hands back to be bought. One place decides each table's
+//! shape; the stubs' `---@field` lines document it, and a test holds the two together.
+
+use mlua::{FromLua, IntoLua, Lua, Table, Value};
+
+use super::url_arg;
+use crate::core::cookies::CookieInfo;
+use crate::core::pretix::{BUY_MARKER, Listing};
+use crate::core::session::Response;
+
+/// An answer (`race.Response`).
+pub struct Resp<'a>(pub &'a Response);
+
+impl Resp<'_> {
+    pub fn table(self, lua: &Lua) -> mlua::Result<Table> {
+        let r = self.0;
+        let t = lua.create_table()?;
+        t.set("seq", r.seq)?;
+        t.set("status", r.status)?;
+        t.set("ok", r.ok())?;
+        t.set("url", r.url.as_str())?;
+        let h = lua.create_table()?;
+        for (k, v) in &r.headers {
+            // Repeated headers (Set-Cookie) are joined, as HTTP allows for most.
+            let joined = match h.get::<Option<String>>(k.as_str())? {
+                Some(prev) => format!("{prev}, {v}"),
+                None => v.clone(),
+            };
+            h.set(k.as_str(), joined)?;
+        }
+        t.set("headers", h)?;
+        t.set("body", lua.create_string(&r.body)?)?;
+        t.set("size", r.body.len())?;
+        t.set("ttfb", r.ttfb.as_secs_f64())?;
+        t.set("ttlb", r.ttlb.as_secs_f64())?;
+        t.set("waited", r.waited.as_secs_f64())?;
+        t.set("retry_after", r.retry_after.map(|d| d.as_secs_f64()))?;
+        t.set("backoff", r.backoff.as_ref().map(|b| b.delay.as_secs_f64()))?;
+        Ok(t)
+    }
+}
+
+impl IntoLua for Resp<'_> {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        self.table(lua).map(Value::Table)
+    }
+}
+
+/// A cookie with its attributes (`race.Cookie`).
+pub struct Cookie<'a>(pub &'a CookieInfo);
+
+impl IntoLua for Cookie<'_> {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        let c = self.0;
+        let t = lua.create_table()?;
+        t.set("name", c.name.as_str())?;
+        t.set("value", c.value.as_str())?;
+        t.set("domain", c.domain.as_str())?;
+        t.set("host_only", c.host_only)?;
+        t.set("path", c.path.as_str())?;
+        t.set("secure", c.secure)?;
+        t.set("http_only", c.http_only)?;
+        t.set("same_site", c.same_site.clone())?;
+        t.set("expires", c.expires)?;
+        Ok(Value::Table(t))
+    }
+}
+
+/// Every cookie, as a list.
+pub struct Cookies<'a>(pub &'a [CookieInfo]);
+
+impl IntoLua for Cookies<'_> {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        lua.create_sequence_from(self.0.iter().map(Cookie))
+            .map(Value::Table)
+    }
+}
+
+/// A listing found on `page_url` (`race.Listing`).
+pub struct ListingOut<'a>(pub &'a Listing, pub &'a str);
+
+impl IntoLua for ListingOut<'_> {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        let (l, page_url) = (self.0, self.1);
+        let t = lua.create_table()?;
+        t.set("id", l.id.as_str())?;
+        t.set("title", l.title.as_str())?;
+        t.set("price", l.price)?;
+        t.set("price_text", l.price_text.as_str())?;
+        t.set("currency", l.currency.as_str())?;
+        t.set("action", l.action.as_str())?;
+        let f = lua.create_table()?;
+        for (k, v) in &l.fields {
+            f.set(k.as_str(), v.as_str())?;
+        }
+        t.set("fields", f)?;
+        t.set("position", l.position)?;
+        t.set("page_url", page_url)?;
+        Ok(Value::Table(t))
+    }
+}
+
+/// The listings of a page, as a list.
+pub struct Listings<'a>(pub &'a [Listing], pub &'a str);
+
+impl IntoLua for Listings<'_> {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        let page_url = self.1;
+        lua.create_sequence_from(self.0.iter().map(|l| ListingOut(l, page_url)))
+            .map(Value::Table)
+    }
+}
+
+/// A listing a strategy hands back to be bought. Only buy forms can be POSTed: any other
+/// action is misuse and raises.
+pub struct BuyListing(pub Listing);
+
+impl FromLua for BuyListing {
+    fn from_lua(value: Value, _: &Lua) -> mlua::Result<Self> {
+        let Value::Table(t) = value else {
+            return Err(mlua::Error::runtime(format!(
+                "expected a listing (a table from page.listings), got {}",
+                value.type_name()
+            )));
+        };
+        let action: String = t
+            .get::<Option<String>>("action")?
+            .ok_or_else(|| mlua::Error::runtime("listing has no action (buy URL)"))?;
+        let action = url_arg(&action, "a listing's buy URL")?;
+        if !action.path().contains(BUY_MARKER) {
+            return Err(mlua::Error::runtime(format!(
+                "{action} is not a marketplace buy URL: only listings' forms are ever POSTed"
+            )));
+        }
+        let mut fields = Vec::new();
+        if let Some(f) = t.get::<Option<Table>>("fields")? {
+            for pair in f.pairs::<String, String>() {
+                fields.push(pair?);
+            }
+        }
+        Ok(BuyListing(Listing {
+            id: t.get::<Option<String>>("id")?.unwrap_or_default(),
+            title: t.get::<Option<String>>("title")?.unwrap_or_default(),
+            price: t.get("price")?,
+            price_text: t.get::<Option<String>>("price_text")?.unwrap_or_default(),
+            currency: t.get::<Option<String>>("currency")?.unwrap_or_default(),
+            action,
+            fields,
+            position: t.get::<Option<usize>>("position")?.unwrap_or(0),
+        }))
+    }
+}
