@@ -134,13 +134,7 @@ async fn examples_do_what_they_say() {
     assert_eq!(d.code, 0, "{d:?}");
     assert_eq!(d.posts().len(), 2, "{d:?}");
     assert_eq!(d.stdout.matches("=== TICKET IN CART").count(), 1, "{d:?}");
-    let session = d
-        .stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("__Host-pretix_session="))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap();
-    assert_eq!(d.sim.cart_of(session).len(), 2, "{d:?}");
+    assert_eq!(d.sim.cart_of(&d.handed_session()).len(), 2, "{d:?}");
     // The deadline ends a quiet watch with its own message.
     let d = Race::named("quiet")
         .env("DEADLINE_MINUTES", "0.005")

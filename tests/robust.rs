@@ -41,13 +41,11 @@ fn assert_cart_handed_over_at_exit(d: &Done) {
     for f in &files {
         assert_eq!(mode(f), 0o600, "{}", f.display());
     }
-    let session = d
-        .stdout
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("__Host-pretix_session="))
-        .and_then(|l| l.split_whitespace().next())
-        .unwrap();
-    assert_eq!(d.sim.cart_of(session), ["Ticket – Type A"], "{d:?}");
+    assert_eq!(
+        d.sim.cart_of(&d.handed_session()),
+        ["Ticket – Type A"],
+        "{d:?}"
+    );
     assert!(
         d.stderr.contains("handed over as the run ended"),
         "the summary says so: {d:?}"

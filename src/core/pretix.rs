@@ -255,7 +255,8 @@ fn listings_in(doc: &Html, base: &Url) -> Vec<Listing> {
     out
 }
 
-fn squash(el: ElementRef) -> String {
+/// An element's text with its whitespace folded to single spaces.
+pub fn squash(el: ElementRef) -> String {
     el.text()
         .collect::<Vec<_>>()
         .join(" ")

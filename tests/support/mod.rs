@@ -56,6 +56,16 @@ impl Done {
         logged_in(&self.log_dir(), part)
     }
 
+    /// The `__Host-pretix_session` value the hand-over printed.
+    pub fn handed_session(&self) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("__Host-pretix_session="))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no session printed: {self:?}"))
+            .to_string()
+    }
+
     pub fn posts(&self) -> Vec<pretix_race::sim::Seen> {
         self.sim
             .seen()

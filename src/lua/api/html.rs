@@ -12,6 +12,7 @@ use mlua::{Lua, Table, UserData, UserDataMethods};
 use scraper::{ElementRef, Html, Selector};
 
 use super::url_arg;
+use crate::core::pretix::squash;
 use crate::lua::Context;
 
 /// A parsed page, as Lua holds it: its text and the URL relative links resolve against.
@@ -23,15 +24,6 @@ struct Document {
 fn selector(css: &str) -> mlua::Result<Selector> {
     Selector::parse(css)
         .map_err(|e| mlua::Error::runtime(format!("{css:?} is not a CSS selector: {e}")))
-}
-
-fn squash(el: ElementRef) -> String {
-    el.text()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The elements of `html` (a document, or a fragment when `fragment`) matching `css`.

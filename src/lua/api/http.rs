@@ -32,7 +32,9 @@ pub fn http_fail(lua: &Lua, e: &HttpError) -> mlua::Result<(Value, Value)> {
     fail(lua, e.kind(), e)
 }
 
-fn string_pairs(t: Option<Table>) -> mlua::Result<Vec<(String, String)>> {
+/// A table of name -> string/number/boolean as pairs (form fields, headers, query parameters);
+/// any other value is misuse.
+pub(super) fn string_pairs(t: Option<Table>) -> mlua::Result<Vec<(String, String)>> {
     let mut v = Vec::new();
     if let Some(t) = t {
         for pair in t.pairs::<String, Value>() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mlua::{Lua, Table, Value};
+use mlua::{Lua, Table};
 
 use super::url_arg;
 use crate::lua::Context;
@@ -23,23 +23,7 @@ pub fn register(lua: &Lua, race: &Table, _ctx: &Arc<Context>) -> mlua::Result<()
         "query",
         lua.create_function(|_, (url, params): (String, Table)| {
             let mut u = url_arg(&url, "a URL")?;
-            let mut set: Vec<(String, String)> = Vec::new();
-            for pair in params.pairs::<String, Value>() {
-                let (k, v) = pair?;
-                let v = match v {
-                    Value::String(s) => s.to_string_lossy(),
-                    Value::Integer(i) => i.to_string(),
-                    Value::Number(n) => n.to_string(),
-                    Value::Boolean(b) => b.to_string(),
-                    other => {
-                        return Err(mlua::Error::runtime(format!(
-                            "query parameter {k:?}: expected a string or number, got {}",
-                            other.type_name()
-                        )));
-                    }
-                };
-                set.push((k, v));
-            }
+            let mut set = super::http::string_pairs(Some(params))?;
             set.sort();
             let keep: Vec<(String, String)> = u
                 .query_pairs()
