@@ -365,3 +365,30 @@ async fn a_webhook_can_wait_for_delivery() {
     assert_eq!(good.bodies().len(), 1);
     assert_eq!(hook.bodies().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_reads_a_main_shops_products() {
+    let page = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shop_available.html"),
+    )
+    .unwrap();
+    let script = format!(
+        r#"
+        local race = require("race")
+        assert(race.session:get(race.options.event_url))
+        local page = {{ body = [==[{page}]==], url = "https://shop.example/org/samplecon/" }}
+        local products = race.shop.products(page)
+        assert(#products == 6, #products)
+        local day, shirt = products[1], products[6]
+        assert(day.id == "7" and day.available and day.max == 1 and day.field == "item_7")
+        assert(day.fields.csrfmiddlewaretoken == "tok-shop-1")
+        assert(day.action:find("/org/samplecon/cart/add", 1, true))
+        assert(products[3].state == "gone" and not products[3].available)
+        assert(shirt.name == "Festival Shirt – XL" and shirt.variation == "4" and shirt.max == 2)
+        print("PRODUCTS OK")
+        "#
+    );
+    let d = Race::named("quiet").script(&script).run().await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("PRODUCTS OK"), "{d:?}");
+}

@@ -224,6 +224,28 @@ function race.join(...) end
 ---@return integer index, any ...
 function race.select(...) end
 
+--- A main shop's product (or one variation of it), as its event page shows it.
+---@class race.Product
+---@field id string            the item id
+---@field variation string|nil the variation id, for a product with variations
+---@field name string          "Festival Shirt – XL" for a variation
+---@field price number|nil
+---@field price_text string
+---@field state string         the availability box's state: "available", "gone" (sold out), "unavailable" (reserved in someone's cart), …
+---@field available boolean    it can be added now
+---@field max integer|nil      how many one order may hold, when it can be added
+---@field field string         the input to send: item_<id> or variation_<id>_<var>
+---@field action string        the add-to-cart form's action (absolute)
+---@field fields table<string,string> the form's hidden fields (CSRF token, subevent)
+
+race.shop = {}
+
+--- The products on a main shop's event page, in page order. Read from the products' own
+--- entries: the cart panel's forms are never taken for products.
+---@param page race.Response  an answer with `body` and `url` (e.g. `session:get(event_url)`)
+---@return race.Product[]
+function race.shop.products(page) end
+
 race.html = {}
 
 ---@class Element

@@ -14,4 +14,5 @@ pub mod market;
 pub mod notify;
 pub mod pretix;
 pub mod session;
+pub mod shop;
 pub mod stats;

@@ -361,9 +361,13 @@ pub fn find_marketplace_link(body: &str, base: &Url, event: &str) -> Option<Url>
 pub fn classify_cart(status: u16, final_url: &Url) -> CartOutcome {
     let path = final_url.path();
     if path.contains("/checkout/") && (200..300).contains(&status) {
-        CartOutcome::InCart {
-            checkout_url: final_url.clone(),
+        // pretix redirects to `…/questions/?`: an empty query says nothing, and a printed URL
+        // with a trailing `?` looks broken.
+        let mut checkout_url = final_url.clone();
+        if checkout_url.query() == Some("") {
+            checkout_url.set_query(None);
         }
+        CartOutcome::InCart { checkout_url }
     } else if path.contains("/secondhand") && !path.contains(BUY_MARKER) && status < 400 {
         CartOutcome::Lost
     } else {
@@ -574,10 +578,13 @@ mod tests {
     #[test]
     fn classifies_cart_answers_by_final_url() {
         let u = |s| Url::parse(s).unwrap();
-        assert!(matches!(
+        assert_eq!(
             classify_cart(200, &u("https://t.example/event/checkout/questions/?")),
-            CartOutcome::InCart { .. }
-        ));
+            CartOutcome::InCart {
+                checkout_url: u("https://t.example/event/checkout/questions/")
+            },
+            "no trailing `?` on the checkout URL"
+        );
         assert_eq!(
             classify_cart(200, &u("https://t.example/event/secondhand/")),
             CartOutcome::Lost

@@ -15,6 +15,7 @@ mod json;
 mod log;
 mod market;
 mod options;
+mod shop;
 mod stats;
 mod store;
 mod task;
@@ -39,6 +40,7 @@ pub const AREAS: &[(&str, Register)] = &[
     ("time", time::register),
     ("http", http::register),
     ("market", market::register),
+    ("shop", shop::register),
     ("html", html::register),
     ("json", json::register),
     ("url", url::register),

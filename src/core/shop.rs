@@ -1,0 +1,300 @@
+//! What we know about a pretix main shop, as code: the products on an event page and what a
+//! cart add's answer says. Like the marketplace, by structure only, never by the shop's words.
+//!
+//! A product is an `article` (`id="item-<id>"`, or `item-<id>-<variation>` for a variation)
+//! inside the POST form whose action is the event's `cart/add`; its state is the class of its
+//! `availability-box` (`available`, `gone`, `unavailable`, …), and an available one has an input
+//! `item_<id>` or `variation_<id>_<var>` (a checkbox for at most one, a number field with `max`
+//! otherwise). Once a cart exists the page also carries the cart panel, with `cart/add` forms of
+//! its own holding hidden `item_<id>` inputs: those hold no `article`, so they are never read as
+//! products.
+
+use std::sync::LazyLock;
+
+use scraper::{ElementRef, Html, Selector};
+use url::Url;
+
+use super::pretix::{parse_price, squash};
+
+/// One product (or one variation of a product) on an event page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Product {
+    /// The item id.
+    pub id: String,
+    /// The variation id, for a product with variations.
+    pub variation: Option<String>,
+    /// "Festival Shirt – XL" for a variation.
+    pub name: String,
+    pub price: Option<f64>,
+    pub price_text: String,
+    /// The availability box's state: "available", "gone" (sold out), "unavailable" (reserved in
+    /// someone's cart), or whatever other state the shop shows ("" when it shows none).
+    pub state: String,
+    /// How many one order may hold (1 for a checkbox), when the product can be added.
+    pub max: Option<u32>,
+    /// The input to send: `item_<id>` or `variation_<id>_<var>`.
+    pub field: String,
+    /// The add-to-cart form: its absolute action and hidden fields (CSRF token, subevent).
+    pub action: Url,
+    pub fields: Vec<(String, String)>,
+}
+
+impl Product {
+    pub fn available(&self) -> bool {
+        self.state == "available" && self.max.is_some_and(|m| m > 0)
+    }
+}
+
+fn sel(s: &str) -> Selector {
+    Selector::parse(s).expect("static selector")
+}
+
+static FORMS: LazyLock<Selector> = LazyLock::new(|| sel("form[action]"));
+static ARTICLES: LazyLock<Selector> = LazyLock::new(|| sel("article[id]"));
+static HIDDEN: LazyLock<Selector> = LazyLock::new(|| sel("input[name]"));
+static NAME: LazyLock<Selector> = LazyLock::new(|| sel("h4, h5, legend"));
+static PRICE: LazyLock<Selector> = LazyLock::new(|| sel(".price"));
+static BOX: LazyLock<Selector> = LazyLock::new(|| sel(".availability-box"));
+static INPUTS: LazyLock<Selector> = LazyLock::new(|| sel("input[name]"));
+
+/// The shop's add-to-cart form (`…/cart/add`, POST) that holds the product list.
+fn is_cart_add(form: &ElementRef, base: &Url) -> Option<Url> {
+    let method = form.attr("method").unwrap_or("get");
+    if !method.trim().eq_ignore_ascii_case("post") {
+        return None;
+    }
+    let action = base.join(form.attr("action")?.trim()).ok()?;
+    action
+        .path()
+        .trim_end_matches('/')
+        .ends_with("/cart/add")
+        .then_some(action)
+}
+
+/// Every product and variation on an event page, in page order.
+pub fn products(body: &str, base: &Url) -> Vec<Product> {
+    let doc = Html::parse_document(body);
+    let mut out = Vec::new();
+    for form in doc.select(&FORMS) {
+        let Some(action) = is_cart_add(&form, base) else {
+            continue;
+        };
+        let fields: Vec<(String, String)> = form
+            .select(&HIDDEN)
+            .filter(|i| {
+                i.attr("type")
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("hidden"))
+            })
+            // The form's own hidden fields, not those of inputs inside products.
+            .filter(|i| {
+                !i.ancestors()
+                    .any(|a| ElementRef::wrap(a).is_some_and(|e| e.value().name() == "article"))
+            })
+            .filter_map(|i| {
+                Some((
+                    i.attr("name")?.to_string(),
+                    i.attr("value").unwrap_or("").to_string(),
+                ))
+            })
+            .collect();
+        for article in form.select(&ARTICLES) {
+            if let Some(p) = product(article, &action, &fields) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn product(article: ElementRef, action: &Url, fields: &[(String, String)]) -> Option<Product> {
+    let id = article.attr("id")?.strip_prefix("item-")?;
+    let (id, variation) = match id.split_once('-') {
+        Some((i, v)) => (i.to_string(), Some(v.to_string())),
+        None => (id.to_string(), None),
+    };
+    // A product with variations is read through its variations' own articles.
+    if variation.is_none() && article.select(&ARTICLES).next().is_some() {
+        return None;
+    }
+    let name_of = |el: ElementRef| el.select(&NAME).next().map(squash);
+    let own = name_of(article).unwrap_or_default();
+    let name = match &variation {
+        // "Festival Shirt – XL": the product's heading, then the variation's.
+        Some(_) => article
+            .ancestors()
+            .filter_map(ElementRef::wrap)
+            .find(|a| a.value().name() == "article")
+            .and_then(name_of)
+            .map_or(own.clone(), |p| format!("{p} – {own}")),
+        None => own,
+    };
+    let price_text = article
+        .select(&PRICE)
+        .next()
+        .map(squash)
+        .unwrap_or_default();
+    let price = article
+        .attr("data-price")
+        .and_then(|p| p.trim().parse().ok())
+        .or_else(|| parse_price(&price_text).0);
+    let state = article
+        .select(&BOX)
+        .next()
+        .map(|b| {
+            b.value()
+                .classes()
+                .find(|c| !c.starts_with("col-") && *c != "availability-box")
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let field = match &variation {
+        Some(v) => format!("variation_{id}_{v}"),
+        None => format!("item_{id}"),
+    };
+    let max = article
+        .select(&INPUTS)
+        .find(|i| i.attr("name") == Some(field.as_str()))
+        .map(|i| match i.attr("type").map(str::trim) {
+            Some(t) if t.eq_ignore_ascii_case("checkbox") => 1,
+            _ => i
+                .attr("max")
+                .and_then(|m| m.trim().parse().ok())
+                .unwrap_or(1),
+        });
+    Some(Product {
+        id,
+        variation,
+        name,
+        price,
+        price_text,
+        state,
+        max,
+        field,
+        action: action.clone(),
+        fields: fields.to_vec(),
+    })
+}
+
+/// What a cart add's answer says, read from the page it ended on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AddOutcome {
+    /// pretix's success message.
+    Added,
+    /// pretix's error message: someone else was faster, or the product is gone.
+    Refused { message: String },
+    /// Neither: a page we can't read.
+    Unrecognised,
+}
+
+static SUCCESS: LazyLock<Selector> = LazyLock::new(|| sel(".alert-success"));
+static DANGER: LazyLock<Selector> = LazyLock::new(|| sel(".alert-danger"));
+
+/// Reads the messages on the page a cart add redirected to.
+pub fn add_outcome(body: &str) -> AddOutcome {
+    let doc = Html::parse_document(body);
+    if let Some(e) = doc.select(&DANGER).next() {
+        return AddOutcome::Refused {
+            message: squash(e).trim_start_matches("Error:").trim().to_string(),
+        };
+    }
+    if doc.select(&SUCCESS).next().is_some() {
+        return AddOutcome::Added;
+    }
+    AddOutcome::Unrecognised
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn base() -> Url {
+        Url::parse("https://shop.example/org/samplecon/").unwrap()
+    }
+
+    #[test]
+    fn reads_every_product_state_and_variation() {
+        let p = products(&fixture("shop_available.html"), &base());
+        let names: Vec<_> = p.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "Day Ticket",
+                "Student Ticket",
+                "Weekend Ticket",
+                "Evening Ticket",
+                "Festival Shirt – S",
+                "Festival Shirt – XL"
+            ]
+        );
+        let day = &p[0];
+        assert_eq!((day.id.as_str(), day.variation.as_deref()), ("7", None));
+        assert_eq!((day.state.as_str(), day.max), ("available", Some(1)));
+        assert_eq!(day.price, Some(90.0));
+        assert_eq!(day.field, "item_7");
+        assert!(day.available());
+        assert_eq!(
+            day.action.as_str(),
+            "https://shop.example/org/samplecon/cart/add?next=/org/samplecon/&next_error=/org/samplecon/"
+        );
+        assert_eq!(
+            day.fields,
+            [
+                ("csrfmiddlewaretoken".to_string(), "tok-shop-1".to_string()),
+                ("subevent".to_string(), String::new())
+            ]
+        );
+        assert_eq!(p[1].max, Some(4));
+        assert_eq!((p[2].state.as_str(), p[2].max), ("gone", None));
+        assert!(!p[2].available());
+        assert_eq!(p[3].state, "unavailable");
+        let xl = &p[5];
+        assert_eq!((xl.id.as_str(), xl.variation.as_deref()), ("12", Some("4")));
+        assert_eq!(
+            (xl.field.as_str(), xl.max, xl.price),
+            ("variation_12_4", Some(2), Some(25.0))
+        );
+        assert_eq!(p[4].state, "gone");
+    }
+
+    #[test]
+    fn the_cart_panel_is_never_read_as_products() {
+        let p = products(&fixture("shop_after_cart_add_de.html"), &base());
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].state, "unavailable");
+        assert_eq!(p[0].price, Some(90.0));
+        assert_eq!(
+            p[0].fields,
+            [
+                ("csrfmiddlewaretoken".to_string(), "tok-shop-2".to_string()),
+                ("subevent".to_string(), String::new())
+            ]
+        );
+        assert_eq!(
+            add_outcome(&fixture("shop_after_cart_add_de.html")),
+            AddOutcome::Added
+        );
+    }
+
+    #[test]
+    fn a_refused_add_and_pages_that_say_nothing() {
+        match add_outcome(&fixture("shop_refused.html")) {
+            AddOutcome::Refused { message } => {
+                assert!(message.starts_with("Some of the products"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            add_outcome("<html><body>hm</body></html>"),
+            AddOutcome::Unrecognised
+        );
+        assert!(products("\u{0}\u{ff} garbage", &base()).is_empty());
+        // The marketplace pages hold no shop products.
+        assert!(products(&fixture("marketplace_two_listings_en.html"), &base()).is_empty());
+    }
+}
