@@ -58,7 +58,7 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
     config.client.extra_roots.extend(sim.ca_certificates());
     config.browser_args.push(sim.browser_trust_arg());
     crate::log::info(format!(
-        "rehearsal: simulated marketplace ({name} scenario) at {}",
+        "rehearsal: simulated shop ({name} scenario) at {}",
         config
             .targets
             .iter()
@@ -111,6 +111,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     let kill = Arc::new(AtomicBool::new(false));
     let strategy = match &config.script {
         ScriptSource::Default => "built-in default".to_string(),
+        ScriptSource::Shop => "built-in shop".to_string(),
         ScriptSource::File { path, .. } => path.display().to_string(),
     };
     let watching = match config.targets.as_slice() {

@@ -170,6 +170,16 @@ pub struct RehearseArgs {
     pub run: RunArgs,
 }
 
+/// The built-in strategies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// The secondhand marketplace (scripts/default.lua).
+    #[default]
+    Marketplace,
+    /// The main shop's products (scripts/shop.lua).
+    Shop,
+}
+
 /// How the marketplace is sorted when polled.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Sort {
@@ -200,9 +210,24 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_duration)]
     pub interval: Option<Duration>,
 
-    /// Only watch this product id (the marketplace's item filter; ids are in its item menu).
+    /// The built-in strategy: marketplace (the secondhand marketplace) or shop (the main shop's
+    /// products: a sold-out one that comes back; needs --item).
+    #[arg(long, value_enum, default_value_t = Strategy::Marketplace)]
+    pub strategy: Strategy,
+
+    /// Only this product id: the marketplace's item filter (ids are in its item menu); with
+    /// --strategy shop, the products to add (repeat it: the first available wins; ids are the
+    /// item_<id> inputs of the event page).
+    #[arg(long = "item", value_name = "ID")]
+    pub items: Vec<String>,
+
+    /// With --strategy shop: only this variation of the product (variation_<id>_<variation>).
     #[arg(long, value_name = "ID")]
-    pub item: Option<String>,
+    pub variation: Option<String>,
+
+    /// With --strategy shop: how many to add at once (at most what the shop allows per order).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub count: u32,
 
     /// The marketplace's sort order; the default strategy tries listings in this order.
     #[arg(long, value_enum, default_value_t = Sort::PriceAsc)]
@@ -352,7 +377,7 @@ mod tests {
         .unwrap();
         let r = c.run;
         assert_eq!(r.interval, Some(Duration::from_millis(2500)));
-        assert_eq!(r.item.as_deref(), Some("965"));
+        assert_eq!(r.items, ["965"]);
         assert_eq!(r.sort, Sort::Newest);
         assert!(r.dry_run && r.headless && r.verbose);
         assert_eq!(r.poll_inactive_marketplace, Some(Duration::from_secs(60)));

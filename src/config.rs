@@ -8,7 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::cli::{
-    AlertTestArgs, Cli, Command, HandoffTestArgs, NetArgs, RehearseArgs, RunArgs, Sort,
+    AlertTestArgs, Cli, Command, HandoffTestArgs, NetArgs, RehearseArgs, RunArgs, Sort, Strategy,
 };
 use crate::core::browser::Browser;
 use crate::core::governor::{FLOOR, Target, WARN_BELOW};
@@ -116,6 +116,22 @@ pub enum ConfigError {
     )]
     NoBrowser,
 
+    #[error("--strategy shop needs --item: which product to add")]
+    #[diagnostic(
+        code(usage::item),
+        help(
+            "give the product's id, e.g. --item 7: it is the number in the event page's item_<id> inputs (and article ids item-<id>); repeat --item for several, the first available wins"
+        )
+    )]
+    ShopNeedsItem,
+
+    #[error("--strategy shop and --script both name a strategy")]
+    #[diagnostic(
+        code(usage::script),
+        help("give one: a built-in strategy or your file")
+    )]
+    StrategyAndScript,
+
     #[error("unknown scenario {name:?}")]
     #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
     UnknownScenario { name: String, known: String },
@@ -192,8 +208,17 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
     }
 }
 
-fn rehearsal(r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
+fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     use crate::sim::Scenario;
+    // The shop strategy rehearses against the simulated main shop, and its day ticket.
+    if r.run.strategy == Strategy::Shop {
+        if r.scenario == "standard" {
+            r.scenario = "shop".into();
+        }
+        if r.run.items.is_empty() {
+            r.run.items.push("7".into());
+        }
+    }
     let (mut scenario, name) = match r.seed {
         Some(seed) => (Scenario::random(seed), format!("random, seed {seed}")),
         None => (
@@ -274,8 +299,14 @@ fn alert_test(a: AlertTestArgs) -> Result<AlertTest, ConfigError> {
 /// Where the strategy comes from.
 #[derive(Clone, Debug)]
 pub enum ScriptSource {
+    /// The built-in marketplace strategy (`scripts/default.lua`).
     Default,
-    File { path: PathBuf, source: String },
+    /// The built-in main-shop strategy (`scripts/shop.lua`).
+    Shop,
+    File {
+        path: PathBuf,
+        source: String,
+    },
 }
 
 /// One event to watch: the shop's base URL and the event's slug (and, optionally, a product).
@@ -300,6 +331,10 @@ pub struct Config {
     pub targets: Vec<Watch>,
     pub interval: Duration,
     pub item: Option<String>,
+    /// `--item`s, in order (the shop strategy tries them in this order).
+    pub items: Vec<String>,
+    pub variation: Option<String>,
+    pub count: u32,
     pub sort: Sort,
     pub dry_run: bool,
     pub imessage: Option<String>,
@@ -524,7 +559,7 @@ pub fn resolve(
         }
         (Some(url), events) => events
             .iter()
-            .map(|e| check_target(url, e, args.item.clone(), interval, &mut warnings))
+            .map(|e| check_target(url, e, args.items.first().cloned(), interval, &mut warnings))
             .collect::<Result<Vec<_>, _>>()?,
     };
     if targets.is_empty() && args.script.is_none() {
@@ -539,6 +574,13 @@ pub fn resolve(
     let client = client(&args.net, extra_roots)?;
 
     let script = match &args.script {
+        Some(_) if args.strategy == Strategy::Shop => return Err(ConfigError::StrategyAndScript),
+        None if args.strategy == Strategy::Shop => {
+            if args.items.is_empty() {
+                return Err(ConfigError::ShopNeedsItem);
+            }
+            ScriptSource::Shop
+        }
         None => ScriptSource::Default,
         Some(path) => {
             let source =
@@ -568,7 +610,15 @@ pub fn resolve(
     Ok(Config {
         targets,
         interval,
-        item: args.item.clone().filter(|s| !s.trim().is_empty()),
+        item: args.items.first().cloned().filter(|s| !s.trim().is_empty()),
+        items: args
+            .items
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        variation: args.variation.clone().filter(|s| !s.trim().is_empty()),
+        count: args.count.max(1),
         sort: args.sort,
         dry_run: args.dry_run,
         imessage: args.imessage.clone(),

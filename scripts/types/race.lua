@@ -103,11 +103,13 @@
 ---@class race.CartResult
 ---@field status "in_cart"|"lost"|"failed"
 ---@field session Session          the session holding the cart (hand it over with result.session:handoff)
+---@field product race.Product|nil  a shop's cart add: the product
+---@field count integer|nil         a shop's cart add: how many
 ---@field checkout_url string|nil  with in_cart
 ---@field expires string|nil       the reservation's end (data-expires), with in_cart
 ---@field items string[]|nil       cart rows on the checkout page, with in_cart
 ---@field reason string|nil        with failed
----@field listing race.Listing
+---@field listing race.Listing|nil  a marketplace cart add: the listing
 ---@field response race.Response
 
 ---@class race.Cookie
@@ -171,9 +173,11 @@ function Session:discover(event_url) end
 ---@return race.Page|nil, race.Error|nil
 function Session:poll(url) end
 
---- POSTs the listing's form. Only buy URLs are accepted (anything else raises).
----@param listing race.Listing
----@param referer? string  defaults to listing.page_url
+--- POSTs a marketplace listing's form (only buy URLs are accepted; anything else raises), or
+--- adds a main shop's product (see race.shop.add_to_cart; the second argument is then
+--- `{ count = n }`).
+---@param listing race.Listing|race.Product
+---@param referer? string|{count?: integer}  a listing's Referer (default: listing.page_url)
 ---@return race.CartResult|nil, race.Error|nil
 function Session:add_to_cart(listing, referer) end
 
@@ -239,6 +243,25 @@ function race.select(...) end
 ---@field fields table<string,string> the form's hidden fields (CSRF token, subevent)
 
 race.shop = {}
+
+---@class race.ShopPage: race.Response
+---@field products race.Product[]
+
+--- GETs a main shop's event page once (a poll: the 2 s floor applies) and reads its products,
+--- with the log line; failures and pages without products count toward watcher_failing.
+---@param session Session
+---@param event_url string
+---@return race.ShopPage|nil, race.Error|nil
+function race.shop.poll(session, event_url) end
+
+--- Adds `opts.count` (default 1, at most `product.max`) of a product to the session's cart:
+--- POSTs its form, follows pretix's waiting page, reads the message, and confirms the cart at
+--- checkout/start. The same as `session:add_to_cart(product, opts)`. Refused in a dry run.
+---@param session Session
+---@param product race.Product
+---@param opts? {count?: integer}
+---@return race.CartResult|nil, race.Error|nil
+function race.shop.add_to_cart(session, product, opts) end
 
 --- The products on a main shop's event page, in page order. Read from the products' own
 --- entries: the cart panel's forms are never taken for products.

@@ -242,7 +242,7 @@ pub const FAILING_AFTER: u32 = 5;
 /// Counts failed polls (network errors, error statuses, unrecognised answers) of one watched URL;
 /// after [`FAILING_AFTER`] in a row, sends `watcher_failing` once, until a poll succeeds again.
 /// Lives below the script so no strategy can leave a blocked watcher unnoticed. Returns the streak.
-fn track_failures(session: &Session, url: &Url, failure: Option<String>) -> u32 {
+pub(crate) fn track_failures(session: &Session, url: &Url, failure: Option<String>) -> u32 {
     let mut key = url.clone();
     key.set_query(None);
     let (streak, alert) = session.poll_failed(key.as_str(), failure.is_some(), FAILING_AFTER);

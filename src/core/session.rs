@@ -319,6 +319,17 @@ impl Session {
         self.send(Method::GET, url, None, headers, Kind::Poll).await
     }
 
+    /// A GET that is part of an action (following a shop's waiting page, confirming a cart): held
+    /// by the burst limit and any backoff, not by the polls' floor.
+    pub async fn get_action(
+        &self,
+        url: &Url,
+        headers: &[(String, String)],
+    ) -> Result<Response, HttpError> {
+        self.send(Method::GET, url, None, headers, Kind::Action)
+            .await
+    }
+
     /// A form POST (an action: not held by the floor, but by any backoff).
     pub async fn post_form(
         &self,

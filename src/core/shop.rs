@@ -14,7 +14,12 @@ use std::sync::LazyLock;
 use scraper::{ElementRef, Html, Selector};
 use url::Url;
 
-use super::pretix::{parse_price, squash};
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::carts::SecuredCart;
+use super::market::{Carted, ResponseLog};
+use super::pretix::{self, CartOutcome, parse_price, squash};
+use super::session::{HttpError, Response, Session};
 
 /// One product (or one variation of a product) on an event page.
 #[derive(Clone, Debug, PartialEq)]
@@ -176,6 +181,82 @@ fn product(article: ElementRef, action: &Url, fields: &[(String, String)]) -> Op
     })
 }
 
+/// The event page a product's form belongs to (`…/{event}/`, from its `…/cart/add` action).
+pub fn event_page(p: &Product) -> Url {
+    let mut u = p.action.clone();
+    u.set_query(None);
+    let path = u.path().trim_end_matches('/');
+    let event = path.strip_suffix("cart/add").unwrap_or(path).to_string();
+    u.set_path(&event);
+    u
+}
+
+/// One look at a main shop's event page.
+#[derive(Debug)]
+pub struct Looked {
+    pub response: Response,
+    pub products: Vec<Product>,
+}
+
+/// GETs the event page once (a poll: the floor applies) and reads its products, with the
+/// per-request log line; failures count toward `watcher_failing`, and a page without products
+/// is saved once, like the marketplace's unusual answers.
+pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Looked, HttpError> {
+    let r = match session.get(url, &[]).await {
+        Ok(r) => r,
+        Err(e) => {
+            super::market::track_failures(session, url, Some(e.to_string()));
+            return Err(e);
+        }
+    };
+    session.net().stats.polls.fetch_add(1, Relaxed);
+    let products = if r.ok() && pretix::is_html(r.header("content-type")) {
+        products(&r.text(), &r.url)
+    } else {
+        Vec::new()
+    };
+    let failure = if !r.ok() {
+        Some(format!("HTTP {}", r.status))
+    } else if products.is_empty() {
+        Some("an event page without products".to_string())
+    } else {
+        None
+    };
+    super::market::track_failures(session, url, failure.clone());
+    let available = products.iter().filter(|p| p.available()).count();
+    let result = match &failure {
+        Some(f) => f.clone(),
+        None => format!(
+            "{} product{} ({available} available)",
+            products.len(),
+            if products.len() == 1 { "" } else { "s" }
+        ),
+    };
+    crate::log::info(r.log_line(&result));
+    if failure.is_some() {
+        log.save(
+            &r,
+            if r.ok() {
+                "unrecognised"
+            } else {
+                "shop-status"
+            },
+        );
+    } else if available > 0 {
+        log.save(&r, "shop-available");
+    }
+    Ok(Looked {
+        response: r,
+        products,
+    })
+}
+
+/// Whether an answer is pretix's waiting page for a cart add still running in the background
+/// (`?async_id=…` in its URL).
+pub fn is_waiting(url: &Url) -> bool {
+    url.query_pairs().any(|(k, _)| k == "async_id")
+}
+
 /// What a cart add's answer says, read from the page it ended on.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AddOutcome {
@@ -203,6 +284,114 @@ pub fn add_outcome(body: &str) -> AddOutcome {
     }
     AddOutcome::Unrecognised
 }
+
+/// Adds `count` of a product to the session's cart: POSTs the product's form (its hidden fields,
+/// `field=count`, `Referer` and `Origin`), follows pretix's waiting page while a background
+/// worker reserves, reads the message it ends with, and on success confirms the cart at
+/// `checkout/start` (a checkout page with a cart row). Recorded with the carts like a
+/// marketplace cart, so no exit path loses it.
+pub async fn add_to_cart(
+    session: &Session,
+    product: &Product,
+    count: u32,
+    log: &ResponseLog,
+) -> Result<Carted, HttpError> {
+    let stats = &session.net().stats;
+    stats.cart_attempts.fetch_add(1, Relaxed);
+    let event = event_page(product);
+    let headers = [
+        ("Referer".to_string(), event.to_string()),
+        ("Origin".to_string(), event.origin().ascii_serialization()),
+    ];
+    let mut form = product.fields.clone();
+    form.push((product.field.clone(), count.max(1).to_string()));
+    let mut r = session.post_form(&product.action, &form, &headers).await?;
+    crate::log::info(r.log_line(&format!("cart add: {} × {count}", product.name)));
+    // A shop with background workers answers with a waiting page first.
+    let mut waits = 0;
+    while is_waiting(&r.url) && waits < WAITING_PAGES {
+        waits += 1;
+        tokio::time::sleep(WAITING_PAUSE).await;
+        let url = r.url.clone();
+        r = session.get_action(&url, &headers[..1]).await?;
+        crate::log::info(r.log_line(if is_waiting(&r.url) {
+            "the shop is still reserving"
+        } else {
+            "the shop has answered"
+        }));
+    }
+    match add_outcome(&r.text()) {
+        AddOutcome::Refused { message } => {
+            stats.races_lost.fetch_add(1, Relaxed);
+            crate::log::info(r.log_line(&format!("not added: {message}")));
+            log.save(&r, "shop-cart-lost");
+            return Ok(Carted {
+                response: r,
+                outcome: CartOutcome::Lost,
+                checkout: None,
+            });
+        }
+        AddOutcome::Unrecognised => {
+            log.save(&r, "shop-cart-unrecognised");
+            return Ok(Carted {
+                outcome: CartOutcome::Failed {
+                    reason: format!(
+                        "HTTP {} at {}: an answer without pretix's message",
+                        r.status, r.url
+                    ),
+                },
+                response: r,
+                checkout: None,
+            });
+        }
+        AddOutcome::Added => {}
+    }
+    // Confirm: the cart is real when the checkout shows it.
+    let start = event
+        .join("checkout/start")
+        .unwrap_or_else(|_| event.clone());
+    let c = session.get_action(&start, &headers[..1]).await?;
+    let checkout = pretix::parse_checkout(&c.text());
+    let outcome = match pretix::classify_cart(c.status, &c.url) {
+        CartOutcome::InCart { checkout_url } if !checkout.items.is_empty() => {
+            stats.carts_won.fetch_add(1, Relaxed);
+            session.net().carts.record(SecuredCart {
+                session: session.id(),
+                checkout_url: checkout_url.clone(),
+                cookies: session.cookies(),
+                expires: checkout.expires.clone(),
+                ticket: product.name.clone(),
+                price: product.price_text.clone(),
+                at: std::time::Instant::now(),
+            });
+            CartOutcome::InCart { checkout_url }
+        }
+        _ => CartOutcome::Failed {
+            reason: format!(
+                "the shop said added, but the checkout ({}) shows no cart",
+                c.url
+            ),
+        },
+    };
+    let result = match &outcome {
+        CartOutcome::InCart { checkout_url } => {
+            format!("IN CART: {} -> {checkout_url}", product.name)
+        }
+        other => format!("cart add failed: {other:?}"),
+    };
+    crate::log::info(c.log_line(&result));
+    log.save(&c, &format!("shop-cart-{}", outcome.label()));
+    Ok(Carted {
+        response: c,
+        checkout: matches!(outcome, CartOutcome::InCart { .. }).then_some(checkout),
+        outcome,
+    })
+}
+
+/// How many waiting pages a cart add follows before it gives up.
+const WAITING_PAGES: u32 = 30;
+/// The pause between two looks at the waiting page (pretix's own page refreshes about as often).
+const WAITING_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {
@@ -260,6 +449,20 @@ mod tests {
             ("variation_12_4", Some(2), Some(25.0))
         );
         assert_eq!(p[4].state, "gone");
+    }
+
+    #[test]
+    fn the_event_page_and_the_waiting_page() {
+        let p = &products(&fixture("shop_available.html"), &base())[0];
+        assert_eq!(
+            event_page(p).as_str(),
+            "https://shop.example/org/samplecon/"
+        );
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(is_waiting(&u("https://s.example/o/e/?async_id=abc-1")));
+        assert!(!is_waiting(&u(
+            "https://s.example/o/e/?require_cookie=true"
+        )));
     }
 
     #[test]

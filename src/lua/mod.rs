@@ -32,6 +32,18 @@ use diagnostics::{Chunks, Phase, ScriptError};
 /// The embedded default strategy.
 pub const DEFAULT_SCRIPT: &str = include_str!("../../scripts/default.lua");
 pub const DEFAULT_CHUNK: &str = "race/default.lua";
+/// The embedded main-shop strategy (`--strategy shop`).
+pub const SHOP_SCRIPT: &str = include_str!("../../scripts/shop.lua");
+pub const SHOP_CHUNK: &str = "race/shop.lua";
+
+/// The chunk name and source of a built-in strategy.
+fn builtin(s: &ScriptSource) -> Option<(&'static str, &'static str)> {
+    match s {
+        ScriptSource::Default => Some((DEFAULT_CHUNK, DEFAULT_SCRIPT)),
+        ScriptSource::Shop => Some((SHOP_CHUNK, SHOP_SCRIPT)),
+        ScriptSource::File { .. } => None,
+    }
+}
 /// The memory a strategy may use, unless `--memory-limit-mb` says otherwise.
 pub const MEMORY_LIMIT_MB: usize = 512;
 
@@ -211,6 +223,7 @@ impl Engine {
         lua.set_memory_limit(ctx.config.memory_limit_mb * 1024 * 1024)
             .map_err(setup)?;
         ctx.chunks.add(DEFAULT_CHUNK, DEFAULT_SCRIPT);
+        ctx.chunks.add(SHOP_CHUNK, SHOP_SCRIPT);
         let engine = Self { lua, ctx };
         engine.prepare().map_err(setup)?;
         Ok(engine)
@@ -245,7 +258,7 @@ impl Engine {
             ScriptSource::File { path, .. } => {
                 path.parent().map(Path::to_path_buf).unwrap_or_default()
             }
-            ScriptSource::Default => PathBuf::new(),
+            ScriptSource::Default | ScriptSource::Shop => PathBuf::new(),
         };
         let dir = if dir.as_os_str().is_empty() {
             PathBuf::from(".")
@@ -289,6 +302,14 @@ impl Engine {
             lua.create_function(|lua, ()| {
                 lua.load(DEFAULT_SCRIPT)
                     .set_name(format!("@{DEFAULT_CHUNK}"))
+                    .call::<Value>(())
+            })?,
+        )?;
+        preload.set(
+            "race.shop_strategy",
+            lua.create_function(|lua, ()| {
+                lua.load(SHOP_SCRIPT)
+                    .set_name(format!("@{SHOP_CHUNK}"))
                     .call::<Value>(())
             })?,
         )?;
@@ -381,8 +402,11 @@ impl Engine {
     /// Compiles the strategy (no code runs yet): syntax errors stop here.
     pub fn compile(&self) -> Result<Function, Box<ScriptError>> {
         let (name, source) = match &self.ctx.config.script {
-            ScriptSource::Default => (DEFAULT_CHUNK.to_string(), DEFAULT_SCRIPT.to_string()),
             ScriptSource::File { path, source } => (display_name(path), source.clone()),
+            other => {
+                let (n, s) = builtin(other).expect("a built-in strategy");
+                (n.to_string(), s.to_string())
+            }
         };
         self.ctx.chunks.add(&name, &source);
         self.lua
@@ -545,7 +569,10 @@ impl Engine {
     fn bad_target(&self, what: &str, near: &str) -> Box<ScriptError> {
         let (file, source) = match &self.ctx.config.script {
             ScriptSource::File { path, source } => (display_name(path), source.clone()),
-            ScriptSource::Default => (DEFAULT_CHUNK.to_string(), DEFAULT_SCRIPT.to_string()),
+            other => {
+                let (n, s) = builtin(other).expect("a built-in strategy");
+                (n.to_string(), s.to_string())
+            }
         };
         let line = source
             .lines()
@@ -564,7 +591,7 @@ impl Engine {
     fn not_a_strategy(&self, what: &str) -> Box<ScriptError> {
         let file = match &self.ctx.config.script {
             ScriptSource::File { path, .. } => display_name(path),
-            ScriptSource::Default => DEFAULT_CHUNK.to_string(),
+            other => builtin(other).map_or_else(String::new, |(n, _)| n.to_string()),
         };
         Box::new(ScriptError::plain(
             self.phase(),

@@ -117,6 +117,35 @@ pub struct Scenario {
     /// Events the shop runs: `event`, then `event-2`, `event-3`, …; the listings appear on the
     /// last one only (the others stay empty), so a watch of several events must watch them all.
     pub events: u32,
+    /// A main shop instead of a marketplace: the event page lists products.
+    pub shop: Option<ShopSim>,
+}
+
+/// A product of the simulated main shop, and when it comes back.
+#[derive(Clone, Debug)]
+pub struct SimProduct {
+    pub id: u32,
+    /// For a product with variations: (variation id, its name).
+    pub variation: Option<(u32, String)>,
+    pub name: String,
+    pub price_cents: u64,
+    /// How many one order may hold (a checkbox when 1).
+    pub max: u32,
+    /// From this event-page GET it shows as reserved in someone else's cart.
+    pub reserved_from: u32,
+    /// From this event-page GET it is available again (an expired reservation).
+    pub available_from: u32,
+}
+
+/// What the simulated main shop does.
+#[derive(Clone, Debug, Default)]
+pub struct ShopSim {
+    pub products: Vec<SimProduct>,
+    /// The first cart add is refused: someone else was faster.
+    pub lose_first: bool,
+    /// Waiting pages (`?async_id=…`) a cart add shows before its result, as shops with
+    /// background workers do.
+    pub waiting_pages: u32,
 }
 
 impl Default for Scenario {
@@ -130,6 +159,7 @@ impl Default for Scenario {
             faults: HashMap::new(),
             max_requests_per_connection: None,
             events: 1,
+            shop: None,
         }
     }
 }
@@ -149,8 +179,8 @@ impl Scenario {
     }
 
     /// The names `rehearse --scenario` accepts.
-    pub const NAMES: [&'static str; 8] = [
-        "standard", "instant", "inactive", "busy", "quiet", "chaos", "many", "pair",
+    pub const NAMES: [&'static str; 9] = [
+        "standard", "instant", "inactive", "busy", "quiet", "chaos", "many", "pair", "shop",
     ];
 
     /// The same scenario with every `Retry-After` it sends set to `secs` (tests use 0: the rule
@@ -203,6 +233,46 @@ impl Scenario {
         Scenario {
             listings_from_poll: 2,
             listings,
+            ..Scenario::default()
+        }
+    }
+
+    /// A main shop whose sold-out tickets come back: item 7 ("Day Ticket") is sold out, then
+    /// reserved in someone's cart, then available again (the reservation expired); the first add
+    /// loses to someone faster; a cart add shows two waiting pages. Item 12 has variations (S sold
+    /// out, XL back later); item 9 stays sold out. No marketplace is linked.
+    pub fn shop() -> Self {
+        let p =
+            |id, variation: Option<(u32, &str)>, name: &str, cents, max, reserved, available| {
+                SimProduct {
+                    id,
+                    variation: variation.map(|(v, n)| (v, n.to_string())),
+                    name: name.to_string(),
+                    price_cents: cents,
+                    max,
+                    reserved_from: reserved,
+                    available_from: available,
+                }
+            };
+        Scenario {
+            shop: Some(ShopSim {
+                products: vec![
+                    p(7, None, "Day Ticket", 9_000, 1, 2, 3),
+                    p(9, None, "Weekend Ticket", 12_000, 1, u32::MAX, u32::MAX),
+                    p(
+                        12,
+                        Some((3, "S")),
+                        "Festival Shirt",
+                        2_000,
+                        2,
+                        u32::MAX,
+                        u32::MAX,
+                    ),
+                    p(12, Some((4, "XL")), "Festival Shirt", 2_500, 2, 2, 4),
+                ],
+                lose_first: true,
+                waiting_pages: 2,
+            }),
             ..Scenario::default()
         }
     }
@@ -375,6 +445,7 @@ impl Scenario {
             "chaos" => return Some(Scenario::chaos(40)),
             "many" => return Some(Scenario::many()),
             "pair" => return Some(Scenario::pair()),
+            "shop" => return Some(Scenario::shop()),
             _ => return None,
         }
         Some(s)
@@ -417,11 +488,17 @@ impl Seen {
 struct SimSession {
     csrf_secret: String,
     cart: Vec<SimListing>,
+    /// The message the next event page shows (pretix's flash): (success, text).
+    message: Option<(bool, String)>,
+    /// Waiting pages still to show for a cart add running "in the background".
+    waiting: u32,
 }
 
 #[derive(Default)]
 struct Inner {
     event_gets: u32,
+    /// The shop's first cart add was refused already.
+    shop_lost_once: bool,
     market_gets: u32,
     offered: Option<Vec<SimListing>>,
     sessions: HashMap<String, SimSession>,
@@ -802,6 +879,8 @@ impl Shared {
                     SimSession {
                         csrf_secret: secret,
                         cart: Vec::new(),
+                        message: None,
+                        waiting: 0,
                     },
                 );
                 id
@@ -826,13 +905,17 @@ impl Shared {
             base: &base,
         };
         let reply = match routes::route(&method, &path, &ctx.ev) {
+            routes::Route::Event if sc.shop.is_some() => routes::shop_page(&mut ctx),
+            routes::Route::CartAdd if sc.shop.is_some() => routes::cart_add(&mut ctx),
             routes::Route::Event => routes::event_page(&mut ctx),
             routes::Route::Market => routes::market(&mut ctx)?,
             routes::Route::Buy => routes::buy(&mut ctx),
             routes::Route::Theme => routes::theme(),
             routes::Route::CheckoutStart => routes::checkout_start(&ctx),
             routes::Route::CheckoutQuestions => routes::checkout_questions(&ctx),
-            routes::Route::NotFound => Reply::status(404, pages::not_found()),
+            routes::Route::CartAdd | routes::Route::NotFound => {
+                Reply::status(404, pages::not_found())
+            }
         };
         inner.seen[seen_index].replied = Some(std::time::Instant::now());
         drop(inner);

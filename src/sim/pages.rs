@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::SimListing;
+use super::{SimListing, SimProduct};
 use crate::core::clock;
 
 pub struct Words {
@@ -299,4 +299,126 @@ pub fn garbage() -> Vec<u8> {
     (0..2048u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect()
+}
+
+/// A product as one event page shows it.
+pub struct ShownProduct<'a> {
+    pub product: &'a SimProduct,
+    /// "available", "unavailable" or "gone".
+    pub state: &'static str,
+}
+
+pub struct ShopView<'a> {
+    pub base: &'a str,
+    pub event: &'a str,
+    pub locale: &'a str,
+    pub products: &'a [ShownProduct<'a>],
+    pub token: &'a str,
+    pub cart: &'a [SimListing],
+    /// The message a cart add left: (success, text).
+    pub message: Option<(bool, &'a str)>,
+}
+
+/// A product's availability box: an input when it can be added (a checkbox for at most one, a
+/// number field otherwise), pretix's words when not.
+fn availability(p: &SimProduct, state: &str) -> String {
+    let field = match &p.variation {
+        Some((v, _)) => format!("variation_{}_{v}", p.id),
+        None => format!("item_{}", p.id),
+    };
+    let inner = match state {
+        "available" if p.max == 1 => format!(
+            "<label class=\"btn btn-default btn-checkbox\"><input type=\"checkbox\" value=\"1\" checked name=\"{field}\" id=\"{field}\"> Select</label>"
+        ),
+        "available" => format!(
+            "<input type=\"number\" class=\"form-control input-item-count\" min=\"0\" max=\"{}\" name=\"{field}\" id=\"{field}\" value=\"0\">",
+            p.max
+        ),
+        "unavailable" => "<strong>Reserved</strong><br><small>All remaining products are reserved but might become available again.</small>".to_string(),
+        _ => "<strong>SOLD OUT</strong>".to_string(),
+    };
+    format!("<div class=\"col-md-2 col-sm-3 col-xs-6 availability-box {state}\">{inner}</div>")
+}
+
+/// A main shop's event page, shaped like pretix's `index.html` and `fragment_product_list.html`:
+/// the message, the cart panel (with its own `cart/add` forms: decoys for a careless reader),
+/// and the product list inside the add-to-cart form.
+pub fn shop_page(v: &ShopView) -> String {
+    let (base, event) = (v.base, v.event);
+    let mut s = head("Simulated Festival", v.locale, base, event);
+    match v.message {
+        Some((true, m)) => s.push_str(&format!("    <div class=\"alert alert-success\"><p>{}</p></div>\n", esc(m))),
+        Some((false, m)) => s.push_str(&format!(
+            "    <div class=\"alert alert-danger\" id=\"error-message\"><p><span class=\"sr-only\">Error:</span> {}</p></div>\n",
+            esc(m)
+        )),
+        None => {}
+    }
+    if !v.cart.is_empty() {
+        s.push_str(
+            "    <aside aria-label=\"Your cart\"><div class=\"panel panel-default cart\">\n",
+        );
+        for l in v.cart {
+            s.push_str(&format!(
+                "      <div role=\"row\" class=\"row cart-row editable\" data-article-id=\"item-{item}\"><div class=\"product\"><strong>{title}</strong></div>\n        <form action=\"{base}/{event}/cart/add\" method=\"post\" data-asynctask><input type=\"hidden\" name=\"subevent\" value=\"\" /><input type=\"hidden\" name=\"csrfmiddlewaretoken\" value=\"{token}\"><input type=\"hidden\" name=\"item_{item}\" value=\"1\" /><button>+</button></form></div>\n",
+                item = l.item,
+                title = esc(&l.title),
+                token = v.token
+            ));
+        }
+        s.push_str(&format!(
+            "      <form class=\"checkout-button-primary\" method=\"get\" action=\"{base}/{event}/checkout/start\"><button>Proceed with checkout</button></form>\n    </div></aside>\n"
+        ));
+    }
+    s.push_str(&format!(
+        "    <form method=\"post\" data-asynctask action=\"{base}/{event}/cart/add?next=/{event}/&amp;next_error=/{event}/\">\n      <input type=\"hidden\" name=\"csrfmiddlewaretoken\" value=\"{}\">\n      <input type=\"hidden\" name=\"subevent\" value=\"\" />\n      <section class=\"item-category\">\n",
+        v.token
+    ));
+    let mut i = 0;
+    while i < v.products.len() {
+        let sp = &v.products[i];
+        let p = sp.product;
+        match &p.variation {
+            None => {
+                s.push_str(&format!(
+                    "        <article aria-labelledby=\"item-{id}-legend\" class=\"row product-row simple\" id=\"item-{id}\" data-price=\"{euros}\">\n          <div class=\"col-md-8\"><h4 id=\"item-{id}-legend\">{name}</h4></div>\n          <div class=\"col-md-2 price\"><p>{price}</p></div>\n          {avail}\n        </article>\n",
+                    id = p.id,
+                    euros = format_args!("{}.{:02}", p.price_cents / 100, p.price_cents % 100),
+                    name = esc(&p.name),
+                    price = price(p.price_cents, v.locale),
+                    avail = availability(p, sp.state),
+                ));
+                i += 1;
+            }
+            Some(_) => {
+                // A product with variations: one article, each variation an article inside.
+                s.push_str(&format!(
+                    "        <article aria-labelledby=\"item-{id}-legend\" class=\"item-with-variations\" id=\"item-{id}\">\n          <div class=\"row product-row headline\"><div class=\"col-md-8\"><h4 id=\"item-{id}-legend\">{name}</h4></div><div class=\"col-md-2 availability-box\"></div></div>\n          <div class=\"variations variations-collapsed\">\n",
+                    id = p.id,
+                    name = esc(&p.name)
+                ));
+                while i < v.products.len() && v.products[i].product.id == p.id {
+                    let vp = &v.products[i];
+                    let (var, vname) = vp.product.variation.clone().unwrap_or_default();
+                    s.push_str(&format!(
+                        "            <article aria-labelledby=\"item-{id}-{var}-legend\" class=\"row product-row variation\" id=\"item-{id}-{var}\">\n              <div class=\"col-md-8\"><h5 id=\"item-{id}-{var}-legend\">{vname}</h5></div>\n              <div class=\"col-md-2 price\"><p>{price}</p></div>\n              {avail}\n            </article>\n",
+                        id = p.id,
+                        vname = esc(&vname),
+                        price = price(vp.product.price_cents, v.locale),
+                        avail = availability(vp.product, vp.state),
+                    ));
+                    i += 1;
+                }
+                s.push_str("          </div>\n        </article>\n");
+            }
+        }
+    }
+    s.push_str("      </section>\n      <button class=\"btn btn-block btn-primary btn-lg\" type=\"submit\" id=\"btn-add-to-cart\">Add to cart</button>\n    </form>\n");
+    s.push_str(FOOT);
+    s
+}
+
+/// pretix's page while a background worker reserves: it reloads itself.
+pub fn waiting_page() -> String {
+    "<!DOCTYPE html><html><head><title>Please wait</title><meta http-equiv=\"refresh\" content=\"1\"></head><body><main id=\"content\"><div class=\"text-center\"><h1>We're now trying to reserve this for you!</h1><p>Once the items are in your cart, you will have 30 minutes to complete your purchase.</p></div></main></body></html>\n".into()
 }

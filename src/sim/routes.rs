@@ -26,6 +26,7 @@ pub(super) struct Ctx<'a> {
 
 pub(super) enum Route {
     Event,
+    CartAdd,
     Market,
     Buy,
     Theme,
@@ -40,6 +41,7 @@ pub(super) fn route(method: &Method, path: &str, ev: &str) -> Route {
         (&Method::GET, Some("")) => Route::Event,
         (&Method::GET, Some("secondhand/")) => Route::Market,
         (&Method::POST, Some(r)) if r.starts_with("secondhand/buy/") => Route::Buy,
+        (&Method::POST, Some("cart/add")) => Route::CartAdd,
         (&Method::GET, Some("theme.css")) => Route::Theme,
         (&Method::GET, Some("checkout/start")) => Route::CheckoutStart,
         (&Method::GET, Some("checkout/questions/")) => Route::CheckoutQuestions,
@@ -159,21 +161,7 @@ pub(super) fn buy(c: &mut Ctx) -> Reply {
         .next()
         .unwrap_or("")
         .to_string();
-    let secret = seen.cookie("__Host-pretix_csrftoken").map(str::to_string);
-    let token = seen
-        .form
-        .iter()
-        .find(|(k, _)| k == "csrfmiddlewaretoken")
-        .map(|(_, v)| v.as_str());
-    let same_origin = |h: &Option<String>| {
-        h.as_deref()
-            .is_some_and(|r| r == base || r.starts_with(&format!("{base}/")))
-    };
-    let csrf_ok = secret.is_some()
-        && token.and_then(unmask_token) == secret
-        && same_origin(&seen.referer)
-        && (seen.origin.is_none() || same_origin(&seen.origin));
-    if !csrf_ok {
+    if !csrf_ok(seen, base) {
         return Reply::status(403, pages::csrf_failure());
     }
     let sells = c.sells;
@@ -194,6 +182,156 @@ pub(super) fn buy(c: &mut Ctx) -> Reply {
     }
 }
 
+/// What a shop product shows at this event-page GET: its state, and whether it can be added.
+fn product_state(p: &super::SimProduct, gets: u32, ours: bool) -> &'static str {
+    if ours {
+        "unavailable"
+    } else if gets >= p.available_from {
+        "available"
+    } else if gets >= p.reserved_from {
+        "unavailable"
+    } else {
+        "gone"
+    }
+}
+
+/// Whether the session's cart holds this product.
+fn in_cart(cart: &[SimListing], p: &super::SimProduct) -> bool {
+    cart.iter().any(|l| l.id == product_key(p))
+}
+
+fn product_key(p: &super::SimProduct) -> String {
+    match &p.variation {
+        Some((v, _)) => format!("{}-{v}", p.id),
+        None => p.id.to_string(),
+    }
+}
+
+/// A main shop's event page: the product list, the cart panel once there is a cart, the message
+/// a cart add left; or, while a cart add runs "in the background", pretix's waiting page.
+pub(super) fn shop_page(c: &mut Ctx) -> Reply {
+    let Some(shop) = &c.sc.shop else {
+        return Reply::status(404, pages::not_found());
+    };
+    let waiting_query = c
+        .seen
+        .query
+        .as_deref()
+        .is_some_and(|q| q.contains("async_id="));
+    let session = c.inner.sessions.get_mut(c.session_id).expect("session");
+    if waiting_query {
+        if session.waiting > 0 {
+            session.waiting -= 1;
+            return Reply::page(pages::waiting_page());
+        }
+        return Reply::redirect(format!("{}{}?require_cookie=true", c.base, c.ev));
+    }
+    c.inner.event_gets += 1;
+    let gets = c.inner.event_gets;
+    let session = c.inner.sessions.get_mut(c.session_id).expect("session");
+    let message = session.message.take();
+    let token = mask_token(&session.csrf_secret);
+    let cart = session.cart.clone();
+    let shown: Vec<pages::ShownProduct> = shop
+        .products
+        .iter()
+        .map(|p| pages::ShownProduct {
+            product: p,
+            state: product_state(p, gets, in_cart(&cart, p)),
+        })
+        .collect();
+    Reply::page(pages::shop_page(&pages::ShopView {
+        base: c.base,
+        event: c.event,
+        locale: &c.sc.locale,
+        products: &shown,
+        token: &token,
+        cart: &cart,
+        message: message.as_ref().map(|(ok, m)| (*ok, m.as_str())),
+    }))
+}
+
+/// A shop's cart add: CSRF as Django checks it, then the first product asked for is reserved,
+/// or refused (someone faster, or it is not available); the result waits behind the waiting
+/// pages, then shows as the event page's message.
+pub(super) fn cart_add(c: &mut Ctx) -> Reply {
+    let Some(shop) = &c.sc.shop else {
+        return Reply::status(404, pages::not_found());
+    };
+    let (base, ev, seen) = (c.base, c.ev.clone(), c.seen);
+    if !csrf_ok(seen, base) {
+        return Reply::status(403, pages::csrf_failure());
+    }
+    let gets = c.inner.event_gets;
+    let wanted = shop.products.iter().find(|p| {
+        let field = match &p.variation {
+            Some((v, _)) => format!("variation_{}_{v}", p.id),
+            None => format!("item_{}", p.id),
+        };
+        seen.form
+            .iter()
+            .any(|(k, v)| *k == field && v.parse::<u32>().is_ok_and(|n| n > 0))
+    });
+    let first_try = !c.inner.shop_lost_once;
+    let session = c.inner.sessions.get_mut(c.session_id).expect("session");
+    let message = match wanted {
+        Some(p) if product_state(p, gets, in_cart(&session.cart, p)) == "available" => {
+            if shop.lose_first && first_try {
+                None
+            } else {
+                let name = match &p.variation {
+                    Some((_, v)) => format!("{} – {v}", p.name),
+                    None => p.name.clone(),
+                };
+                let mut l = SimListing::new(&product_key(p), &name, p.price_cents);
+                l.item = p.id;
+                session.cart.push(l);
+                Some((
+                    true,
+                    "The products have been successfully added to your cart.".to_string(),
+                ))
+            }
+        }
+        _ => None,
+    };
+    let message = message.unwrap_or_else(|| {
+        (
+            false,
+            "Some of the products you selected are no longer available. The following products are affected and have not been added to your cart: Ticket".to_string(),
+        )
+    });
+    if !message.0 {
+        c.inner.shop_lost_once = true;
+    }
+    let session = c.inner.sessions.get_mut(c.session_id).expect("session");
+    session.message = Some(message);
+    session.waiting = shop.waiting_pages;
+    if shop.waiting_pages > 0 {
+        Reply::redirect(format!("{base}{ev}?async_id=sim-{}", c.inner.seen.len()))
+    } else {
+        Reply::redirect(format!("{base}{ev}?require_cookie=true"))
+    }
+}
+
+/// Django's CSRF check: the masked token matches the cookie, and Referer (and Origin, when sent)
+/// are this site.
+fn csrf_ok(seen: &Seen, base: &str) -> bool {
+    let secret = seen.cookie("__Host-pretix_csrftoken").map(str::to_string);
+    let token = seen
+        .form
+        .iter()
+        .find(|(k, _)| k == "csrfmiddlewaretoken")
+        .map(|(_, v)| v.as_str());
+    let same_origin = |h: &Option<String>| {
+        h.as_deref()
+            .is_some_and(|r| r == base || r.starts_with(&format!("{base}/")))
+    };
+    secret.is_some()
+        && token.and_then(unmask_token) == secret
+        && same_origin(&seen.referer)
+        && (seen.origin.is_none() || same_origin(&seen.origin))
+}
+
 pub(super) fn theme() -> Reply {
     let mut r = Reply::page(pages::THEME.to_string());
     r.content_type = "text/css; charset=utf-8";
@@ -201,7 +339,8 @@ pub(super) fn theme() -> Reply {
 }
 
 pub(super) fn checkout_start(c: &Ctx) -> Reply {
-    Reply::redirect(format!("{}{}checkout/questions/", c.base, c.ev))
+    // pretix's own redirect carries an empty query.
+    Reply::redirect(format!("{}{}checkout/questions/?", c.base, c.ev))
 }
 
 /// Checkout step 1 with the cart and its deadline; an empty cart goes back to the event.

@@ -17,7 +17,7 @@ use crate::lua::diagnostics::location;
 fn place(ctx: &Context, f: &Function, problem: &str) -> (Option<String>, String) {
     let head = problem.lines().next().unwrap_or("").trim();
     let head = head.strip_prefix("runtime error: ").unwrap_or(head);
-    let user = |file: &str| file != DEFAULT_CHUNK;
+    let user = |file: &str| file != DEFAULT_CHUNK && file != crate::lua::SHOP_CHUNK;
     if let Some((file, line, rest)) = location(head, &ctx.chunks).filter(|l| user(&l.0)) {
         return (Some(format!("{file}:{line}")), rest.to_string());
     }

@@ -116,15 +116,21 @@ impl UserData for LuaSession {
         });
         m.add_async_method(
             "add_to_cart",
-            |lua, this, (listing, referer): (Table, Option<String>)| async move {
-                super::market::add_to_cart(
-                    lua,
-                    this.ctx.clone(),
-                    this.inner.clone(),
-                    listing,
-                    referer,
-                )
-                .await
+            |lua, this, (x, extra): (Table, Value)| async move {
+                let (c, s) = (this.ctx.clone(), this.inner.clone());
+                // A shop's product carries its input's name; a listing does not.
+                if x.contains_key("field")? {
+                    let opts = match extra {
+                        Value::Table(t) => Some(t),
+                        _ => None,
+                    };
+                    return super::shop::add_to_cart(lua, c, s, x, opts).await;
+                }
+                let referer = match extra {
+                    Value::String(r) => Some(r.to_string_lossy()),
+                    _ => None,
+                };
+                super::market::add_to_cart(lua, c, s, x, referer).await
             },
         );
         m.add_async_method(

@@ -129,6 +129,18 @@ pub(super) async fn add_to_cart(
         Ok(x) => x,
         Err(e) => return http_fail(&lua, &e),
     };
+    let res = cart_result(&lua, &c, &session, &carted)?;
+    res.set("listing", lt)?;
+    ok(res, &lua)
+}
+
+/// A cart add's result (`race.CartResult`), for a listing or a product.
+pub(super) fn cart_result(
+    lua: &Lua,
+    c: &Arc<Context>,
+    session: &Arc<Session>,
+    carted: &market::Carted,
+) -> mlua::Result<Table> {
     let res = lua.create_table()?;
     res.set("status", carted.outcome.label())?;
     match &carted.outcome {
@@ -140,7 +152,6 @@ pub(super) async fn add_to_cart(
         res.set("expires", ch.expires.clone())?;
         res.set("items", ch.items.clone())?;
     }
-    res.set("listing", lt)?;
     res.set("response", Resp(&carted.response))?;
     // The session that holds the cart, to hand it over.
     res.set(
@@ -150,7 +161,7 @@ pub(super) async fn add_to_cart(
             ctx: c.clone(),
         },
     )?;
-    ok(res, &lua)
+    Ok(res)
 }
 
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {

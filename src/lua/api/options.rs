@@ -47,5 +47,8 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     o.set("log_dir", c.log_dir.display().to_string())?;
     o.set("user_agent", c.client.user_agent.as_str())?;
     o.set("strict", c.strict)?;
+    o.set("items", c.items.clone())?;
+    o.set("variation", c.variation.clone())?;
+    o.set("count", c.count)?;
     race.set("options", o)
 }

@@ -1,51 +1,90 @@
-//! `race.shop`: a pretix main shop's products, read off an event page (`products(page)`), for
-//! strategies that watch for a sold-out product to come back (an expired reservation, a cancelled
-//! order, a raised quota).
+//! `race.shop`: a pretix main shop's products, read off an event page (`products(page)`), and
+//! adding one to the cart (`session:add_to_cart(product, { count = n })`, or
+//! `race.shop.add_to_cart(session, product, opts)`), for strategies that watch for a sold-out
+//! product to come back (an expired reservation, a cancelled order, a raised quota).
 
 use std::sync::Arc;
 
-use mlua::{Lua, Table};
+use mlua::{AnyUserData, FromLua, Lua, Table, Value};
 
-use super::url_arg;
+use super::http::{http_fail, session_of};
+use super::values::{CartProduct, ProductOut, Resp};
+use super::{ok, url_arg};
+use crate::core::session::Session;
 use crate::core::shop;
 use crate::lua::Context;
 
-fn product_table(lua: &Lua, p: &shop::Product) -> mlua::Result<Table> {
-    let t = lua.create_table()?;
-    t.set("id", p.id.as_str())?;
-    t.set("variation", p.variation.clone())?;
-    t.set("name", p.name.as_str())?;
-    t.set("price", p.price)?;
-    t.set("price_text", p.price_text.as_str())?;
-    t.set("state", p.state.as_str())?;
-    t.set("available", p.available())?;
-    t.set("max", p.max)?;
-    t.set("field", p.field.as_str())?;
-    t.set("action", p.action.as_str())?;
-    let f = lua.create_table()?;
-    for (k, v) in &p.fields {
-        f.set(k.as_str(), v.as_str())?;
-    }
-    t.set("fields", f)?;
-    Ok(t)
+/// `session:add_to_cart(product, { count = n })` and `race.shop.add_to_cart(session, product, opts)`.
+pub(super) async fn add_to_cart(
+    lua: Lua,
+    c: Arc<Context>,
+    session: Arc<Session>,
+    pt: Table,
+    opts: Option<Table>,
+) -> mlua::Result<(Value, Value)> {
+    let CartProduct(product) = CartProduct::from_lua(Value::Table(pt.clone()), &lua)?;
+    let count = match &opts {
+        Some(o) => o.get::<Option<u32>>("count")?.unwrap_or(1),
+        None => 1,
+    };
+    let count = count.clamp(1, product.max.unwrap_or(1).max(1));
+    c.waiting();
+    let r = shop::add_to_cart(&session, &product, count, &c.responses).await;
+    c.waiting();
+    let carted = match r {
+        Ok(x) => x,
+        Err(e) => return http_fail(&lua, &e),
+    };
+    let res = super::market::cart_result(&lua, &c, &session, &carted)?;
+    res.set("product", pt)?;
+    res.set("count", count)?;
+    ok(res, &lua)
 }
 
-pub fn register(lua: &Lua, race: &Table, _ctx: &Arc<Context>) -> mlua::Result<()> {
+pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
     let t = lua.create_table()?;
     t.set(
         "products",
         lua.create_function(|lua, page: Table| {
             let body: mlua::LuaString = page.get("body")?;
             let url = url_arg(&page.get::<String>("url")?, "the page's URL")?;
-            let list = lua.create_table()?;
-            for (i, p) in shop::products(&body.to_string_lossy(), &url)
-                .iter()
-                .enumerate()
-            {
-                list.set(i + 1, product_table(lua, p)?)?;
-            }
-            Ok(list)
+            let found = shop::products(&body.to_string_lossy(), &url);
+            lua.create_sequence_from(found.iter().map(ProductOut))
         })?,
+    )?;
+    let c = ctx.clone();
+    t.set(
+        "poll",
+        lua.create_async_function(move |lua, (ud, url): (AnyUserData, String)| {
+            let (c, session) = (c.clone(), session_of(&ud));
+            async move {
+                let session = session?;
+                let url = url_arg(&url, "an event page URL")?;
+                c.waiting();
+                let r = shop::poll(&session, &url, &c.responses).await;
+                c.waiting();
+                let looked = match r {
+                    Ok(l) => l,
+                    Err(e) => return http_fail(&lua, &e),
+                };
+                let page = Resp(&looked.response).table(&lua)?;
+                page.set(
+                    "products",
+                    lua.create_sequence_from(looked.products.iter().map(ProductOut))?,
+                )?;
+                ok(page, &lua)
+            }
+        })?,
+    )?;
+    let c = ctx.clone();
+    t.set(
+        "add_to_cart",
+        lua.create_async_function(
+            move |lua, (ud, pt, opts): (AnyUserData, Table, Option<Table>)| {
+                let (c, session) = (c.clone(), session_of(&ud));
+                async move { add_to_cart(lua, c, session?, pt, opts).await }
+            },
+        )?,
     )?;
     race.set("shop", t)
 }

@@ -8,6 +8,7 @@ use super::url_arg;
 use crate::core::cookies::CookieInfo;
 use crate::core::pretix::{BUY_MARKER, Listing};
 use crate::core::session::Response;
+use crate::core::shop::Product;
 
 /// An answer (`race.Response`).
 pub struct Resp<'a>(pub &'a Response);
@@ -148,6 +149,80 @@ impl FromLua for BuyListing {
             action,
             fields,
             position: t.get::<Option<usize>>("position")?.unwrap_or(0),
+        }))
+    }
+}
+
+/// A main shop's product (`race.Product`).
+pub struct ProductOut<'a>(pub &'a Product);
+
+impl IntoLua for ProductOut<'_> {
+    fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
+        let p = self.0;
+        let t = lua.create_table()?;
+        t.set("id", p.id.as_str())?;
+        t.set("variation", p.variation.clone())?;
+        t.set("name", p.name.as_str())?;
+        t.set("price", p.price)?;
+        t.set("price_text", p.price_text.as_str())?;
+        t.set("state", p.state.as_str())?;
+        t.set("available", p.available())?;
+        t.set("max", p.max)?;
+        t.set("field", p.field.as_str())?;
+        t.set("action", p.action.as_str())?;
+        let f = lua.create_table()?;
+        for (k, v) in &p.fields {
+            f.set(k.as_str(), v.as_str())?;
+        }
+        t.set("fields", f)?;
+        Ok(Value::Table(t))
+    }
+}
+
+/// A product a strategy hands back to be added. Only a shop's `cart/add` form can be POSTed,
+/// and only an `item_…`/`variation_…` field set: anything else is misuse and raises.
+pub struct CartProduct(pub Product);
+
+impl FromLua for CartProduct {
+    fn from_lua(value: Value, _: &Lua) -> mlua::Result<Self> {
+        let Value::Table(t) = value else {
+            return Err(mlua::Error::runtime(format!(
+                "expected a product (a table from race.shop.products), got {}",
+                value.type_name()
+            )));
+        };
+        let text = |k: &str| -> mlua::Result<String> {
+            Ok(t.get::<Option<String>>(k)?.unwrap_or_default())
+        };
+        let action = url_arg(&text("action")?, "a product's cart/add URL")?;
+        if !action.path().trim_end_matches('/').ends_with("/cart/add") {
+            return Err(mlua::Error::runtime(format!(
+                "{action} is not a shop's cart/add URL: only add-to-cart forms are ever POSTed"
+            )));
+        }
+        let field = text("field")?;
+        if !(field.starts_with("item_") || field.starts_with("variation_")) {
+            return Err(mlua::Error::runtime(format!(
+                "product field {field:?}: expected item_<id> or variation_<id>_<variation>"
+            )));
+        }
+        let mut fields = Vec::new();
+        if let Some(f) = t.get::<Option<Table>>("fields")? {
+            for pair in f.pairs::<String, String>() {
+                fields.push(pair?);
+            }
+        }
+        Ok(CartProduct(Product {
+            id: text("id")?,
+            variation: t.get("variation")?,
+            name: text("name")?,
+            price: t.get("price")?,
+            price_text: text("price_text")?,
+            state: text("state")?,
+            max: t.get("max")?,
+            field,
+            action,
+            fields,
         }))
     }
 }

@@ -1,0 +1,181 @@
+--- The main-shop strategy: what `pretix-race --strategy shop --item ID` does.
+---
+--- Many events never open a secondhand marketplace, and tickets also come back in the main shop:
+--- a reservation expires, an order is cancelled, the organiser raises a quota. This watches the
+--- event page every --interval (±20%) and, the moment a product named by --item (first available
+--- wins; --variation for one variation) can be added, puts --count of it in the cart and hands
+--- the session over. A refused add (someone was faster) goes back to watching.
+---
+--- Every decision is a field of the table this file returns (`require("race.shop_strategy")`),
+--- as with the marketplace's default. Written only against the public API.
+
+local race = require("race")
+
+local M = {}
+
+--- Seconds to wait before the next look (the core never lets a remote host be polled faster
+--- than every 2 s, whatever this returns).
+---@param opts race.Options
+---@return number
+function M.wait(opts)
+  return race.time.jitter(opts.interval)
+end
+
+--- Which products to try, in order: the available ones named by --item, in the order given.
+---@param products race.Product[]
+---@param opts race.Options
+---@return race.Product[]
+function M.choose(products, opts)
+  local out = {}
+  for _, want in ipairs(opts.items or {}) do
+    for _, p in ipairs(products) do
+      if p.id == want and p.available and (not opts.variation or p.variation == opts.variation) then
+        out[#out + 1] = p
+      end
+    end
+  end
+  return out
+end
+
+--- What the `ticket_in_cart` event says.
+---@param result race.CartResult
+---@param handed race.Handoff
+function M.cart_fields(result, handed)
+  local simple = {}
+  for i, c in ipairs(handed.cookies) do
+    simple[i] = { name = c.name, value = c.value, domain = c.domain, path = c.path }
+  end
+  return {
+    ticket = result.product.name,
+    price = result.product.price_text,
+    count = result.count,
+    checkout_url = result.checkout_url,
+    expires = result.expires,
+    cookies = simple,
+    cookie_script = handed.console_script,
+    event_url = result.checkout_url:match("^(.-)checkout/"),
+  }
+end
+
+--- A product is in the cart: hand it over, then alert. Return false to keep watching.
+---@param result race.CartResult
+function M.on_cart(result)
+  local handed = result.session:handoff(result.checkout_url, { expires = result.expires })
+  race.alert.event("ticket_in_cart", M.cart_fields(result, handed))
+  return true
+end
+
+--- Dry run: products that can be added, announced once each (nothing is ever added).
+---@param fresh race.Product[]
+function M.on_available(fresh)
+  local list = {}
+  for i, p in ipairs(fresh) do
+    race.log.info("dry run: would add %s (%s)", p.name, p.price_text)
+    list[i] = { id = p.id, variation = p.variation, title = p.name, price = p.price_text }
+  end
+  race.alert.event("tickets_available", { listings = list })
+end
+
+--- The ids on the page, for a message that helps pick --item.
+local function ids(products)
+  local seen, out = {}, {}
+  for _, p in ipairs(products) do
+    local key = p.variation and (p.id .. " (variation " .. p.variation .. ")") or p.id
+    if not seen[key] then
+      seen[key] = true
+      out[#out + 1] = key .. " " .. p.name
+    end
+  end
+  return table.concat(out, ", ")
+end
+
+--- Watches one event's shop until a product is in the cart (true), or there is nothing to watch
+--- (nil, message, hint).
+---@param opts race.Options
+---@param session Session
+function M.watch(opts, session)
+  local url, checked, announced, quiet = opts.event_url, false, {}, 0
+  race.log.info("watching %s for product %s every ~%g s%s", url, table.concat(opts.items or {}, ", "),
+    opts.interval, opts.dry_run and " (dry run)" or "")
+  while true do
+    local page = race.shop.poll(session, url)
+    if page and (page.status == 404 or page.status == 410) then
+      return nil, ("the event page %s answered %d"):format(url, page.status),
+        "check --url and --event: --url must include the organiser's path where the shop has one (e.g. https://pretix.eu/demo)"
+    elseif page and page.ok then
+      local products = page.products
+      if #products == 0 then
+        quiet = quiet + 1
+        if quiet == 1 then
+          race.log.warn("no products on %s (a page we can't read, or a shop without a product list); watching on", url)
+        end
+      else
+        quiet = 0
+        if not checked then
+          checked = true
+          local wanted = {}
+          for _, want in ipairs(opts.items or {}) do wanted[want] = true end
+          local any = false
+          for _, p in ipairs(products) do any = any or wanted[p.id] == true end
+          if not any then
+            return nil, ("no product %s on the event page"):format(table.concat(opts.items or {}, ", ")),
+              "the products on the page: " .. ids(products)
+          end
+        end
+        local chosen = M.choose(products, opts)
+        if opts.dry_run then
+          local fresh = {}
+          for _, p in ipairs(chosen) do
+            local key = p.id .. "/" .. tostring(p.variation)
+            if not announced[key] then
+              announced[key] = true
+              fresh[#fresh + 1] = p
+            end
+          end
+          if #fresh > 0 then M.on_available(fresh) end
+        else
+          for _, p in ipairs(chosen) do
+            local result, err = session:add_to_cart(p, { count = opts.count })
+            if result and result.status == "in_cart" then
+              if M.on_cart(result) ~= false then
+                return true
+              end
+            elseif result and result.status == "lost" then
+              race.log.info("%s went to someone faster; watching on", p.name)
+            else
+              race.log.warn("could not add %s: %s", p.name, tostring(err or result.reason))
+            end
+          end
+        end
+      end
+    end
+    race.time.sleep(M.wait(opts))
+  end
+end
+
+--- The loop: one watch per event (repeated --event), side by side; the first cart ends the run.
+function M.run()
+  local targets = race.options.targets or {}
+  if #targets == 0 then
+    return nil, "nothing to watch", "give --url and --event, or the event's page as the argument"
+  end
+  local default = require("race.default")
+  if #targets == 1 then
+    return M.watch(default.options_for(targets[1]), race.session)
+  end
+  local pending = {}
+  for i, t in ipairs(targets) do
+    pending[i] = race.spawn(M.watch, default.options_for(t), i == 1 and race.session or race.new_session())
+  end
+  local message, hint
+  while #pending > 0 do
+    local i, done, why, how = race.select(table.unpack(pending))
+    if done then return true end
+    race.log.warn("%s", tostring(why))
+    message, hint = why, how
+    table.remove(pending, i)
+  end
+  return nil, message, hint
+end
+
+return M
