@@ -36,6 +36,11 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
         name,
         mut config,
     } = r;
+    let what = if scenario.shop.is_some() {
+        "shop"
+    } else {
+        "marketplace"
+    };
     crate::log::set_verbosity(config.verbose, config.quiet);
     let sim = Sim::start(scenario).await.map_err(|e| {
         AppError::failure(
@@ -58,7 +63,7 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
     config.client.extra_roots.extend(sim.ca_certificates());
     config.browser_args.push(sim.browser_trust_arg());
     crate::log::info(format!(
-        "rehearsal: simulated shop ({name} scenario) at {}",
+        "rehearsal: simulated {what} ({name} scenario) at {}",
         config
             .targets
             .iter()

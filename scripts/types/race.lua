@@ -62,6 +62,9 @@
 ---@field log_dir string
 ---@field user_agent string
 ---@field strict boolean     errors in overridden decisions end the run (--strict)
+---@field items string[]     every --item, in order (the shop strategy tries them in this order)
+---@field variation string|nil  --variation (shop strategy)
+---@field count integer      --count: how many to add at once (shop strategy)
 
 ---@class race.Response
 ---@field seq integer         request number (as in the log)

@@ -393,12 +393,12 @@ pub async fn add_to_cart(
         .await?;
     let outcome = pretix::classify_cart(r.status, &r.url);
     let checkout = match &outcome {
-        CartOutcome::InCart { .. } => {
+        CartOutcome::InCart { checkout_url } => {
             stats.carts_won.fetch_add(1, Relaxed);
             let checkout = pretix::parse_checkout(&r.text());
             session.net().carts.record(SecuredCart {
                 session: session.id(),
-                checkout_url: r.url.clone(),
+                checkout_url: checkout_url.clone(),
                 cookies: session.cookies(),
                 expires: checkout.expires.clone(),
                 ticket: listing.title.clone(),
