@@ -121,6 +121,20 @@ function M.discover(opts, was_inactive, session)
       -- Busy, rate limited or unreadable: not an answer about the marketplace. Ask again.
       retry = true
     elseif not opts.poll_inactive then
+      -- A shop that lists products but links no marketplace: say how to watch the products.
+      local products = err.response and race.shop.products(err.response) or {}
+      if #products > 0 then
+        local ids, seen = {}, {}
+        for _, p in ipairs(products) do
+          if not seen[p.id] then
+            seen[p.id] = true
+            ids[#ids + 1] = p.id .. " " .. p.name:gsub(" – .*", "")
+          end
+        end
+        return nil, "this shop has no open marketplace (its event page lists products, but no marketplace)",
+          ("to watch the shop's own products, run with --strategy shop --item %s (ids on the page: %s); to wait for a marketplace, add --poll-inactive-marketplace 60")
+            :format(products[1].id, table.concat(ids, ", "))
+      end
       return nil, err.message,
         "the organiser may have switched the marketplace off; to wait for it, add --poll-inactive-marketplace 60"
     end

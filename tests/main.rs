@@ -12,3 +12,4 @@ mod lua_api;
 mod politeness;
 mod robust;
 mod scripting;
+mod shop;

@@ -92,7 +92,9 @@ pub fn json(cookies: &[CookieInfo]) -> String {
 /// A script for the browser console on the site's origin: sets every cookie, then opens the
 /// checkout page. Values are JSON-encoded, so no cookie value can break out of the string.
 pub fn console_script(cookies: &[CookieInfo], checkout_url: &str) -> String {
-    let mut s = String::from("(async () => {\n");
+    // A browser that already holds the shop's HttpOnly session cookie refuses to overwrite it
+    // from a script: say so, and what to do, instead of reloading into an empty cart.
+    let mut s = String::from("(async () => {\n  try {\n");
     for c in cookies {
         let mut o = serde_json::Map::new();
         o.insert("name".into(), c.name.clone().into());
@@ -111,10 +113,13 @@ pub fn console_script(cookies: &[CookieInfo], checkout_url: &str) -> String {
             o.insert("expires".into(), (e * 1000).into());
         }
         s.push_str(&format!(
-            "  await cookieStore.set({});\n",
+            "    await cookieStore.set({});\n",
             serde_json::Value::Object(o)
         ));
     }
+    s.push_str(
+        "  } catch (e) {\n    console.error(\"pretix-race: this browser refused the session cookies (\" + e + \"). It already holds a session for this shop: open a private window (or clear this site's cookies), open the shop there, and paste this again.\");\n    return;\n  }\n",
+    );
     s.push_str(&format!(
         "  location.href = {};\n}})();\n",
         serde_json::Value::from(checkout_url)

@@ -124,7 +124,7 @@ pub fn report(e: &Export, expires: Option<&str>, title: Title) -> String {
         Err(why) => s.push_str(&format!("No cookie files: {why}\n")),
     }
     s.push_str(&format!(
-        "Or open {} in your browser, press F12, paste this into the Console and press Enter:\n\n{}\n",
+        "Or open {} in your browser, press F12, paste this into the Console and press Enter\n(if it reports an error, the browser already has a session for this shop: use a private window,\nor clear the site's cookies, then paste it again):\n\n{}\n",
         e.checkout_url.origin().ascii_serialization(),
         e.console_script
     ));

@@ -27,7 +27,7 @@ pub enum MarketError {
     #[error("the event page ({url}) answered HTTP {status}")]
     Status { url: Url, status: u16 },
     #[error("the event page ({url}) has no link to the secondhand marketplace")]
-    NoLink { url: Url },
+    NoLink { url: Url, response: Box<Response> },
     #[error("the event page ({url}) answered with something that is not a page we can read")]
     Unrecognised { url: Url },
 }
@@ -179,9 +179,10 @@ fn write_response(
 /// GETs the event page and follows its link to the marketplace.
 pub async fn discover(session: &Session, event_url: &Url, event: &str) -> Result<Url, MarketError> {
     let r = session.get(event_url, &[]).await?;
+    // Positive evidence of an event page: links, or a shop's product list.
     let readable = r.ok() && pretix::is_html(r.header("content-type")) && {
         let t = r.text();
-        t.contains("<a ") || t.contains("<A ")
+        t.contains("<a ") || t.contains("<A ") || t.contains("/cart/add")
     };
     let found = readable
         .then(|| pretix::find_marketplace_link(&r.text(), &r.url, event))
@@ -205,7 +206,10 @@ pub async fn discover(session: &Session, event_url: &Url, event: &str) -> Result
             status: r.status,
         }),
         None if !readable => Err(MarketError::Unrecognised { url: r.url }),
-        None => Err(MarketError::NoLink { url: r.url }),
+        None => Err(MarketError::NoLink {
+            url: r.url.clone(),
+            response: Box::new(r),
+        }),
     }
 }
 

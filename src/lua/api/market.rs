@@ -29,9 +29,11 @@ fn market_fail(lua: &Lua, e: &MarketError) -> mlua::Result<(Value, Value)> {
                 t.set("status", 200)?;
                 t.set("readable", false)?;
             }
-            MarketError::NoLink { .. } => {
+            MarketError::NoLink { response, .. } => {
                 t.set("status", 200)?;
                 t.set("readable", true)?;
+                // The page itself, as data: a strategy can read what the event offers instead.
+                t.set("response", Resp(response))?;
             }
             MarketError::Http(_) => {}
         }

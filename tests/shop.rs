@@ -1,0 +1,194 @@
+//! The main shop: a sold-out product that comes back, against the simulated shop (sold out,
+//! reserved, available; a lost add; waiting pages; variations; the cart panel's decoys).
+
+use pretix_race::sim::Scenario;
+
+use crate::support::hook::Hook;
+use crate::support::{Race, bare};
+
+fn shop() -> Race {
+    Race::new(Scenario::named("shop").unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sold_out_product_that_comes_back_is_secured() {
+    let d = shop()
+        .args(["--strategy", "shop", "--item", "7"])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let posts = d.posts();
+    assert_eq!(
+        posts.len(),
+        2,
+        "one add lost to someone faster, one won: {d:?}"
+    );
+    for p in &posts {
+        assert!(p.path.ends_with("/rehearsal/cart/add"), "{}", p.path);
+        let field = |k: &str| p.form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(field("item_7"), Some("1"));
+        assert!(field("csrfmiddlewaretoken").is_some() && field("subevent") == Some(""));
+        assert!(
+            p.referer.as_deref().unwrap().ends_with("/rehearsal/"),
+            "{p:?}"
+        );
+    }
+    assert!(d.stderr.contains("went to someone faster"), "{d:?}");
+    assert!(
+        d.stderr.contains("the shop is still reserving"),
+        "the waiting page was followed: {d:?}"
+    );
+    assert_eq!(d.sim.cart_of(&d.handed_session()), ["Day Ticket"]);
+    assert!(d.stdout.contains("=== TICKET IN CART ==="), "{d:?}");
+    assert!(
+        d.stdout.contains("Checkout: https://127.0.0.1:")
+            && d.stdout.contains("/checkout/questions/\n"),
+        "no trailing `?`: {d:?}"
+    );
+    // Nothing was added before it was available: the polls before it saw it sold out, then reserved.
+    let polls_before = d
+        .sim
+        .seen()
+        .iter()
+        .take_while(|s| s.method != "POST")
+        .filter(|s| s.path == "/rehearsal/")
+        .count();
+    assert_eq!(polls_before, 3, "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variation_and_a_count() {
+    let d = shop()
+        .args([
+            "--strategy",
+            "shop",
+            "--item",
+            "9",
+            "--item",
+            "12",
+            "--variation",
+            "4",
+            "--count",
+            "2",
+        ])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let won = d.posts().pop().unwrap();
+    assert!(
+        won.form
+            .iter()
+            .any(|(k, v)| k == "variation_12_4" && v == "2"),
+        "{won:?}"
+    );
+    assert_eq!(d.sim.cart_of(&d.handed_session()), ["Festival Shirt – XL"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_announces_and_never_adds() {
+    let hook = Hook::start().await;
+    let mut r = shop()
+        .args([
+            "--strategy",
+            "shop",
+            "--item",
+            "7",
+            "--dry-run",
+            "--webhook",
+            hook.url.as_str(),
+        ])
+        .spawn()
+        .await;
+    r.wait_for(
+        "dry run: would add Day Ticket",
+        std::time::Duration::from_secs(20),
+    )
+    .await;
+    let d = r.signal("INT").await;
+    assert!(d.posts().is_empty(), "{d:?}");
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0]["event"], "tickets_available");
+    assert_eq!(bodies[0]["listings"][0]["title"], "Day Ticket");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_item_names_the_products_on_the_page() {
+    let d = shop()
+        .args(["--strategy", "shop", "--item", "99"])
+        .run()
+        .await;
+    assert_eq!(d.code, 1, "{d:?}");
+    assert!(
+        d.stderr.contains("no product 99 on the event page"),
+        "{d:?}"
+    );
+    assert!(d.stderr.contains("7 Day Ticket"), "{d:?}");
+    assert!(
+        d.stderr.contains("12 (variation 4) Festival Shirt – XL"),
+        "{d:?}"
+    );
+    assert!(d.posts().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shop_strategy_needs_an_item_and_rehearses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = bare(
+        &[
+            "--url",
+            "https://t.example",
+            "--event",
+            "e",
+            "--strategy",
+            "shop",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--strategy shop needs --item"), "{err}");
+    let (code, out, err) = bare(
+        &[
+            "rehearse",
+            "--strategy",
+            "shop",
+            "--headless",
+            "--interval",
+            "0",
+            "--log-dir",
+            "l",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("=== TICKET IN CART ==="), "{out}");
+    assert!(err.contains("rehearsal: simulated shop"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_marketplace_strategy_on_a_shop_without_one_says_what_to_do() {
+    let d = shop().run().await;
+    assert_eq!(d.code, 1, "{d:?}");
+    assert!(d.stderr.contains("no open marketplace"), "{d:?}");
+    assert!(d.stderr.contains("--strategy shop --item 7"), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_page_that_is_not_there_says_to_check_the_url() {
+    let d = Race::named("instant")
+        .own_targets()
+        .script(
+            "local s = require(\"race.default\")\ns.targets = { { url = \"{BASE}\", event = \"nope\" } }\nreturn s\n",
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 1, "{d:?}");
+    assert!(d.stderr.contains("answered HTTP 404"), "{d:?}");
+    assert!(
+        d.stderr.contains("must include the organiser's path"),
+        "{d:?}"
+    );
+    assert_eq!(d.sim.seen().len(), 1, "one request, then the hint: {d:?}");
+}
