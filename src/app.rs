@@ -19,9 +19,9 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
     match config::mode(cli)? {
         Mode::Race(config) => {
             crate::log::set_verbosity(config.verbose, config.quiet);
-            race(config).await
+            race(*config).await
         }
-        Mode::Rehearse(r) => rehearse(r).await,
+        Mode::Rehearse(r) => rehearse(*r).await,
         Mode::HandoffTest(h) => crate::handoff_test::run(h).await,
         Mode::AlertTest(a) => {
             crate::log::set_verbosity(false, false);

@@ -48,7 +48,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the chosen strategy against the built-in simulated marketplace (HTTPS, HTTP/2, cookies,
     /// CSRF, a lost race, a rate limit) and end with a secured cart. Nothing leaves this machine.
-    Rehearse(RehearseArgs),
+    Rehearse(Box<RehearseArgs>),
 
     /// Check the browser hand-over. With --simulate: secure a cart on the built-in simulated
     /// marketplace, open the browser with that session and verify over DevTools that it shows the

@@ -140,9 +140,9 @@ pub enum ConfigError {
 /// What this invocation does, with everything it needs resolved and checked.
 pub enum Mode {
     /// Watch live targets (`pretix-race …`).
-    Race(Config),
+    Race(Box<Config>),
     /// The same run against the simulated marketplace.
-    Rehearse(Rehearsal),
+    Rehearse(Box<Rehearsal>),
     HandoffTest(HandoffTest),
     AlertTest(AlertTest),
 }
@@ -179,7 +179,7 @@ pub struct AlertTest {
 /// Resolves the command line into what to do.
 pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
     match cli.command {
-        Some(Command::Rehearse(r)) => rehearsal(r).map(Mode::Rehearse),
+        Some(Command::Rehearse(r)) => rehearsal(*r).map(|r| Mode::Rehearse(Box::new(r))),
         Some(Command::HandoffTest(h)) => handoff_test(h).map(Mode::HandoffTest),
         Some(Command::AlertTest(a)) => alert_test(a).map(Mode::AlertTest),
         None => {
@@ -203,7 +203,8 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
                 }
                 None => {}
             }
-            resolve(url.as_deref(), &events, &run, DEFAULT_INTERVAL, vec![]).map(Mode::Race)
+            resolve(url.as_deref(), &events, &run, DEFAULT_INTERVAL, vec![])
+                .map(|c| Mode::Race(Box::new(c)))
         }
     }
 }
