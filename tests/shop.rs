@@ -192,3 +192,72 @@ async fn an_event_page_that_is_not_there_says_to_check_the_url() {
     );
     assert_eq!(d.sim.seen().len(), 1, "one request, then the hint: {d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_over_plain_http_is_handed_over_the_same_way() {
+    let d = shop()
+        .plain_http()
+        .args(["--strategy", "shop", "--item", "7"])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("Checkout: http://127.0.0.1:"), "{d:?}");
+    assert!(d.stdout.contains("  pretix_session="), "{d:?}");
+    assert!(!d.stdout.contains("__Host-"), "{d:?}");
+    let files = d.logged(".cookies.txt");
+    assert_eq!(files.len(), 1, "{d:?}");
+    #[cfg(unix)]
+    assert_eq!(crate::support::mode(&files[0]), 0o600);
+    let session = d
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("pretix_session="))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap();
+    assert_eq!(d.sim.cart_of(session), ["Day Ticket"]);
+    assert!(
+        d.stdout
+            .contains("console.error(\"pretix-race: this browser refused"),
+        "{d:?}"
+    );
+    assert!(d.stdout.contains("use a private window"), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_takes_over_a_plain_http_shops_cart() {
+    let d = shop()
+        .plain_http()
+        .chromium()
+        .args(["--strategy", "shop", "--item", "7"])
+        .run()
+        .await;
+    let pid = d
+        .stdout
+        .split("(pid ")
+        .nth(1)
+        .and_then(|a| a.split(')').next())
+        .and_then(|p| p.parse::<u32>().ok());
+    if let Some(pid) = pid {
+        crate::support::kill_browser(pid);
+    }
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(pid.is_some(), "{d:?}");
+    // The browser's own request for the checkout carried the session.
+    let from_browser = d
+        .sim
+        .seen()
+        .into_iter()
+        .rfind(|s| {
+            s.path.ends_with("/checkout/questions/")
+                && !s
+                    .user_agent
+                    .as_deref()
+                    .unwrap_or("")
+                    .starts_with("pretix-race")
+        })
+        .expect("the browser asked for the checkout");
+    let session = from_browser
+        .cookie("pretix_session")
+        .expect("session cookie");
+    assert_eq!(d.sim.cart_of(session), ["Day Ticket"]);
+}

@@ -507,6 +507,8 @@ struct Inner {
 
 struct Shared {
     scenario: Scenario,
+    /// HTTPS (pretix's `__Host-` cookies), or plain http (unprefixed cookies).
+    https: bool,
     base: String,
     inner: Mutex<Inner>,
     connections: AtomicUsize,
@@ -559,15 +561,27 @@ fn unmask_token(token: &str) -> Option<String> {
 type Body = Full<Bytes>;
 
 impl Sim {
-    /// Starts the marketplace on a free loopback port.
+    /// Starts the marketplace on a free loopback port, over HTTPS.
     pub async fn start(scenario: Scenario) -> std::io::Result<Sim> {
+        Self::start_with(scenario, true).await
+    }
+
+    /// The same over plain http, as a shop run locally serves: pretix's cookies are then
+    /// `pretix_csrftoken` and `pretix_session`, without the `__Host-` prefix or `Secure`.
+    pub async fn start_plain(scenario: Scenario) -> std::io::Result<Sim> {
+        Self::start_with(scenario, false).await
+    }
+
+    async fn start_with(scenario: Scenario, https: bool) -> std::io::Result<Sim> {
         let certs = tls::generate().map_err(std::io::Error::other)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(certs.server_config.clone());
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
+        let scheme = if https { "https" } else { "http" };
         let shared = Arc::new(Shared {
             scenario,
-            base: format!("https://{addr}"),
+            https,
+            base: format!("{scheme}://{addr}"),
             inner: Mutex::new(Inner::default()),
             connections: AtomicUsize::new(0),
             closed: AtomicUsize::new(0),
@@ -583,11 +597,14 @@ impl Sim {
                 let acceptor = acceptor.clone();
                 let shared = accept_shared.clone();
                 tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
                     let conn_id = shared.connections.fetch_add(1, Relaxed) + 1;
-                    serve_connection(shared.clone(), tls, conn_id).await;
+                    if shared.https {
+                        if let Ok(tls) = acceptor.accept(tcp).await {
+                            serve_connection(shared.clone(), TokioIo::new(tls), conn_id).await;
+                        }
+                    } else {
+                        serve_connection(shared.clone(), TokioIo::new(tcp), conn_id).await;
+                    }
                     shared.closed.fetch_add(1, Relaxed);
                 });
             }
@@ -673,11 +690,10 @@ impl Sim {
     }
 }
 
-async fn serve_connection(
-    shared: Arc<Shared>,
-    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-    conn_id: usize,
-) {
+async fn serve_connection<IO>(shared: Arc<Shared>, io: TokioIo<IO>, conn_id: usize)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let served = Arc::new(AtomicUsize::new(0));
     let close = Arc::new(Notify::new());
     let limit = shared.scenario.max_requests_per_connection;
@@ -702,7 +718,7 @@ async fn serve_connection(
         })
     };
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection(TokioIo::new(tls), svc);
+    let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
@@ -710,6 +726,15 @@ async fn serve_connection(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// pretix's (session, CSRF) cookie names: `__Host-` prefixed over HTTPS, plain over http.
+pub(crate) fn cookie_names(https: bool) -> (&'static str, &'static str) {
+    if https {
+        ("__Host-pretix_session", "__Host-pretix_csrftoken")
+    } else {
+        ("pretix_session", "pretix_csrftoken")
     }
 }
 
@@ -861,18 +886,22 @@ impl Shared {
                 random_string(32).to_lowercase()
             ));
         }
-        let session_id = match cookie("__Host-pretix_session")
-            .filter(|s| inner.sessions.contains_key(s))
-        {
+        let (session_cookie, csrf_cookie) = cookie_names(self.https);
+        let session_id = match cookie(session_cookie).filter(|s| inner.sessions.contains_key(s)) {
             Some(s) => s,
             None => {
                 let id = random_string(32).to_lowercase();
                 let secret = random_string(32);
+                let secure = if self.https {
+                    "; Partitioned; Path=/; SameSite=None; Secure"
+                } else {
+                    "; Path=/; SameSite=Lax"
+                };
                 set_cookies.push(format!(
-                    "__Host-pretix_csrftoken={secret}; expires=Thu, 24 Dec 2099 11:31:56 GMT; Max-Age=31449600; Partitioned; Path=/; SameSite=None; Secure"
+                    "{csrf_cookie}={secret}; expires=Thu, 24 Dec 2099 11:31:56 GMT; Max-Age=31449600{secure}"
                 ));
                 set_cookies.push(format!(
-                    "__Host-pretix_session={id}; expires=Thu, 08 Jan 2099 11:31:56 GMT; HttpOnly; Max-Age=1209600; Partitioned; Path=/; SameSite=None; Secure"
+                    "{session_cookie}={id}; expires=Thu, 08 Jan 2099 11:31:56 GMT; HttpOnly; Max-Age=1209600{secure}"
                 ));
                 inner.sessions.insert(
                     id.clone(),
@@ -893,7 +922,8 @@ impl Shared {
             .find(|n| path.starts_with(&format!("/{n}/")))
             .unwrap_or(&names[0])
             .clone();
-        let base = authority.map_or_else(|| self.base.clone(), |a| format!("https://{a}"));
+        let scheme = if self.https { "https" } else { "http" };
+        let base = authority.map_or_else(|| self.base.clone(), |a| format!("{scheme}://{a}"));
         let mut ctx = routes::Ctx {
             sc,
             inner: &mut inner,

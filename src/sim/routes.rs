@@ -316,7 +316,8 @@ pub(super) fn cart_add(c: &mut Ctx) -> Reply {
 /// Django's CSRF check: the masked token matches the cookie, and Referer (and Origin, when sent)
 /// are this site.
 fn csrf_ok(seen: &Seen, base: &str) -> bool {
-    let secret = seen.cookie("__Host-pretix_csrftoken").map(str::to_string);
+    let (_, csrf_cookie) = super::cookie_names(base.starts_with("https:"));
+    let secret = seen.cookie(csrf_cookie).map(str::to_string);
     let token = seen
         .form
         .iter()

@@ -33,6 +33,8 @@ pub struct Race {
     own_targets: bool,
     /// Name the event by its page's URL, the positional shorthand.
     shorthand: bool,
+    /// Serve the simulator over plain http (a shop run locally).
+    plain: bool,
     browser: Browser,
     env: Vec<(String, String)>,
 }
@@ -195,6 +197,7 @@ impl Race {
             name: None,
             own_targets: false,
             shorthand: false,
+            plain: false,
             browser: Browser::Headless,
             env: Vec::new(),
         }
@@ -266,6 +269,12 @@ impl Race {
         self
     }
 
+    /// Serve the simulator over plain http, as a shop run locally does.
+    pub fn plain_http(mut self) -> Self {
+        self.plain = true;
+        self
+    }
+
     /// Name the event as `pretix-race https://127.0.0.1:PORT/rehearsal/` (with --ca-cert).
     pub fn event_url_shorthand(mut self) -> Self {
         self.shorthand = true;
@@ -279,7 +288,12 @@ impl Race {
     }
 
     async fn start(self) -> (Child, Sim, tempfile::TempDir) {
-        let sim = Sim::start(self.scenario).await.expect("simulator starts");
+        let sim = if self.plain {
+            Sim::start_plain(self.scenario).await
+        } else {
+            Sim::start(self.scenario).await
+        }
+        .expect("simulator starts");
         let dir = tempfile::tempdir().expect("tempdir");
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, sim.ca_pem()).unwrap();
