@@ -288,20 +288,22 @@ function M.watch(opts, session)
   end
 end
 
---- The loop: one watch per target (repeated --event, or the strategy's `targets`), each with its
---- own session, interval and jitter, side by side; the first ticket in the cart ends the run.
-function M.run()
+--- Runs `watch(opts, session)` for every target (repeated --event, or the strategy's
+--- `targets`), each with its own session, interval and jitter, side by side; the first that
+--- returns true ends the run. Shared by the built-in strategies.
+---@param watch fun(opts: race.Options, session: Session): boolean|nil, string?, string?
+function M.run_all(watch)
   local targets = race.options.targets or {}
   if #targets == 0 then
     return nil, "nothing to watch",
       "give --url and --event, or return a strategy table with targets = { { url = …, event = … } }"
   end
   if #targets == 1 then
-    return M.watch(M.options_for(targets[1]), race.session)
+    return watch(M.options_for(targets[1]), race.session)
   end
   local pending = {}
   for i, t in ipairs(targets) do
-    pending[i] = race.spawn(M.watch, M.options_for(t), i == 1 and race.session or race.new_session())
+    pending[i] = race.spawn(watch, M.options_for(t), i == 1 and race.session or race.new_session())
   end
   local message, hint
   while #pending > 0 do
@@ -314,6 +316,12 @@ function M.run()
     table.remove(pending, i)
   end
   return nil, message, hint
+end
+
+--- The loop: every target's marketplace watched side by side; the first ticket in a cart ends
+--- the run.
+function M.run()
+  return M.run_all(M.watch)
 end
 
 for name in pairs(contracts) do

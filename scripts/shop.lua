@@ -155,27 +155,7 @@ end
 
 --- The loop: one watch per event (repeated --event), side by side; the first cart ends the run.
 function M.run()
-  local targets = race.options.targets or {}
-  if #targets == 0 then
-    return nil, "nothing to watch", "give --url and --event, or the event's page as the argument"
-  end
-  local default = require("race.default")
-  if #targets == 1 then
-    return M.watch(default.options_for(targets[1]), race.session)
-  end
-  local pending = {}
-  for i, t in ipairs(targets) do
-    pending[i] = race.spawn(M.watch, default.options_for(t), i == 1 and race.session or race.new_session())
-  end
-  local message, hint
-  while #pending > 0 do
-    local i, done, why, how = race.select(table.unpack(pending))
-    if done then return true end
-    race.log.warn("%s", tostring(why))
-    message, hint = why, how
-    table.remove(pending, i)
-  end
-  return nil, message, hint
+  return require("race.default").run_all(M.watch)
 end
 
 return M
