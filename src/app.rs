@@ -146,10 +146,11 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     ));
 
     let tasks = ctx_for_tasks.clone();
+    let mut shutdown = Shutdown::install();
     let mut task = tokio::spawn(async move { engine.run(chunk).await });
     let (outcome, signal) = tokio::select! {
         r = &mut task => (Some(r), None),
-        sig = shutdown_signal() => {
+        sig = shutdown.recv() => {
             kill.store(true, Relaxed);
             task.abort();
             let _ = task.await;
@@ -232,26 +233,43 @@ fn hand_over_left(net: &Net, log_dir: &std::path::Path, alerts: &Alerts) -> usiz
     carts.len()
 }
 
-/// Ctrl-C, SIGTERM (a service manager, `kill`) or SIGHUP (the terminal closed): which one came.
-async fn shutdown_signal() -> &'static str {
+/// Ctrl-C, SIGTERM (a service manager, `kill`) or SIGHUP (the terminal closed). The handlers are
+/// installed when this is made, before the strategy starts: a signal in its very first instant
+/// must reach us (and the secured-cart hand-over), not end the process at once.
+struct Shutdown {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return "interrupted";
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "interrupted",
-            _ = term.recv() => "SIGTERM",
-            _ = hup.recv() => "SIGHUP",
+    signals: Option<[tokio::signal::unix::Signal; 3]>,
+}
+
+impl Shutdown {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(i), Ok(t), Ok(h)) => Some([i, t, h]),
+                _ => None,
+            };
+            Shutdown { signals }
         }
+        #[cfg(not(unix))]
+        Shutdown {}
     }
-    #[cfg(not(unix))]
-    {
+
+    /// Waits for one; says which.
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        if let Some([int, term, hup]) = &mut self.signals {
+            return tokio::select! {
+                _ = int.recv() => "interrupted",
+                _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+            };
+        }
         let _ = tokio::signal::ctrl_c().await;
         "interrupted"
     }
