@@ -34,6 +34,7 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
     let Rehearsal {
         scenario,
         name,
+        files,
         mut config,
     } = r;
     let what = if scenario.shop.is_some() {
@@ -73,6 +74,9 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
     ));
     let result = race(config).await;
     drop(sim);
+    if let Some(dir) = files {
+        crate::log::info(format!("rehearsal files: {}", dir.display()));
+    }
     result
 }
 

@@ -157,6 +157,11 @@ pub struct RehearseArgs {
     #[arg(long, value_name = "N", conflicts_with = "scenario")]
     pub seed: Option<u64>,
 
+    /// Let --webhook reach a host that is not this machine (a rehearsal sends nothing off the
+    /// machine unless asked).
+    #[arg(long)]
+    pub allow_remote_webhook: bool,
+
     /// How many events the simulated shop runs (the listings appear on the last one): rehearses
     /// watching several events at once.
     #[arg(long, default_value_t = 1, value_name = "N")]
@@ -206,7 +211,7 @@ impl Sort {
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
     /// Seconds between polls, ±20% jitter [default: 15; rehearse: 0.5]. Under 2 s is refused for
-    /// a remote host; under 5 s earns a warning. Accepts 15, 15s, 2.5, 500ms.
+    /// a remote host; under 5 s earns a warning. Accepts 15, 15s, 2.5, 500ms, 1m, 1h30m.
     #[arg(long, value_name = "SECS", value_parser = parse_duration)]
     pub interval: Option<Duration>,
 
@@ -285,9 +290,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub net: NetArgs,
 
-    /// Where unusual responses and the cart's cookie files are saved (created 0700).
-    #[arg(long, value_name = "DIR", default_value = "./live-responses")]
-    pub log_dir: PathBuf,
+    /// Where unusual responses and the cart's cookie files are saved (created 0700, checked at
+    /// start-up) [default: ./live-responses; rehearse: a fresh temporary folder].
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
 
     /// Where a strategy's state (race.store) is kept across restarts [default: beside --log-dir,
     /// pretix-race-state].
@@ -303,26 +309,47 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-/// `15`, `15s`, `2.5`, `500ms`, `1m`.
+/// `15`, `15s`, `2.5`, `500ms`, `1m`, `90s`, `1h30m`, `2h`: a number with an optional unit, or
+/// several parts with units.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("'{s}' is not a duration (try 15, 15s, 2.5, 500ms, 1m or 1h30m)");
     let t = s.trim();
-    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (t, 1.0)
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (try 15, 15s, 2.5 or 500ms)"))?;
-    if !v.is_finite() || v < 0.0 || v * scale > 86_400.0 {
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(v) = t.parse::<f64>() {
+        return in_range(s, v);
+    }
+    let mut total = 0.0;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let (num, tail) = rest.split_at(n);
+        let v: f64 = num.parse().map_err(|_| bad())?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let scale = match unit.trim() {
+            "ms" => 0.001,
+            "s" | "sec" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += v * scale;
+        rest = next.trim_start();
+    }
+    in_range(s, total)
+}
+
+fn in_range(s: &str, secs: f64) -> Result<Duration, String> {
+    if !secs.is_finite() || !(0.0..=86_400.0).contains(&secs) {
         return Err(format!("'{s}' is out of range (0 to 24 h)"));
     }
-    Ok(Duration::from_secs_f64(v * scale))
+    Ok(Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]
@@ -381,7 +408,7 @@ mod tests {
         assert_eq!(r.sort, Sort::Newest);
         assert!(r.dry_run && r.headless && r.verbose);
         assert_eq!(r.poll_inactive_marketplace, Some(Duration::from_secs(60)));
-        assert_eq!(r.log_dir, PathBuf::from("d"));
+        assert_eq!(r.log_dir, Some(PathBuf::from("d")));
     }
 
     #[test]
@@ -400,6 +427,14 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("2.5").unwrap(), Duration::from_millis(2500));
+        assert!(parse_duration("25h").is_err());
+        assert!(parse_duration("1x").is_err());
+        assert!(parse_duration("m").is_err());
         assert!(parse_duration("-1").is_err());
         assert!(parse_duration("fast").is_err());
         assert!(parse(&["--url", "https://t", "--event", "e", "--sort", "cheapest"]).is_err());

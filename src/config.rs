@@ -19,12 +19,27 @@ pub const REHEARSAL_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ConfigError {
-    #[error("--url {value:?} is not a URL: {reason}")]
+    #[error("{flag} {value:?} is not a URL: {reason}")]
     #[diagnostic(
         code(usage::url),
-        help("give the shop's base URL, e.g. --url https://tickets.example.com")
+        help(
+            "give a full URL, e.g. --url https://tickets.example.com or --webhook https://hooks.example.com/pretix"
+        )
     )]
-    BadUrl { value: String, reason: String },
+    BadUrl {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+
+    #[error("--log-dir {path}: {reason}")]
+    #[diagnostic(
+        code(usage::log_dir),
+        help(
+            "give a folder you can write to: the cart's cookie files go there the moment a ticket is in the cart"
+        )
+    )]
+    LogDir { path: String, reason: String },
 
     #[error("{flag} {url} uses plain http")]
     #[diagnostic(
@@ -132,6 +147,15 @@ pub enum ConfigError {
     )]
     StrategyAndScript,
 
+    #[error("--webhook {url}: a rehearsal sends nothing off this machine")]
+    #[diagnostic(
+        code(usage::webhook),
+        help(
+            "point it at a loopback receiver (http://127.0.0.1:PORT/…), or add --allow-remote-webhook to send the rehearsal's events there"
+        )
+    )]
+    RemoteWebhookInRehearsal { url: String },
+
     #[error("unknown scenario {name:?}")]
     #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
     UnknownScenario { name: String, known: String },
@@ -153,6 +177,8 @@ pub struct Rehearsal {
     pub scenario: crate::sim::Scenario,
     /// How the log names the scenario.
     pub name: String,
+    /// The fresh folder its files went to (printed at the end), unless --log-dir named one.
+    pub files: Option<PathBuf>,
     pub config: Config,
 }
 
@@ -232,6 +258,23 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     };
     scenario.locale = r.locale.clone();
     scenario.events = r.events.clamp(1, 20);
+    if let Some(w) = &r.run.webhook {
+        let url = parse_url("--webhook", w)?;
+        if !Target::of(&url).loopback && !r.allow_remote_webhook {
+            return Err(ConfigError::RemoteWebhookInRehearsal { url: w.clone() });
+        }
+    }
+    // Its files go to a fresh folder of their own, never into the current one.
+    let fresh = r.run.log_dir.is_none();
+    if fresh {
+        let dir = std::env::temp_dir().join(format!(
+            "pretix-race-rehearsal-{}-{}",
+            crate::core::clock::compact(std::time::SystemTime::now()),
+            std::process::id()
+        ));
+        r.run.state_dir.get_or_insert_with(|| dir.join("state"));
+        r.run.log_dir = Some(dir);
+    }
     // Checked now as a run's flags are; the targets come once the simulator is up.
     let placeholder = Some("https://127.0.0.1");
     let mut config = resolve(
@@ -245,6 +288,7 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     Ok(Rehearsal {
         scenario,
         name,
+        files: fresh.then(|| config.log_dir.clone()),
         config,
     })
 }
@@ -379,6 +423,7 @@ pub fn user_agent_default() -> String {
 /// A URL flag: https, or plain http for a loopback host.
 pub fn parse_url(flag: &'static str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value.trim()).map_err(|e| ConfigError::BadUrl {
+        flag,
         value: value.to_string(),
         reason: e.to_string(),
     })?;
@@ -390,6 +435,7 @@ pub fn parse_url(flag: &'static str, value: &str) -> Result<Url, ConfigError> {
             url: value.to_string(),
         }),
         other => Err(ConfigError::BadUrl {
+            flag,
             value: value.to_string(),
             reason: format!("{other}: is not http(s)"),
         }),
@@ -425,6 +471,7 @@ pub fn split_event_url(value: &str) -> Result<(String, String), ConfigError> {
         .unwrap_or_default();
     let Some((event, shop)) = segments.split_last() else {
         return Err(ConfigError::BadUrl {
+            flag: "the event URL",
             value: value.to_string(),
             reason:
                 "it names no event (give the event's page, e.g. https://pretix.eu/demo/democon/)"
@@ -554,6 +601,7 @@ pub fn resolve(
         }
         (None, [e, ..]) => {
             return Err(ConfigError::BadUrl {
+                flag: "--url",
                 value: String::new(),
                 reason: format!("--event {e} needs --url (the shop's base URL)"),
             });
@@ -595,6 +643,11 @@ pub fn resolve(
             }
         }
     };
+    let log_dir = args
+        .log_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("./live-responses"));
+    check_log_dir(&log_dir)?;
     let mut notes = Vec::new();
     let browser = if args.headless {
         Browser::Headless
@@ -631,13 +684,13 @@ pub fn resolve(
         memory_limit_mb: args.memory_limit_mb.max(16),
         runaway_after: args.runaway_after.max(Duration::from_millis(100)),
         client,
-        log_dir: args.log_dir.clone(),
         state_dir: args.state_dir.clone().unwrap_or_else(|| {
-            args.log_dir
+            log_dir
                 .parent()
                 .map(|p| p.join("pretix-race-state"))
                 .unwrap_or_else(|| PathBuf::from("pretix-race-state"))
         }),
+        log_dir,
         browser,
         browser_args: Vec::new(),
         warnings,
@@ -645,6 +698,19 @@ pub fn resolve(
         verbose: args.verbose,
         quiet: args.quiet,
     })
+}
+
+/// `--log-dir` is created (0700) and proved writable now, not at the moment a cart is secured.
+pub fn check_log_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
+    let bad = |reason: String| ConfigError::LogDir {
+        path: dir.display().to_string(),
+        reason,
+    };
+    crate::core::cookies::create_private_dir(dir).map_err(|e| bad(e.to_string()))?;
+    let probe = dir.join(format!(".pretix-race-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| bad(format!("cannot write there: {e}")))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// `--imessage` works only where `osascript` is. The recipient is passed to Messages as it is

@@ -441,31 +441,35 @@ async fn rehearse_is_the_readme_first_command() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("=== TICKET IN CART ==="), "{out}");
     assert!(err.contains("rehearsal: simulated marketplace"), "{err}");
-    // The default log dir, relative to where it ran.
-    let files: Vec<_> = std::fs::read_dir(dir.path().join("live-responses"))
-        .unwrap()
-        .collect();
-    assert!(files.len() >= 2);
+    // Its files went to a fresh folder of their own, named at the end; none to where it ran.
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing written to the current folder"
+    );
+    let files_dir = err
+        .lines()
+        .find_map(|l| l.split("rehearsal files: ").nth(1))
+        .expect("the folder is printed");
+    let files: Vec<_> = std::fs::read_dir(files_dir).unwrap().collect();
+    assert!(files.len() >= 2, "{files:?}");
+    let _ = std::fs::remove_dir_all(files_dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unwritable_log_dir_still_hands_the_cart_over() {
+async fn an_unwritable_log_dir_stops_before_the_first_request() {
     // Nothing can be created under /proc, not even by root.
     let d = Race::named("instant")
         .args(["--log-dir", "/proc/pretix-race-test"])
         .run()
         .await;
-    assert_eq!(d.code, 0, "{d:?}");
-    assert!(d.stdout.contains("=== TICKET IN CART ==="), "{d:?}");
+    assert_eq!(d.code, 2, "{d:?}");
     assert!(
-        d.stdout.contains(
-            "No cookie files: could not write the cookie files under /proc/pretix-race-test"
-        ),
+        d.stderr.contains("--log-dir /proc/pretix-race-test"),
         "{d:?}"
     );
     assert!(
-        d.stdout.contains("await cookieStore.set({"),
-        "the console script is still printed"
+        d.stderr.contains("the cart's cookie files go there"),
+        "{d:?}"
     );
-    assert!(d.stdout.contains("__Host-pretix_session="), "{d:?}");
+    assert!(d.sim.seen().is_empty(), "no request: {d:?}");
 }

@@ -174,6 +174,77 @@ async fn bad_flags_are_usage_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_things_a_user_trips_over() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bad --webhook is reported as --webhook.
+    let (code, _, err) = bare(
+        &[
+            "--url",
+            "https://t.example",
+            "--event",
+            "e",
+            "--webhook",
+            "not a url",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--webhook \"not a url\" is not a URL"),
+        "{err}"
+    );
+    // Durations with units, as the help promises.
+    let (code, _, err) = bare(
+        &[
+            "--url",
+            "https://t.example",
+            "--event",
+            "e",
+            "--interval",
+            "1h30m",
+            "--poll-inactive-marketplace",
+            "1x",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("'1x' is not a duration") && !err.contains("1h30m"),
+        "{err}"
+    );
+    // A rehearsal sends nothing off the machine unless asked.
+    let (code, _, err) = bare(
+        &["rehearse", "--webhook", "https://hooks.example.com/x"],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("a rehearsal sends nothing off this machine"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-remote-webhook"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ntfy_example_needs_a_topic_of_your_own() {
+    let script = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/examples/ntfy.lua"),
+    )
+    .unwrap();
+    let d = Race::named("instant")
+        .env("NTFY_TOPIC", "")
+        .script(&script)
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert!(d.stderr.contains("set NTFY_TOPIC to your own"), "{d:?}");
+    assert!(d.sim.seen().is_empty(), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn help_documents_every_flag() {
     let dir = tempfile::tempdir().unwrap();
     let (code, out, _) = bare(&["--help"], dir.path()).await;

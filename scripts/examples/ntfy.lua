@@ -7,7 +7,11 @@ local race = require("race")
 local strategy = require("race.default")
 
 local server = os.getenv("NTFY_SERVER") or "https://ntfy.sh"
-local topic = os.getenv("NTFY_TOPIC") or "pretix-race-change-me"
+local topic = os.getenv("NTFY_TOPIC")
+if not topic or topic == "" then
+  -- A default topic would be a public one: anyone could read your checkout link there.
+  error("set NTFY_TOPIC to your own (hard to guess) ntfy topic, e.g. NTFY_TOPIC=tickets-7f3k9q", 0)
+end
 
 local default_on_cart = strategy.on_cart
 function strategy.on_cart(result)

@@ -300,3 +300,37 @@ pub async fn hand_over(req: Request<'_>) -> HandedOver {
         window,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookie() -> CookieInfo {
+        CookieInfo {
+            name: "__Host-pretix_session".into(),
+            value: "abc123".into(),
+            domain: "t.example".into(),
+            host_only: true,
+            path: "/".into(),
+            secure: true,
+            http_only: true,
+            same_site: Some("None".into()),
+            partitioned: true,
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_written_loses_nothing_else() {
+        // Nothing can be created under /proc, not even by root.
+        let url = Url::parse("https://t.example/e/checkout/questions/").unwrap();
+        let e = export(Path::new("/proc/pretix-race-test"), vec![cookie()], &url);
+        assert!(e.files.is_err());
+        let r = report(&e, Some("2026-11-25 10:00:00+0000"), Title::InCart);
+        assert!(r.contains("=== TICKET IN CART ==="), "{r}");
+        assert!(r.contains("No cookie files: could not write"), "{r}");
+        assert!(r.contains("__Host-pretix_session=abc123"), "{r}");
+        assert!(r.contains("await cookieStore.set({"), "{r}");
+        assert!(manual_report("no browser", &e).contains("paste the console script"));
+    }
+}
