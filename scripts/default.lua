@@ -28,12 +28,43 @@ local race = require("race")
 
 local M = {}
 
---- Which listings to try, in order. `page` is the whole poll result.
+--- Whether a ticket passes --max-price and --match (any one, ignoring case). A price the page
+--- does not show never passes a --max-price.
+---@param title string
+---@param price number|nil
+---@param opts? race.Options
+---@return boolean
+function M.wanted(title, price, opts)
+  opts = opts or race.options
+  if opts.max_price and not (price and price <= opts.max_price) then
+    return false
+  end
+  local matches = opts.matches or {}
+  if #matches == 0 then
+    return true
+  end
+  local lower = (title or ""):lower()
+  for _, m in ipairs(matches) do
+    if lower:find(m:lower(), 1, true) then
+      return true
+    end
+  end
+  return false
+end
+
+--- Which listings to try, in order (the page's sort order, within --max-price and --match).
+--- `page` is the whole poll result.
 ---@param listings race.Listing[]
 ---@param page race.Page
 ---@return race.Listing[]
 function M.choose(listings, page)
-  return listings
+  local out = {}
+  for _, l in ipairs(listings) do
+    if M.wanted(l.title, l.price) then
+      out[#out + 1] = l
+    end
+  end
+  return out
 end
 
 --- Seconds to wait before the next poll (the core never lets a remote host be polled faster than
@@ -67,7 +98,27 @@ end
 --- iMessage). Return false to keep watching.
 ---@param result race.CartResult
 ---@return boolean|nil
+local in_cart = {}
+
+--- --want N: counts this cart's tickets; true while fewer than N are in it (keep watching; the
+--- core hands the cart over whatever ends the run).
+---@param result race.CartResult
+---@return boolean
+function M.more_wanted(result)
+  local want = race.options.want or 1
+  local n = (in_cart[result.checkout_url] or 0) + (result.count or 1)
+  in_cart[result.checkout_url] = n
+  if n < want then
+    race.log.info("%d of %d tickets in the cart; watching on", n, want)
+    return true
+  end
+  return false
+end
+
 function M.on_cart(result)
+  if M.more_wanted(result) then
+    return false
+  end
   local handed = result.session:handoff(result.checkout_url, { expires = result.expires })
   race.alert.event("ticket_in_cart", M.decide("cart_fields", result, handed))
   return true
@@ -298,6 +349,22 @@ function M.run_all(watch)
     return nil, "nothing to watch",
       "give --url and --event, or return a strategy table with targets = { { url = …, event = … } }"
   end
+  if race.options["until"] then
+    -- --until: the watch, and a timer beside it; whichever ends first ends the run.
+    local deadline = race.options["until"]
+    local all = race.spawn(M.run_targets, watch, targets)
+    local timer = race.spawn(race.time.sleep, deadline)
+    local first, done, message, hint = race.select(all, timer)
+    if first == 2 then
+      return nil, "--until: nothing was secured in time", "start again with a later --until", "deadline"
+    end
+    return done, message, hint
+  end
+  return M.run_targets(watch, targets)
+end
+
+--- The watches of run_all, side by side.
+function M.run_targets(watch, targets)
   if #targets == 1 then
     return watch(M.options_for(targets[1]), race.session)
   end

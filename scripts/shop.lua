@@ -29,7 +29,8 @@ function M.choose(products, opts)
   local out = {}
   for _, want in ipairs(opts.items or {}) do
     for _, p in ipairs(products) do
-      if p.id == want and p.available and (not opts.variation or p.variation == opts.variation) then
+      if p.id == want and p.available and (not opts.variation or p.variation == opts.variation)
+        and require("race.default").wanted(p.name, p.price, opts) then
         out[#out + 1] = p
       end
     end
@@ -60,6 +61,9 @@ end
 --- A product is in the cart: hand it over, then alert. Return false to keep watching.
 ---@param result race.CartResult
 function M.on_cart(result)
+  if require("race.default").more_wanted(result) then
+    return false
+  end
   local handed = result.session:handoff(result.checkout_url, { expires = result.expires })
   race.alert.event("ticket_in_cart", M.cart_fields(result, handed))
   return true

@@ -186,8 +186,15 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             crate::log::info(format!("done: {summary}"));
             Ok(())
         }
-        Ok(Ok(Outcome::Failed { message, hint })) => {
+        Ok(Ok(Outcome::Failed {
+            message,
+            hint,
+            deadline,
+        })) => {
             crate::log::info(format!("gave up: {summary}"));
+            if deadline {
+                return Err(AppError::Deadline { message, hint });
+            }
             Err(AppError::failure(message, hint))
         }
         Ok(Err(script)) => {

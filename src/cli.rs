@@ -243,6 +243,25 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Skip listings (and shop products) priced above this, in the currency shown, e.g. 150.
+    #[arg(long, value_name = "PRICE")]
+    pub max_price: Option<f64>,
+
+    /// Only listings (and shop products) whose title contains this text, ignoring case. Repeat it
+    /// for several: any one matches.
+    #[arg(long = "match", value_name = "TEXT")]
+    pub matches: Vec<String>,
+
+    /// Keep going until this many tickets are in the cart (one session, one cart), then hand it
+    /// over once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub want: u32,
+
+    /// Stop when nothing is secured by then: a clock time (22:30, local) or a duration (90m,
+    /// 2h). Ends with exit code 4 and says so.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
     /// Don't open a browser: print and save the session (cookies, checkout URL, console script).
     #[arg(long)]
     pub headless: bool,

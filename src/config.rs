@@ -156,6 +156,15 @@ pub enum ConfigError {
     )]
     RemoteWebhookInRehearsal { url: String },
 
+    #[error("--until {value:?} is neither a clock time nor a duration")]
+    #[diagnostic(
+        code(usage::until),
+        help(
+            "give a time today, e.g. --until 22:30 (local time), or how long, e.g. --until 90m or 2h"
+        )
+    )]
+    BadUntil { value: String },
+
     #[error("unknown scenario {name:?}")]
     #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
     UnknownScenario { name: String, known: String },
@@ -380,6 +389,11 @@ pub struct Config {
     pub items: Vec<String>,
     pub variation: Option<String>,
     pub count: u32,
+    pub max_price: Option<f64>,
+    pub matches: Vec<String>,
+    pub want: u32,
+    /// Seconds from start-up until `--until`.
+    pub until: Option<Duration>,
     pub sort: Sort,
     pub dry_run: bool,
     pub imessage: Option<String>,
@@ -673,6 +687,15 @@ pub fn resolve(
             .collect(),
         variation: args.variation.clone().filter(|s| !s.trim().is_empty()),
         count: args.count.max(1),
+        max_price: args.max_price.filter(|p| p.is_finite() && *p >= 0.0),
+        matches: args
+            .matches
+            .iter()
+            .map(|m| m.trim().to_lowercase())
+            .filter(|m| !m.is_empty())
+            .collect(),
+        want: args.want.max(1),
+        until: args.until.as_deref().map(parse_until).transpose()?,
         sort: args.sort,
         dry_run: args.dry_run,
         imessage: args.imessage.clone(),
@@ -698,6 +721,50 @@ pub fn resolve(
         verbose: args.verbose,
         quiet: args.quiet,
     })
+}
+
+/// `--until`: a duration from now (`90m`, `2h`), or a clock time today (`22:30`, local time;
+/// tomorrow if it has passed). Returns how long from now.
+pub fn parse_until(value: &str) -> Result<Duration, ConfigError> {
+    let bad = || ConfigError::BadUntil {
+        value: value.to_string(),
+    };
+    let v = value.trim();
+    if let Some((h, m)) = v.split_once(':') {
+        let (h, m): (i64, i64) = (
+            h.trim().parse().map_err(|_| bad())?,
+            m.trim().parse().map_err(|_| bad())?,
+        );
+        if !(0..24).contains(&h) || !(0..60).contains(&m) {
+            return Err(bad());
+        }
+        // Seconds since local midnight, now; then to the given time (tomorrow if it has passed).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs() as i64;
+        let local = (now + local_offset_secs(now)).rem_euclid(86_400);
+        let at = h * 3600 + m * 60;
+        let wait = (at - local).rem_euclid(86_400);
+        return Ok(Duration::from_secs(wait as u64));
+    }
+    crate::cli::parse_duration(v).map_err(|_| bad())
+}
+
+/// The local time zone's offset from UTC at `unix` seconds (0 where it cannot be read).
+fn local_offset_secs(unix: i64) -> i64 {
+    #[cfg(unix)]
+    {
+        let t = unix as libc::time_t;
+        // SAFETY: localtime_r writes only into the `tm` we own; both pointers are valid.
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+        if ok {
+            return tm.tm_gmtoff;
+        }
+    }
+    let _ = unix;
+    0
 }
 
 /// `--log-dir` is created (0700) and proved writable now, not at the moment a cart is secured.
@@ -879,6 +946,16 @@ mod tests {
         );
         assert!(split_event_url("https://tickets.example.com/").is_err());
         assert!(split_event_url("http://tickets.example.com/x/").is_err());
+    }
+
+    #[test]
+    fn until_a_time_or_a_duration() {
+        assert_eq!(parse_until("90m").unwrap(), Duration::from_secs(5400));
+        let t = parse_until("23:59").unwrap();
+        assert!(t <= Duration::from_secs(86_400), "{t:?}");
+        for bad in ["25:00", "12:75", "soon", ""] {
+            assert!(parse_until(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

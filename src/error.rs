@@ -3,12 +3,14 @@
 use crate::config::ConfigError;
 use crate::lua::diagnostics::ScriptError;
 
-/// Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 script error, 130 interrupted.
+/// Exit codes: 0 success, 1 runtime failure, 2 usage error, 3 script error, 4 the `--until`
+/// deadline passed with nothing secured, 130 interrupted.
 pub mod exit {
     pub const SUCCESS: u8 = 0;
     pub const FAILURE: u8 = 1;
     pub const USAGE: u8 = 2;
     pub const SCRIPT: u8 = 3;
+    pub const DEADLINE: u8 = 4;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -25,6 +27,14 @@ pub enum AppError {
     #[error("{message}")]
     #[diagnostic(code(failure))]
     Failure {
+        message: String,
+        #[help]
+        hint: Option<String>,
+    },
+
+    #[error("{message}")]
+    #[diagnostic(code(deadline))]
+    Deadline {
         message: String,
         #[help]
         hint: Option<String>,
@@ -47,6 +57,7 @@ impl AppError {
             AppError::Config(_) => exit::USAGE,
             AppError::Script(_) => exit::SCRIPT,
             AppError::Failure { .. } => exit::FAILURE,
+            AppError::Deadline { .. } => exit::DEADLINE,
             AppError::Interrupted { .. } => exit::INTERRUPTED,
         }
     }

@@ -473,3 +473,52 @@ async fn an_unwritable_log_dir_stops_before_the_first_request() {
     );
     assert!(d.sim.seen().is_empty(), "no request: {d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn common_decisions_without_lua_price_title_count_and_deadline() {
+    // --max-price and --match: of twelve listings, only the child ticket (25.50) passes both.
+    let d = Race::named("many")
+        .args([
+            "--max-price",
+            "30",
+            "--match",
+            "CHILD",
+            "--match",
+            "nothing-like-this",
+        ])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let posts = d.posts();
+    assert_eq!(posts.len(), 1, "{d:?}");
+    assert!(d.stderr.contains("IN CART: Child Ticket"), "{d:?}");
+    // --want 2: both tickets in one cart, handed over once.
+    let d = Race::named("pair").args(["--want", "2"]).run().await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert_eq!(d.posts().len(), 2, "{d:?}");
+    assert_eq!(d.stdout.matches("=== TICKET IN CART").count(), 1, "{d:?}");
+    assert_eq!(d.sim.cart_of(&d.handed_session()).len(), 2, "{d:?}");
+    // --until: nothing secured in time ends with its own code and says so.
+    let d = Race::named("quiet").args(["--until", "1s"]).run().await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert!(
+        d.stderr.contains("--until: nothing was secured in time"),
+        "{d:?}"
+    );
+    // The same flags for the shop: nothing under 10 EUR there.
+    let d = Race::named("shop")
+        .args([
+            "--strategy",
+            "shop",
+            "--item",
+            "7",
+            "--max-price",
+            "10",
+            "--until",
+            "1s",
+        ])
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert!(d.posts().is_empty(), "{d:?}");
+}

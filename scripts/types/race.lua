@@ -15,6 +15,9 @@
 --- `s:add_to_cart`, `s:handoff`); the free functions `race.market.discover/poll/add_to_cart(s, …)`
 --- and `race.handoff(s, …)` still work for one release, deprecated.
 ---
+--- A strategy that ends with `nil, message, hint, "deadline"` ends the run with exit code 4 (the
+--- built-in strategies do so when --until passes).
+---
 --- A strategy file returns a table with a `run` method (like `require("race.default")`), or a
 --- function, or does its work at top level. `run` returning `false|nil, message[, hint]` ends the
 --- run as a failure (exit 1); returning normally ends it as a success (exit 0). A file that returns
@@ -66,6 +69,10 @@
 ---@field items string[]     every --item, in order (the shop strategy tries them in this order)
 ---@field variation string|nil  --variation (shop strategy)
 ---@field count integer      --count: how many to add at once (shop strategy)
+---@field max_price number|nil  --max-price
+---@field matches string[]   --match texts, lower case
+---@field want integer       --want: tickets to gather in the cart before handing it over
+---@field until number|nil   --until: seconds from start-up (read it as race.options["until"]: `until` is a Lua keyword)
 
 ---@class race.Response
 ---@field seq integer         request number (as in the log)

@@ -158,6 +158,8 @@ pub enum Outcome {
     Failed {
         message: String,
         hint: Option<String>,
+        /// The strategy's deadline (`--until`) passed: returned as a fourth value "deadline".
+        deadline: bool,
     },
 }
 
@@ -617,10 +619,12 @@ fn outcome(ret: MultiValue) -> Outcome {
             Some(message) => Outcome::Failed {
                 message,
                 hint: text(it.next()),
+                deadline: text(it.next()).as_deref() == Some("deadline"),
             },
             None if matches!(first, Value::Boolean(false)) => Outcome::Failed {
                 message: "the strategy gave up".into(),
                 hint: None,
+                deadline: false,
             },
             None => Outcome::Done,
         },

@@ -50,5 +50,9 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     o.set("items", c.items.clone())?;
     o.set("variation", c.variation.clone())?;
     o.set("count", c.count)?;
+    o.set("max_price", c.max_price)?;
+    o.set("matches", c.matches.clone())?;
+    o.set("want", c.want)?;
+    o.set("until", c.until.map(|d| d.as_secs_f64()))?;
     race.set("options", o)
 }
