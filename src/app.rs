@@ -23,6 +23,23 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         }
         Mode::Rehearse(r) => rehearse(*r).await,
         Mode::HandoffTest(h) => crate::handoff_test::run(h).await,
+        Mode::Completions(shell) => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "pretix-race",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Mode::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(|e| AppError::failure(format!("could not write the man page: {e}"), None))
+        }
+        Mode::Check(c) => crate::check::run(c).await,
         Mode::AlertTest(a) => {
             crate::log::set_verbosity(false, false);
             crate::alert_test::run(a).await

@@ -59,6 +59,20 @@ pub enum Command {
     /// Send one test message on each named channel and report, per channel, delivered or the
     /// exact error.
     AlertTest(AlertTestArgs),
+
+    /// Print the shell completion script for SHELL (bash, zsh, fish, powershell, elvish), e.g.
+    /// `pretix-race completions bash > ~/.local/share/bash-completion/completions/pretix-race`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page (roff), e.g. `pretix-race man > pretix-race.1; man ./pretix-race.1`.
+    Man,
+
+    /// Rehearse a strategy against every simulated scenario at interval 0, strictly (an error in
+    /// a decision fails), and print one row per scenario; exits non-zero if any fails.
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +154,21 @@ pub struct HandoffTestArgs {
     /// More detail in the log.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The strategy to check [default: the built-in one, or --strategy's].
+    #[arg(long, value_name = "FILE")]
+    pub script: Option<PathBuf>,
+
+    /// The built-in strategy to check when there is no --script.
+    #[arg(long, value_enum, default_value_t = Strategy::Marketplace)]
+    pub strategy: Strategy,
+
+    /// Give up on a scenario after this long.
+    #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "60")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -178,6 +178,12 @@ pub enum Mode {
     Rehearse(Box<Rehearsal>),
     HandoffTest(HandoffTest),
     AlertTest(AlertTest),
+    /// Print a shell's completion script.
+    Completions(clap_complete::Shell),
+    /// Print the man page.
+    Man,
+    /// Rehearse a strategy against every scenario.
+    Check(crate::cli::CheckArgs),
 }
 
 /// `rehearse`: the scenario, and a run's configuration whose targets and trusted root are the
@@ -217,6 +223,17 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
         Some(Command::Rehearse(r)) => rehearsal(*r).map(|r| Mode::Rehearse(Box::new(r))),
         Some(Command::HandoffTest(h)) => handoff_test(h).map(Mode::HandoffTest),
         Some(Command::AlertTest(a)) => alert_test(a).map(Mode::AlertTest),
+        Some(Command::Completions { shell }) => Ok(Mode::Completions(shell)),
+        Some(Command::Man) => Ok(Mode::Man),
+        Some(Command::Check(c)) => {
+            if let Some(p) = &c.script {
+                std::fs::metadata(p).map_err(|e| ConfigError::ScriptUnreadable {
+                    path: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+            }
+            Ok(Mode::Check(c))
+        }
         None => {
             let mut run = cli.run;
             let (mut url, mut events) = (cli.url, cli.events);

@@ -9,6 +9,7 @@
 
 pub mod alert_test;
 pub mod app;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod core;

@@ -4,6 +4,7 @@
 mod support;
 
 mod alerts;
+mod commands;
 mod docs;
 mod engine;
 mod errors;

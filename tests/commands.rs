@@ -1,0 +1,54 @@
+//! The tool's own commands besides a run: completions, the man page, and `check`.
+
+use crate::support::bare;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_and_the_man_page_come_from_the_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F _pretix__race"),
+        ("zsh", "#compdef pretix-race"),
+        ("fish", "complete -c pretix-race"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let (code, out, err) = bare(&["completions", shell], dir.path()).await;
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains(marker), "{shell}: {out}");
+        assert!(out.contains("max-price"), "{shell}: every flag is there");
+    }
+    let (code, out, err) = bare(&["man"], dir.path()).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(".ie") || out.contains(".TH pretix-race"),
+        "{out}"
+    );
+    assert!(out.contains("poll\\-inactive\\-marketplace"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_rehearses_a_strategy_against_every_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = bare(&["check"], dir.path()).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains("cart secured")).collect();
+    assert_eq!(rows.len(), 10, "{out}");
+    assert!(out.contains("all 10 scenarios secured a cart"), "{out}");
+    // A broken decision fails every scenario, at the user's line (strict).
+    std::fs::write(
+        dir.path().join("broken.lua"),
+        "local race = require('race')\nlocal s = require('race.default')\nfunction s.choose(listings)\n  return listings[1].nope.deeper\nend\nreturn s\n",
+    )
+    .unwrap();
+    let (code, out, err) = bare(&["check", "--script", "broken.lua"], dir.path()).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("FAIL"), "{out}");
+    assert!(
+        out.contains("broken.lua:4: decision `choose` failed"),
+        "{out}"
+    );
+    assert!(err.contains("10 of 10 scenarios failed"), "{err}");
+    // The shop strategy has its own scenario.
+    let (code, out, err) = bare(&["check", "--strategy", "shop"], dir.path()).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("shop --strategy shop"), "{out}");
+}
