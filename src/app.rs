@@ -18,7 +18,7 @@ use crate::sim::Sim;
 pub async fn run(cli: Cli) -> Result<(), AppError> {
     match config::mode(cli)? {
         Mode::Race(config) => {
-            crate::log::set_verbosity(config.verbose, config.quiet);
+            crate::log::set_up(config.verbose, config.quiet, config.log_format);
             race(*config).await
         }
         Mode::Rehearse(r) => rehearse(*r).await,
@@ -59,7 +59,7 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
     } else {
         "marketplace"
     };
-    crate::log::set_verbosity(config.verbose, config.quiet);
+    crate::log::set_up(config.verbose, config.quiet, config.log_format);
     let sim = Sim::start(scenario).await.map_err(|e| {
         AppError::failure(
             format!("could not start the simulated marketplace: {e}"),

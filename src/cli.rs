@@ -355,6 +355,11 @@ pub struct RunArgs {
     /// Only warnings and errors in the log.
     #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// How log lines on stderr are written: text, or json (one object per line: ts, level, msg,
+    /// and the event's fields, e.g. req, status, ttfb_ms, result), for servers and log shippers.
+    #[arg(long, value_enum, default_value_t = crate::log::Format::Text, value_name = "FORMAT")]
+    pub log_format: crate::log::Format,
 }
 
 /// `15`, `15s`, `2.5`, `500ms`, `1m`, `90s`, `1h30m`, `2h`: a number with an optional unit, or

@@ -438,6 +438,7 @@ pub struct Config {
     /// `-v`: debug lines; `-q`: only warnings and errors.
     pub verbose: bool,
     pub quiet: bool,
+    pub log_format: crate::log::Format,
 }
 
 impl Config {
@@ -737,6 +738,7 @@ pub fn resolve(
         notes,
         verbose: args.verbose,
         quiet: args.quiet,
+        log_format: args.log_format,
     })
 }
 

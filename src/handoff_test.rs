@@ -199,7 +199,7 @@ async fn live(
         .get(&event_url, &[])
         .await
         .map_err(|e| fail(e.to_string(), None))?;
-    crate::log::info(r.log_line("event page (nothing is bought)"));
+    r.log("event page (nothing is bought)");
     if !r.ok() {
         return Err(fail(
             format!("{event_url} answered HTTP {}", r.status),

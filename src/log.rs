@@ -30,6 +30,88 @@ pub enum Level {
 }
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+/// 0: text lines; 1: one JSON object per line (`--log-format json`).
+static JSON: AtomicU8 = AtomicU8::new(0);
+
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `HH:MM:SS.mmm level message`, for people.
+    #[default]
+    Text,
+    /// One JSON object per line (`ts`, `level`, `msg`, and the event's fields), for log shippers.
+    Json,
+}
+
+fn json() -> bool {
+    JSON.load(Ordering::Relaxed) == 1
+}
+
+/// Whether lines are JSON (`--log-format json`): the run's final report is one too.
+pub fn is_json() -> bool {
+    json()
+}
+
+/// The run's final error as one JSON line (`--log-format json`).
+pub fn json_error(message: &str, help: Option<&str>, exit_code: u8) {
+    let mut f = serde_json::Map::new();
+    if let Some(h) = help {
+        f.insert("help".into(), h.into());
+    }
+    f.insert("exit_code".into(), exit_code.into());
+    write_json("error", message, f);
+}
+
+/// Writes one JSON line: `ts`, `level`, `msg`, then `fields`.
+fn write_json(level: &str, msg: &str, fields: serde_json::Map<String, serde_json::Value>) {
+    use std::io::Write;
+    let mut m = serde_json::Map::new();
+    m.insert(
+        "ts".into(),
+        crate::core::clock::rfc3339(std::time::SystemTime::now()).into(),
+    );
+    m.insert("level".into(), level.into());
+    m.insert("msg".into(), msg.into());
+    m.extend(fields);
+    let mut line = serde_json::Value::Object(m).to_string();
+    line.push('\n');
+    // One write per line, so lines from concurrent tasks never interleave.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+/// Collects an event's fields (a library's, under -v) for a JSON line.
+#[derive(Default)]
+struct Fields(serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().into(), format!("{value:?}").into());
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+}
 
 /// `HH:MM:SS.mmm level message`, and the library's name before the message of a line that is
 /// not ours.
@@ -47,6 +129,18 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
+        if json() {
+            let mut f = Fields::default();
+            event.record(&mut f);
+            let msg =
+                f.0.remove("message")
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+            f.0.insert("target".into(), meta.target().into());
+            let level = meta.level().as_str().to_ascii_lowercase();
+            write_json(&level, &msg, f.0);
+            return Ok(());
+        }
         let label = match *meta.level() {
             tracing::Level::ERROR => "error",
             tracing::Level::WARN => "warn ",
@@ -69,6 +163,12 @@ where
 /// Installs the subscriber (once; later calls only change nothing). `-v` shows debug lines and
 /// the libraries' diagnostics, `-q` only warnings and errors.
 pub fn set_verbosity(verbose: bool, quiet: bool) {
+    set_up(verbose, quiet, Format::Text);
+}
+
+/// [`set_verbosity`], and the lines' format.
+pub fn set_up(verbose: bool, quiet: bool, format: Format) {
+    JSON.store(u8::from(format == Format::Json), Ordering::Relaxed);
     let level = if verbose {
         Level::Debug
     } else if quiet {
@@ -108,6 +208,10 @@ pub fn log(level: Level, message: &str) {
     if !enabled(level) {
         return;
     }
+    if json() {
+        write_json(level.name(), message, serde_json::Map::new());
+        return;
+    }
     match level {
         Level::Debug => tracing::debug!(target: OURS, "{message}"),
         Level::Info => tracing::info!(target: OURS, "{message}"),
@@ -127,4 +231,17 @@ pub fn warn(message: impl AsRef<str>) {
 }
 pub fn error(message: impl AsRef<str>) {
     log(Level::Error, message.as_ref());
+}
+
+/// A request's log line: as text, the line; as JSON, the line as `msg` with its fields (request
+/// number, status, timings, size, result).
+pub fn request(level: Level, line: &str, fields: serde_json::Map<String, serde_json::Value>) {
+    if !enabled(level) {
+        return;
+    }
+    if json() {
+        write_json(level.name(), line, fields);
+    } else {
+        log(level, line);
+    }
 }

@@ -25,6 +25,13 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(pretix_race::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // JSON logs stay JSON to the last line.
+        Err(e) if pretix_race::log::is_json() => {
+            let code = e.exit_code();
+            let help = miette::Diagnostic::help(&e).map(|h| h.to_string());
+            pretix_race::log::json_error(&e.to_string(), help.as_deref(), code);
+            ExitCode::from(code)
+        }
         Err(e @ AppError::Interrupted { .. }) => {
             eprintln!("{e}");
             ExitCode::from(e.exit_code())

@@ -52,3 +52,40 @@ async fn check_rehearses_a_strategy_against_every_scenario() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("shop --strategy shop"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line() {
+    let d = crate::support::Race::named("standard")
+        .args(["--log-format", "json"])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let mut requests = 0;
+    for line in d.stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["ts"].is_string() && v["level"].is_string() && v["msg"].is_string(),
+            "{line}"
+        );
+        if v.get("req").is_some() {
+            requests += 1;
+            assert!(
+                v["status"].is_u64() && v["ttfb_ms"].is_number() && v["result"].is_string(),
+                "{line}"
+            );
+        }
+    }
+    assert!(requests >= 6, "{}", d.stderr);
+    // The hand-over block on stdout is unchanged.
+    assert!(d.stdout.contains("=== TICKET IN CART ==="), "{d:?}");
+    // And a failure is a JSON line too.
+    let d = crate::support::Race::named("quiet")
+        .args(["--log-format", "json", "--until", "0.5s"])
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    let last: serde_json::Value = serde_json::from_str(d.stderr.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert_eq!(last["exit_code"], 4);
+}

@@ -193,7 +193,7 @@ pub async fn discover(session: &Session, event_url: &Url, event: &str) -> Result
         None if r.ok() => "unrecognised page".to_string(),
         None => format!("HTTP {}", r.status),
     };
-    crate::log::info(r.log_line(&result));
+    r.log(&result);
     match found {
         Some(u) => {
             if let Some(events) = &session.policy().events {
@@ -353,7 +353,7 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Pol
             )
         }
     };
-    crate::log::info(r.log_line(&result));
+    r.log(&result);
     // Unreadable 2xx answers over and over: a challenge or maintenance page, perhaps. Slow down
     // as for any failure (error statuses already earned their backoff in the session).
     if r.ok() && page.state == PageState::Unrecognised && streak >= FAILING_AFTER {
@@ -424,7 +424,7 @@ pub async fn add_to_cart(
         CartOutcome::Lost => format!("lost the race for {} ({})", listing.title, listing.id),
         CartOutcome::Failed { reason } => format!("cart add failed: {reason}"),
     };
-    crate::log::info(r.log_line(&result));
+    r.log(&result);
     log.save(&r, &format!("cart-{}", outcome.label()));
     Ok(Carted {
         response: r,

@@ -198,6 +198,31 @@ impl Response {
         (200..300).contains(&self.status)
     }
 
+    /// Logs this answer's line at info (`-v`: debug lines too), with its fields for JSON logs.
+    pub fn log(&self, result: &str) {
+        self.log_at(crate::log::Level::Info, result);
+    }
+
+    pub fn log_at(&self, level: crate::log::Level, result: &str) {
+        if !crate::log::enabled(level) {
+            return;
+        }
+        let mut f = serde_json::Map::new();
+        f.insert("req".into(), self.seq.into());
+        f.insert("method".into(), self.method.as_str().into());
+        f.insert("url".into(), self.url.as_str().into());
+        f.insert("status".into(), self.status.into());
+        f.insert("ttfb_ms".into(), (self.ttfb.as_secs_f64() * 1000.0).into());
+        f.insert("ttlb_ms".into(), (self.ttlb.as_secs_f64() * 1000.0).into());
+        f.insert("size".into(), self.body.len().into());
+        f.insert(
+            "waited_ms".into(),
+            (self.waited.as_secs_f64() * 1000.0).into(),
+        );
+        f.insert("result".into(), result.into());
+        crate::log::request(level, &self.log_line(result), f);
+    }
+
     /// `REQ# | STATUS | TTFB | TTLB | SIZE | SESSION | RESULT`
     pub fn log_line(&self, result: &str) -> String {
         format!(

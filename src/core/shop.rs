@@ -232,7 +232,7 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
             if products.len() == 1 { "" } else { "s" }
         ),
     };
-    crate::log::info(r.log_line(&result));
+    r.log(&result);
     if failure.is_some() {
         log.save(
             &r,
@@ -306,7 +306,7 @@ pub async fn add_to_cart(
     let mut form = product.fields.clone();
     form.push((product.field.clone(), count.max(1).to_string()));
     let mut r = session.post_form(&product.action, &form, &headers).await?;
-    crate::log::info(r.log_line(&format!("cart add: {} × {count}", product.name)));
+    r.log(&format!("cart add: {} × {count}", product.name));
     // A shop with background workers answers with a waiting page first.
     let mut waits = 0;
     while is_waiting(&r.url) && waits < WAITING_PAGES {
@@ -314,16 +314,16 @@ pub async fn add_to_cart(
         tokio::time::sleep(WAITING_PAUSE).await;
         let url = r.url.clone();
         r = session.get_action(&url, &headers[..1]).await?;
-        crate::log::info(r.log_line(if is_waiting(&r.url) {
+        r.log(if is_waiting(&r.url) {
             "the shop is still reserving"
         } else {
             "the shop has answered"
-        }));
+        });
     }
     match add_outcome(&r.text()) {
         AddOutcome::Refused { message } => {
             stats.races_lost.fetch_add(1, Relaxed);
-            crate::log::info(r.log_line(&format!("not added: {message}")));
+            r.log(&format!("not added: {message}"));
             log.save(&r, "shop-cart-lost");
             return Ok(Carted {
                 response: r,
@@ -379,7 +379,7 @@ pub async fn add_to_cart(
         }
         other => format!("cart add failed: {other:?}"),
     };
-    crate::log::info(c.log_line(&result));
+    c.log(&result);
     log.save(&c, &format!("shop-cart-{}", outcome.label()));
     Ok(Carted {
         response: c,

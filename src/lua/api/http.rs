@@ -80,7 +80,7 @@ impl UserData for LuaSession {
                 this.ctx.waiting();
                 match r {
                     Ok(r) => {
-                        crate::log::debug(r.log_line("session:get"));
+                        r.log_at(crate::log::Level::Debug, "session:get");
                         ok(Resp(&r), &lua)
                     }
                     Err(e) => http_fail(&lua, &e),
@@ -98,7 +98,7 @@ impl UserData for LuaSession {
                 this.ctx.waiting();
                 match r {
                     Ok(r) => {
-                        crate::log::debug(r.log_line("session:post"));
+                        r.log_at(crate::log::Level::Debug, "session:post");
                         ok(Resp(&r), &lua)
                     }
                     Err(e) => http_fail(&lua, &e),
