@@ -160,6 +160,10 @@ function M.discover(opts, was_inactive, session)
     if err.kind == "tls" then
       return nil, err.message,
         "the site's certificate is not trusted; for a private CA give it with --ca-cert FILE (or SSL_CERT_FILE)"
+    elseif err.kind == "network" and err.dns and network_failures == 0 and not was_inactive then
+      -- The very first request: a name that does not resolve is a typo more often than an outage.
+      return nil, err.message,
+        "the host in --url does not resolve: check it for a typo (and that this machine is online)"
     elseif err.kind == "network" then
       network_failures = network_failures + 1
       if network_failures >= 3 and not opts.poll_inactive then

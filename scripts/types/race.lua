@@ -43,6 +43,7 @@
 ---@field status integer|nil    no_link: the HTTP status the event page answered (data, not a failure)
 ---@field readable boolean|nil  no_link: the answer was a page we could read
 ---@field response race.Response|nil  no_link on a readable page: the page itself (e.g. for race.shop.products)
+---@field dns boolean|nil   network: the host name did not resolve
 
 ---@class race.Target
 ---@field url string         the shop's base URL

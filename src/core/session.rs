@@ -39,6 +39,8 @@ pub enum HttpError {
         connect: bool,
         /// The server's certificate was not accepted: retrying will not help.
         tls: bool,
+        /// The host name did not resolve.
+        dns: bool,
     },
     #[error("dry run: refusing to POST to the marketplace ({url})")]
     DryRun { url: Box<str> },
@@ -57,6 +59,11 @@ pub enum HttpError {
 impl HttpError {
     pub fn is_connect(&self) -> bool {
         matches!(self, HttpError::Transport { connect: true, .. })
+    }
+
+    /// The host name did not resolve (a typo, or no network).
+    pub fn is_dns(&self) -> bool {
+        matches!(self, HttpError::Transport { dns: true, .. })
     }
 
     pub fn is_tls(&self) -> bool {
@@ -476,6 +483,10 @@ impl Session {
                 url: url.as_str().into(),
                 connect: e.is_connect(),
                 tls: detail.to_ascii_lowercase().contains("certificate"),
+                dns: {
+                    let d = detail.to_ascii_lowercase();
+                    d.contains("dns error") || d.contains("failed to lookup address")
+                },
                 detail,
             }
         };

@@ -29,7 +29,11 @@ pub fn session_of(ud: &AnyUserData) -> mlua::Result<Arc<Session>> {
 }
 
 pub fn http_fail(lua: &Lua, e: &HttpError) -> mlua::Result<(Value, Value)> {
-    fail(lua, e.kind(), e)
+    let r = fail(lua, e.kind(), e)?;
+    if let (true, Value::Table(t)) = (e.is_dns(), &r.1) {
+        t.set("dns", true)?;
+    }
+    Ok(r)
 }
 
 /// A table of name -> string/number/boolean as pairs (form fields, headers, query parameters);

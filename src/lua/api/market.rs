@@ -35,7 +35,11 @@ fn market_fail(lua: &Lua, e: &MarketError) -> mlua::Result<(Value, Value)> {
                 // The page itself, as data: a strategy can read what the event offers instead.
                 t.set("response", Resp(response))?;
             }
-            MarketError::Http(_) => {}
+            MarketError::Http(h) => {
+                if h.is_dns() {
+                    t.set("dns", true)?;
+                }
+            }
         }
     }
     Ok(r)
