@@ -522,3 +522,44 @@ async fn common_decisions_without_lua_price_title_count_and_deadline() {
     assert_eq!(d.code, 4, "{d:?}");
     assert!(d.posts().is_empty(), "{d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconnect_never_falls_between_a_poll_and_its_cart_posts() {
+    let mut s = Scenario::named("pair").unwrap();
+    s.listings_from_poll = 949;
+    let d = Race::new(s)
+        .args(["--interval", "0"])
+        .script(
+            r#"
+            local race = require("race")
+            local s = race.session
+            local url = race.options.event_url .. "secondhand/"
+            local page
+            for _ = 1, 949 do page = assert(s:poll(url)) end
+            assert(#page.listings == 2, #page.listings)
+            -- Requests 950 and 951: past the reconnect mark, but actions: no new connection.
+            for _, l in ipairs(page.listings) do
+              assert(assert(s:add_to_cart(l)).status == "in_cart")
+            end
+            assert(s:poll(url))
+            s:handoff(page.listings[1].page_url, { headless = true })
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let seen = d.sim.seen();
+    let posts: Vec<_> = seen.iter().filter(|s| s.method == "POST").collect();
+    assert_eq!(posts.len(), 2);
+    assert!(
+        posts.iter().all(|p| p.connection == 1),
+        "cart POSTs on the warm connection"
+    );
+    // Their redirects (checkout) stay on it too; the next poll opens the fresh one.
+    let last = seen.last().unwrap();
+    assert!(
+        last.path.ends_with("/secondhand/") && last.connection == 2,
+        "{last:?}"
+    );
+    assert_eq!(d.sim.connections(), 2);
+}

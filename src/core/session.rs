@@ -328,9 +328,12 @@ impl Session {
     }
 
     /// The client for the next request; a fresh one (new connection) every [`RECONNECT_AFTER`].
-    fn client(&self, fresh: bool) -> Result<Client, HttpError> {
+    /// Only a poll swaps the connection for a due reconnect: never a cart add or the steps that
+    /// confirm it, so no handshake ever sits between a poll that found a ticket and its POST (the
+    /// front end's limit, ~1000 streams, leaves room for the few actions past 950).
+    fn client(&self, fresh: bool, kind: Kind) -> Result<Client, HttpError> {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        if fresh || live.used >= RECONNECT_AFTER {
+        if fresh || (kind == Kind::Poll && live.used >= RECONNECT_AFTER) {
             crate::log::debug(format!(
                 "opening a fresh connection after {} requests",
                 live.used
@@ -411,7 +414,7 @@ impl Session {
             let seq = self.net.seq.fetch_add(1, Relaxed) + 1;
             self.net.stats.requests.fetch_add(1, Relaxed);
             match self
-                .attempt(seq, &method, url, form, headers, retried)
+                .attempt(seq, &method, url, form, headers, retried, kind)
                 .await
             {
                 Ok(mut r) => {
@@ -455,6 +458,7 @@ impl Session {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         seq: u64,
@@ -463,8 +467,9 @@ impl Session {
         form: Option<&[(String, String)]>,
         headers: &[(String, String)],
         fresh: bool,
+        kind: Kind,
     ) -> Result<Response, HttpError> {
-        let client = self.client(fresh)?;
+        let client = self.client(fresh, kind)?;
         let mut req = client.request(method.clone(), url.clone());
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
