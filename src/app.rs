@@ -149,6 +149,10 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             .join(", "),
     };
     let log_dir = config.log_dir.clone();
+    let watching_count = config.targets.len().max(1);
+    let status_wanted = !config.quiet
+        && config.log_format == crate::log::Format::Text
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let ctx = Arc::new(Context::new(
         config,
         session,
@@ -168,6 +172,8 @@ pub async fn race(config: Config) -> Result<(), AppError> {
 
     let tasks = ctx_for_tasks.clone();
     let mut shutdown = Shutdown::install();
+    // On a terminal, one line that updates in place says how the watch goes.
+    let status = live_status(&net, watching_count, status_wanted);
     let mut task = tokio::spawn(async move { engine.run(chunk).await });
     let (outcome, signal) = tokio::select! {
         r = &mut task => (Some(r), None),
@@ -179,6 +185,10 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         }
     };
     tasks.stop_tasks();
+    if let Some(s) = status {
+        s.abort();
+    }
+    crate::log::clear_status();
     if let Some(sig) = signal {
         crate::log::info(format!("{sig}: stopping"));
     }
@@ -226,6 +236,24 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             ))
         }
     }
+}
+
+/// Redraws the status line twice a second while the strategy runs (only on a terminal).
+fn live_status(
+    net: &Arc<Net>,
+    watching: usize,
+    wanted: bool,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if !wanted {
+        return None;
+    }
+    let net = net.clone();
+    Some(tokio::spawn(async move {
+        loop {
+            crate::log::set_status(&net.stats.status_line(watching));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }))
 }
 
 /// Hands over (headless) every secured cart the strategy did not, then alerts about each.

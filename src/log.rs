@@ -30,6 +30,8 @@ pub enum Level {
 }
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+/// The live status line on a terminal: the text, when one is shown.
+static STATUS: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 /// 0: text lines; 1: one JSON object per line (`--log-format json`).
 static JSON: AtomicU8 = AtomicU8::new(0);
 
@@ -56,6 +58,79 @@ pub enum Format {
 
 fn json() -> bool {
     JSON.load(Ordering::Relaxed) == 1
+}
+
+/// Writes `line` (ending in a newline) above the status line, if one is shown: clear it, the
+/// line, then the status again, in one write.
+fn write_line(line: &[u8]) {
+    use std::io::Write;
+    let status = STATUS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = Vec::with_capacity(line.len() + 96);
+    if let Some(st) = status.as_ref() {
+        out.extend_from_slice(b"\r\x1b[2K");
+        out.extend_from_slice(line);
+        out.extend_from_slice(st.as_bytes());
+    } else {
+        out.extend_from_slice(line);
+    }
+    let _ = std::io::stderr().lock().write_all(&out);
+}
+
+/// While set, the status line stays away (stdout is printing the hand-over).
+static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Takes the status line away until [`resume_status`]: what follows on stdout reads whole.
+pub fn pause_status() {
+    PAUSED.store(true, Ordering::Relaxed);
+    clear_status();
+}
+
+pub fn resume_status() {
+    PAUSED.store(false, Ordering::Relaxed);
+}
+
+/// Shows (or updates) the one status line at the bottom of a terminal.
+pub fn set_status(text: &str) {
+    use std::io::Write;
+    if PAUSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut status = STATUS.lock().unwrap_or_else(|e| e.into_inner());
+    *status = Some(text.to_string());
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(format!("\r\x1b[2K{text}").as_bytes());
+}
+
+/// Removes the status line (before the summary and the exit).
+pub fn clear_status() {
+    use std::io::Write;
+    if STATUS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .is_some()
+    {
+        let _ = std::io::stderr().lock().write_all(b"\r\x1b[2K");
+    }
+}
+
+/// Whether a status line is shown: routine per-request lines then need `-v`.
+pub fn status_shown() -> bool {
+    STATUS.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+}
+
+/// The writer our log layer writes through: every line goes above the status line.
+struct AboveStatus;
+
+impl std::io::Write for AboveStatus {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        write_line(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Whether lines are JSON (`--log-format json`): the run's final report is one too.
@@ -194,7 +269,7 @@ pub fn set_up(verbose: bool, quiet: bool, format: Format) {
     // concurrent tasks never interleave.
     let fmt = tracing_subscriber::fmt::layer()
         .event_format(Line)
-        .with_writer(std::io::stderr);
+        .with_writer(|| AboveStatus);
     let subscriber = tracing_subscriber::registry().with(fmt.with_filter(filter));
     let _ = tracing::subscriber::set_global_default(subscriber);
 }

@@ -89,3 +89,33 @@ async fn json_logs_are_one_object_per_line() {
     assert_eq!(last["level"], "error");
     assert_eq!(last["exit_code"], 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_one_status_line_updates_in_place() {
+    // `script` gives the run a real terminal (a pty), as a person's shell would.
+    let dir = tempfile::tempdir().unwrap();
+    let cmd = format!(
+        "{} rehearse --headless --interval 0.5 --log-dir {}",
+        crate::support::BIN,
+        dir.path().join("l").display()
+    );
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("\x1b[2Kwatching 1 event · "), "{text}");
+    assert!(text.contains(" polls · last 200 ("), "{text}");
+    assert!(
+        text.contains("backing off"),
+        "the 429's backoff is counted down: {text}"
+    );
+    // Events that matter scroll above it; routine empty polls are in the line, not the log.
+    assert!(text.contains("lost the race for Ticket – Type A"), "{text}");
+    assert!(!text.contains("| empty"), "{text}");
+    assert!(text.contains("=== TICKET IN CART ==="), "{text}");
+}

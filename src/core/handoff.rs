@@ -183,6 +183,7 @@ pub fn manual_report(why: &str, e: &Export) -> String {
 /// Hands over carts nobody handed over, headless: cookie files (0600), checkout URL, cookies and
 /// console script on stdout. Returns what was handed over, for the alerts.
 pub fn at_exit(dir: &Path, carts: &[super::carts::SecuredCart]) -> Vec<Export> {
+    crate::log::pause_status();
     carts
         .iter()
         .map(|c| {
@@ -241,6 +242,13 @@ pub struct HandedOver {
 /// then the browser on the page, unless headless. Never fails: what did not work is recorded and
 /// said, with what to do instead. Everything the person reads is printed here, by one reporter.
 pub async fn hand_over(req: Request<'_>) -> HandedOver {
+    crate::log::pause_status();
+    let handed = hand_over_now(req).await;
+    crate::log::resume_status();
+    handed
+}
+
+async fn hand_over_now(req: Request<'_>) -> HandedOver {
     let export = export(req.dir, req.cookies.clone(), req.url);
     let checkout = is_checkout(req.url);
     let title = if checkout {

@@ -211,6 +211,13 @@ impl Response {
     }
 
     pub fn log_at(&self, level: crate::log::Level, result: &str) {
+        // Under a live status line, routine answers are in the line itself; -v shows them all.
+        let routine = result == "empty" || result.contains("(0 available)");
+        let level = if routine && crate::log::status_shown() {
+            crate::log::Level::Debug
+        } else {
+            level
+        };
         if !crate::log::enabled(level) {
             return;
         }
@@ -419,6 +426,8 @@ impl Session {
             {
                 Ok(mut r) => {
                     r.waited = waited;
+                    let ms = r.ttlb.as_secs_f64() * 1000.0;
+                    self.net.stats.set_live(|l| l.last = Some((r.status, ms)));
                     r.backoff = self.net.governor.record(
                         &target,
                         Outcome::Status {
@@ -427,6 +436,9 @@ impl Session {
                         },
                     );
                     if let Some(b) = r.backoff.as_ref().filter(|b| !b.delay.is_zero()) {
+                        let until = Instant::now() + b.delay;
+                        let why = b.reason.clone();
+                        self.net.stats.set_live(|l| l.backoff = Some((until, why)));
                         crate::log::warn(format!(
                             "{host} answered {}: waiting {:.0} s before the next request ({})",
                             r.status,
@@ -446,6 +458,9 @@ impl Session {
                         continue;
                     }
                     if let Some(b) = self.net.governor.record(&target, Outcome::NetworkError) {
+                        let until = Instant::now() + b.delay;
+                        let why = b.reason.clone();
+                        self.net.stats.set_live(|l| l.backoff = Some((until, why)));
                         crate::log::warn(format!(
                             "network error: {e}; waiting {:.0} s before the next request to {}",
                             b.delay.as_secs_f64(),

@@ -12,6 +12,55 @@ pub struct Stats {
     pub carts_won: AtomicU64,
     pub races_lost: AtomicU64,
     seen: Mutex<HashSet<String>>,
+    /// What the live status line shows of the latest answer, wait and backoff.
+    pub live: Mutex<Live>,
+}
+
+/// The moment's state, for the status line on a terminal.
+#[derive(Default, Clone)]
+pub struct Live {
+    /// The last answer: status and milliseconds to its last byte.
+    pub last: Option<(u16, f64)>,
+    /// When the strategy's current wait ends.
+    pub next_at: Option<std::time::Instant>,
+    /// A backoff in force: until when, and why.
+    pub backoff: Option<(std::time::Instant, String)>,
+}
+
+impl Stats {
+    pub fn set_live(&self, f: impl FnOnce(&mut Live)) {
+        f(&mut self.live.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// The status line: polls, the last answer, the next poll or a backoff, listings, carts.
+    pub fn status_line(&self, watching: usize) -> String {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let now = std::time::Instant::now();
+        let mut s = format!(
+            "watching {watching} event{} · {} polls",
+            if watching == 1 { "" } else { "s" },
+            self.polls.load(Relaxed)
+        );
+        if let Some((status, ms)) = live.last {
+            s.push_str(&format!(" · last {status} ({ms:.0} ms)"));
+        }
+        match (live.backoff.filter(|(t, _)| *t > now), live.next_at) {
+            (Some((t, why)), _) => s.push_str(&format!(
+                " · backing off {:.0} s ({why})",
+                (t - now).as_secs_f64()
+            )),
+            (None, Some(t)) if t > now => {
+                s.push_str(&format!(" · next in {:.0} s", (t - now).as_secs_f64()))
+            }
+            _ => {}
+        }
+        s.push_str(&format!(
+            " · {} listings seen · {} in cart",
+            self.listings_seen(),
+            self.carts_won.load(Relaxed)
+        ));
+        s
+    }
 }
 
 impl Stats {
@@ -37,5 +86,38 @@ impl Stats {
             self.races_lost.load(Relaxed),
             self.requests.load(Relaxed),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_line_says_what_is_going_on() {
+        let s = Stats::default();
+        s.polls.store(12, Relaxed);
+        s.see_listing("a");
+        s.set_live(|l| {
+            l.last = Some((200, 3.4));
+            l.next_at = Some(std::time::Instant::now() + std::time::Duration::from_secs(9));
+        });
+        let line = s.status_line(2);
+        assert!(
+            line.starts_with("watching 2 events · 12 polls · last 200 (3 ms) · next in "),
+            "{line}"
+        );
+        assert!(line.ends_with("1 listings seen · 0 in cart"), "{line}");
+        s.set_live(|l| {
+            l.backoff = Some((
+                std::time::Instant::now() + std::time::Duration::from_secs(30),
+                "429".into(),
+            ))
+        });
+        assert!(
+            s.status_line(1).contains("backing off "),
+            "{}",
+            s.status_line(1)
+        );
     }
 }

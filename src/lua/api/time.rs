@@ -23,7 +23,10 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                     )));
                 }
                 c.waiting();
-                tokio::time::sleep(Duration::from_secs_f64(secs.min(86_400.0))).await;
+                let d = Duration::from_secs_f64(secs.min(86_400.0));
+                let until = std::time::Instant::now() + d;
+                c.net.stats.set_live(|l| l.next_at = Some(until));
+                tokio::time::sleep(d).await;
                 c.waiting();
                 if c.kill.load(Relaxed) {
                     return Err(mlua::Error::runtime("interrupted"));
