@@ -108,12 +108,14 @@ async fn on_a_terminal_one_status_line_updates_in_place() {
         .expect("script (util-linux) runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("\x1b[2Kwatching 1 event · "), "{text}");
-    assert!(text.contains(" polls · last 200 ("), "{text}");
+    // It is redrawn (every half second) with what it shows at that moment; which moments a
+    // redraw catches depends on the machine's load, so only its shape is checked here (the
+    // line's content, backoff countdown included, is a unit test of Stats::status_line).
     assert!(
-        text.contains("backing off"),
-        "the 429's backoff is counted down: {text}"
+        text.matches("\x1b[2Kwatching 1 event · ").count() >= 2,
+        "{text}"
     );
+    assert!(text.contains(" polls · last "), "{text}");
     // Events that matter scroll above it; routine empty polls are in the line, not the log.
     assert!(text.contains("lost the race for Ticket – Type A"), "{text}");
     assert!(!text.contains("| empty"), "{text}");
