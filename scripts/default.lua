@@ -83,9 +83,12 @@ function M.cart_fields(result, handed)
   for i, c in ipairs(handed.cookies) do
     simple[i] = { name = c.name, value = c.value, domain = c.domain, path = c.path }
   end
+  -- A marketplace listing, or a shop's product (with how many).
+  local what = result.listing or result.product or {}
   return {
-    ticket = result.listing.title,
-    price = result.listing.price_text,
+    ticket = what.title or what.name,
+    price = what.price_text,
+    count = result.product and result.count or nil,
     checkout_url = result.checkout_url,
     expires = result.expires,
     cookies = simple,

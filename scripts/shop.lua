@@ -38,24 +38,11 @@ function M.choose(products, opts)
   return out
 end
 
---- What the `ticket_in_cart` event says.
+--- What the `ticket_in_cart` event says (the marketplace's fields; `ticket` is the product).
 ---@param result race.CartResult
 ---@param handed race.Handoff
 function M.cart_fields(result, handed)
-  local simple = {}
-  for i, c in ipairs(handed.cookies) do
-    simple[i] = { name = c.name, value = c.value, domain = c.domain, path = c.path }
-  end
-  return {
-    ticket = result.product.name,
-    price = result.product.price_text,
-    count = result.count,
-    checkout_url = result.checkout_url,
-    expires = result.expires,
-    cookies = simple,
-    cookie_script = handed.console_script,
-    event_url = result.checkout_url:match("^(.-)checkout/"),
-  }
+  return require("race.default").cart_fields(result, handed)
 end
 
 --- A product is in the cart: hand it over, then alert. Return false to keep watching.
