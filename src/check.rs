@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::cli::{CheckArgs, Strategy};
 use crate::error::AppError;
 
-/// One scenario to rehearse: its name, extra flags, and whether a cart is the expected outcome.
+/// One scenario to rehearse (a cart is the expected outcome of each): its name and extra flags.
 struct Case {
     name: &'static str,
     args: &'static [&'static str],

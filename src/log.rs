@@ -309,13 +309,18 @@ pub fn error(message: impl AsRef<str>) {
 }
 
 /// A request's log line: as text, the line; as JSON, the line as `msg` with its fields (request
-/// number, status, timings, size, result).
-pub fn request(level: Level, line: &str, fields: serde_json::Map<String, serde_json::Value>) {
+/// number, status, timings, size, result), built only then: the text path on every poll pays for
+/// the line alone.
+pub fn request(
+    level: Level,
+    line: &str,
+    fields: impl FnOnce() -> serde_json::Map<String, serde_json::Value>,
+) {
     if !enabled(level) {
         return;
     }
     if json() {
-        write_json(level.name(), line, fields);
+        write_json(level.name(), line, fields());
     } else {
         log(level, line);
     }

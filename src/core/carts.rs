@@ -84,7 +84,8 @@ impl Carts {
             .map(|(c, _)| c.at)
     }
 
-    pub fn count(&self) -> usize {
+    #[cfg(test)]
+    fn count(&self) -> usize {
         self.list.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }

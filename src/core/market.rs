@@ -353,7 +353,11 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Pol
             )
         }
     };
-    r.log(&result);
+    if page.state == PageState::Open && page.listings.is_empty() && r.ok() {
+        r.log_routine(&result);
+    } else {
+        r.log(&result);
+    }
     // Unreadable 2xx answers over and over: a challenge or maintenance page, perhaps. Slow down
     // as for any failure (error statuses already earned their backoff in the session).
     if r.ok() && page.state == PageState::Unrecognised && streak >= FAILING_AFTER {

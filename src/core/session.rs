@@ -205,36 +205,42 @@ impl Response {
         (200..300).contains(&self.status)
     }
 
-    /// Logs this answer's line at info (`-v`: debug lines too), with its fields for JSON logs.
+    /// Logs this answer's line at info, with its fields for JSON logs.
     pub fn log(&self, result: &str) {
         self.log_at(crate::log::Level::Info, result);
     }
 
-    pub fn log_at(&self, level: crate::log::Level, result: &str) {
-        // Under a live status line, routine answers are in the line itself; -v shows them all.
-        let routine = result == "empty" || result.contains("(0 available)");
-        let level = if routine && crate::log::status_shown() {
+    /// Logs a routine answer (an empty poll): under a live status line it is in the line itself,
+    /// so its own line shows only with `-v`.
+    pub fn log_routine(&self, result: &str) {
+        let level = if crate::log::status_shown() {
             crate::log::Level::Debug
         } else {
-            level
+            crate::log::Level::Info
         };
+        self.log_at(level, result);
+    }
+
+    pub fn log_at(&self, level: crate::log::Level, result: &str) {
         if !crate::log::enabled(level) {
             return;
         }
-        let mut f = serde_json::Map::new();
-        f.insert("req".into(), self.seq.into());
-        f.insert("method".into(), self.method.as_str().into());
-        f.insert("url".into(), self.url.as_str().into());
-        f.insert("status".into(), self.status.into());
-        f.insert("ttfb_ms".into(), (self.ttfb.as_secs_f64() * 1000.0).into());
-        f.insert("ttlb_ms".into(), (self.ttlb.as_secs_f64() * 1000.0).into());
-        f.insert("size".into(), self.body.len().into());
-        f.insert(
-            "waited_ms".into(),
-            (self.waited.as_secs_f64() * 1000.0).into(),
-        );
-        f.insert("result".into(), result.into());
-        crate::log::request(level, &self.log_line(result), f);
+        crate::log::request(level, &self.log_line(result), || {
+            let mut f = serde_json::Map::new();
+            f.insert("req".into(), self.seq.into());
+            f.insert("method".into(), self.method.as_str().into());
+            f.insert("url".into(), self.url.as_str().into());
+            f.insert("status".into(), self.status.into());
+            f.insert("ttfb_ms".into(), (self.ttfb.as_secs_f64() * 1000.0).into());
+            f.insert("ttlb_ms".into(), (self.ttlb.as_secs_f64() * 1000.0).into());
+            f.insert("size".into(), self.body.len().into());
+            f.insert(
+                "waited_ms".into(),
+                (self.waited.as_secs_f64() * 1000.0).into(),
+            );
+            f.insert("result".into(), result.into());
+            f
+        });
     }
 
     /// `REQ# | STATUS | TTFB | TTLB | SIZE | SESSION | RESULT`
@@ -323,7 +329,10 @@ impl Session {
     /// just reached `alert_at` for the first time.
     pub fn poll_failed(&self, key: &str, failed: bool, alert_at: u32) -> (u32, bool) {
         let mut map = self.failing.lock().unwrap_or_else(|e| e.into_inner());
-        let f = map.entry(key.to_string()).or_default();
+        if !map.contains_key(key) {
+            map.insert(key.to_string(), (0, false));
+        }
+        let f = map.get_mut(key).expect("just inserted");
         if !failed {
             *f = (0, false);
             return (0, false);

@@ -232,7 +232,11 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
             if products.len() == 1 { "" } else { "s" }
         ),
     };
-    r.log(&result);
+    if failure.is_none() && available == 0 {
+        r.log_routine(&result);
+    } else {
+        r.log(&result);
+    }
     if failure.is_some() {
         log.save(
             &r,

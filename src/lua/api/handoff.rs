@@ -35,6 +35,12 @@ pub(super) async fn handoff(
     } else {
         c.config.browser.clone()
     };
+    // The hand-over writes and prints the session before its first await (the browser), so a
+    // stop from here on cannot come before the person has it: mark it now, not after the
+    // browser, or a Ctrl-C while the window opens would hand the same cart over twice.
+    if handoff::is_checkout(&url) {
+        c.net.carts.handed_over(session.id());
+    }
     c.waiting();
     let handed = handoff::hand_over(handoff::Request {
         dir: &c.config.log_dir,
@@ -48,10 +54,6 @@ pub(super) async fn handoff(
     })
     .await;
     c.waiting();
-    if handed.checkout {
-        // The person has the session now: nothing left to hand over at exit.
-        c.net.carts.handed_over(session.id());
-    }
     handed_table(&lua, &handed)
 }
 
