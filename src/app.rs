@@ -171,18 +171,23 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     ));
 
     let tasks = ctx_for_tasks.clone();
-    let mut shutdown = Shutdown::install();
+    let mut shutdown = Shutdown::install(&kill);
     // On a terminal, one line that updates in place says how the watch goes.
     let status = live_status(&net, watching_count, status_wanted);
     let mut task = tokio::spawn(async move { engine.run(chunk).await });
     let (outcome, signal) = tokio::select! {
-        r = &mut task => (Some(r), None),
+        biased;
         sig = shutdown.recv() => {
             kill.store(true, Relaxed);
             task.abort();
             let _ = task.await;
             (None, Some(sig))
         }
+        r = &mut task => match shutdown.caught() {
+            // The raw handler stopped the script before the signal task could run.
+            Some(sig) => (None, Some(sig)),
+            None => (Some(r), None),
+        },
     };
     tasks.stop_tasks();
     if let Some(s) = status {
@@ -292,13 +297,22 @@ fn hand_over_left(net: &Net, log_dir: &std::path::Path, alerts: &Alerts) -> usiz
 /// Ctrl-C, SIGTERM (a service manager, `kill`) or SIGHUP (the terminal closed). The handlers are
 /// installed when this is made, before the strategy starts: a signal in its very first instant
 /// must reach us (and the secured-cart hand-over), not end the process at once.
+///
+/// The runtime has one thread (cheaper per poll than waking a second one), so a strategy busy in
+/// Lua holds it: the signal task could not run until the script waits. A raw handler therefore
+/// also sets `kill` (which the Lua instruction hook checks) and notes which signal came, at once.
 struct Shutdown {
     #[cfg(unix)]
     signals: Option<[tokio::signal::unix::Signal; 3]>,
+    #[cfg(unix)]
+    raw: Vec<signal_hook_registry::SigId>,
+    /// The signal number a raw handler saw (0: none yet).
+    caught: Arc<std::sync::atomic::AtomicI32>,
 }
 
 impl Shutdown {
-    fn install() -> Self {
+    fn install(kill: &Arc<AtomicBool>) -> Self {
+        let caught = Arc::new(std::sync::atomic::AtomicI32::new(0));
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -310,10 +324,41 @@ impl Shutdown {
                 (Ok(i), Ok(t), Ok(h)) => Some([i, t, h]),
                 _ => None,
             };
-            Shutdown { signals }
+            let mut raw = Vec::new();
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                let (kill, caught) = (kill.clone(), caught.clone());
+                // SAFETY: the action only stores to atomics, which is async-signal-safe.
+                let id = unsafe {
+                    signal_hook_registry::register(sig, move || {
+                        kill.store(true, Relaxed);
+                        let _ = caught.compare_exchange(0, sig, Relaxed, Relaxed);
+                    })
+                };
+                raw.extend(id.ok());
+            }
+            Shutdown {
+                signals,
+                raw,
+                caught,
+            }
         }
         #[cfg(not(unix))]
-        Shutdown {}
+        {
+            let _ = kill;
+            Shutdown { caught }
+        }
+    }
+
+    /// The signal a raw handler saw, if one came: a strategy stopped by it ended because of it.
+    fn caught(&self) -> Option<&'static str> {
+        match self.caught.load(Relaxed) {
+            0 => None,
+            #[cfg(unix)]
+            libc::SIGTERM => Some("SIGTERM"),
+            #[cfg(unix)]
+            libc::SIGHUP => Some("SIGHUP"),
+            _ => Some("interrupted"),
+        }
     }
 
     /// Waits for one; says which.
@@ -328,5 +373,14 @@ impl Shutdown {
         }
         let _ = tokio::signal::ctrl_c().await;
         "interrupted"
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Shutdown {
+    fn drop(&mut self) {
+        for id in self.raw.drain(..) {
+            signal_hook_registry::unregister(id);
+        }
     }
 }

@@ -558,7 +558,7 @@ pub fn check_target(
 /// certificates.
 pub fn client(
     net: &NetArgs,
-    extra_roots: Vec<reqwest::Certificate>,
+    extra_roots: Vec<crate::core::http::Root>,
 ) -> Result<ClientConfig, ConfigError> {
     let mut roots = extra_roots;
     let mut read_pem = |label: String, path: &std::path::Path| -> Result<(), ConfigError> {
@@ -587,6 +587,7 @@ pub fn client(
         extra_roots: roots,
         timeout: None,
         resolve,
+        ..ClientConfig::default()
     })
 }
 
@@ -620,7 +621,7 @@ pub fn resolve(
     events: &[String],
     args: &RunArgs,
     default_interval: Duration,
-    extra_roots: Vec<reqwest::Certificate>,
+    extra_roots: Vec<crate::core::http::Root>,
 ) -> Result<Config, ConfigError> {
     let mut warnings = Vec::new();
     let interval = args.interval.unwrap_or(default_interval);

@@ -235,6 +235,40 @@ where
     }
 }
 
+/// Where h2 reports the frames a connection receives.
+const H2_CONNECTION: &str = "h2::proto::connection";
+
+/// Turns h2's trace event for a received GOAWAY into a debug line of ours: the server is closing
+/// the connection (a front end's limit of requests per connection, a restart), and requests move
+/// to a fresh one. Everything else h2 traces is dropped here.
+struct Goaway;
+
+impl<S: Subscriber> Layer<S> for Goaway {
+    fn on_event(&self, event: &Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut f = Fields::default();
+        event.record(&mut f);
+        if f.0.get("message").and_then(|m| m.as_str()) != Some("recv GOAWAY") {
+            return;
+        }
+        let frame = f
+            .0
+            .get("frame")
+            .and_then(|v| v.as_str())
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        // Written directly: an event sent from inside the subscriber would not be dispatched.
+        let msg = format!(
+            "the server is closing the connection (HTTP/2 GOAWAY{frame}); the next request opens a fresh one"
+        );
+        if json() {
+            write_json("debug", &msg, serde_json::Map::new());
+        } else {
+            let ts = crate::core::clock::utc_hms(std::time::SystemTime::now());
+            write_line(format!("{ts} debug {msg}\n").as_bytes());
+        }
+    }
+}
+
 /// Installs the subscriber (once; later calls only change nothing). `-v` shows debug lines and
 /// the libraries' diagnostics, `-q` only warnings and errors.
 pub fn set_verbosity(verbose: bool, quiet: bool) {
@@ -270,7 +304,13 @@ pub fn set_up(verbose: bool, quiet: bool, format: Format) {
     let fmt = tracing_subscriber::fmt::layer()
         .event_format(Line)
         .with_writer(|| AboveStatus);
-    let subscriber = tracing_subscriber::registry().with(fmt.with_filter(filter));
+    // Under -v, a server's GOAWAY (h2 reports it only at trace level) becomes one line of ours.
+    let goaway = verbose.then(|| {
+        Goaway.with_filter(Targets::new().with_target(H2_CONNECTION, LevelFilter::TRACE))
+    });
+    let subscriber = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(goaway);
     let _ = tracing::subscriber::set_global_default(subscriber);
 }
 

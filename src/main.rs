@@ -12,8 +12,9 @@ fn main() -> ExitCode {
             Box::new(miette::MietteHandlerOpts::new().width(400).build())
         }));
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: a watch is one request at a time, and waking a second worker for each answer
+    // cost more CPU per poll than everything the tool itself does (see README, Speed).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

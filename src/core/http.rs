@@ -2,7 +2,7 @@
 //! we are, which roots we trust (parsed once, at start-up), timeouts and `--resolve` overrides.
 //! Both callers depend on this; neither depends on the other.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::Client;
@@ -13,15 +13,24 @@ use reqwest_cookie_store::CookieStoreMutex;
 #[error("could not set up HTTPS: {0}")]
 pub struct SetupError(pub String);
 
+/// A trusted root certificate (DER).
+pub type Root = rustls::pki_types::CertificateDer<'static>;
+
 /// Everything the clients need to be built the same way each time.
 #[derive(Clone, Debug, Default)]
 pub struct ClientConfig {
     pub user_agent: String,
     /// Extra trusted roots (`--ca-cert`, `SSL_CERT_FILE`, the simulator's CA), parsed.
-    pub extra_roots: Vec<reqwest::Certificate>,
+    pub extra_roots: Vec<Root>,
     pub timeout: Option<Duration>,
     /// `--resolve NAME:ADDR`: these names connect to these addresses (the URL's port is kept).
     pub resolve: Vec<(String, std::net::SocketAddr)>,
+    /// The TLS set-up every client built from this configuration (and its clones) shares, made
+    /// once for the roots it was made for. Shared on purpose: its session cache lets the fresh
+    /// connection a session opens every few hundred requests resume TLS (one round trip, no
+    /// certificate check) instead of a full handshake, and the system's roots are read once,
+    /// not at every reconnect.
+    pub(crate) tls: Arc<Mutex<Option<(Vec<Root>, rustls::ClientConfig)>>>,
 }
 
 impl ClientConfig {
@@ -32,7 +41,7 @@ impl ClientConfig {
             .pool_idle_timeout(Duration::from_secs(600))
             .connect_timeout(Duration::from_secs(10))
             .timeout(self.timeout.unwrap_or(Duration::from_secs(30)))
-            .tls_certs_merge(self.extra_roots.clone());
+            .tls_backend_preconfigured(self.tls()?);
         for (name, addr) in &self.resolve {
             b = b.resolve(name, *addr);
         }
@@ -43,12 +52,45 @@ impl ClientConfig {
     }
 }
 
+impl ClientConfig {
+    /// The shared TLS set-up (see the `tls` field): the platform's roots plus ours, checked by
+    /// the platform verifier as reqwest's own set-up does, HTTP/2 offered first.
+    fn tls(&self) -> Result<rustls::ClientConfig, SetupError> {
+        let mut cached = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((roots, tls)) = cached.as_ref()
+            && *roots == self.extra_roots
+        {
+            return Ok(tls.clone());
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = if self.extra_roots.is_empty() {
+            rustls_platform_verifier::Verifier::new(provider.clone())
+        } else {
+            rustls_platform_verifier::Verifier::new_with_extra_roots(
+                self.extra_roots.iter().cloned(),
+                provider.clone(),
+            )
+        }
+        .map_err(|e| SetupError(chain(&e)))?;
+        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SetupError(chain(&e)))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        *cached = Some((self.extra_roots.clone(), tls.clone()));
+        Ok(tls)
+    }
+}
+
 /// Parses a PEM bundle into certificates; an empty bundle is an error.
-pub fn parse_roots(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, String> {
-    match reqwest::Certificate::from_pem_bundle(pem) {
+pub fn parse_roots(pem: &[u8]) -> Result<Vec<Root>, String> {
+    use rustls::pki_types::pem::PemObject;
+    match Root::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() {
         Ok(c) if !c.is_empty() => Ok(c),
         Ok(_) => Err("no certificate in it".into()),
-        Err(e) => Err(chain(&e)),
+        Err(e) => Err(format!("not a PEM certificate bundle: {e}")),
     }
 }
 

@@ -290,6 +290,9 @@ pub struct Session {
     policy: Policy,
     /// Per watched URL: consecutive failed polls, and whether `watcher_failing` went out.
     failing: Mutex<std::collections::HashMap<String, (u32, bool)>>,
+    /// The last [`Session::session_tag`]: the jar only changes with a `Set-Cookie`, so an answer
+    /// without one reuses it (no walk through the jar on every poll).
+    tag: Mutex<Option<String>>,
 }
 
 impl Session {
@@ -305,6 +308,7 @@ impl Session {
             net,
             policy,
             failing: Mutex::new(std::collections::HashMap::new()),
+            tag: Mutex::new(None),
         })
     }
 
@@ -548,6 +552,8 @@ impl Session {
             body.extend_from_slice(&chunk);
         }
         let ttlb = start.elapsed();
+        // A redirect's own answer may have set cookies the final one does not mention.
+        let cookies_set = final_url != *url || headers.iter().any(|(k, _)| k == "set-cookie");
         Ok(Response {
             seq,
             method: method.clone(),
@@ -560,7 +566,7 @@ impl Session {
             waited: Duration::ZERO,
             retry_after,
             backoff: None,
-            session_tag: self.session_tag(),
+            session_tag: self.session_tag(cookies_set),
         })
     }
 
@@ -572,7 +578,17 @@ impl Session {
 
     /// First characters of the pretix session (or proxy session) cookie: enough to tell sessions
     /// apart in a log, too little to be worth stealing.
-    fn session_tag(&self) -> String {
+    fn session_tag(&self, changed: bool) -> String {
+        let mut cached = self.tag.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tag) = cached.as_ref().filter(|_| !changed) {
+            return tag.clone();
+        }
+        let tag = self.read_session_tag();
+        *cached = Some(tag.clone());
+        tag
+    }
+
+    fn read_session_tag(&self) -> String {
         let store = self.jar.lock().unwrap_or_else(|e| e.into_inner());
         let pick = |name: &str| {
             store

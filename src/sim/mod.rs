@@ -637,7 +637,7 @@ impl Sim {
     }
 
     /// The same CA, parsed, for a client to trust.
-    pub fn ca_certificates(&self) -> Vec<reqwest::Certificate> {
+    pub fn ca_certificates(&self) -> Vec<crate::core::http::Root> {
         crate::core::http::parse_roots(self.ca_pem.as_bytes()).unwrap_or_default()
     }
 

@@ -16,28 +16,38 @@ pub struct Resp<'a>(pub &'a Response);
 impl Resp<'_> {
     pub fn table(self, lua: &Lua) -> mlua::Result<Table> {
         let r = self.0;
-        let t = lua.create_table()?;
-        t.set("seq", r.seq)?;
-        t.set("status", r.status)?;
-        t.set("ok", r.ok())?;
-        t.set("url", r.url.as_str())?;
-        let h = lua.create_table()?;
-        for (k, v) in &r.headers {
+        // Fresh tables without metatables: raw sets, sized up front (this runs on every poll).
+        let t = lua.create_table_with_capacity(0, 16)?;
+        t.raw_set("seq", r.seq)?;
+        t.raw_set("status", r.status)?;
+        t.raw_set("ok", r.ok())?;
+        t.raw_set("url", r.url.as_str())?;
+        let h = lua.create_table_with_capacity(0, r.headers.len())?;
+        for (i, (k, v)) in r.headers.iter().enumerate() {
             // Repeated headers (Set-Cookie) are joined, as HTTP allows for most.
-            let joined = match h.get::<Option<String>>(k.as_str())? {
-                Some(prev) => format!("{prev}, {v}"),
-                None => v.clone(),
-            };
-            h.set(k.as_str(), joined)?;
+            if r.headers[..i].iter().any(|(p, _)| p == k) {
+                continue;
+            }
+            let mut same = r.headers[i + 1..].iter().filter(|(n, _)| n == k).peekable();
+            if same.peek().is_none() {
+                h.raw_set(k.as_str(), v.as_str())?;
+            } else {
+                let mut joined = v.clone();
+                for (_, more) in same {
+                    joined.push_str(", ");
+                    joined.push_str(more);
+                }
+                h.raw_set(k.as_str(), joined)?;
+            }
         }
-        t.set("headers", h)?;
-        t.set("body", lua.create_string(&r.body)?)?;
-        t.set("size", r.body.len())?;
-        t.set("ttfb", r.ttfb.as_secs_f64())?;
-        t.set("ttlb", r.ttlb.as_secs_f64())?;
-        t.set("waited", r.waited.as_secs_f64())?;
-        t.set("retry_after", r.retry_after.map(|d| d.as_secs_f64()))?;
-        t.set("backoff", r.backoff.as_ref().map(|b| b.delay.as_secs_f64()))?;
+        t.raw_set("headers", h)?;
+        t.raw_set("body", lua.create_string(&r.body)?)?;
+        t.raw_set("size", r.body.len())?;
+        t.raw_set("ttfb", r.ttfb.as_secs_f64())?;
+        t.raw_set("ttlb", r.ttlb.as_secs_f64())?;
+        t.raw_set("waited", r.waited.as_secs_f64())?;
+        t.raw_set("retry_after", r.retry_after.map(|d| d.as_secs_f64()))?;
+        t.raw_set("backoff", r.backoff.as_ref().map(|b| b.delay.as_secs_f64()))?;
         Ok(t)
     }
 }
@@ -55,15 +65,15 @@ impl IntoLua for Cookie<'_> {
     fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
         let c = self.0;
         let t = lua.create_table()?;
-        t.set("name", c.name.as_str())?;
-        t.set("value", c.value.as_str())?;
-        t.set("domain", c.domain.as_str())?;
-        t.set("host_only", c.host_only)?;
-        t.set("path", c.path.as_str())?;
-        t.set("secure", c.secure)?;
-        t.set("http_only", c.http_only)?;
-        t.set("same_site", c.same_site.clone())?;
-        t.set("expires", c.expires)?;
+        t.raw_set("name", c.name.as_str())?;
+        t.raw_set("value", c.value.as_str())?;
+        t.raw_set("domain", c.domain.as_str())?;
+        t.raw_set("host_only", c.host_only)?;
+        t.raw_set("path", c.path.as_str())?;
+        t.raw_set("secure", c.secure)?;
+        t.raw_set("http_only", c.http_only)?;
+        t.raw_set("same_site", c.same_site.clone())?;
+        t.raw_set("expires", c.expires)?;
         Ok(Value::Table(t))
     }
 }
@@ -85,19 +95,19 @@ impl IntoLua for ListingOut<'_> {
     fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
         let (l, page_url) = (self.0, self.1);
         let t = lua.create_table()?;
-        t.set("id", l.id.as_str())?;
-        t.set("title", l.title.as_str())?;
-        t.set("price", l.price)?;
-        t.set("price_text", l.price_text.as_str())?;
-        t.set("currency", l.currency.as_str())?;
-        t.set("action", l.action.as_str())?;
+        t.raw_set("id", l.id.as_str())?;
+        t.raw_set("title", l.title.as_str())?;
+        t.raw_set("price", l.price)?;
+        t.raw_set("price_text", l.price_text.as_str())?;
+        t.raw_set("currency", l.currency.as_str())?;
+        t.raw_set("action", l.action.as_str())?;
         let f = lua.create_table()?;
         for (k, v) in &l.fields {
-            f.set(k.as_str(), v.as_str())?;
+            f.raw_set(k.as_str(), v.as_str())?;
         }
-        t.set("fields", f)?;
-        t.set("position", l.position)?;
-        t.set("page_url", page_url)?;
+        t.raw_set("fields", f)?;
+        t.raw_set("position", l.position)?;
+        t.raw_set("page_url", page_url)?;
         Ok(Value::Table(t))
     }
 }
@@ -160,21 +170,21 @@ impl IntoLua for ProductOut<'_> {
     fn into_lua(self, lua: &Lua) -> mlua::Result<Value> {
         let p = self.0;
         let t = lua.create_table()?;
-        t.set("id", p.id.as_str())?;
-        t.set("variation", p.variation.clone())?;
-        t.set("name", p.name.as_str())?;
-        t.set("price", p.price)?;
-        t.set("price_text", p.price_text.as_str())?;
-        t.set("state", p.state.as_str())?;
-        t.set("available", p.available())?;
-        t.set("max", p.max)?;
-        t.set("field", p.field.as_str())?;
-        t.set("action", p.action.as_str())?;
+        t.raw_set("id", p.id.as_str())?;
+        t.raw_set("variation", p.variation.clone())?;
+        t.raw_set("name", p.name.as_str())?;
+        t.raw_set("price", p.price)?;
+        t.raw_set("price_text", p.price_text.as_str())?;
+        t.raw_set("state", p.state.as_str())?;
+        t.raw_set("available", p.available())?;
+        t.raw_set("max", p.max)?;
+        t.raw_set("field", p.field.as_str())?;
+        t.raw_set("action", p.action.as_str())?;
         let f = lua.create_table()?;
         for (k, v) in &p.fields {
-            f.set(k.as_str(), v.as_str())?;
+            f.raw_set(k.as_str(), v.as_str())?;
         }
-        t.set("fields", f)?;
+        t.raw_set("fields", f)?;
         Ok(Value::Table(t))
     }
 }
