@@ -44,6 +44,8 @@ fn run(rt: &tokio::runtime::Runtime, polls: u32, dir: &std::path::Path) -> (Dura
         }
         None => Command::new(env!("CARGO_BIN_EXE_pretix-race")),
     };
+    // Reaped by `wait4` below (for this one child's figures), not by `Child::wait`.
+    #[allow(clippy::zombie_processes)]
     let child = cmd
         .args(["--url", sim.base_url().as_str(), "--event", sim.event()])
         .args(["--headless", "-q", "--interval", "0", "--ca-cert"])

@@ -250,12 +250,11 @@ impl<S: Subscriber> Layer<S> for Goaway {
         if f.0.get("message").and_then(|m| m.as_str()) != Some("recv GOAWAY") {
             return;
         }
-        let frame = f
-            .0
-            .get("frame")
-            .and_then(|v| v.as_str())
-            .map(|s| format!(": {s}"))
-            .unwrap_or_default();
+        let frame =
+            f.0.get("frame")
+                .and_then(|v| v.as_str())
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
         // Written directly: an event sent from inside the subscriber would not be dispatched.
         let msg = format!(
             "the server is closing the connection (HTTP/2 GOAWAY{frame}); the next request opens a fresh one"
@@ -305,9 +304,8 @@ pub fn set_up(verbose: bool, quiet: bool, format: Format) {
         .event_format(Line)
         .with_writer(|| AboveStatus);
     // Under -v, a server's GOAWAY (h2 reports it only at trace level) becomes one line of ours.
-    let goaway = verbose.then(|| {
-        Goaway.with_filter(Targets::new().with_target(H2_CONNECTION, LevelFilter::TRACE))
-    });
+    let goaway = verbose
+        .then(|| Goaway.with_filter(Targets::new().with_target(H2_CONNECTION, LevelFilter::TRACE)));
     let subscriber = tracing_subscriber::registry()
         .with(fmt.with_filter(filter))
         .with(goaway);

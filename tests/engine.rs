@@ -276,11 +276,16 @@ async fn a_reset_stream_is_retried_once_transparently() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn goaway_after_a_few_streams_is_survived() {
+async fn goaway_after_a_few_streams_is_survived_and_logged_at_verbose() {
     let mut s = Scenario::named("standard").unwrap();
     s.max_requests_per_connection = Some(3);
-    let d = Race::new(s).run().await;
+    let d = Race::new(s).args(["-v"]).run().await;
     assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stderr.lines().any(|l| l.contains(" debug ")
+            && l.contains("the server is closing the connection (HTTP/2 GOAWAY")),
+        "{d:?}"
+    );
     // The server closed each connection after about three streams (one racing the GOAWAY may
     // still be served); the run moved to new connections without a failed request.
     let seen = d.sim.seen();
@@ -290,9 +295,9 @@ async fn goaway_after_a_few_streams_is_survived() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fresh_connection_is_opened_before_950_requests() {
+async fn the_next_connection_is_opened_in_the_background_and_resumes_tls() {
     let d = Race::named("quiet")
-        .args(["--interval", "0"])
+        .args(["--interval", "0", "-v"])
         .script(
             r#"
             local race = require("race")
@@ -306,9 +311,31 @@ async fn a_fresh_connection_is_opened_before_950_requests() {
         .await;
     assert_eq!(d.code, 0, "{d:?}");
     let seen = d.sim.seen();
-    assert_eq!(seen.len(), 1000);
+    let polls: Vec<_> = seen.iter().filter(|s| s.method == "GET").collect();
+    let heads: Vec<_> = seen.iter().filter(|s| s.method == "HEAD").collect();
+    assert_eq!(polls.len(), 1000);
+    assert_eq!(heads.len(), 1, "one request opens the next connection");
     assert_eq!(d.sim.connections(), 2);
-    assert_eq!(seen.iter().filter(|s| s.connection == 1).count(), 950);
+    // Opened a few polls before the reconnect mark, on the new connection, as its first request.
+    let head = heads[0];
+    assert_eq!(head.connection, 2);
+    let before = polls.iter().filter(|p| p.at < head.at).count();
+    assert!((940..950).contains(&before), "warmed after {before} polls");
+    // The first poll on the new connection went out once it was up: no poll waited for its
+    // handshake. The old one served at least 950 requests, and not many more.
+    let first_on_new = polls.iter().find(|p| p.connection == 2).unwrap();
+    assert!(head.replied.unwrap() <= first_on_new.at);
+    let on_old = polls.iter().filter(|p| p.connection == 1).count();
+    assert!((950..=980).contains(&on_old), "{on_old} polls on the first");
+    assert!(polls.iter().skip(on_old).all(|p| p.connection == 2));
+    // The new connection resumed the first one's TLS session (the clients share a TLS set-up).
+    assert!(!d.sim.tls_resumed(1));
+    assert!(d.sim.tls_resumed(2), "TLS resumed on the new connection");
+    assert!(
+        d.stderr
+            .contains("moving to the connection opened in the background"),
+        "{d:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -541,7 +568,7 @@ async fn the_reconnect_never_falls_between_a_poll_and_its_cart_posts() {
             for _, l in ipairs(page.listings) do
               assert(assert(s:add_to_cart(l)).status == "in_cart")
             end
-            assert(s:poll(url))
+            for _ = 1, 40 do assert(s:poll(url)) end
             s:handoff(page.listings[1].page_url, { headless = true })
             "#,
         )
@@ -555,11 +582,16 @@ async fn the_reconnect_never_falls_between_a_poll_and_its_cart_posts() {
         posts.iter().all(|p| p.connection == 1),
         "cart POSTs on the warm connection"
     );
-    // Their redirects (checkout) stay on it too; the next poll opens the fresh one.
-    let last = seen.last().unwrap();
-    assert!(
-        last.path.ends_with("/secondhand/") && last.connection == 2,
-        "{last:?}"
-    );
+    // The replacement was opened (in the background, one HEAD) before them; polls moved to it
+    // only after the cart POSTs and their redirects.
+    let head = seen.iter().find(|s| s.method == "HEAD").unwrap();
+    assert_eq!(head.connection, 2);
+    assert!(head.at < posts[0].at);
+    let first_get_on_new = seen
+        .iter()
+        .find(|s| s.connection == 2 && s.method == "GET")
+        .unwrap();
+    assert!(first_get_on_new.path.ends_with("/secondhand/"));
+    assert!(first_get_on_new.at > posts[1].replied.unwrap());
     assert_eq!(d.sim.connections(), 2);
 }

@@ -16,6 +16,9 @@ pub struct SetupError(pub String);
 /// A trusted root certificate (DER).
 pub type Root = rustls::pki_types::CertificateDer<'static>;
 
+/// The TLS set-up made for these roots (see [`ClientConfig`]'s `tls`).
+type TlsCache = Arc<Mutex<Option<(Vec<Root>, rustls::ClientConfig)>>>;
+
 /// Everything the clients need to be built the same way each time.
 #[derive(Clone, Debug, Default)]
 pub struct ClientConfig {
@@ -30,7 +33,7 @@ pub struct ClientConfig {
     /// connection a session opens every few hundred requests resume TLS (one round trip, no
     /// certificate check) instead of a full handshake, and the system's roots are read once,
     /// not at every reconnect.
-    pub(crate) tls: Arc<Mutex<Option<(Vec<Root>, rustls::ClientConfig)>>>,
+    pub(crate) tls: TlsCache,
 }
 
 impl ClientConfig {

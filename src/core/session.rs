@@ -5,7 +5,10 @@
 //! with its attributes (Secure, HttpOnly, SameSite, expiry), which reqwest's `Jar` cannot list.
 //!
 //! Connections: a pretix front end closes an HTTP/2 connection after about 1000 streams. The
-//! session swaps in a fresh client (same jar) before [`RECONNECT_AFTER`] requests, and retries once
+//! session swaps in a fresh client (same jar) before [`RECONNECT_AFTER`] requests. The fresh
+//! client's connection is opened in the background a few polls earlier (one `HEAD` of the polled
+//! URL, under the same rules as any request), so no poll and no cart POST waits for a handshake,
+//! and the handshake resumes the TLS session (the clients share one TLS set-up). It retries once
 //! on a transport error: always for GETs, and for POSTs only when the request never left (connect
 //! error), so a cart add is never sent twice. It never POSTs to a checkout page: paying is the
 //! person's step, whatever a script asks.
@@ -26,6 +29,12 @@ use super::stats::Stats;
 
 /// Requests on one client before a fresh connection is opened.
 pub const RECONNECT_AFTER: u32 = 950;
+/// Requests after which the replacement connection is opened in the background: a few polls
+/// ahead, so it is up in time, and idle only briefly (a front end closes idle connections).
+pub const WARM_AFTER: u32 = RECONNECT_AFTER - 10;
+/// If the replacement is still not up by then, the swap waits for a handshake after all (still
+/// under a front end's ~1000 streams).
+const SWAP_BY: u32 = RECONNECT_AFTER + 30;
 /// Bodies larger than this are cut off: no marketplace page is anywhere near it.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
 
@@ -278,7 +287,19 @@ fn size(n: usize) -> String {
 struct Live {
     client: Client,
     used: u32,
+    /// The replacement client, its connection opening in the background.
+    spare: Option<Spare>,
 }
+
+struct Spare {
+    client: Client,
+    /// [`SPARE_OPENING`], then [`SPARE_READY`] or [`SPARE_FAILED`].
+    state: tokio::sync::watch::Receiver<u8>,
+}
+
+const SPARE_OPENING: u8 = 0;
+const SPARE_READY: u8 = 1;
+const SPARE_FAILED: u8 = 2;
 
 pub struct Session {
     /// Tells this session's carts apart from another's.
@@ -304,7 +325,11 @@ impl Session {
             id: IDS.fetch_add(1, Relaxed),
             cfg,
             jar,
-            live: Mutex::new(Live { client, used: 0 }),
+            live: Mutex::new(Live {
+                client,
+                used: 0,
+                spare: None,
+            }),
             net,
             policy,
             failing: Mutex::new(std::collections::HashMap::new()),
@@ -350,19 +375,127 @@ impl Session {
     /// The client for the next request; a fresh one (new connection) every [`RECONNECT_AFTER`].
     /// Only a poll swaps the connection for a due reconnect: never a cart add or the steps that
     /// confirm it, so no handshake ever sits between a poll that found a ticket and its POST (the
-    /// front end's limit, ~1000 streams, leaves room for the few actions past 950).
-    fn client(&self, fresh: bool, kind: Kind) -> Result<Client, HttpError> {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        if fresh || (kind == Kind::Poll && live.used >= RECONNECT_AFTER) {
+    /// front end's limit, ~1000 streams, leaves room for the few actions past 950). The swap takes
+    /// the replacement opened in the background once it is up (see [`Session::warm_up`]).
+    async fn client(&self, fresh: bool, kind: Kind, url: &Url) -> Result<Client, HttpError> {
+        loop {
+            let opening = {
+                let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+                match self.pick(&mut live, fresh, kind, url)? {
+                    Ok(client) => return Ok(client),
+                    Err(opening) => opening,
+                }
+            };
+            // Past the last moment to swap and the replacement is still opening: wait for it
+            // (no longer than a swap's own handshake would take), then decide again.
+            let mut opening = opening;
+            let _ = opening.wait_for(|s| *s != SPARE_OPENING).await;
+        }
+    }
+
+    /// [`Session::client`]'s decision, under the lock: the client to use, or the replacement's
+    /// state to wait on.
+    #[allow(clippy::type_complexity)]
+    fn pick(
+        &self,
+        live: &mut Live,
+        fresh: bool,
+        kind: Kind,
+        url: &Url,
+    ) -> Result<Result<Client, tokio::sync::watch::Receiver<u8>>, HttpError> {
+        let spare = live
+            .spare
+            .as_ref()
+            .map(|s| match *s.state.borrow() {
+                // Its task ended without a word (the runtime is stopping): as good as failed.
+                SPARE_OPENING if s.state.has_changed().is_err() => SPARE_FAILED,
+                state => state,
+            })
+            .unwrap_or(SPARE_FAILED);
+        if fresh {
             crate::log::debug(format!(
                 "opening a fresh connection after {} requests",
                 live.used
             ));
             live.client = self.cfg.build(Some(self.jar.clone()))?;
             live.used = 0;
+            live.spare = None;
+        } else if kind == Kind::Poll && live.used >= RECONNECT_AFTER {
+            if spare == SPARE_READY {
+                let sp = live.spare.take().expect("a spare is ready");
+                crate::log::debug(format!(
+                    "moving to the connection opened in the background, after {} requests on this one",
+                    live.used
+                ));
+                live.client = sp.client;
+                live.used = 1;
+            } else if spare == SPARE_FAILED {
+                crate::log::debug(format!(
+                    "opening a fresh connection after {} requests",
+                    live.used
+                ));
+                live.client = self.cfg.build(Some(self.jar.clone()))?;
+                live.used = 0;
+                live.spare = None;
+            } else if live.used >= SWAP_BY {
+                let sp = live.spare.as_ref().expect("a spare is opening");
+                return Ok(Err(sp.state.clone()));
+            }
+        } else if kind == Kind::Poll && live.used >= WARM_AFTER && live.spare.is_none() {
+            let client = self.cfg.build(Some(self.jar.clone()))?;
+            let (tx, rx) = tokio::sync::watch::channel(SPARE_OPENING);
+            tokio::spawn(Self::warm_up(
+                self.net.clone(),
+                client.clone(),
+                url.clone(),
+                tx,
+            ));
+            live.spare = Some(Spare { client, state: rx });
         }
         live.used += 1;
-        Ok(live.client.clone())
+        Ok(Ok(live.client.clone()))
+    }
+
+    /// Opens `client`'s connection ahead of need with one `HEAD` of `url` (the page being polled;
+    /// a cheap request, and a real one: it passes the governor and its answer counts like any
+    /// other's). `state` says when the connection is up, or that it failed (then the swap opens
+    /// one as it always did).
+    async fn warm_up(
+        net: Arc<Net>,
+        client: Client,
+        url: Url,
+        state: tokio::sync::watch::Sender<u8>,
+    ) {
+        let target = Target::of(&url);
+        net.governor.admit(&target, Kind::Action).await;
+        let seq = net.seq.fetch_add(1, Relaxed) + 1;
+        net.stats.requests.fetch_add(1, Relaxed);
+        let start = Instant::now();
+        match client.head(url.clone()).send().await {
+            Ok(r) => {
+                let retry_after = r
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                let code = r.status().as_u16();
+                net.governor
+                    .record(&target, Outcome::Status { code, retry_after });
+                crate::log::debug(format!(
+                    "#{seq:04} | {code} | {:>6} | HEAD {url}: the next connection is open",
+                    ms(start.elapsed())
+                ));
+                let _ = state.send(SPARE_READY);
+            }
+            Err(e) => {
+                net.governor.record(&target, Outcome::NetworkError);
+                crate::log::debug(format!(
+                    "#{seq:04} | HEAD {url}: opening the next connection failed ({}); the swap will open one",
+                    chain(&e)
+                ));
+                let _ = state.send(SPARE_FAILED);
+            }
+        }
     }
 
     /// A GET that counts as a poll: spaced by the governor's floor for remote hosts.
@@ -497,7 +630,7 @@ impl Session {
         fresh: bool,
         kind: Kind,
     ) -> Result<Response, HttpError> {
-        let client = self.client(fresh, kind)?;
+        let client = self.client(fresh, kind, url).await?;
         let mut req = client.request(method.clone(), url.clone());
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());

@@ -513,6 +513,8 @@ struct Shared {
     inner: Mutex<Inner>,
     connections: AtomicUsize,
     closed: AtomicUsize,
+    /// Connections whose TLS handshake resumed an earlier session.
+    resumed: Mutex<std::collections::HashSet<usize>>,
 }
 
 /// A running simulated marketplace; stops when dropped.
@@ -585,6 +587,7 @@ impl Sim {
             inner: Mutex::new(Inner::default()),
             connections: AtomicUsize::new(0),
             closed: AtomicUsize::new(0),
+            resumed: Mutex::new(std::collections::HashSet::new()),
         });
         let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
         let accept_shared = shared.clone();
@@ -600,6 +603,15 @@ impl Sim {
                     let conn_id = shared.connections.fetch_add(1, Relaxed) + 1;
                     if shared.https {
                         if let Ok(tls) = acceptor.accept(tcp).await {
+                            if tls.get_ref().1.handshake_kind()
+                                == Some(rustls::HandshakeKind::Resumed)
+                            {
+                                shared
+                                    .resumed
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .insert(conn_id);
+                            }
                             serve_connection(shared.clone(), TokioIo::new(tls), conn_id).await;
                         }
                     } else {
@@ -672,6 +684,16 @@ impl Sim {
             .unwrap_or_else(|e| e.into_inner())
             .seen
             .len()
+    }
+
+    /// Whether connection `conn` (numbered from 1) resumed an earlier TLS session (no full
+    /// handshake, no certificate sent).
+    pub fn tls_resumed(&self, conn: usize) -> bool {
+        self.shared
+            .resumed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&conn)
     }
 
     /// Connections that have ended (closed by either side) so far.
@@ -943,6 +965,7 @@ impl Shared {
             routes::Route::Theme => routes::theme(),
             routes::Route::CheckoutStart => routes::checkout_start(&ctx),
             routes::Route::CheckoutQuestions => routes::checkout_questions(&ctx),
+            routes::Route::Head => Reply::status(200, String::new()),
             routes::Route::CartAdd | routes::Route::NotFound => {
                 Reply::status(404, pages::not_found())
             }

@@ -32,12 +32,15 @@ pub(super) enum Route {
     Theme,
     CheckoutStart,
     CheckoutQuestions,
+    /// Any HEAD: 200 and nothing else, counted as no poll (a client warming a connection).
+    Head,
     NotFound,
 }
 
 pub(super) fn route(method: &Method, path: &str, ev: &str) -> Route {
     let rest = path.strip_prefix(ev);
     match (method, rest) {
+        (&Method::HEAD, _) => Route::Head,
         (&Method::GET, Some("")) => Route::Event,
         (&Method::GET, Some("secondhand/")) => Route::Market,
         (&Method::POST, Some(r)) if r.starts_with("secondhand/buy/") => Route::Buy,
