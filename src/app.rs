@@ -153,6 +153,40 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     let status_wanted = !config.quiet
         && config.log_format == crate::log::Format::Text
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // --browser-early: the status page, and the browser on it, start now (in the background: the
+    // first poll does not wait for them).
+    let early = config.early.clone();
+    let _status_page = match (&config.browser, config.browser_early) {
+        (crate::core::browser::Browser::Found(path), true) => {
+            match crate::core::status_page::StatusPage::start(
+                watching.clone(),
+                watching_count,
+                net.clone(),
+            )
+            .await
+            {
+                Ok(page) => {
+                    early.start(
+                        crate::core::browser::Launch {
+                            path: path.clone(),
+                            headless: false,
+                            args: config.browser_args.clone(),
+                            profile_root: config.log_dir.clone(),
+                        },
+                        page.url.clone(),
+                    );
+                    Some(page)
+                }
+                Err(e) => {
+                    crate::log::warn(format!(
+                        "--browser-early: no local status page ({e}); the browser starts at the hand-over"
+                    ));
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let ctx = Arc::new(Context::new(
         config,
         session,
@@ -199,6 +233,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     }
     // Whatever ended the run, a secured cart is the person's before anything else happens.
     let left = hand_over_left(&net, &log_dir, &alerts);
+    early.close_unused();
     // Alerts queued at the end (the cart's above all) get time to go out before we exit.
     let grace = if signal.is_some() { 3 } else { 20 };
     alerts.drain(Duration::from_secs(grace)).await;

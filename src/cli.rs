@@ -295,6 +295,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub headless: bool,
 
+    /// Start the browser now, on a local status page of the watch, and turn that same tab to
+    /// the checkout when a ticket is in the cart: no browser start between cart and person.
+    #[arg(long, conflicts_with = "headless")]
+    pub browser_early: bool,
+
     /// The browser to hand the cart to [default: $CHROME, else Chrome, Chromium, Brave or Edge
     /// from the usual places].
     #[arg(long, value_name = "PATH")]
@@ -462,6 +467,26 @@ mod tests {
         assert!(r.dry_run && r.headless && r.verbose);
         assert_eq!(r.poll_inactive_marketplace, Some(Duration::from_secs(60)));
         assert_eq!(r.log_dir, Some(PathBuf::from("d")));
+    }
+
+    #[test]
+    fn browser_early_wants_a_browser() {
+        let c = parse(&[
+            "--url",
+            "https://t.example",
+            "--event",
+            "e",
+            "--browser-early",
+        ])
+        .unwrap();
+        assert!(c.run.browser_early && !c.run.headless);
+        let e = parse(&[
+            "--url",
+            "https://t.example",
+            "--browser-early",
+            "--headless",
+        ]);
+        assert!(e.unwrap_err().to_string().contains("cannot be used with"));
     }
 
     #[test]

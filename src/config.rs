@@ -430,6 +430,10 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// The browser for the hand-over.
     pub browser: Browser,
+    /// `--browser-early`: the browser starts at start-up, on the status page.
+    pub browser_early: bool,
+    /// The browser started early, once it is (taken by the first hand-over).
+    pub early: crate::core::handoff::EarlyBrowser,
     /// Extra browser flags (rehearsals: trust the simulator's certificate).
     pub browser_args: Vec<String>,
     /// Warnings and notes to print once logging is set up.
@@ -687,6 +691,7 @@ pub fn resolve(
     } else {
         match resolve_browser(args.browser.as_deref(), &mut warnings, &mut notes)? {
             Some(p) => Browser::Found(p),
+            None if args.browser_early => return Err(ConfigError::NoBrowser),
             None => Browser::NotFound,
         }
     };
@@ -734,6 +739,8 @@ pub fn resolve(
         }),
         log_dir,
         browser,
+        browser_early: args.browser_early,
+        early: Default::default(),
         browser_args: Vec::new(),
         warnings,
         notes,

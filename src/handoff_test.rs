@@ -88,6 +88,7 @@ async fn simulate(
         browser_args: vec![sim.browser_trust_arg()],
         headless_browser: a.headless_browser,
         secured_at: Some(secured),
+        early: None,
     })
     .await;
     if let Err(why) = &handed.export.files {

@@ -14,6 +14,58 @@ fn browser_pid(stdout: &str) -> u32 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_early_shows_the_watch_then_the_checkout_in_the_same_tab() {
+    let d = Race::named("standard")
+        .chromium()
+        .args(["--browser-early", "-v"])
+        .run()
+        .await;
+    let pid = d.stdout.contains("(pid ").then(|| browser_pid(&d.stdout));
+    if let Some(pid) = pid {
+        kill_browser(pid);
+    }
+    assert_eq!(d.code, 0, "{d:?}");
+    // Started at start-up, on our local status page, which it loaded.
+    let started = d
+        .stderr
+        .find("browser started early (pid ")
+        .expect("said at start-up");
+    assert!(
+        d.stderr[started..].contains("it shows the watch at http://127.0.0.1:"),
+        "{d:?}"
+    );
+    assert!(
+        d.stderr.contains("browser: the status page is shown"),
+        "{d:?}"
+    );
+    let early_pid: u32 = d.stderr[started + "browser started early (pid ".len()..]
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, Some(early_pid), "the hand-over used the early browser");
+    // The same tab went on to the checkout (its history: the status page, then the checkout),
+    // holding the cart.
+    assert!(
+        d.stdout
+            .contains("The tab that showed the watch (--browser-early) now shows the checkout."),
+        "{d:?}"
+    );
+    assert!(d.stdout.contains("Hand-over took "), "{d:?}");
+    let from_browser = d
+        .sim
+        .seen()
+        .into_iter()
+        .rfind(|s| {
+            s.path == "/rehearsal/checkout/questions/"
+                && s.user_agent.as_deref().unwrap_or("").contains("Chrome")
+        })
+        .expect("the browser requested the checkout page");
+    assert!(from_browser.cookie("__Host-pretix_session").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_browser_opens_the_checkout_page_holding_the_cart() {
     let d = Race::named("standard").chromium().run().await;
     // The window stays open after the run: close it whatever happened, then look at the run.

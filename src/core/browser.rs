@@ -177,6 +177,9 @@ pub struct Shown {
     pub expires: Option<String>,
     pub cart_items: Vec<String>,
     pub webdriver: bool,
+    /// The checkout opened in the early browser's tab, the one that showed the status page.
+    pub same_tab: bool,
+    /// From starting the browser (or, early, from the hand-over's start) to the page loaded.
     pub elapsed: Duration,
     pub profile: PathBuf,
     child: Option<std::process::Child>,
@@ -246,9 +249,18 @@ fn running_as_root() -> bool {
     }
 }
 
-/// Starts the browser on a fresh profile, sets `cookies`, opens `url`, waits for it to load and
-/// reads what it shows.
-pub async fn open(l: &Launch, cookies: &[CookieInfo], url: &Url) -> Result<Shown, BrowserError> {
+/// A browser started and connected to over DevTools, not yet showing anything of ours.
+struct Started {
+    start: Instant,
+    pid: u32,
+    child: std::process::Child,
+    profile: PathBuf,
+    browser: Cdp,
+    pump: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the browser on a fresh profile (on `about:blank`) and connects to it.
+async fn start(l: &Launch) -> Result<Started, BrowserError> {
     let start = Instant::now();
     let profile = l.profile_root.join(format!(
         "browser-profile-{}-{}",
@@ -322,43 +334,118 @@ pub async fn open(l: &Launch, cookies: &[CookieInfo], url: &Url) -> Result<Shown
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    let (mut browser, mut handler) = Cdp::connect(endpoint).await.map_err(cdp)?;
-    let pump = tokio::spawn(async move { while handler.next().await.is_some() {} });
-    let result = show(&mut browser, cookies, url).await;
-    drop(browser);
-    pump.abort();
-    let (page_url, title, expires, cart_items, webdriver) = match result {
+    let (browser, mut handler) = match Cdp::connect(endpoint).await {
         Ok(x) => x,
         Err(e) => {
-            if l.headless {
-                kill_group(&mut child);
-            }
-            return Err(e);
+            kill_group(&mut child);
+            return Err(cdp(e));
         }
     };
-    Ok(Shown {
+    let pump = tokio::spawn(async move { while handler.next().await.is_some() {} });
+    Ok(Started {
+        start,
         pid,
-        url: page_url,
-        title,
-        expires,
-        cart_items,
-        webdriver,
-        elapsed: start.elapsed(),
+        child,
         profile,
-        child: l.headless.then_some(child),
+        browser,
+        pump,
     })
 }
 
-type Seen = (String, String, Option<String>, Vec<String>, bool);
+impl Started {
+    /// Lets go of the browser: DevTools detached, the window the person's (a headless one is
+    /// kept to be closed after the check).
+    fn finish(
+        mut self,
+        headless: bool,
+        result: Result<Seen, BrowserError>,
+        since: Instant,
+    ) -> Result<Shown, BrowserError> {
+        drop(self.browser);
+        self.pump.abort();
+        let (page_url, title, expires, cart_items, webdriver, same_tab) = match result {
+            Ok(x) => x,
+            Err(e) => {
+                if headless {
+                    kill_group(&mut self.child);
+                }
+                return Err(e);
+            }
+        };
+        Ok(Shown {
+            pid: self.pid,
+            url: page_url,
+            title,
+            expires,
+            cart_items,
+            webdriver,
+            same_tab,
+            elapsed: since.elapsed(),
+            profile: self.profile,
+            child: headless.then_some(self.child),
+        })
+    }
+}
 
-async fn show(browser: &mut Cdp, cookies: &[CookieInfo], url: &Url) -> Result<Seen, BrowserError> {
-    let params: Vec<CookieParam> = cookies.iter().map(|c| cookie_param(c, url)).collect();
-    browser.set_cookies(params).await.map_err(cdp)?;
-    crate::log::debug("browser: cookies set");
-    // A new tab straight onto the checkout page (chromiumoxide waits for it to load); then the
-    // empty tab the browser started with is closed, so the person sees one tab: theirs.
+/// Starts the browser on a fresh profile, sets `cookies`, opens `url`, waits for it to load and
+/// reads what it shows.
+pub async fn open(l: &Launch, cookies: &[CookieInfo], url: &Url) -> Result<Shown, BrowserError> {
+    let mut started = start(l).await?;
+    let since = started.start;
+    let result = show(&mut started.browser, None, cookies, url).await;
+    started.finish(l.headless, result, since)
+}
+
+/// A browser started ahead of the hand-over (`--browser-early`), showing the status page in the
+/// tab that will show the checkout.
+pub struct Early {
+    started: Started,
+    tab: chromiumoxide::Page,
+    headless: bool,
+}
+
+impl Early {
+    /// Starts the browser and opens `status` (the local status page) in its one tab.
+    pub async fn start(l: &Launch, status: &Url) -> Result<Early, BrowserError> {
+        let mut started = start(l).await?;
+        let tab = match open_tab(&mut started.browser, status).await {
+            Ok(tab) => tab,
+            Err(e) => {
+                kill_group(&mut started.child);
+                return Err(e);
+            }
+        };
+        Ok(Early {
+            started,
+            tab,
+            headless: l.headless,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.started.pid
+    }
+
+    /// Sets `cookies` and sends the same tab to `url`; what it shows once loaded.
+    pub async fn show(mut self, cookies: &[CookieInfo], url: &Url) -> Result<Shown, BrowserError> {
+        let since = Instant::now();
+        let result = show(&mut self.started.browser, Some(&self.tab), cookies, url).await;
+        self.started.finish(self.headless, result, since)
+    }
+
+    /// Closes a headless early browser that was never used (a visible one is left to the person,
+    /// like any window of theirs).
+    pub fn close_if_headless(mut self) {
+        if self.headless {
+            kill_group(&mut self.started.child);
+            let _ = std::fs::remove_dir_all(&self.started.profile);
+        }
+    }
+}
+
+/// A new tab on `url` (loaded), the browser's starting blank tab closed: one tab, the person's.
+async fn open_tab(browser: &mut Cdp, url: &Url) -> Result<chromiumoxide::Page, BrowserError> {
     let page = browser.new_page(url.as_str()).await.map_err(cdp)?;
-    crate::log::debug("browser: checkout page loaded");
     if let Ok(targets) = browser.execute(GetTargetsParams::default()).await {
         for t in &targets.result.target_infos {
             if t.r#type == "page" && t.url == "about:blank" && &t.target_id != page.target_id() {
@@ -368,6 +455,34 @@ async fn show(browser: &mut Cdp, cookies: &[CookieInfo], url: &Url) -> Result<Se
             }
         }
     }
+    Ok(page)
+}
+
+type Seen = (String, String, Option<String>, Vec<String>, bool, bool);
+
+/// Sets the cookies, then shows `url`: in `tab` (an early browser's, already open), or in a new
+/// tab (chromiumoxide waits for it to load; the blank starting tab is closed).
+async fn show(
+    browser: &mut Cdp,
+    tab: Option<&chromiumoxide::Page>,
+    cookies: &[CookieInfo],
+    url: &Url,
+) -> Result<Seen, BrowserError> {
+    let params: Vec<CookieParam> = cookies.iter().map(|c| cookie_param(c, url)).collect();
+    browser.set_cookies(params).await.map_err(cdp)?;
+    crate::log::debug("browser: cookies set");
+    let opened;
+    let page = match tab {
+        Some(tab) => {
+            tab.goto(url.as_str()).await.map_err(cdp)?;
+            tab
+        }
+        None => {
+            opened = open_tab(browser, url).await?;
+            &opened
+        }
+    };
+    crate::log::debug("browser: checkout page loaded");
     let facts: serde_json::Value = page
         .evaluate(
             r#"(() => ({
@@ -376,6 +491,7 @@ async fn show(browser: &mut Cdp, cookies: &[CookieInfo], url: &Url) -> Result<Se
                 expires: (document.querySelector('[data-expires]') || {getAttribute: () => null}).getAttribute('data-expires'),
                 items: Array.from(document.querySelectorAll('.cart-row[data-article-id] .product')).map(e => e.innerText.trim()),
                 webdriver: navigator.webdriver === true,
+                history: history.length,
             }))()"#,
         )
         .await
@@ -396,6 +512,8 @@ async fn show(browser: &mut Cdp, cookies: &[CookieInfo], url: &Url) -> Result<Se
             })
             .unwrap_or_default(),
         facts["webdriver"].as_bool().unwrap_or(false),
+        // The early tab came from the status page: the checkout is its second entry.
+        tab.is_some() && facts["history"].as_u64().unwrap_or(0) >= 2,
     ))
 }
 

@@ -9,7 +9,9 @@ use std::time::SystemTime;
 
 use url::Url;
 
-use super::browser::Browser;
+use std::sync::Arc;
+
+use super::browser::{Browser, Early};
 use super::clock;
 use super::cookies::{self, CookieInfo};
 
@@ -144,6 +146,11 @@ pub fn browser_report(
         shown.url,
         shown.profile.display()
     );
+    if shown.same_tab {
+        s.push_str(
+            "         The tab that showed the watch (--browser-early) now shows the checkout.\n",
+        );
+    }
     match &shown.expires {
         Some(x) => s.push_str(&format!(
             "         The cart is reserved until {x}: finish checkout before then.\n"
@@ -194,6 +201,54 @@ pub fn at_exit(dir: &Path, carts: &[super::carts::SecuredCart]) -> Vec<Export> {
         .collect()
 }
 
+/// `--browser-early`: the browser started at start-up on the status page, taken by the first
+/// hand-over (which waits for it if it is still starting: that is still sooner than a start).
+#[derive(Clone, Default)]
+pub struct EarlyBrowser(Arc<tokio::sync::Mutex<Option<Result<Early, String>>>>);
+
+impl std::fmt::Debug for EarlyBrowser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EarlyBrowser")
+    }
+}
+
+impl EarlyBrowser {
+    /// Starts the browser in the background on `status`, the watch's status page.
+    pub fn start(&self, launch: super::browser::Launch, status: Url) {
+        // Locked before the task runs: a hand-over in the very first instant waits for it.
+        let Ok(mut slot) = self.0.clone().try_lock_owned() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let r = Early::start(&launch, &status).await;
+            match &r {
+                Ok(e) => crate::log::info(format!(
+                    "browser started early (pid {}): it shows the watch at {status} and will show the checkout",
+                    e.pid()
+                )),
+                Err(e) => crate::log::warn(format!(
+                    "--browser-early: the browser did not start ({e}); the hand-over will start one"
+                )),
+            }
+            *slot = Some(r.map_err(|e| e.to_string()));
+        });
+    }
+
+    async fn take(&self) -> Option<Result<Early, String>> {
+        self.0.lock().await.take()
+    }
+
+    /// At the end of a run: a headless early browser nobody used is closed (a visible one is the
+    /// person's window, like any other).
+    pub fn close_unused(&self) {
+        if let Ok(mut slot) = self.0.try_lock()
+            && let Some(Ok(early)) = slot.take()
+        {
+            early.close_if_headless();
+        }
+    }
+}
+
 /// What a hand-over is given.
 pub struct Request<'a> {
     /// Where the cookie files go (and the browser's fresh profile).
@@ -209,6 +264,8 @@ pub struct Request<'a> {
     pub headless_browser: bool,
     /// When the cart was secured: the hand-over's latency is measured from it.
     pub secured_at: Option<std::time::Instant>,
+    /// The browser `--browser-early` started, if any.
+    pub early: Option<&'a EarlyBrowser>,
 }
 
 /// What became of the browser part of a hand-over.
@@ -284,7 +341,24 @@ async fn hand_over_now(req: Request<'_>) -> HandedOver {
         args: req.browser_args,
         profile_root: req.dir.to_path_buf(),
     };
-    let window = match super::browser::open(&launch, &req.cookies, req.url).await {
+    let early = match req.early {
+        Some(e) => e.take().await,
+        None => None,
+    };
+    let opened = match early {
+        Some(Ok(early)) => match early.show(&req.cookies, req.url).await {
+            Ok(shown) => Ok(shown),
+            // Closed by the person meanwhile, perhaps: a browser of its own, as without the flag.
+            Err(e) => {
+                crate::log::warn(format!(
+                    "the browser started early could not show the checkout ({e}); starting one"
+                ));
+                super::browser::open(&launch, &req.cookies, req.url).await
+            }
+        },
+        Some(Err(_)) | None => super::browser::open(&launch, &req.cookies, req.url).await,
+    };
+    let window = match opened {
         Ok(shown) => {
             let latency = req.secured_at.map(|t| t.elapsed());
             if !req.headless_browser {

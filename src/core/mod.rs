@@ -16,3 +16,4 @@ pub mod pretix;
 pub mod session;
 pub mod shop;
 pub mod stats;
+pub mod status_page;

@@ -1,0 +1,104 @@
+//! Hand-over: from the cart secured to the checkout page loaded in the browser, as the tool prints
+//! it ("Hand-over took …"), with a browser started at the hand-over (the default) and with one
+//! started at start-up on the status page (`--browser-early`). Runs the real release binary and a
+//! real Chromium ($CHROME, else /usr/bin/chromium; headless, as no display is assumed here)
+//! against the simulator; the listing shows after a few seconds, once an early browser is up.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use pretix_race::sim::{Scenario, Sim};
+
+const SAMPLES: usize = 5;
+
+/// "Hand-over took 91ms after the cart was secured." as a duration.
+fn took(stdout: &str) -> Duration {
+    let figure = stdout
+        .split("Hand-over took ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_else(|| panic!("no hand-over figure in:\n{stdout}"));
+    let ms: f64 = match figure.strip_suffix("ms") {
+        Some(ms) => ms.parse().unwrap(),
+        None => figure.trim_end_matches('s').parse::<f64>().unwrap() * 1000.0,
+    };
+    Duration::from_secs_f64(ms / 1000.0)
+}
+
+fn sample(rt: &tokio::runtime::Runtime, dir: &Path, early: bool) -> Duration {
+    let mut scenario = Scenario::named("instant").unwrap();
+    scenario.listings_from_poll = 12;
+    let sim = rt.block_on(Sim::start(scenario)).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, sim.ca_pem()).unwrap();
+    let chromium = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let wrapper = dir.join("chromium-headless");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {chromium} --headless=new {} \"$@\"\n",
+            sim.browser_trust_arg()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pretix-race"));
+    cmd.args(["--url", sim.base_url().as_str(), "--event", sim.event()])
+        .args(["-q", "--interval", "0.25", "--ca-cert"])
+        .arg(&ca)
+        .arg("--log-dir")
+        .arg(dir.join("log"))
+        .env("CHROME", &wrapper)
+        .env_remove("SSL_CERT_FILE")
+        .stderr(Stdio::null());
+    if early {
+        cmd.arg("--browser-early");
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The window is the person's and outlives the run: close it (its whole process group).
+    if let Some(pid) = stdout
+        .split("(pid ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .and_then(|p| p.parse::<i32>().ok())
+    {
+        // SAFETY: kill(2) on the process group the hand-over created for the browser.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    assert!(out.status.success(), "{stdout}");
+    took(&stdout)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cold: Vec<_> = (0..SAMPLES)
+        .map(|_| sample(&rt, dir.path(), false))
+        .collect();
+    let early: Vec<_> = (0..SAMPLES)
+        .map(|_| sample(&rt, dir.path(), true))
+        .collect();
+    println!(
+        "hand-over (cart secured -> checkout loaded in Chromium, headless, loopback):\n  \
+         browser started at the hand-over: median {:.0?} (min {:.0?})\n  \
+         --browser-early (same tab):       median {:.0?} (min {:.0?})  ({SAMPLES} runs each)",
+        median(cold.clone()),
+        cold.iter().min().unwrap(),
+        median(early.clone()),
+        early.iter().min().unwrap(),
+    );
+}
