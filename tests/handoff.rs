@@ -66,6 +66,55 @@ async fn browser_early_shows_the_watch_then_the_checkout_in_the_same_tab() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_browser_closed_before_the_cart_is_replaced_by_a_fresh_one() {
+    let d = Race::named("standard")
+        .chromium()
+        .args(["--browser-early", "--interval", "0"])
+        .env("PRETIX_RACE_TEST_HOOKS", "1")
+        .script(
+            r#"
+            local race = require("race")
+            local s = race.session
+            -- Waits for the early browser, then closes its window as the person might.
+            assert(race._test_close_early_browser(), "an early browser")
+            local url = race.options.event_url .. "secondhand/"
+            local page
+            repeat page = assert(s:poll(url)) until #page.listings > 0
+            for _, l in ipairs(page.listings) do
+              local r = assert(s:add_to_cart(l))
+              if r.status == "in_cart" then
+                s:handoff(r.checkout_url)
+                return
+              end
+            end
+            error("no cart")
+            "#,
+        )
+        .run()
+        .await;
+    let pid = d.stdout.contains("(pid ").then(|| browser_pid(&d.stdout));
+    if let Some(pid) = pid {
+        kill_browser(pid);
+    }
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stderr
+            .contains("the browser started early could not show the checkout"),
+        "{d:?}"
+    );
+    // A fresh browser showed the checkout instead (not the early tab).
+    assert!(d.stdout.contains("Hand-over took "), "{d:?}");
+    assert!(!d.stdout.contains("The tab that showed the watch"), "{d:?}");
+    assert!(
+        d.sim.seen().iter().any(|s| {
+            s.path == "/rehearsal/checkout/questions/"
+                && s.user_agent.as_deref().unwrap_or("").contains("Chrome")
+        }),
+        "{d:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_browser_opens_the_checkout_page_holding_the_cart() {
     let d = Race::named("standard").chromium().run().await;
     // The window stays open after the run: close it whatever happened, then look at the run.

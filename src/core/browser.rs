@@ -427,10 +427,30 @@ impl Early {
     }
 
     /// Sets `cookies` and sends the same tab to `url`; what it shows once loaded.
+    /// A browser that is gone (its window closed) or stops answering is an error at once or
+    /// within 15 s, never a wait: the hand-over then starts a browser of its own.
     pub async fn show(mut self, cookies: &[CookieInfo], url: &Url) -> Result<Shown, BrowserError> {
         let since = Instant::now();
-        let result = show(&mut self.started.browser, Some(&self.tab), cookies, url).await;
+        let path = "the browser started early".to_string();
+        if let Ok(Some(status)) = self.started.child.try_wait() {
+            return Err(BrowserError::Exited {
+                path,
+                status: status.to_string(),
+            });
+        }
+        let shown = show(&mut self.started.browser, Some(&self.tab), cookies, url);
+        let result = match tokio::time::timeout(Duration::from_secs(15), shown).await {
+            Ok(r) => r,
+            Err(_) => Err(BrowserError::Cdp(
+                "no answer within 15 s from the browser started early".into(),
+            )),
+        };
         self.started.finish(self.headless, result, since)
+    }
+
+    /// Ends the browser, as a person closing its window would (tests of the fallback).
+    pub fn close_window(&mut self) {
+        kill_group(&mut self.started.child);
     }
 
     /// Closes a headless early browser that was never used (a visible one is left to the person,

@@ -234,6 +234,15 @@ impl EarlyBrowser {
         });
     }
 
+    /// Waits until the early browser has started, then closes its window as a person could; its
+    /// pid. For the test of the hand-over's fallback.
+    pub async fn close_window(&self) -> Option<u32> {
+        let mut slot = self.0.lock().await;
+        let early = slot.as_mut()?.as_mut().ok()?;
+        early.close_window();
+        Some(early.pid())
+    }
+
     async fn take(&self) -> Option<Result<Early, String>> {
         self.0.lock().await.take()
     }

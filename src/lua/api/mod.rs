@@ -70,6 +70,14 @@ pub fn register_all(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result
             "_test_panic",
             lua.create_function(|_, ()| -> mlua::Result<()> { panic!("test panic") })?,
         )?;
+        let c = ctx.clone();
+        race.set(
+            "_test_close_early_browser",
+            lua.create_async_function(move |_, ()| {
+                let c = c.clone();
+                async move { Ok(c.config.early.close_window().await) }
+            })?,
+        )?;
         race.set(
             "_test_methods",
             lua.create_function(|lua, ud: mlua::AnyUserData| {
