@@ -18,7 +18,7 @@ async fn registered() -> BTreeSet<String> {
             r#"
             local race = require("race")
             local methods = race._test_methods
-            race._test_methods, race._test_panic = nil, nil
+            race._test_methods, race._test_panic, race._test_close_early_browser = nil, nil, nil
             local out = {}
             local function walk(prefix, t)
               for k, v in pairs(t) do
