@@ -153,40 +153,8 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     let status_wanted = !config.quiet
         && config.log_format == crate::log::Format::Text
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    // --browser-early: the status page, and the browser on it, start now (in the background: the
-    // first poll does not wait for them).
     let early = config.early.clone();
-    let _status_page = match (&config.browser, config.browser_early) {
-        (crate::core::browser::Browser::Found(path), true) => {
-            match crate::core::status_page::StatusPage::start(
-                watching.clone(),
-                watching_count,
-                net.clone(),
-            )
-            .await
-            {
-                Ok(page) => {
-                    early.start(
-                        crate::core::browser::Launch {
-                            path: path.clone(),
-                            headless: false,
-                            args: config.browser_args.clone(),
-                            profile_root: config.log_dir.clone(),
-                        },
-                        page.url.clone(),
-                    );
-                    Some(page)
-                }
-                Err(e) => {
-                    crate::log::warn(format!(
-                        "--browser-early: no local status page ({e}); the browser starts at the hand-over"
-                    ));
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
+    let _status_page = start_early(&config, &watching, watching_count, &net).await;
     let ctx = Arc::new(Context::new(
         config,
         session,
@@ -294,6 +262,42 @@ fn live_status(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }))
+}
+
+/// `--browser-early`: the status page, and the browser on it, start now (the browser in the
+/// background: the first poll does not wait for it). The page lives as long as what this returns.
+async fn start_early(
+    config: &Config,
+    watching: &str,
+    count: usize,
+    net: &Arc<Net>,
+) -> Option<crate::core::status_page::StatusPage> {
+    let crate::core::browser::Browser::Found(path) = &config.browser else {
+        return None;
+    };
+    if !config.browser_early {
+        return None;
+    }
+    let page = crate::core::status_page::StatusPage::start(
+        watching.to_string(),
+        count,
+        net.clone(),
+    )
+    .await
+    .inspect_err(|e| {
+        crate::log::warn(format!(
+            "--browser-early: no local status page ({e}); the browser starts at the hand-over"
+        ))
+    })
+    .ok()?;
+    let launch = crate::core::browser::Launch {
+        path: path.clone(),
+        headless: false,
+        args: config.browser_args.clone(),
+        profile_root: config.log_dir.clone(),
+    };
+    config.early.start(launch, page.url.clone());
+    Some(page)
 }
 
 /// Hands over (headless) every secured cart the strategy did not, then alerts about each.

@@ -227,6 +227,22 @@ async fn no_browser_is_warned_about_at_start_up_and_handled_at_success() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_early_without_a_browser_stops_before_any_request() {
+    let empty = tempfile::tempdir().unwrap();
+    let d = Race::named("instant")
+        .args(["--browser-early"])
+        .browser_env(&[("PATH", empty.path().to_str().unwrap())])
+        .run()
+        .await;
+    assert_eq!(d.code, 2, "{d:?}");
+    assert!(
+        d.stderr.contains("no browser found for the hand-over"),
+        "{d:?}"
+    );
+    assert!(d.sim.seen().is_empty(), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_browser_path_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = bare(

@@ -53,9 +53,7 @@ impl ClientConfig {
         }
         b.build().map_err(|e| SetupError(chain(&e)))
     }
-}
 
-impl ClientConfig {
     /// The shared TLS set-up (see the `tls` field): the platform's roots plus ours, checked by
     /// the platform verifier as reqwest's own set-up does, HTTP/2 offered first.
     fn tls(&self) -> Result<rustls::ClientConfig, SetupError> {

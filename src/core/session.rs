@@ -117,6 +117,56 @@ impl Net {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
+
+    /// Every answer from `target` passes here: the governor records it (Retry-After, backoff on
+    /// 429/409/503), the status line shows it, and a backoff it earned is said once. What every
+    /// request of a session does, and the background `HEAD` that opens its next connection too.
+    fn answered(
+        &self,
+        target: &Target,
+        status: u16,
+        retry_after: Option<Duration>,
+    ) -> Option<Backoff> {
+        let backoff = self.governor.record(
+            target,
+            Outcome::Status {
+                code: status,
+                retry_after,
+            },
+        );
+        if let Some(b) = backoff.as_ref().filter(|b| !b.delay.is_zero()) {
+            self.stats
+                .set_live(|l| l.backoff = Some((Instant::now() + b.delay, b.reason.clone())));
+            crate::log::warn(format!(
+                "{} answered {status}: waiting {:.0} s before the next request ({})",
+                target.host,
+                b.delay.as_secs_f64(),
+                b.reason
+            ));
+        }
+        backoff
+    }
+
+    /// A request to `target` that got no answer: its origin backs off, and the line says so.
+    fn failed(&self, target: &Target, error: &dyn std::fmt::Display) {
+        if let Some(b) = self.governor.record(target, Outcome::NetworkError) {
+            self.stats
+                .set_live(|l| l.backoff = Some((Instant::now() + b.delay, b.reason.clone())));
+            crate::log::warn(format!(
+                "network error: {error}; waiting {:.0} s before the next request to {}",
+                b.delay.as_secs_f64(),
+                target.origin
+            ));
+        }
+    }
+}
+
+/// An answer's `Retry-After`, read (seconds or an HTTP date).
+fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
 }
 
 /// What a dry run refuses: every POST to a watched host, and every POST that could put a ticket
@@ -287,19 +337,17 @@ fn size(n: usize) -> String {
 struct Live {
     client: Client,
     used: u32,
-    /// The replacement client, its connection opening in the background.
-    spare: Option<Spare>,
+    /// The replacement client, and how the opening of its connection in the background goes.
+    spare: Option<(Client, tokio::sync::watch::Receiver<Spare>)>,
 }
 
-struct Spare {
-    client: Client,
-    /// [`SPARE_OPENING`], then [`SPARE_READY`] or [`SPARE_FAILED`].
-    state: tokio::sync::watch::Receiver<u8>,
+/// Where the replacement connection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Spare {
+    Opening,
+    Ready,
+    Failed,
 }
-
-const SPARE_OPENING: u8 = 0;
-const SPARE_READY: u8 = 1;
-const SPARE_FAILED: u8 = 2;
 
 pub struct Session {
     /// Tells this session's carts apart from another's.
@@ -379,7 +427,7 @@ impl Session {
     /// the replacement opened in the background once it is up (see [`Session::warm_up`]).
     async fn client(&self, fresh: bool, kind: Kind, url: &Url) -> Result<Client, HttpError> {
         loop {
-            let opening = {
+            let mut opening = {
                 let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
                 match self.pick(&mut live, fresh, kind, url)? {
                     Ok(client) => return Ok(client),
@@ -388,48 +436,40 @@ impl Session {
             };
             // Past the last moment to swap and the replacement is still opening: wait for it
             // (no longer than a swap's own handshake would take), then decide again.
-            let mut opening = opening;
-            let _ = opening.wait_for(|s| *s != SPARE_OPENING).await;
+            let _ = opening.wait_for(|s| *s != Spare::Opening).await;
         }
     }
 
     /// [`Session::client`]'s decision, under the lock: the client to use, or the replacement's
     /// state to wait on.
-    #[allow(clippy::type_complexity)]
     fn pick(
         &self,
         live: &mut Live,
         fresh: bool,
         kind: Kind,
         url: &Url,
-    ) -> Result<Result<Client, tokio::sync::watch::Receiver<u8>>, HttpError> {
-        let spare = live
-            .spare
-            .as_ref()
-            .map(|s| match *s.state.borrow() {
-                // Its task ended without a word (the runtime is stopping): as good as failed.
-                SPARE_OPENING if s.state.has_changed().is_err() => SPARE_FAILED,
-                state => state,
-            })
-            .unwrap_or(SPARE_FAILED);
-        if fresh {
-            crate::log::debug(format!(
-                "opening a fresh connection after {} requests",
-                live.used
-            ));
-            live.client = self.cfg.build(Some(self.jar.clone()))?;
-            live.used = 0;
-            live.spare = None;
-        } else if kind == Kind::Poll && live.used >= RECONNECT_AFTER {
-            if spare == SPARE_READY {
-                let sp = live.spare.take().expect("a spare is ready");
+    ) -> Result<Result<Client, tokio::sync::watch::Receiver<Spare>>, HttpError> {
+        let spare = live.spare.as_ref().map(|(_, state)| match *state.borrow() {
+            // Its task ended without a word (the runtime is stopping): as good as failed.
+            Spare::Opening if state.has_changed().is_err() => Spare::Failed,
+            s => s,
+        });
+        let due = !fresh && kind == Kind::Poll && live.used >= RECONNECT_AFTER;
+        match spare {
+            Some(Spare::Ready) if due => {
                 crate::log::debug(format!(
                     "moving to the connection opened in the background, after {} requests on this one",
                     live.used
                 ));
-                live.client = sp.client;
+                let (client, _) = live.spare.take().expect("a spare is ready");
+                live.client = client;
                 live.used = 1;
-            } else if spare == SPARE_FAILED {
+            }
+            Some(Spare::Opening) if due && live.used >= SWAP_BY => {
+                return Ok(Err(live.spare.as_ref().expect("opening").1.clone()));
+            }
+            Some(Spare::Opening) if !fresh => {}
+            _ if fresh || due => {
                 crate::log::debug(format!(
                     "opening a fresh connection after {} requests",
                     live.used
@@ -437,20 +477,15 @@ impl Session {
                 live.client = self.cfg.build(Some(self.jar.clone()))?;
                 live.used = 0;
                 live.spare = None;
-            } else if live.used >= SWAP_BY {
-                let sp = live.spare.as_ref().expect("a spare is opening");
-                return Ok(Err(sp.state.clone()));
             }
-        } else if kind == Kind::Poll && live.used >= WARM_AFTER && live.spare.is_none() {
-            let client = self.cfg.build(Some(self.jar.clone()))?;
-            let (tx, rx) = tokio::sync::watch::channel(SPARE_OPENING);
-            tokio::spawn(Self::warm_up(
-                self.net.clone(),
-                client.clone(),
-                url.clone(),
-                tx,
-            ));
-            live.spare = Some(Spare { client, state: rx });
+            None if kind == Kind::Poll && live.used >= WARM_AFTER => {
+                let client = self.cfg.build(Some(self.jar.clone()))?;
+                let (tx, rx) = tokio::sync::watch::channel(Spare::Opening);
+                let warm = Self::warm_up(self.net.clone(), client.clone(), url.clone(), tx);
+                tokio::spawn(warm);
+                live.spare = Some((client, rx));
+            }
+            _ => {}
         }
         live.used += 1;
         Ok(Ok(live.client.clone()))
@@ -464,7 +499,7 @@ impl Session {
         net: Arc<Net>,
         client: Client,
         url: Url,
-        state: tokio::sync::watch::Sender<u8>,
+        state: tokio::sync::watch::Sender<Spare>,
     ) {
         let target = Target::of(&url);
         net.governor.admit(&target, Kind::Action).await;
@@ -473,27 +508,21 @@ impl Session {
         let start = Instant::now();
         match client.head(url.clone()).send().await {
             Ok(r) => {
-                let retry_after = r
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
                 let code = r.status().as_u16();
-                net.governor
-                    .record(&target, Outcome::Status { code, retry_after });
+                net.answered(&target, code, retry_after(r.headers()));
                 crate::log::debug(format!(
                     "#{seq:04} | {code} | {:>6} | HEAD {url}: the next connection is open",
                     ms(start.elapsed())
                 ));
-                let _ = state.send(SPARE_READY);
+                let _ = state.send(Spare::Ready);
             }
             Err(e) => {
-                net.governor.record(&target, Outcome::NetworkError);
+                let e = chain(&e);
+                net.failed(&target, &format!("HEAD {url}: {e}"));
                 crate::log::debug(format!(
-                    "#{seq:04} | HEAD {url}: opening the next connection failed ({}); the swap will open one",
-                    chain(&e)
+                    "#{seq:04} | HEAD {url}: opening the next connection failed ({e}); the swap will open one"
                 ));
-                let _ = state.send(SPARE_FAILED);
+                let _ = state.send(Spare::Failed);
             }
         }
     }
@@ -560,7 +589,6 @@ impl Session {
                 url: url.as_str().into(),
             });
         }
-        let host = &target.host;
         let waited = self.net.governor.admit(&target, kind).await;
         let mut retried = false;
         loop {
@@ -574,24 +602,7 @@ impl Session {
                     r.waited = waited;
                     let ms = r.ttlb.as_secs_f64() * 1000.0;
                     self.net.stats.set_live(|l| l.last = Some((r.status, ms)));
-                    r.backoff = self.net.governor.record(
-                        &target,
-                        Outcome::Status {
-                            code: r.status,
-                            retry_after: r.retry_after,
-                        },
-                    );
-                    if let Some(b) = r.backoff.as_ref().filter(|b| !b.delay.is_zero()) {
-                        let until = Instant::now() + b.delay;
-                        let why = b.reason.clone();
-                        self.net.stats.set_live(|l| l.backoff = Some((until, why)));
-                        crate::log::warn(format!(
-                            "{host} answered {}: waiting {:.0} s before the next request ({})",
-                            r.status,
-                            b.delay.as_secs_f64(),
-                            b.reason
-                        ));
-                    }
+                    r.backoff = self.net.answered(&target, r.status, r.retry_after);
                     return Ok(r);
                 }
                 Err(e) => {
@@ -603,16 +614,7 @@ impl Session {
                         retried = true;
                         continue;
                     }
-                    if let Some(b) = self.net.governor.record(&target, Outcome::NetworkError) {
-                        let until = Instant::now() + b.delay;
-                        let why = b.reason.clone();
-                        self.net.stats.set_live(|l| l.backoff = Some((until, why)));
-                        crate::log::warn(format!(
-                            "network error: {e}; waiting {:.0} s before the next request to {}",
-                            b.delay.as_secs_f64(),
-                            target.origin
-                        ));
-                    }
+                    self.net.failed(&target, &e);
                     return Err(e);
                 }
             }
@@ -671,11 +673,7 @@ impl Session {
                 )
             })
             .collect();
-        let retry_after = resp
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = retry_after(resp.headers());
         let mut body = BytesMut::new();
         while let Some(chunk) = resp.chunk().await.map_err(transport)? {
             if body.len() + chunk.len() > MAX_BODY {

@@ -4,7 +4,7 @@
 //! same tab goes on to the checkout, so no browser start sits between the cart and the person.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -17,8 +17,6 @@ use super::session::Net;
 /// The running page; it stops with the process.
 pub struct StatusPage {
     pub url: Url,
-    /// Pages served so far (the browser's first load and its reloads).
-    served: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -29,29 +27,28 @@ impl StatusPage {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let url = Url::parse(&format!("http://{}/", listener.local_addr()?))
             .map_err(std::io::Error::other)?;
-        let served = Arc::new(AtomicUsize::new(0));
-        let counter = served.clone();
+        // The browser's first load is logged (at -v); its reloads are not.
+        let shown = Arc::new(AtomicBool::new(false));
         let watching = Arc::new(watching);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
-                let (net, watching, counter) = (net.clone(), watching.clone(), counter.clone());
+                let (net, watching, shown) = (net.clone(), watching.clone(), shown.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let body = if req.uri().path() == "/" {
-                            if counter.fetch_add(1, Relaxed) == 0 {
+                        let mut r = if req.uri().path() == "/" {
+                            if !shown.swap(true, Relaxed) {
                                 crate::log::debug("browser: the status page is shown");
                             }
-                            page(&watching, count, &net.stats.status_line(count))
+                            let body = page(&watching, count, &net.stats.status_line(count));
+                            Response::new(Full::new(Bytes::from(body)))
                         } else {
-                            String::new()
+                            let mut r = Response::new(Full::new(Bytes::new()));
+                            *r.status_mut() = hyper::StatusCode::NOT_FOUND;
+                            r
                         };
-                        let status = if body.is_empty() { 404 } else { 200 };
-                        let mut r = Response::new(Full::new(Bytes::from(body)));
-                        *r.status_mut() = hyper::StatusCode::from_u16(status)
-                            .unwrap_or(hyper::StatusCode::NOT_FOUND);
                         r.headers_mut().insert(
                             header::CONTENT_TYPE,
                             header::HeaderValue::from_static("text/html; charset=utf-8"),
@@ -68,11 +65,7 @@ impl StatusPage {
                 });
             }
         });
-        Ok(StatusPage { url, served, task })
-    }
-
-    pub fn served(&self) -> usize {
-        self.served.load(Relaxed)
+        Ok(StatusPage { url, task })
     }
 }
 
