@@ -3,9 +3,11 @@
 //! with many polls, and divides the difference in the child's user+system CPU time by the
 //! difference in polls, so start-up and the TLS handshake drop out.
 //!
-//! Memory is checked, not only reported: the peak RSS of a run of 10 000 polls must stay within
-//! 16 MB and within 1 MB of a run of 200 (flat: nothing grows per poll); otherwise the benchmark
-//! fails.
+//! Memory is checked, not only reported: over a run of 10 000 polls the peak RSS, and its
+//! anonymous part, must stay within 1 MB of a run of 200 (flat: nothing grows per poll), and the
+//! anonymous part (the program's own memory) within 8 MB; otherwise the benchmark fails. The
+//! whole RSS is reported, not held to 16 MB: its file-backed part (the executable's pages) varies
+//! with the page cache, 15 to 17 MB for the same build on one machine.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -14,12 +16,13 @@ use pretix_race::sim::{Scenario, Sim};
 
 const FEW: u32 = 200;
 const MANY: u32 = FEW + 10_000;
-/// Peak RSS allowed for a long watch, and growth allowed from a short one to a long one (kB).
-const RSS_LIMIT_KB: i64 = 16 * 1024;
+/// Memory allowed for a long watch (anonymous: the program's own), and growth of the peak RSS
+/// allowed from a short run to a long one (kB).
+const ANON_LIMIT_KB: i64 = 8 * 1024;
 const RSS_GROWTH_KB: i64 = 1024;
 
-/// (CPU time, peak RSS in kB) of one run of `polls` empty polls.
-fn run(rt: &tokio::runtime::Runtime, polls: u32, dir: &std::path::Path) -> (Duration, i64) {
+/// (CPU time, memory) of one run of `polls` empty polls.
+fn run(rt: &tokio::runtime::Runtime, polls: u32, dir: &std::path::Path) -> (Duration, Memory) {
     let mut s = Scenario::named("quiet").unwrap();
     s.listings_from_poll = u32::MAX;
     let sim = rt.block_on(Sim::start(s)).unwrap();
@@ -63,20 +66,31 @@ fn run(rt: &tokio::runtime::Runtime, polls: u32, dir: &std::path::Path) -> (Dura
     usage
 }
 
+/// Memory of a run, in kB: the peak RSS (`VmHWM`), and the peak of its anonymous part (the
+/// program's own heap and stacks; the rest is pages of the executable and libraries, which vary
+/// with the page cache: the same build measured 15 MB and 17 MB on one machine).
+#[derive(Clone, Copy, Default)]
+struct Memory {
+    peak: i64,
+    anon: i64,
+}
+
 /// Waits for the child `pid`; whether it exited 0, its user+system CPU (from `wait4`: this one
-/// child's) and its peak RSS in kB. The peak is the process's own high-water mark (`VmHWM`),
-/// read every few ms while it runs: `ru_maxrss` would count the copy of this benchmark's memory
-/// the child was forked from, before it exec'd.
-fn wait_with_usage(pid: u32) -> (bool, (Duration, i64)) {
+/// child's) and its memory, read from /proc every few ms while it runs (`ru_maxrss` would count
+/// the copy of this benchmark's memory the child was forked from, before it exec'd).
+fn wait_with_usage(pid: u32) -> (bool, (Duration, Memory)) {
     let status_file = format!("/proc/{pid}/status");
-    let mut peak = 0;
+    let mut mem = Memory::default();
     loop {
-        if let Some(kb) = std::fs::read_to_string(&status_file).ok().and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
-        }) {
-            peak = peak.max(kb);
+        if let Ok(s) = std::fs::read_to_string(&status_file) {
+            let kb = |key: &str| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+                    .unwrap_or(0)
+            };
+            mem.peak = mem.peak.max(kb("VmHWM:"));
+            mem.anon = mem.anon.max(kb("RssAnon:"));
         }
         let mut status = 0;
         // SAFETY: wait4 fills the status and the struct we own, for a child we spawned and
@@ -89,7 +103,7 @@ fn wait_with_usage(pid: u32) -> (bool, (Duration, i64)) {
                 Duration::from_secs(tv.tv_sec as u64) + Duration::from_micros(tv.tv_usec as u64)
             };
             let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-            return (ok, (t(u.ru_utime) + t(u.ru_stime), peak));
+            return (ok, (t(u.ru_utime) + t(u.ru_stime), mem));
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -103,29 +117,40 @@ fn main() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut per_poll = Vec::new();
-    let (mut short_rss, mut long_rss) = (0, 0);
+    let (mut short, mut long) = (Memory::default(), Memory::default());
+    let max = |a: Memory, b: Memory| Memory {
+        peak: a.peak.max(b.peak),
+        anon: a.anon.max(b.anon),
+    };
     for _ in 0..3 {
-        let (few, short_peak) = run(&rt, FEW, dir.path());
-        let (many, long_peak) = run(&rt, MANY, dir.path());
-        short_rss = short_rss.max(short_peak);
-        long_rss = long_rss.max(long_peak);
+        let (few, short_mem) = run(&rt, FEW, dir.path());
+        let (many, long_mem) = run(&rt, MANY, dir.path());
+        short = max(short, short_mem);
+        long = max(long, long_mem);
         per_poll.push(many.saturating_sub(few) / (MANY - FEW));
     }
+    let mb = |kb: i64| kb as f64 / 1024.0;
     per_poll.sort();
     println!(
         "poll cost (process CPU per empty poll, TLS + HTTP/2 on loopback, interval 0):\n  \
          median {:.1?}  min {:.1?}  ({} x {} polls)\n\
-         peak RSS: {:.1} MB after {FEW} polls, {:.1} MB after {MANY} (limit {} MB, growth {} MB)",
+         peak RSS: {:.1} MB after {FEW} polls, {:.1} MB after {MANY} (growth allowed: {} MB)\n\
+         of it anonymous (the program's own): {:.1} MB, then {:.1} MB (limit {} MB)",
         per_poll[1],
         per_poll[0],
         per_poll.len(),
         MANY - FEW,
-        short_rss as f64 / 1024.0,
-        long_rss as f64 / 1024.0,
-        RSS_LIMIT_KB / 1024,
+        mb(short.peak),
+        mb(long.peak),
         RSS_GROWTH_KB / 1024,
+        mb(short.anon),
+        mb(long.anon),
+        ANON_LIMIT_KB / 1024,
     );
-    if long_rss > RSS_LIMIT_KB || long_rss - short_rss > RSS_GROWTH_KB {
+    // Wrapped (a profiler), the memory read is the wrapper's: nothing to check.
+    let wrapped = std::env::var_os("POLL_COST_WRAP").is_some_and(|w| !w.is_empty());
+    let grew = long.peak - short.peak > RSS_GROWTH_KB || long.anon - short.anon > RSS_GROWTH_KB;
+    if !wrapped && (long.anon > ANON_LIMIT_KB || grew) {
         eprintln!("poll_cost: memory check FAILED");
         std::process::exit(1);
     }
