@@ -8,7 +8,7 @@ use std::sync::Arc;
 use mlua::{AnyUserData, FromLua, IntoLua, Lua, Table, Value};
 
 use super::http::{http_fail, session_of};
-use super::values::{BuyListing, Listings, Resp};
+use super::values::{BuyListing, Field, Listings, Resp};
 use super::{fail, ok, url_arg};
 use crate::core::market::{self, MarketError};
 use crate::core::pretix::{CartOutcome, PageState};
@@ -100,13 +100,22 @@ pub(super) async fn poll(
         Ok(p) => p,
         Err(e) => return http_fail(&lua, &e),
     };
-    let page = Resp(&p.response).table(&lua)?;
-    page.set("state", p.page.state.label())?;
-    page.set("active", p.page.state == PageState::Open)?;
-    page.set("new", p.new_listings)?;
-    page.set(
-        "listings",
-        Listings(&p.page.listings, p.response.url.as_str()),
+    // An empty page (nearly every poll) gets its empty list made with the rest of the table.
+    let (listings, arg) = if p.page.listings.is_empty() {
+        (Field::Empty, Value::Nil)
+    } else {
+        let l = Listings(&p.page.listings, p.response.url.as_str());
+        (Field::Arg, l.into_lua(&lua)?)
+    };
+    let page = Resp(&p.response).table_with(
+        &lua,
+        &[
+            ("state", Field::Str(p.page.state.label().as_bytes())),
+            ("active", Field::Bool(p.page.state == PageState::Open)),
+            ("new", Field::Int(p.new_listings as i64)),
+            ("listings", listings),
+        ],
+        arg,
     )?;
     ok(page, &lua)
 }

@@ -114,7 +114,21 @@ pub fn ok(v: impl mlua::IntoLua, lua: &Lua) -> mlua::Result<(Value, Value)> {
 }
 
 /// Parses a URL argument; a bad one is misuse and raises, naming the input.
+///
+/// A watch passes the same URL on every poll, so the last one parsed is kept and cloned when it
+/// comes again (a clone is a copy; a parse runs the host through IDNA).
 pub fn url_arg(s: &str, what: &str) -> mlua::Result<::url::Url> {
-    ::url::Url::parse(s)
-        .map_err(|e| mlua::Error::runtime(format!("{e} while parsing {s:?} as {what}")))
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(String, ::url::Url)>> = const { std::cell::RefCell::new(None) };
+    }
+    if let Some(u) = LAST.with_borrow(|last| {
+        last.as_ref()
+            .and_then(|(text, url)| (text == s).then(|| url.clone()))
+    }) {
+        return Ok(u);
+    }
+    let url = ::url::Url::parse(s)
+        .map_err(|e| mlua::Error::runtime(format!("{e} while parsing {s:?} as {what}")))?;
+    LAST.set(Some((s.to_string(), url.clone())));
+    Ok(url)
 }

@@ -2,6 +2,8 @@
 //! `FromLua` for a listing a strategy hands back to be bought. One place decides each table's
 //! shape; the stubs' `---@field` lines document it, and a test holds the two together.
 
+use std::borrow::Cow;
+
 use mlua::{FromLua, IntoLua, Lua, Table, Value};
 
 use super::url_arg;
@@ -15,40 +17,108 @@ pub struct Resp<'a>(pub &'a Response);
 
 impl Resp<'_> {
     pub fn table(self, lua: &Lua) -> mlua::Result<Table> {
+        self.table_with(lua, &[], Value::Nil)
+    }
+
+    /// The answer's table with `extra` fields (a poll's page adds its state and listings);
+    /// [`Field::Arg`] among them stands for `arg`.
+    pub fn table_with(self, lua: &Lua, extra: &[(&str, Field)], arg: Value) -> mlua::Result<Table> {
         let r = self.0;
-        // Fresh tables without metatables: raw sets, sized up front (this runs on every poll).
-        let t = lua.create_table_with_capacity(0, 16)?;
-        t.raw_set("seq", r.seq)?;
-        t.raw_set("status", r.status)?;
-        t.raw_set("ok", r.ok())?;
-        t.raw_set("url", r.url.as_str())?;
-        let h = lua.create_table_with_capacity(0, r.headers.len())?;
-        for (i, (k, v)) in r.headers.iter().enumerate() {
-            // Repeated headers (Set-Cookie) are joined, as HTTP allows for most.
-            if r.headers[..i].iter().any(|(p, _)| p == k) {
-                continue;
-            }
-            let mut same = r.headers[i + 1..].iter().filter(|(n, _)| n == k).peekable();
-            if same.peek().is_none() {
-                h.raw_set(k.as_str(), v.as_str())?;
-            } else {
-                let mut joined = v.clone();
-                for (_, more) in same {
-                    joined.push_str(", ");
-                    joined.push_str(more);
+        // Repeated headers (Set-Cookie) are joined, as HTTP allows for most.
+        let mut headers: Vec<(&str, Cow<str>)> = Vec::with_capacity(r.headers.len());
+        for (k, v) in &r.headers {
+            match headers.iter_mut().find(|(n, _)| *n == k.as_str()) {
+                Some((_, joined)) => {
+                    let j = joined.to_mut();
+                    j.push_str(", ");
+                    j.push_str(v);
                 }
-                h.raw_set(k.as_str(), joined)?;
+                None => headers.push((k.as_str(), Cow::Borrowed(v.as_str()))),
             }
         }
-        t.raw_set("headers", h)?;
-        t.raw_set("body", lua.create_string(&r.body)?)?;
-        t.raw_set("size", r.body.len())?;
-        t.raw_set("ttfb", r.ttfb.as_secs_f64())?;
-        t.raw_set("ttlb", r.ttlb.as_secs_f64())?;
-        t.raw_set("waited", r.waited.as_secs_f64())?;
-        t.raw_set("retry_after", r.retry_after.map(|d| d.as_secs_f64()))?;
-        t.raw_set("backoff", r.backoff.as_ref().map(|b| b.delay.as_secs_f64()))?;
-        Ok(t)
+        let secs =
+            |d: Option<std::time::Duration>| d.map_or(Field::Nil, |d| Field::Num(d.as_secs_f64()));
+        let fields = [
+            ("seq", Field::Int(r.seq as i64)),
+            ("status", Field::Int(i64::from(r.status))),
+            ("ok", Field::Bool(r.ok())),
+            ("url", Field::Str(r.url.as_str().as_bytes())),
+            ("headers", Field::Map(&headers)),
+            ("body", Field::Str(&r.body)),
+            ("size", Field::Int(r.body.len() as i64)),
+            ("ttfb", Field::Num(r.ttfb.as_secs_f64())),
+            ("ttlb", Field::Num(r.ttlb.as_secs_f64())),
+            ("waited", Field::Num(r.waited.as_secs_f64())),
+            ("retry_after", secs(r.retry_after)),
+            ("backoff", secs(r.backoff.as_ref().map(|b| b.delay))),
+        ];
+        fields_table(lua, &[&fields, extra], arg)
+    }
+}
+
+/// A plain value for [`fields_table`].
+pub enum Field<'a> {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Num(f64),
+    /// A Lua string (any bytes).
+    Str(&'a [u8]),
+    /// A table of string fields.
+    Map(&'a [(&'a str, Cow<'a, str>)]),
+    /// An empty table.
+    Empty,
+    /// The value passed to [`fields_table`] as `arg`.
+    Arg,
+}
+
+/// A fresh table of `fields` (no metatable), built in one protected call into the VM.
+///
+/// This runs on every poll: through `Table::raw_set`, each of a page's ~25 fields cost a protected
+/// call of its own, a tenth of a poll's CPU. Inside the call nothing owns memory (everything is
+/// borrowed), so a Lua error (out of memory) that unwinds through it leaks nothing.
+pub fn fields_table(lua: &Lua, fields: &[&[(&str, Field)]], arg: Value) -> mlua::Result<Table> {
+    use mlua::ffi;
+    use std::ffi::c_int;
+    unsafe fn push_str(state: *mut ffi::lua_State, s: &[u8]) {
+        // SAFETY: the pointer and length describe `s`; Lua copies the bytes.
+        unsafe { ffi::lua_pushlstring(state, s.as_ptr().cast(), s.len()) };
+    }
+    let n: usize = fields.iter().map(|f| f.len()).sum();
+    // SAFETY: the closure runs as a C function in a protected call, `arg` at index 1 and the
+    // 20 free stack slots Lua gives every C function; it uses at most 5 (table, key, value,
+    // inner key and value), each pair consumed by `lua_rawset`, and leaves exactly the table,
+    // in `arg`'s slot.
+    unsafe {
+        lua.exec_raw::<Table>(arg, |state| {
+            ffi::lua_createtable(state, 0, n as c_int);
+            let t = ffi::lua_gettop(state);
+            for (key, value) in fields.iter().flat_map(|f| f.iter()) {
+                push_str(state, key.as_bytes());
+                match value {
+                    Field::Nil => {
+                        ffi::lua_pop(state, 1);
+                        continue;
+                    }
+                    Field::Bool(b) => ffi::lua_pushboolean(state, c_int::from(*b)),
+                    Field::Int(i) => ffi::lua_pushinteger(state, *i),
+                    Field::Num(x) => ffi::lua_pushnumber(state, *x),
+                    Field::Str(s) => push_str(state, s),
+                    Field::Map(m) => {
+                        ffi::lua_createtable(state, 0, m.len() as c_int);
+                        for (k, v) in m.iter() {
+                            push_str(state, k.as_bytes());
+                            push_str(state, v.as_bytes());
+                            ffi::lua_rawset(state, -3);
+                        }
+                    }
+                    Field::Empty => ffi::lua_createtable(state, 0, 0),
+                    Field::Arg => ffi::lua_pushvalue(state, 1),
+                }
+                ffi::lua_rawset(state, t);
+            }
+            ffi::lua_replace(state, 1);
+        })
     }
 }
 
