@@ -289,6 +289,40 @@ async fn memory_is_capped() {
     );
 }
 
+/// A poll's answer is built inside the VM in one go (values.rs `fields_table`): running out of
+/// memory there is the same clean stop as anywhere else, not a crash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_memory_while_a_poll_answer_is_built_is_a_clean_stop() {
+    let d = Race::named("quiet")
+        .args(["--memory-limit-mb", "32"])
+        .script(
+            r#"local race = require("race")
+local url = race.options.event_url .. "secondhand/"
+local keep = {}
+while pcall(function() keep[#keep + 1] = string.rep("x", 65536) .. #keep end) do end
+keep[#keep] = nil
+keep[#keep] = nil
+collectgarbage()
+local polls = 0
+while true do
+  keep[#keep + 1] = race.session:poll(url)
+  polls = polls + 1
+  race.log.info("kept " .. polls)
+end
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert!(
+        d.stderr
+            .contains("the strategy used more memory than it may"),
+        "{d:?}"
+    );
+    // Polls were answered (and kept) before memory ran out.
+    assert!(d.stderr.contains("kept 1"), "{d:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_script_can_post_a_checkout_form() {
     let d = Race::named("instant")
