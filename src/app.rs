@@ -154,6 +154,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         && config.log_format == crate::log::Format::Text
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let early = config.early.clone();
+    let browser = config.browser.clone();
     let _status_page = start_early(&config, &watching, watching_count, &net).await;
     let ctx = Arc::new(Context::new(
         config,
@@ -201,7 +202,12 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     }
     // Whatever ended the run, a secured cart is the person's before anything else happens.
     let left = hand_over_left(&net, &log_dir, &alerts);
+    // With --browser-early, the watch's tab shows the first of them.
+    if let (Some(cart), crate::core::browser::Browser::Found(path)) = (left.first(), &browser) {
+        early.show_at_exit(cart, path).await;
+    }
     early.close_unused();
+    let left = left.len();
     // Alerts queued at the end (the cart's above all) get time to go out before we exit.
     let grace = if signal.is_some() { 3 } else { 20 };
     alerts.drain(Duration::from_secs(grace)).await;
@@ -300,11 +306,16 @@ async fn start_early(
     Some(page)
 }
 
-/// Hands over (headless) every secured cart the strategy did not, then alerts about each.
-fn hand_over_left(net: &Net, log_dir: &std::path::Path, alerts: &Alerts) -> usize {
+/// Hands over (headless) every secured cart the strategy did not, then alerts about each; they
+/// are returned.
+fn hand_over_left(
+    net: &Net,
+    log_dir: &std::path::Path,
+    alerts: &Alerts,
+) -> Vec<crate::core::carts::SecuredCart> {
     let carts = net.carts.take_pending();
     if carts.is_empty() {
-        return 0;
+        return carts;
     }
     crate::log::warn(format!(
         "{} secured cart{} not handed over yet: handing over now",
@@ -330,7 +341,7 @@ fn hand_over_left(net: &Net, log_dir: &std::path::Path, alerts: &Alerts) -> usiz
         fields.insert("handed_over_at_exit".into(), true.into());
         alerts.event("ticket_in_cart", fields);
     }
-    carts.len()
+    carts
 }
 
 /// Ctrl-C, SIGTERM (a service manager, `kill`) or SIGHUP (the terminal closed). The handlers are

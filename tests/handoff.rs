@@ -115,6 +115,65 @@ async fn an_early_browser_closed_before_the_cart_is_replaced_by_a_fresh_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cart_left_by_a_failing_strategy_is_shown_in_the_early_browsers_tab() {
+    let d = Race::named("standard")
+        .chromium()
+        .args(["--browser-early", "--interval", "0"])
+        .script(
+            r#"
+            local race = require("race")
+            local s = race.session
+            local url = race.options.event_url .. "secondhand/"
+            local page
+            repeat page = assert(s:poll(url)) until #page.listings > 0
+            for _, l in ipairs(page.listings) do
+              local r = assert(s:add_to_cart(l))
+              if r.status == "in_cart" then error("a bug after the cart") end
+            end
+            error("no cart")
+            "#,
+        )
+        .run()
+        .await;
+    let pid = d.stdout.contains("(pid ").then(|| browser_pid(&d.stdout));
+    if let Some(pid) = pid {
+        kill_browser(pid);
+    }
+    assert_ne!(d.code, 0, "the strategy failed: {d:?}");
+    assert!(d.stderr.contains("a bug after the cart"), "{d:?}");
+    // The session first (files, cookies), then the early browser's tab on the checkout.
+    let session = d.stdout.find("=== TICKET IN CART").expect("the session");
+    let window = d.stdout.find("Browser: ").expect("the browser");
+    assert!(session < window, "{d:?}");
+    assert!(
+        d.stdout
+            .contains("The tab that showed the watch (--browser-early) now shows the checkout."),
+        "{d:?}"
+    );
+    let started = d
+        .stderr
+        .find("browser started early (pid ")
+        .expect("said at start-up");
+    let early_pid: u32 = d.stderr[started + "browser started early (pid ".len()..]
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, Some(early_pid), "the early browser showed it");
+    let from_browser = d
+        .sim
+        .seen()
+        .into_iter()
+        .rfind(|s| {
+            s.path == "/rehearsal/checkout/questions/"
+                && s.user_agent.as_deref().unwrap_or("").contains("Chrome")
+        })
+        .expect("the browser requested the checkout page");
+    assert!(from_browser.cookie("__Host-pretix_session").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_browser_opens_the_checkout_page_holding_the_cart() {
     let d = Race::named("standard").chromium().run().await;
     // The window stays open after the run: close it whatever happened, then look at the run.

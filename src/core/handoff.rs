@@ -5,7 +5,7 @@
 //! the checkout page. Everything the person reads comes from the reporters here.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use url::Url;
 
@@ -245,6 +245,24 @@ impl EarlyBrowser {
 
     async fn take(&self) -> Option<Result<Early, String>> {
         self.0.lock().await.take()
+    }
+
+    /// At the end of a run, a secured cart nobody handed over goes to the early browser's tab,
+    /// if there is one (its files and session are printed already): the person finds the
+    /// checkout where they watched. `browser` is the executable, for the report.
+    pub async fn show_at_exit(&self, cart: &super::carts::SecuredCart, browser: &Path) {
+        // Still starting (the run ended in its first seconds): worth a short wait, not more.
+        let Ok(Some(Ok(early))) = tokio::time::timeout(Duration::from_secs(10), self.take()).await
+        else {
+            return;
+        };
+        crate::log::pause_status();
+        match early.show(&cart.cookies, &cart.checkout_url).await {
+            Ok(shown) => print!("{}", browser_report(&shown, browser, None)),
+            Err(e) => crate::log::warn(format!(
+                "the browser started early could not show the checkout ({e}): take the cart over with the session above"
+            )),
+        }
     }
 
     /// At the end of a run: a headless early browser nobody used is closed (a visible one is the
