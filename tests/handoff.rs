@@ -13,6 +13,37 @@ fn browser_pid(stdout: &str) -> u32 {
     after.split(')').next().unwrap().parse().unwrap()
 }
 
+/// Closes the browser the run's report names, if any (its window outlives the run); its pid.
+fn close_browser(d: &crate::support::Done) -> Option<u32> {
+    let pid = d.stdout.contains("(pid ").then(|| browser_pid(&d.stdout));
+    if let Some(pid) = pid {
+        kill_browser(pid);
+    }
+    pid
+}
+
+/// The pid in "browser started early (pid N)", said at start-up.
+fn early_pid(stderr: &str) -> u32 {
+    let at = stderr
+        .find("browser started early (pid ")
+        .expect("said at start-up");
+    browser_pid(&stderr[at..])
+}
+
+/// The browser asked the simulator for the checkout page, holding the session's cookie.
+fn checkout_seen_by_browser(d: &crate::support::Done) {
+    let from_browser = d
+        .sim
+        .seen()
+        .into_iter()
+        .rfind(|s| {
+            s.path == "/rehearsal/checkout/questions/"
+                && s.user_agent.as_deref().unwrap_or("").contains("Chrome")
+        })
+        .expect("the browser requested the checkout page");
+    assert!(from_browser.cookie("__Host-pretix_session").is_some());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_early_shows_the_watch_then_the_checkout_in_the_same_tab() {
     let d = Race::named("standard")
@@ -20,10 +51,7 @@ async fn browser_early_shows_the_watch_then_the_checkout_in_the_same_tab() {
         .args(["--browser-early", "-v"])
         .run()
         .await;
-    let pid = d.stdout.contains("(pid ").then(|| browser_pid(&d.stdout));
-    if let Some(pid) = pid {
-        kill_browser(pid);
-    }
+    let pid = close_browser(&d);
     assert_eq!(d.code, 0, "{d:?}");
     // Started at start-up, on our local status page, which it loaded.
     let started = d
@@ -38,12 +66,7 @@ async fn browser_early_shows_the_watch_then_the_checkout_in_the_same_tab() {
         d.stderr.contains("browser: the status page is shown"),
         "{d:?}"
     );
-    let early_pid: u32 = d.stderr[started + "browser started early (pid ".len()..]
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let early_pid = early_pid(&d.stderr);
     assert_eq!(pid, Some(early_pid), "the hand-over used the early browser");
     // The same tab went on to the checkout (its history: the status page, then the checkout),
     // holding the cart.
@@ -53,16 +76,7 @@ async fn browser_early_shows_the_watch_then_the_checkout_in_the_same_tab() {
         "{d:?}"
     );
     assert!(d.stdout.contains("Hand-over took "), "{d:?}");
-    let from_browser = d
-        .sim
-        .seen()
-        .into_iter()
-        .rfind(|s| {
-            s.path == "/rehearsal/checkout/questions/"
-                && s.user_agent.as_deref().unwrap_or("").contains("Chrome")
-        })
-        .expect("the browser requested the checkout page");
-    assert!(from_browser.cookie("__Host-pretix_session").is_some());
+    checkout_seen_by_browser(&d);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,10 +106,7 @@ async fn an_early_browser_closed_before_the_cart_is_replaced_by_a_fresh_one() {
         )
         .run()
         .await;
-    let pid = d.stdout.contains("(pid ").then(|| browser_pid(&d.stdout));
-    if let Some(pid) = pid {
-        kill_browser(pid);
-    }
+    close_browser(&d);
     assert_eq!(d.code, 0, "{d:?}");
     assert!(
         d.stderr
@@ -135,10 +146,7 @@ async fn a_cart_left_by_a_failing_strategy_is_shown_in_the_early_browsers_tab() 
         )
         .run()
         .await;
-    let pid = d.stdout.contains("(pid ").then(|| browser_pid(&d.stdout));
-    if let Some(pid) = pid {
-        kill_browser(pid);
-    }
+    let pid = close_browser(&d);
     assert_ne!(d.code, 0, "the strategy failed: {d:?}");
     assert!(d.stderr.contains("a bug after the cart"), "{d:?}");
     // The session first (files, cookies), then the early browser's tab on the checkout.
@@ -150,37 +158,16 @@ async fn a_cart_left_by_a_failing_strategy_is_shown_in_the_early_browsers_tab() 
             .contains("The tab that showed the watch (--browser-early) now shows the checkout."),
         "{d:?}"
     );
-    let started = d
-        .stderr
-        .find("browser started early (pid ")
-        .expect("said at start-up");
-    let early_pid: u32 = d.stderr[started + "browser started early (pid ".len()..]
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let early_pid = early_pid(&d.stderr);
     assert_eq!(pid, Some(early_pid), "the early browser showed it");
-    let from_browser = d
-        .sim
-        .seen()
-        .into_iter()
-        .rfind(|s| {
-            s.path == "/rehearsal/checkout/questions/"
-                && s.user_agent.as_deref().unwrap_or("").contains("Chrome")
-        })
-        .expect("the browser requested the checkout page");
-    assert!(from_browser.cookie("__Host-pretix_session").is_some());
+    checkout_seen_by_browser(&d);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_browser_opens_the_checkout_page_holding_the_cart() {
     let d = Race::named("standard").chromium().run().await;
     // The window stays open after the run: close it whatever happened, then look at the run.
-    let pid = d.stdout.contains("(pid ").then(|| browser_pid(&d.stdout));
-    if let Some(pid) = pid {
-        kill_browser(pid);
-    }
+    let pid = close_browser(&d);
     assert_eq!(d.code, 0, "{d:?}");
     assert!(pid.is_some(), "a Browser line with a pid: {d:?}");
 
