@@ -202,9 +202,18 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     }
     // Whatever ended the run, a secured cart is the person's before anything else happens.
     let left = hand_over_left(&net, &log_dir, &alerts);
-    // With --browser-early, the watch's tab shows the first of them.
+    // With --browser-early, the watch's tab shows the first of them (its session is printed
+    // already); after a signal, only briefly: the person asked us to stop.
     if let (Some(cart), crate::core::browser::Browser::Found(path)) = (left.first(), &browser) {
-        early.show_at_exit(cart, path).await;
+        let within = Duration::from_secs(if signal.is_some() { 5 } else { 30 });
+        if tokio::time::timeout(within, early.show_at_exit(cart, path))
+            .await
+            .is_err()
+        {
+            crate::log::warn(
+                "the browser started early did not show the checkout in time: take the cart over with the session above",
+            );
+        }
     }
     early.close_unused();
     let left = left.len();

@@ -1,6 +1,7 @@
 //! The browser hand-over, with a real Chromium (headless) against the simulator over HTTPS.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use crate::support::{Race, bare, chromium, kill_browser};
 
@@ -42,6 +43,26 @@ fn checkout_seen_by_browser(d: &crate::support::Done) {
         })
         .expect("the browser requested the checkout page");
     assert!(from_browser.cookie("__Host-pretix_session").is_some());
+}
+
+/// A cart left as the run ended: its session printed first, then the early browser's own tab on
+/// the checkout, holding the cart (the browser is closed after).
+fn shown_at_exit_in_the_early_tab(d: &crate::support::Done) {
+    let pid = close_browser(d);
+    let session = d.stdout.find("=== TICKET IN CART").expect("the session");
+    let window = d.stdout.find("Browser: ").expect("the browser");
+    assert!(session < window, "{d:?}");
+    assert!(
+        d.stdout
+            .contains("The tab that showed the watch (--browser-early) now shows the checkout."),
+        "{d:?}"
+    );
+    assert_eq!(
+        pid,
+        Some(early_pid(&d.stderr)),
+        "the early browser showed it"
+    );
+    checkout_seen_by_browser(d);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,21 +167,39 @@ async fn a_cart_left_by_a_failing_strategy_is_shown_in_the_early_browsers_tab() 
         )
         .run()
         .await;
-    let pid = close_browser(&d);
+    shown_at_exit_in_the_early_tab(&d);
     assert_ne!(d.code, 0, "the strategy failed: {d:?}");
     assert!(d.stderr.contains("a bug after the cart"), "{d:?}");
-    // The session first (files, cookies), then the early browser's tab on the checkout.
-    let session = d.stdout.find("=== TICKET IN CART").expect("the session");
-    let window = d.stdout.find("Browser: ").expect("the browser");
-    assert!(session < window, "{d:?}");
-    assert!(
-        d.stdout
-            .contains("The tab that showed the watch (--browser-early) now shows the checkout."),
-        "{d:?}"
-    );
-    let early_pid = early_pid(&d.stderr);
-    assert_eq!(pid, Some(early_pid), "the early browser showed it");
-    checkout_seen_by_browser(&d);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cart_held_at_ctrl_c_is_shown_in_the_early_browsers_tab() {
+    let mut r = Race::named("standard")
+        .chromium()
+        .args(["--browser-early", "--interval", "0"])
+        .script(
+            r#"
+            local race = require("race")
+            local s = race.session
+            local url = race.options.event_url .. "secondhand/"
+            local page
+            repeat page = assert(s:poll(url)) until #page.listings > 0
+            for _, l in ipairs(page.listings) do
+              if assert(s:add_to_cart(l)).status == "in_cart" then break end
+            end
+            race.log.info("HOLDING THE CART")
+            while true do race.time.sleep(0.05) end
+            "#,
+        )
+        .spawn()
+        .await;
+    r.wait_for("HOLDING THE CART", Duration::from_secs(20))
+        .await;
+    r.wait_for("browser started early (pid ", Duration::from_secs(20))
+        .await;
+    let d = r.signal("INT").await;
+    shown_at_exit_in_the_early_tab(&d);
+    assert_eq!(d.code, 130, "{d:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
