@@ -10,7 +10,9 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pretix_race::sim::{Scenario, Sim};
+use pretix_race::sim::Scenario;
+
+mod common;
 
 const SAMPLES: usize = 25;
 
@@ -22,21 +24,17 @@ fn sample(
     from: u32,
     interval: &str,
 ) -> Duration {
-    let mut scenario = Scenario::named("instant").unwrap();
-    scenario.listings_from_poll = from;
-    let sim = rt.block_on(Sim::start(scenario)).unwrap();
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, sim.ca_pem()).unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_pretix-race"))
-        .args(["--url", sim.base_url().as_str(), "--event", sim.event()])
-        .args(["--headless", "-q", "--interval", interval, "--ca-cert"])
-        .arg(&ca)
-        .arg("--log-dir")
-        .arg(dir.join("log"))
-        .env_remove("SSL_CERT_FILE")
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
+    let (sim, ca) = common::sim(rt, "instant", from, dir);
+    let status = common::at_sim(
+        &mut Command::new(env!("CARGO_BIN_EXE_pretix-race")),
+        &sim,
+        &ca,
+        dir,
+    )
+    .args(["--headless", "-q", "--interval", interval])
+    .stdout(Stdio::null())
+    .status()
+    .unwrap();
     assert!(status.success());
     let seen = sim.seen();
     let post = seen
@@ -50,17 +48,8 @@ fn sample(
     post.at - poll.replied.expect("answered")
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
     let mut samples: Vec<Duration> = Vec::new();
     let from = Scenario::named("instant").unwrap().listings_from_poll;
@@ -78,7 +67,7 @@ fn main() {
     );
     // The event page is request 1, so the listing's poll is request `from + 1`, its POST the next.
     let at = |from: u32| {
-        median(
+        common::median(
             (0..SWAP_SAMPLES)
                 .map(|_| sample(&rt, dir.path(), from, "0"))
                 .collect(),

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pretix_race::sim::{Scenario, Sim};
+mod common;
 
 const SAMPLES: usize = 5;
 
@@ -27,11 +27,7 @@ fn took(stdout: &str) -> Duration {
 }
 
 fn sample(rt: &tokio::runtime::Runtime, dir: &Path, early: bool) -> Duration {
-    let mut scenario = Scenario::named("instant").unwrap();
-    scenario.listings_from_poll = 12;
-    let sim = rt.block_on(Sim::start(scenario)).unwrap();
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, sim.ca_pem()).unwrap();
+    let (sim, ca) = common::sim(rt, "instant", 12, dir);
     let chromium = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let wrapper = dir.join("chromium-headless");
     std::fs::write(
@@ -47,13 +43,9 @@ fn sample(rt: &tokio::runtime::Runtime, dir: &Path, early: bool) -> Duration {
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pretix-race"));
-    cmd.args(["--url", sim.base_url().as_str(), "--event", sim.event()])
-        .args(["-q", "--interval", "0.25", "--ca-cert"])
-        .arg(&ca)
-        .arg("--log-dir")
-        .arg(dir.join("log"))
+    common::at_sim(&mut cmd, &sim, &ca, dir)
+        .args(["-q", "--interval", "0.25"])
         .env("CHROME", &wrapper)
-        .env_remove("SSL_CERT_FILE")
         .stderr(Stdio::null());
     if early {
         cmd.arg("--browser-early");
@@ -74,17 +66,8 @@ fn sample(rt: &tokio::runtime::Runtime, dir: &Path, early: bool) -> Duration {
     took(&stdout)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
     let cold: Vec<_> = (0..SAMPLES)
         .map(|_| sample(&rt, dir.path(), false))
@@ -96,9 +79,9 @@ fn main() {
         "hand-over (cart secured -> checkout loaded in Chromium, headless, loopback):\n  \
          browser started at the hand-over: median {:.0?} (min {:.0?})\n  \
          --browser-early (same tab):       median {:.0?} (min {:.0?})  ({SAMPLES} runs each)",
-        median(cold.clone()),
+        common::median(cold.clone()),
         cold.iter().min().unwrap(),
-        median(early.clone()),
+        common::median(early.clone()),
         early.iter().min().unwrap(),
     );
 }

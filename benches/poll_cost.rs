@@ -14,7 +14,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use pretix_race::sim::{Scenario, Sim};
+mod common;
 
 const FEW: u32 = 200;
 const MANY: u32 = FEW + 10_000;
@@ -26,11 +26,7 @@ const RSS_GROWTH_KB: i64 = 1024;
 
 /// (CPU time, memory) of one run of `polls` empty polls.
 fn run(rt: &tokio::runtime::Runtime, polls: u32, dir: &std::path::Path) -> (Duration, Memory) {
-    let mut s = Scenario::named("quiet").unwrap();
-    s.listings_from_poll = u32::MAX;
-    let sim = rt.block_on(Sim::start(s)).unwrap();
-    let ca = dir.join("ca.pem");
-    std::fs::write(&ca, sim.ca_pem()).unwrap();
+    let (sim, ca) = common::sim(rt, "quiet", u32::MAX, dir);
     let script = dir.join("polls.lua");
     std::fs::write(
         &script,
@@ -54,15 +50,9 @@ fn run(rt: &tokio::runtime::Runtime, polls: u32, dir: &std::path::Path) -> (Dura
     };
     // Reaped by `wait4` below (for this one child's figures), not by `Child::wait`.
     #[allow(clippy::zombie_processes)]
-    let child = cmd
-        .args(["--url", sim.base_url().as_str(), "--event", sim.event()])
-        .args(["--headless", "-q", "--interval", "0", "--ca-cert"])
-        .arg(&ca)
-        .arg("--log-dir")
-        .arg(dir.join("log"))
-        .arg("--script")
+    let child = common::at_sim(&mut cmd, &sim, &ca, dir)
+        .args(["--headless", "-q", "--interval", "0", "--script"])
         .arg(&script)
-        .env_remove("SSL_CERT_FILE")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -114,11 +104,7 @@ fn wait_with_usage(pid: u32) -> (bool, (Duration, Memory)) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
     let mut per_poll = Vec::new();
     let (mut short, mut long) = (Memory::default(), Memory::default());

@@ -5,13 +5,12 @@
 //! the checkout page. Everything the person reads comes from the reporters here.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use url::Url;
 
-use std::sync::Arc;
-
-use super::browser::{Browser, Early};
+use super::browser::{Browser, BrowserError, Early, Shown};
 use super::clock;
 use super::cookies::{self, CookieInfo};
 
@@ -243,25 +242,26 @@ impl EarlyBrowser {
         Some(early.pid())
     }
 
-    async fn take(&self) -> Option<Result<Early, String>> {
-        self.0.lock().await.take()
+    /// Sets `cookies` and sends the early browser's tab to `url`, waiting for the browser if it
+    /// is still starting; `None` when there is none to use (not asked for, did not start, or
+    /// taken by an earlier hand-over).
+    async fn show(&self, cookies: &[CookieInfo], url: &Url) -> Option<Result<Shown, BrowserError>> {
+        let early = self.0.lock().await.take()?.ok()?;
+        Some(early.show(cookies, url).await)
     }
 
     /// At the end of a run, a secured cart nobody handed over goes to the early browser's tab,
     /// if there is one (its files and session are printed already): the person finds the
-    /// checkout where they watched. `browser` is the executable, for the report.
+    /// checkout where they watched. `browser` is the executable, for the report. The caller
+    /// bounds how long this may take.
     pub async fn show_at_exit(&self, cart: &super::carts::SecuredCart, browser: &Path) {
-        // Still starting (the run ended in its first seconds): worth a short wait, not more.
-        let Ok(Some(Ok(early))) = tokio::time::timeout(Duration::from_secs(10), self.take()).await
-        else {
-            return;
-        };
         crate::log::pause_status();
-        match early.show(&cart.cookies, &cart.checkout_url).await {
-            Ok(shown) => print!("{}", browser_report(&shown, browser, None)),
-            Err(e) => crate::log::warn(format!(
+        match self.show(&cart.cookies, &cart.checkout_url).await {
+            Some(Ok(shown)) => print!("{}", browser_report(&shown, browser, None)),
+            Some(Err(e)) => crate::log::warn(format!(
                 "the browser started early could not show the checkout ({e}): take the cart over with the session above"
             )),
+            None => {}
         }
     }
 
@@ -369,21 +369,19 @@ async fn hand_over_now(req: Request<'_>) -> HandedOver {
         profile_root: req.dir.to_path_buf(),
     };
     let early = match req.early {
-        Some(e) => e.take().await,
+        Some(e) => e.show(&req.cookies, req.url).await,
         None => None,
     };
     let opened = match early {
-        Some(Ok(early)) => match early.show(&req.cookies, req.url).await {
-            Ok(shown) => Ok(shown),
-            // Closed by the person meanwhile, perhaps: a browser of its own, as without the flag.
-            Err(e) => {
-                crate::log::warn(format!(
-                    "the browser started early could not show the checkout ({e}); starting one"
-                ));
-                super::browser::open(&launch, &req.cookies, req.url).await
-            }
-        },
-        Some(Err(_)) | None => super::browser::open(&launch, &req.cookies, req.url).await,
+        Some(Ok(shown)) => Ok(shown),
+        // Closed by the person meanwhile, perhaps: a browser of its own, as without the flag.
+        Some(Err(e)) => {
+            crate::log::warn(format!(
+                "the browser started early could not show the checkout ({e}); starting one"
+            ));
+            super::browser::open(&launch, &req.cookies, req.url).await
+        }
+        None => super::browser::open(&launch, &req.cookies, req.url).await,
     };
     let window = match opened {
         Ok(shown) => {

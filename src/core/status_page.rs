@@ -33,6 +33,8 @@ impl StatusPage {
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
+                    // Out of file descriptors, say: not a reason to spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 };
                 let (net, watching, shown) = (net.clone(), watching.clone(), shown.clone());
