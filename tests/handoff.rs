@@ -14,6 +14,26 @@ fn browser_pid(stdout: &str) -> u32 {
     after.split(')').next().unwrap().parse().unwrap()
 }
 
+/// A strategy that runs `before`, polls until listings show and adds them to the cart until one
+/// is in it, then runs `then` (Lua; `race`, the session `s` and the cart result `r` in scope).
+fn carting_strategy(before: &str, then: &str) -> String {
+    format!(
+        r#"
+        local race = require("race")
+        local s = race.session
+        {before}
+        local url = race.options.event_url .. "secondhand/"
+        local page
+        repeat page = assert(s:poll(url)) until #page.listings > 0
+        for _, l in ipairs(page.listings) do
+          local r = assert(s:add_to_cart(l))
+          if r.status == "in_cart" then {then} end
+        end
+        error("no cart")
+        "#
+    )
+}
+
 /// Closes the browser the run's report names, if any (its window outlives the run); its pid.
 fn close_browser(d: &crate::support::Done) -> Option<u32> {
     let pid = d.stdout.contains("(pid ").then(|| browser_pid(&d.stdout));
@@ -106,25 +126,11 @@ async fn an_early_browser_closed_before_the_cart_is_replaced_by_a_fresh_one() {
         .chromium()
         .args(["--browser-early", "--interval", "0"])
         .env("PRETIX_RACE_TEST_HOOKS", "1")
-        .script(
-            r#"
-            local race = require("race")
-            local s = race.session
-            -- Waits for the early browser, then closes its window as the person might.
-            assert(race._test_close_early_browser(), "an early browser")
-            local url = race.options.event_url .. "secondhand/"
-            local page
-            repeat page = assert(s:poll(url)) until #page.listings > 0
-            for _, l in ipairs(page.listings) do
-              local r = assert(s:add_to_cart(l))
-              if r.status == "in_cart" then
-                s:handoff(r.checkout_url)
-                return
-              end
-            end
-            error("no cart")
-            "#,
-        )
+        .script(&carting_strategy(
+            // Waits for the early browser, then closes its window as the person might.
+            r#"assert(race._test_close_early_browser(), "an early browser")"#,
+            "s:handoff(r.checkout_url) return",
+        ))
         .run()
         .await;
     close_browser(&d);
@@ -151,20 +157,7 @@ async fn a_cart_left_by_a_failing_strategy_is_shown_in_the_early_browsers_tab() 
     let d = Race::named("standard")
         .chromium()
         .args(["--browser-early", "--interval", "0"])
-        .script(
-            r#"
-            local race = require("race")
-            local s = race.session
-            local url = race.options.event_url .. "secondhand/"
-            local page
-            repeat page = assert(s:poll(url)) until #page.listings > 0
-            for _, l in ipairs(page.listings) do
-              local r = assert(s:add_to_cart(l))
-              if r.status == "in_cart" then error("a bug after the cart") end
-            end
-            error("no cart")
-            "#,
-        )
+        .script(&carting_strategy("", r#"error("a bug after the cart")"#))
         .run()
         .await;
     shown_at_exit_in_the_early_tab(&d);
@@ -177,20 +170,10 @@ async fn a_cart_held_at_ctrl_c_is_shown_in_the_early_browsers_tab() {
     let mut r = Race::named("standard")
         .chromium()
         .args(["--browser-early", "--interval", "0"])
-        .script(
-            r#"
-            local race = require("race")
-            local s = race.session
-            local url = race.options.event_url .. "secondhand/"
-            local page
-            repeat page = assert(s:poll(url)) until #page.listings > 0
-            for _, l in ipairs(page.listings) do
-              if assert(s:add_to_cart(l)).status == "in_cart" then break end
-            end
-            race.log.info("HOLDING THE CART")
-            while true do race.time.sleep(0.05) end
-            "#,
-        )
+        .script(&carting_strategy(
+            "",
+            r#"race.log.info("HOLDING THE CART") while true do race.time.sleep(0.05) end"#,
+        ))
         .spawn()
         .await;
     r.wait_for("HOLDING THE CART", Duration::from_secs(20))
