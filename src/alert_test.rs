@@ -46,10 +46,10 @@ pub async fn run(a: AlertTest) -> Result<(), AppError> {
     let mut failed = 0;
     for (channel, r) in &results {
         match r {
-            Ok(what) => println!("{channel:<9} delivered: {what}"),
+            Ok(what) => crate::outln!("{channel:<9} delivered: {what}"),
             Err(e) => {
                 failed += 1;
-                println!("{channel:<9} FAILED: {e}");
+                crate::outln!("{channel:<9} FAILED: {e}");
             }
         }
     }

@@ -23,21 +23,24 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
         }
         Mode::Rehearse(r) => rehearse(*r).await,
         Mode::HandoffTest(h) => crate::handoff_test::run(h).await,
+        // Rendered whole, then written: `completions bash | head` ends quietly, as other tools do.
         Mode::Completions(shell) => {
             use clap::CommandFactory;
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "pretix-race",
-                &mut std::io::stdout(),
-            );
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pretix-race", &mut text);
+            crate::log::out_bytes(&text);
             Ok(())
         }
         Mode::Man => {
             use clap::CommandFactory;
+            let mut text = Vec::new();
             clap_mangen::Man::new(Cli::command())
-                .render(&mut std::io::stdout())
-                .map_err(|e| AppError::failure(format!("could not write the man page: {e}"), None))
+                .render(&mut text)
+                .map_err(|e| {
+                    AppError::failure(format!("could not render the man page: {e}"), None)
+                })?;
+            crate::log::out_bytes(&text);
+            Ok(())
         }
         Mode::Check(c) => crate::check::run(c).await,
         Mode::AlertTest(a) => {
@@ -149,6 +152,11 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             .join(", "),
     };
     let log_dir = config.log_dir.clone();
+    let (supervisor_client, webhook_retry_pause, runaway_after) = (
+        config.client.clone(),
+        config.webhook_retry_pause,
+        config.runaway_after,
+    );
     let watching_count = config.targets.len().max(1);
     let status_wanted = !config.quiet
         && config.log_format == crate::log::Format::Text
@@ -175,9 +183,29 @@ pub async fn race(config: Config) -> Result<(), AppError> {
 
     let tasks = ctx_for_tasks.clone();
     let mut shutdown = Shutdown::install(&kill);
+    // From here on, the supervisor (another thread) hands over every secured cart even if this
+    // thread is held by the script or a page, and the heartbeat tells it (and the runaway clock)
+    // whether this thread gets back to its scheduler.
+    let armed = Arc::new(crate::supervisor::Armed::new(
+        net.clone(),
+        log_dir.clone(),
+        alerts.clone(),
+        supervisor_client,
+        webhook_retry_pause,
+        kill.clone(),
+        shutdown.caught.clone(),
+        runaway_after,
+    ));
+    let _disarm = crate::supervisor::arm(armed.clone());
+    let heartbeat = crate::core::heartbeat::start();
     // On a terminal, one line that updates in place says how the watch goes.
     let status = live_status(&net, watching_count, status_wanted);
-    let mut task = tokio::spawn(async move { engine.run(chunk).await });
+    let mut task = tokio::spawn(async move {
+        // The VM is never closed: closing runs every `__gc` finalizer, which a script could make
+        // loop forever with hooks off. The process ends soon after; the OS takes the memory back.
+        let engine = std::mem::ManuallyDrop::new(engine);
+        engine.run(chunk).await
+    });
     let (outcome, signal) = tokio::select! {
         biased;
         sig = shutdown.recv() => {
@@ -192,6 +220,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             None => (Some(r), None),
         },
     };
+    armed.ending();
     tasks.stop_tasks();
     if let Some(s) = status {
         s.abort();
@@ -201,7 +230,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         crate::log::info(format!("{sig}: stopping"));
     }
     // Whatever ended the run, a secured cart is the person's before anything else happens.
-    let left = hand_over_left(&net, &log_dir, &alerts);
+    let left = crate::supervisor::hand_over_left(&net, &log_dir, Some(&alerts));
     // With --browser-early, the watch's tab shows the first of them (its session is printed
     // already); after a signal, only briefly: the person asked us to stop.
     if let (Some(cart), crate::core::browser::Browser::Found(path)) = (left.first(), &browser) {
@@ -221,6 +250,8 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     let grace = if signal.is_some() { 3 } else { 20 };
     alerts.drain(Duration::from_secs(grace)).await;
     saves.flush(Duration::from_secs(3)).await;
+    heartbeat.abort();
+    crate::core::heartbeat::stop();
     let mut summary = net.stats.summary();
     if left > 0 {
         summary.push_str(&format!(
@@ -315,44 +346,6 @@ async fn start_early(
     Some(page)
 }
 
-/// Hands over (headless) every secured cart the strategy did not, then alerts about each; they
-/// are returned.
-fn hand_over_left(
-    net: &Net,
-    log_dir: &std::path::Path,
-    alerts: &Alerts,
-) -> Vec<crate::core::carts::SecuredCart> {
-    let carts = net.carts.take_pending();
-    if carts.is_empty() {
-        return carts;
-    }
-    crate::log::warn(format!(
-        "{} secured cart{} not handed over yet: handing over now",
-        carts.len(),
-        if carts.len() == 1 { " was" } else { "s were" }
-    ));
-    let exports = crate::core::handoff::at_exit(log_dir, &carts);
-    for (cart, export) in carts.iter().zip(&exports) {
-        let cookies: Vec<serde_json::Value> = export
-            .cookies
-            .iter()
-            .map(|c| {
-                serde_json::json!({ "name": c.name, "value": c.value, "domain": c.domain, "path": c.path })
-            })
-            .collect();
-        let mut fields = serde_json::Map::new();
-        fields.insert("ticket".into(), cart.ticket.clone().into());
-        fields.insert("price".into(), cart.price.clone().into());
-        fields.insert("checkout_url".into(), cart.checkout_url.as_str().into());
-        fields.insert("expires".into(), cart.expires.clone().into());
-        fields.insert("cookies".into(), cookies.into());
-        fields.insert("cookie_script".into(), export.console_script.clone().into());
-        fields.insert("handed_over_at_exit".into(), true.into());
-        alerts.event("ticket_in_cart", fields);
-    }
-    carts
-}
-
 /// Ctrl-C, SIGTERM (a service manager, `kill`) or SIGHUP (the terminal closed). The handlers are
 /// installed when this is made, before the strategy starts: a signal in its very first instant
 /// must reach us (and the secured-cart hand-over), not end the process at once.
@@ -366,7 +359,7 @@ struct Shutdown {
     #[cfg(unix)]
     raw: Vec<signal_hook_registry::SigId>,
     /// The signal number a raw handler saw (0: none yet).
-    caught: Arc<std::sync::atomic::AtomicI32>,
+    pub caught: Arc<std::sync::atomic::AtomicI32>,
 }
 
 impl Shutdown {

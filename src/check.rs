@@ -85,12 +85,16 @@ pub async fn run(a: CheckArgs) -> Result<(), AppError> {
         rows.push(rehearse(&exe, &a, case, &dir.join(i.to_string())).await);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    println!(
+    crate::outln!(
         "{:<42} {:<6} {:<22} {:>6} {:>7}  first error",
-        "scenario", "result", "outcome", "polls", "time"
+        "scenario",
+        "result",
+        "outcome",
+        "polls",
+        "time"
     );
     for r in &rows {
-        println!(
+        crate::outln!(
             "{:<42} {:<6} {:<22} {:>6} {:>6.1}s  {}",
             r.label,
             if r.ok { "ok" } else { "FAIL" },
@@ -107,7 +111,7 @@ pub async fn run(a: CheckArgs) -> Result<(), AppError> {
             Some("rehearse one with `pretix-race rehearse --scenario NAME --script FILE --strict` to see it whole".into()),
         ));
     }
-    println!("all {} scenarios secured a cart", rows.len());
+    crate::outln!("all {} scenarios secured a cart", rows.len());
     Ok(())
 }
 

@@ -62,3 +62,18 @@ impl AppError {
         }
     }
 }
+
+/// Says how the run ended (stderr; JSON logs stay JSON to the last line) and gives its exit code.
+/// The one place an ending is rendered: `main` and the supervisor both end through it.
+pub fn report(e: AppError) -> u8 {
+    let code = e.exit_code();
+    if crate::log::is_json() {
+        let help = miette::Diagnostic::help(&e).map(|h| h.to_string());
+        crate::log::json_error(&e.to_string(), help.as_deref(), code);
+    } else if let AppError::Interrupted { .. } = e {
+        crate::log::err_out(&format!("{e}\n"));
+    } else {
+        crate::log::err_out(&format!("{:?}\n", miette::Report::new(e)));
+    }
+    code
+}

@@ -158,24 +158,24 @@ async fn simulate(
             "the window is an ordinary one (navigator.webdriver is not set)".into(),
         ));
     }
-    println!("\nHand-over check ({}):", path.display());
+    crate::outln!("\nHand-over check ({}):", path.display());
     for (ok, what) in &checks {
-        println!("  {} {what}", if *ok { "ok  " } else { "FAIL" });
+        crate::outln!("  {} {what}", if *ok { "ok  " } else { "FAIL" });
     }
-    println!(
+    crate::outln!(
         "  hand-over took {} from cart secured to checkout page loaded",
         crate::core::session::ms(latency)
     );
     shown.close_if_headless();
     match checks.iter().filter(|(ok, _)| !ok).count() {
         0 => {
-            println!("Hand-over verified.");
+            crate::outln!("Hand-over verified.");
             if let Some(to) = &a.imessage {
                 let text = format!(
                     "pretix-race hand-over test: verified, the browser showed {checkout_url}"
                 );
                 match crate::core::notify::imessage::send(to, &text).await {
-                    Ok(()) => println!("Test iMessage sent to {to}."),
+                    Ok(()) => crate::outln!("Test iMessage sent to {to}."),
                     Err(e) => return Err(fail(format!("test iMessage to {to}: {e}"), None)),
                 }
             }
@@ -208,12 +208,12 @@ async fn live(
         ));
     }
     let cookies = session.cookies();
-    println!(
+    crate::outln!(
         "\nSession cookies set by {}:",
         event_url.host_str().unwrap_or("")
     );
     for c in &cookies {
-        println!(
+        crate::outln!(
             "  {}={}  (domain {}, path {}{}{}{})",
             c.name,
             c.value,
@@ -236,7 +236,7 @@ async fn live(
     let mut shown = browser::open(&launch, &cookies, &event_url)
         .await
         .map_err(|e| fail(format!("the browser hand-over failed: {e}"), None))?;
-    println!(
+    crate::outln!(
         "\nThe browser ({}, pid {}) shows {} with this session.\nCompare the cookies above with DevTools → Application → Cookies in that window.",
         path.display(),
         shown.pid,

@@ -18,5 +18,6 @@ pub mod handoff_test;
 pub mod log;
 pub mod lua;
 pub mod sim;
+pub mod supervisor;
 
 pub use app::run;

@@ -76,6 +76,40 @@ fn write_line(line: &[u8]) {
     let _ = std::io::stderr().lock().write_all(&out);
 }
 
+/// Writes `text` to stdout as it is. What goes there is for a person or a pipe to act on; a
+/// closed one (a pipe whose reader left, a terminal gone with SIGHUP) must never panic and never
+/// change how the run ends: the cookie files and the alerts still go out. So errors are dropped.
+pub fn out(text: &str) {
+    out_bytes(text.as_bytes());
+}
+
+/// [`out`] for bytes (a man page, a completion script).
+pub fn out_bytes(bytes: &[u8]) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(bytes);
+    let _ = o.flush();
+}
+
+/// `print!` through [`out`]: never panics on a closed stdout.
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => { $crate::log::out(&format!($($t)*)) };
+}
+
+/// `println!` through [`out`]: never panics on a closed stdout.
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::log::out("\n") };
+    ($($t:tt)*) => { $crate::log::out(&format!("{}\n", format_args!($($t)*))) };
+}
+
+/// [`out`] for stderr: the final report, written whether or not anyone still reads it.
+pub fn err_out(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// While set, the status line stays away (stdout is printing the hand-over).
 static PAUSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 

@@ -2,7 +2,6 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use pretix_race::error::{AppError, exit};
 
 fn main() -> ExitCode {
     let cli = pretix_race::cli::Cli::parse();
@@ -12,35 +11,27 @@ fn main() -> ExitCode {
             Box::new(miette::MietteHandlerOpts::new().width(400).build())
         }));
     }
-    // One thread: a watch is one request at a time, and waking a second worker for each answer
-    // cost more CPU per poll than everything the tool itself does (see README, Speed).
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
-            return ExitCode::from(exit::FAILURE);
-        }
-    };
-    match runtime.block_on(pretix_race::run(cli)) {
+    // The run lives on an engine thread; this one supervises it (see `supervisor`): no script and
+    // no page can keep a secured cart from being handed over.
+    let result = pretix_race::supervisor::supervise(move || {
+        // One thread: a watch is one request at a time, and waking a second worker for each
+        // answer cost more CPU per poll than everything the tool itself does (README, Speed).
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                pretix_race::error::AppError::failure(
+                    format!("could not start the async runtime: {e}"),
+                    None,
+                )
+            })?;
+        let result = runtime.block_on(pretix_race::run(cli));
+        // Tasks still parked (a browser's, a spawned strategy task's) are not waited for.
+        runtime.shutdown_background();
+        result
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        // JSON logs stay JSON to the last line.
-        Err(e) if pretix_race::log::is_json() => {
-            let code = e.exit_code();
-            let help = miette::Diagnostic::help(&e).map(|h| h.to_string());
-            pretix_race::log::json_error(&e.to_string(), help.as_deref(), code);
-            ExitCode::from(code)
-        }
-        Err(e @ AppError::Interrupted { .. }) => {
-            eprintln!("{e}");
-            ExitCode::from(e.exit_code())
-        }
-        Err(e) => {
-            let code = e.exit_code();
-            eprintln!("{:?}", miette::Report::new(e));
-            ExitCode::from(code)
-        }
+        Err(e) => ExitCode::from(pretix_race::error::report(e)),
     }
 }

@@ -9,7 +9,7 @@ use crate::support::hook::Hook;
 use crate::support::{Done, Race, mode};
 
 /// The default, but it keeps watching after a cart (a couple wants two tickets).
-const KEEP_GOING: &str = r#"
+pub(crate) const KEEP_GOING: &str = r#"
 local race = require("race")
 local s = require("race.default")
 function s.on_cart(result)
@@ -20,13 +20,13 @@ return s
 "#;
 
 /// A strategy's first lines: secure the first listing, without handing it over.
-const SECURE_FIRST: &str = r#"
+pub(crate) const SECURE_FIRST: &str = r#"
 local race = require("race")
 local page = assert(race.market.poll(race.session, race.options.event_url .. "secondhand/"))
 assert(assert(race.market.add_to_cart(race.session, page.listings[1])).status == "in_cart")
 "#;
 
-fn assert_cart_handed_over_at_exit(d: &Done) {
+pub(crate) fn assert_cart_handed_over_at_exit(d: &Done) {
     assert!(
         d.stdout
             .contains("=== TICKET IN CART (handed over as pretix-race stops"),

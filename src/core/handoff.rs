@@ -194,7 +194,7 @@ pub fn at_exit(dir: &Path, carts: &[super::carts::SecuredCart]) -> Vec<Export> {
         .iter()
         .map(|c| {
             let export = export(dir, c.cookies.clone(), &c.checkout_url);
-            print!("{}", report(&export, c.expires.as_deref(), Title::AtExit));
+            crate::out!("{}", report(&export, c.expires.as_deref(), Title::AtExit));
             export
         })
         .collect()
@@ -257,7 +257,7 @@ impl EarlyBrowser {
     pub async fn show_at_exit(&self, cart: &super::carts::SecuredCart, browser: &Path) {
         crate::log::pause_status();
         match self.show(&cart.cookies, &cart.checkout_url).await {
-            Some(Ok(shown)) => print!("{}", browser_report(&shown, browser, None)),
+            Some(Ok(shown)) => crate::out!("{}", browser_report(&shown, browser, None)),
             Some(Err(e)) => crate::log::warn(format!(
                 "the browser started early could not show the checkout ({e}): take the cart over with the session above"
             )),
@@ -340,7 +340,7 @@ async fn hand_over_now(req: Request<'_>) -> HandedOver {
     } else {
         Title::NotCheckout
     };
-    print!("{}", report(&export, req.expires.as_deref(), title));
+    crate::out!("{}", report(&export, req.expires.as_deref(), title));
     let path = match req.browser {
         Browser::Headless => {
             return HandedOver {
@@ -350,7 +350,7 @@ async fn hand_over_now(req: Request<'_>) -> HandedOver {
             };
         }
         Browser::NotFound => {
-            print!(
+            crate::out!(
                 "{}",
                 manual_report("no browser was found at start-up", &export)
             );
@@ -387,7 +387,7 @@ async fn hand_over_now(req: Request<'_>) -> HandedOver {
         Ok(shown) => {
             let latency = req.secured_at.map(|t| t.elapsed());
             if !req.headless_browser {
-                print!("{}", browser_report(&shown, &path, latency));
+                crate::out!("{}", browser_report(&shown, &path, latency));
             }
             Window::Shown {
                 shown,
@@ -397,7 +397,7 @@ async fn hand_over_now(req: Request<'_>) -> HandedOver {
         }
         Err(e) => {
             crate::log::warn(format!("browser hand-over failed: {e}"));
-            print!("{}", manual_report(&e.to_string(), &export));
+            crate::out!("{}", manual_report(&e.to_string(), &export));
             Window::Failed(e.to_string())
         }
     };

@@ -9,6 +9,7 @@ pub mod cookies;
 pub mod events;
 pub mod governor;
 pub mod handoff;
+pub mod heartbeat;
 pub mod http;
 pub mod market;
 pub mod notify;

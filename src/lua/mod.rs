@@ -143,9 +143,16 @@ impl Context {
             .store(self.started.elapsed().as_millis() as u64, Relaxed);
     }
 
+    /// How long the script has computed without waiting: since it last called into the API, or
+    /// since the runtime last got back to its scheduler (the heartbeat), whichever is later. So a
+    /// slow answer (a page that trickles in a byte a second) is waiting, never computing.
     fn computing_for(&self) -> Duration {
         let now = self.started.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.last_wait.load(Relaxed)))
+        let since_api = Duration::from_millis(now.saturating_sub(self.last_wait.load(Relaxed)));
+        match crate::core::heartbeat::age() {
+            Some(held) => since_api.min(held),
+            None => since_api,
+        }
     }
 }
 
@@ -344,7 +351,8 @@ impl Engine {
                 Ok(VmState::Continue)
             },
         )?;
-        // pcall/xpcall must not swallow an interruption or a runaway stop.
+        // pcall/xpcall must not swallow an interruption or a runaway stop (and a script that
+        // replaces the global `error` cannot make them: the prelude keeps its own).
         let ctx = self.ctx.clone();
         g.set(
             "__race_stopped",
@@ -368,12 +376,12 @@ impl Engine {
         )?;
         lua.load(
             r#"
-            local stopped, raw_pcall, raw_xpcall, raw_load = __race_stopped, pcall, xpcall, load
+            local stopped, raw_pcall, raw_xpcall, raw_load, raw_error = __race_stopped, pcall, xpcall, load, error
             local read_module, searchpath, pack, unpack = __race_read_module, package.searchpath, table.pack, table.unpack
             __race_stopped, __race_read_module = nil, nil
             local function pass(r)
               local why = stopped()
-              if why then error(why, 0) end
+              if why then raw_error(why, 0) end
               return unpack(r, 1, r.n)
             end
             pcall = function(...) return pass(pack(raw_pcall(...))) end

@@ -37,6 +37,8 @@ pub struct Race {
     plain: bool,
     browser: Browser,
     env: Vec<(String, String)>,
+    /// Close our ends of its stdout and stderr at once, as a terminal that went away does.
+    outputs_closed: bool,
 }
 
 /// A finished run.
@@ -85,6 +87,15 @@ impl std::fmt::Debug for Done {
             self.code, self.stdout, self.stderr
         )
     }
+}
+
+/// All of a child's output (nothing, when it was closed).
+async fn read_all<R: tokio::io::AsyncRead + Unpin>(r: Option<R>) -> String {
+    let mut s = String::new();
+    if let Some(mut r) = r {
+        let _ = r.read_to_string(&mut s).await;
+    }
+    s
 }
 
 /// Files in `dir` whose names contain `part`, sorted.
@@ -200,7 +211,15 @@ impl Race {
             plain: false,
             browser: Browser::Headless,
             env: Vec::new(),
+            outputs_closed: false,
         }
+    }
+
+    /// Nobody reads its stdout and stderr (closed at once: writes fail with a broken pipe), as
+    /// after the terminal went away or when a pipe's reader left.
+    pub fn outputs_closed(mut self) -> Self {
+        self.outputs_closed = true;
+        self
     }
 
     /// A named scenario, its `Retry-After` pauses at 0 (tests of the rule set their own).
@@ -288,6 +307,17 @@ impl Race {
     }
 
     async fn start(self) -> (Child, Sim, tempfile::TempDir) {
+        let closed = self.outputs_closed;
+        let (mut child, sim, dir) = self.start_open().await;
+        if closed {
+            // Dropped, the pipes' read ends close: the child's writes get EPIPE.
+            drop(child.stdout.take());
+            drop(child.stderr.take());
+        }
+        (child, sim, dir)
+    }
+
+    async fn start_open(self) -> (Child, Sim, tempfile::TempDir) {
         let sim = if self.plain {
             Sim::start_plain(self.scenario).await
         } else {
@@ -364,18 +394,13 @@ impl Race {
     /// Runs to the end (at most 60 s).
     pub async fn run(self) -> Done {
         let (mut child, sim, dir) = self.start().await;
-        let mut out = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let (mut o, mut e) = (String::new(), String::new());
-        let status = tokio::time::timeout(Duration::from_secs(60), async {
-            let (a, b, s) = tokio::join!(
-                out.read_to_string(&mut o),
-                err.read_to_string(&mut e),
+        let (o, e, status) = tokio::time::timeout(Duration::from_secs(60), async {
+            let (o, e, s) = tokio::join!(
+                read_all(child.stdout.take()),
+                read_all(child.stderr.take()),
                 child.wait()
             );
-            a.unwrap();
-            b.unwrap();
-            s.unwrap()
+            (o, e, s.unwrap())
         })
         .await
         .expect("the run ends within 60 s");
@@ -391,15 +416,11 @@ impl Race {
     /// Starts the run and returns while it goes on.
     pub async fn spawn(self) -> Running {
         let (mut child, sim, dir) = self.start().await;
-        let err = child.stderr.take().unwrap();
-        let mut out = child.stdout.take().unwrap();
-        let stdout = tokio::spawn(async move {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s).await;
-            s
-        });
+        let err = child.stderr.take();
+        let stdout = tokio::spawn(read_all(child.stdout.take()));
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
+            let Some(err) = err else { return };
             let mut lines = BufReader::new(err).lines();
             while let Ok(Some(l)) = lines.next_line().await {
                 if tx.send(l).is_err() {

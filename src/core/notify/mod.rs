@@ -79,6 +79,26 @@ impl Alerts {
         }
     }
 
+    /// The same channels and targets over another webhook client: for the supervisor, which
+    /// sends the at-exit alerts on a runtime of its own when the run's runtime is stuck (a client's
+    /// pooled connections belong to the runtime that opened them).
+    pub fn detached(&self, webhook: Webhook) -> Self {
+        Self {
+            webhook,
+            webhook_url: self.webhook_url.clone(),
+            imessage_to: self.imessage_to.clone(),
+            imessage_sent: AtomicBool::new(self.imessage_sent.load(Relaxed)),
+            target: Mutex::new(
+                self.target
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone(),
+            ),
+            found: Mutex::new(self.found.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+            pending: Mutex::new(JoinSet::new()),
+        }
+    }
+
     pub fn set_target(&self, target: &str) {
         *self.target.lock().unwrap_or_else(|e| e.into_inner()) = target.to_string();
     }
