@@ -163,17 +163,25 @@ pub fn supervise<R: Send + 'static>(engine: impl FnOnce() -> R + Send + 'static)
 /// Whether the supervisor must act now.
 fn decide(a: &Armed, signal_seen: &mut Option<Instant>) -> Option<Why> {
     let held = crate::core::heartbeat::age().unwrap_or_default();
-    if let Some(since) = a.ending_since() {
-        // The run's own end is under way and bounded; a stuck one still ends.
-        return (since.elapsed() > ENDING_LIMIT || held > ENDING_LIMIT / 3)
-            .then_some(Why::EndingTooLong);
-    }
+    let ending = a.ending_since();
     let sig = a.caught.load(Relaxed);
     if sig != 0 {
         let seen = *signal_seen.get_or_insert_with(Instant::now);
-        if seen.elapsed() >= SIGNAL_GRACE {
+        // Once the run's own end is under way, it is bounded after a signal (the browser 5 s,
+        // the alerts 3 s, the saved pages 3 s): it gets that long before it is cut short.
+        let grace = if ending.is_some() {
+            SIGNAL_GRACE * 3
+        } else {
+            SIGNAL_GRACE
+        };
+        if seen.elapsed() >= grace {
             return Some(Why::Signal(sig));
         }
+    }
+    if let Some(since) = ending {
+        // The run's own end is under way and bounded; a stuck one still ends.
+        return (since.elapsed() > ENDING_LIMIT || held > ENDING_LIMIT / 3)
+            .then_some(Why::EndingTooLong);
     }
     (held >= a.runaway_after + RUNAWAY_GRACE).then_some(Why::Runaway(held))
 }
