@@ -314,6 +314,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
 
+    /// Let the strategy reach HOST too (repeatable). A strategy's requests, redirects and
+    /// webhooks reach only the targets' hosts, the --webhook host, loopback and these: a host
+    /// that appears only in a script's code is refused before any connection.
+    #[arg(long, value_name = "HOST")]
+    pub allow_host: Vec<String>,
+
     /// While the event page has no marketplace link, re-check it every SECS (±20%) instead of
     /// exiting.
     #[arg(long, value_name = "SECS", value_parser = parse_duration)]
