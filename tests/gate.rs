@@ -193,6 +193,38 @@ async fn redirects_through_many_names_draw_on_the_landing_hosts_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scripts_webhooks_to_a_remote_host_draw_on_its_budget() {
+    let d = Race::named("quiet")
+        .args([
+            "--resolve",
+            "hooks.sim.test:127.0.0.1",
+            "--allow-host",
+            "hooks.sim.test",
+        ])
+        .script(&script(
+            r#"
+  for i = 1, 8 do
+    say("hook" .. i, race.alert.webhook(at("hooks.sim.test", "/_hostile/hook"), { n = i }))
+  end
+  assert(race.session:get(race.options.event_url))
+"#,
+        ))
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    // Queued at once; delivered a burst of 6, then one per 2 s (the run waits for them).
+    let hooks = seen(&d.sim, "/_hostile/hook");
+    assert_eq!(hooks.len(), 8, "{d:?}");
+    let mut at: Vec<_> = hooks.iter().map(|s| s.at).collect();
+    at.sort();
+    assert!(
+        at[7] - at[0] >= Duration::from_secs(3),
+        "{:?}\n{d:?}",
+        at[7] - at[0]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_after_on_the_last_hop_is_charged_to_the_host_that_sent_it() {
     let d = Race::named("quiet")
         .args(["--resolve", "shop.test:127.0.0.1", "--allow-host", "shop.test"])
