@@ -423,4 +423,12 @@ async fn require_reads_only_the_strategys_folder_whatever_package_path_says() {
         "every outside module refused: {d:?}"
     );
     assert!(d.stderr.contains("beside: beside the strategy"), "{d:?}");
+    // Names that climb out of the folder or start at the root are refused by name.
+    assert_eq!(
+        d.stderr
+            .matches("modules are named from the strategy's folder")
+            .count(),
+        2,
+        "{d:?}"
+    );
 }
