@@ -186,8 +186,8 @@ pub struct RehearseArgs {
     #[arg(long, value_name = "N", conflicts_with = "scenario")]
     pub seed: Option<u64>,
 
-    /// Let --webhook reach a host that is not this machine (a rehearsal sends nothing off the
-    /// machine unless asked).
+    /// Let your --webhook reach a host that is not this machine (a rehearsal sends nothing else
+    /// off the machine, whatever the strategy asks).
     #[arg(long)]
     pub allow_remote_webhook: bool,
 

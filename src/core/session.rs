@@ -628,12 +628,14 @@ impl Session {
             if m != method {
                 form = None;
             }
+            let cross = Target::of(&next).origin != Target::of(&url).origin;
             hop_headers.retain(|(k, _)| {
                 let k = k.to_ascii_lowercase();
                 // A body's headers go with the body; credentials stay with the origin they were for.
-                !(form.is_none() && k.starts_with("content-"))
-                    && !(Target::of(&next).origin != Target::of(&url).origin
-                        && matches!(k.as_str(), "authorization" | "proxy-authorization"))
+                let body_gone = form.is_none() && k.starts_with("content-");
+                let credential =
+                    cross && matches!(k.as_str(), "authorization" | "proxy-authorization");
+                !(body_gone || credential)
             });
             if !headers
                 .iter()
