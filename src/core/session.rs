@@ -11,7 +11,8 @@
 //! and the handshake resumes the TLS session (the clients share one TLS set-up). It retries once
 //! on a transport error: always for GETs, and for POSTs only when the request never left (connect
 //! error), so a cart add is never sent twice. It never POSTs to a checkout page: paying is the
-//! person's step, whatever a script asks.
+//! person's step, whatever a script asks. It follows redirects itself, one hop at a time, each hop
+//! through the same gate as a first request (see `core::gate` for why).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
