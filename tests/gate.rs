@@ -432,3 +432,26 @@ async fn require_reads_only_the_strategys_folder_whatever_package_path_says() {
         "{d:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allow_host_takes_a_host_name_only() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["https://hooks.example.com/", "hooks.example.com:8443", ""] {
+        let (code, _, err) = bare(
+            &[
+                "--url",
+                "https://tickets.example.com",
+                "--event",
+                "ev",
+                "--allow-host",
+                bad,
+                "--log-dir",
+                "log",
+            ],
+            dir.path(),
+        )
+        .await;
+        assert_eq!(code, 2, "{bad}: {err}");
+        assert!(err.contains("is not a host name"), "{bad}: {err}");
+    }
+}
