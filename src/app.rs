@@ -100,6 +100,26 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
     result
 }
 
+/// The hosts this run's requests may reach: the targets', the `--webhook`'s, the `--allow-host`s
+/// (a strategy's own targets join later, in the Lua layer); a rehearsal's, loopback only.
+fn reach(config: &Config) -> crate::core::gate::Reach {
+    let reach = if config.local_only {
+        crate::core::gate::Reach::local_only()
+    } else {
+        crate::core::gate::Reach::new()
+    };
+    for t in &config.targets {
+        reach.name_target(&t.url);
+    }
+    if let Some(w) = config.webhook.as_ref().filter(|_| !config.local_only) {
+        reach.name(&crate::core::governor::Target::of(w).host);
+    }
+    for h in &config.allow_hosts {
+        reach.name(h);
+    }
+    reach
+}
+
 /// Runs the configured strategy to its end.
 pub async fn race(config: Config) -> Result<(), AppError> {
     for n in &config.notes {
@@ -110,9 +130,11 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     }
     let net = Net::new();
     let setup = |e: crate::core::http::SetupError| AppError::failure(e.to_string(), None);
+    let reach = reach(&config);
     let webhook = Webhook::new(&config.client)
         .map_err(setup)?
-        .with_retry_pause(config.webhook_retry_pause);
+        .with_retry_pause(config.webhook_retry_pause)
+        .with_gate(net.clone(), reach.clone());
     let alerts = Arc::new(Alerts::new(
         webhook,
         config.webhook.clone(),
@@ -132,6 +154,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     let policy = Policy {
         dry_run: dry_run.clone(),
         events: Some(alerts.clone()),
+        reach: Some(reach),
     };
     let session =
         Arc::new(Session::new(config.client.clone(), net.clone(), policy).map_err(setup)?);

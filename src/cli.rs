@@ -186,8 +186,8 @@ pub struct RehearseArgs {
     #[arg(long, value_name = "N", conflicts_with = "scenario")]
     pub seed: Option<u64>,
 
-    /// Let --webhook reach a host that is not this machine (a rehearsal sends nothing off the
-    /// machine unless asked).
+    /// Let your --webhook reach a host that is not this machine (a rehearsal sends nothing else
+    /// off the machine, whatever the strategy asks).
     #[arg(long)]
     pub allow_remote_webhook: bool,
 
@@ -313,6 +313,12 @@ pub struct RunArgs {
     /// notice carries the session cookies: use an endpoint you control.
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
+
+    /// Let the strategy reach HOST too (repeatable). A strategy's requests, redirects and
+    /// webhooks reach only the targets' hosts, the --webhook host, loopback and these: a host
+    /// that appears only in a script's code is refused before any connection.
+    #[arg(long, value_name = "HOST")]
+    pub allow_host: Vec<String>,
 
     /// While the event page has no marketplace link, re-check it every SECS (±20%) instead of
     /// exiting.

@@ -165,6 +165,33 @@ pub enum ConfigError {
     )]
     BadUntil { value: String },
 
+    #[error("--webhook {url} is on the shop's own site")]
+    #[diagnostic(
+        code(usage::webhook),
+        help(
+            "a webhook goes to a receiver of yours (e.g. https://ntfy.sh/your-topic or your own server), never to the shop being watched"
+        )
+    )]
+    WebhookOnShop { url: String },
+
+    #[error("--allow-host {value:?} is not a host name")]
+    #[diagnostic(
+        code(usage::allow_host),
+        help(
+            "give the host alone, as in a URL but without scheme, port or path, e.g. --allow-host hooks.example.com"
+        )
+    )]
+    BadAllowHost { value: String },
+
+    #[error("--allow-host {value}: a rehearsal sends nothing off this machine")]
+    #[diagnostic(
+        code(usage::allow_host),
+        help(
+            "a rehearsal (and check) reaches loopback only, whatever the strategy asks; leave --allow-host for a real run"
+        )
+    )]
+    AllowHostInRehearsal { value: String },
+
     #[error("unknown scenario {name:?}")]
     #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
     UnknownScenario { name: String, known: String },
@@ -284,11 +311,21 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     };
     scenario.locale = r.locale.clone();
     scenario.events = r.events.clamp(1, 20);
+    // Nothing leaves the machine, whoever asks: the one way out is the user's own --webhook,
+    // with --allow-remote-webhook on the same command line.
+    let mut allowed = Vec::new();
     if let Some(w) = &r.run.webhook {
         let url = parse_url("--webhook", w)?;
-        if !Target::of(&url).loopback && !r.allow_remote_webhook {
-            return Err(ConfigError::RemoteWebhookInRehearsal { url: w.clone() });
+        let target = Target::of(&url);
+        if !target.loopback {
+            if !r.allow_remote_webhook {
+                return Err(ConfigError::RemoteWebhookInRehearsal { url: w.clone() });
+            }
+            allowed.push(target.host);
         }
+    }
+    if let Some(h) = r.run.allow_host.first() {
+        return Err(ConfigError::AllowHostInRehearsal { value: h.clone() });
     }
     // Its files go to a fresh folder of their own, never into the current one.
     let fresh = r.run.log_dir.is_none();
@@ -311,6 +348,8 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
         vec![],
     )?;
     config.targets.clear();
+    config.local_only = true;
+    config.allow_hosts = allowed;
     Ok(Rehearsal {
         scenario,
         name,
@@ -417,6 +456,12 @@ pub struct Config {
     pub webhook: Option<Url>,
     /// Pause before a failed webhook's second try.
     pub webhook_retry_pause: Duration,
+    /// `--allow-host`s, normalised: hosts beyond the targets' and the webhook's that requests
+    /// may reach (see `core::gate`).
+    pub allow_hosts: Vec<String>,
+    /// A rehearsal: requests reach loopback only (and the `--webhook` host, with
+    /// `--allow-remote-webhook`), whoever asks.
+    pub local_only: bool,
     pub poll_inactive: Option<Duration>,
     pub script: ScriptSource,
     /// Errors in an overridden decision end the run (`--strict`).
@@ -656,6 +701,15 @@ pub fn resolve(
         .as_deref()
         .map(|w| parse_url("--webhook", w))
         .transpose()?;
+    if let Some(w) = &webhook {
+        let shops = crate::core::gate::Reach::new();
+        for t in &targets {
+            shops.name_target(&t.url);
+        }
+        if shops.is_target_site(w) {
+            return Err(ConfigError::WebhookOnShop { url: w.to_string() });
+        }
+    }
 
     let client = client(&args.net, extra_roots)?;
 
@@ -725,6 +779,15 @@ pub fn resolve(
         imessage: args.imessage.clone(),
         webhook,
         webhook_retry_pause: args.webhook_retry_pause,
+        allow_hosts: args
+            .allow_host
+            .iter()
+            .map(|h| match crate::core::gate::normalise(h) {
+                n if n.is_empty() => Err(ConfigError::BadAllowHost { value: h.clone() }),
+                n => Ok(n),
+            })
+            .collect::<Result<_, _>>()?,
+        local_only: false,
         poll_inactive: args.poll_inactive_marketplace,
         script,
         strict: args.strict,

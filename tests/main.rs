@@ -8,6 +8,7 @@ mod commands;
 mod docs;
 mod engine;
 mod errors;
+mod gate;
 mod handoff;
 mod lua_api;
 mod output;

@@ -488,7 +488,12 @@ async fn a_dead_port_does_not_stall_the_marketplace_on_the_same_host() {
 async fn dry_run_refuses_cart_posts_on_every_host() {
     let d = Race::named("instant")
         .arg("--dry-run")
-        .args(["--resolve", "shop.test:127.0.0.1"])
+        .args([
+            "--resolve",
+            "shop.test:127.0.0.1",
+            "--allow-host",
+            "shop.test",
+        ])
         .script(
             r#"
             local race = require("race")

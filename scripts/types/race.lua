@@ -7,7 +7,10 @@
 --- One failure rule everywhere: an expected failure returns `nil, err`, with `err.kind` one of
 --- "network", "tls", "no_link" (discover: the event page had no marketplace link; `err.status` and
 --- `err.readable` say what it answered), "dry_run", "refused" (a POST to a checkout page: paying
---- is the person's step; plain http to a non-loopback host), "json", "webhook", "imessage". An
+--- is the person's step; plain http to a non-loopback host; a webhook aimed at a watched shop),
+--- "not_allowed" (a host the user did not name: only the targets' hosts, the --webhook host,
+--- loopback and --allow-host hosts can be reached; in a rehearsal, loopback only),
+--- "redirect_loop" (more than 10 redirects), "json", "webhook", "imessage". An
 --- HTTP status is data (`response.status`), never an error. Misuse (wrong argument types, a
 --- non-buy URL to add_to_cart, a reserved header) raises at the caller's line.
 ---
@@ -31,11 +34,14 @@
 --- burst of 6 requests then one per 2 s, GETs at least 2 s apart, every Retry-After, backoff on
 --- errors (a network error holds only its origin), hosts normalised, plain http only to loopback,
 --- `User-Agent`, `Cookie` and `Host` never set per request, no POST to a checkout page, and in a
---- dry run no POST to a marketplace buy URL or a shop's cart/add on any host.
+--- dry run no POST to a marketplace buy URL or a shop's cart/add on any host. Redirects are followed
+--- by the core one hop at a time, each hop under all of these rules (301/302/303 turn a POST into a
+--- GET, 307/308 repeat it); a response's `url` is the last hop's.
 ---
 --- Sandbox: no `io`, `os.execute`/`exit`/`remove`/`rename`/`tmpname`, `dofile`, `loadfile`,
 --- `string.dump` or `coroutine` (each says so when touched); `load` and `require` take source
---- text only. A script that computes for 30 s without waiting on the API is stopped, pcall or not.
+--- text only, and only from the strategy's own folder (changing `package.path` has no effect). A
+--- script that computes for 30 s without waiting on the API is stopped, pcall or not.
 
 ---@class race.Error
 ---@field kind string
@@ -461,8 +467,10 @@ race.alert = {}
 ---@param fields? table
 function race.alert.event(event, fields) end
 
---- POSTs `payload` as JSON, as it is (three tries on transient failures). https only (http for
---- loopback hosts): any other URL answers `nil, err` at once. In the background, unless
+--- POSTs `payload` as JSON, as it is (three tries on transient failures, each within the host's
+--- budget). https only (http for loopback hosts), to a host the user named ("not_allowed"
+--- otherwise), never to a watched shop's site ("refused"): any other URL answers `nil, err` at
+--- once. In the background, unless
 --- `opts.wait`: then it returns once delivered (true) or given up (`nil, err`).
 ---@param url string
 ---@param payload table

@@ -1,6 +1,7 @@
 //! How every HTTPS client is built, the marketplace session's and the webhook's alike: who we say
 //! we are, which roots we trust (parsed once, at start-up), timeouts and `--resolve` overrides.
-//! Both callers depend on this; neither depends on the other.
+//! Both callers depend on this; neither depends on the other. No client follows redirects: the
+//! session does, hop by hop, through the gate (`core::gate`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,6 +45,9 @@ impl ClientConfig {
             .pool_idle_timeout(Duration::from_secs(600))
             .connect_timeout(Duration::from_secs(10))
             .timeout(self.timeout.unwrap_or(Duration::from_secs(30)))
+            // Redirects are followed by the session, one hop at a time under the rules
+            // (`core::gate`); a webhook's redirect is not followed at all.
+            .redirect(reqwest::redirect::Policy::none())
             .tls_backend_preconfigured(self.tls()?);
         for (name, addr) in &self.resolve {
             b = b.resolve(name, *addr);

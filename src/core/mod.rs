@@ -7,6 +7,7 @@ pub mod carts;
 pub mod clock;
 pub mod cookies;
 pub mod events;
+pub mod gate;
 pub mod governor;
 pub mod handoff;
 pub mod heartbeat;

@@ -11,7 +11,8 @@
 //! and the handshake resumes the TLS session (the clients share one TLS set-up). It retries once
 //! on a transport error: always for GETs, and for POSTs only when the request never left (connect
 //! error), so a cart add is never sent twice. It never POSTs to a checkout page: paying is the
-//! person's step, whatever a script asks.
+//! person's step, whatever a script asks. It follows redirects itself, one hop at a time, each hop
+//! through the same gate as a first request (see `core::gate` for why).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -59,10 +60,28 @@ pub enum HttpError {
     Scheme { url: Box<str> },
     #[error("refusing plain http to {url}: only loopback hosts may be reached without https")]
     Insecure { url: Box<str> },
+    #[error("refusing to reach {host}: {}", not_allowed_why(.rehearsal, .host))]
+    NotAllowed { host: String, rehearsal: bool },
+    #[error(
+        "{url}: more than {} redirects (a redirect loop? the last one went to {last})",
+        super::gate::MAX_HOPS
+    )]
+    RedirectLoop { url: Box<str>, last: Box<str> },
     #[error("the {name} header cannot be set per request{hint}")]
     Header { name: String, hint: &'static str },
     #[error(transparent)]
     Setup(#[from] SetupError),
+}
+
+/// Why a host cannot be reached, and the way out where there is one.
+fn not_allowed_why(rehearsal: &bool, host: &str) -> String {
+    if *rehearsal {
+        "a rehearsal sends nothing off this machine".into()
+    } else {
+        format!(
+            "the strategy may reach only the targets' hosts, the --webhook host, loopback and hosts given with --allow-host (add --allow-host {host} if you trust it)"
+        )
+    }
 }
 
 impl HttpError {
@@ -83,6 +102,8 @@ impl HttpError {
     pub fn kind(&self) -> &'static str {
         match self {
             HttpError::DryRun { .. } => "dry_run",
+            HttpError::NotAllowed { .. } => "not_allowed",
+            HttpError::RedirectLoop { .. } => "redirect_loop",
             HttpError::Checkout { .. } | HttpError::Insecure { .. } | HttpError::Header { .. } => {
                 "refused"
             }
@@ -111,6 +132,8 @@ pub struct Policy {
     pub dry_run: Option<DryRun>,
     /// Where events raised below the script go (`watcher_failing`, the marketplace found).
     pub events: Option<Arc<dyn super::events::EventSink>>,
+    /// The hosts requests may reach (`None`: any, for the commands that name their one URL).
+    pub reach: Option<super::gate::Reach>,
 }
 
 impl Net {
@@ -233,7 +256,7 @@ pub struct Response {
     pub seq: u64,
     pub method: Method,
     pub status: u16,
-    /// The final URL, after redirects.
+    /// The last hop's URL (the session follows redirects itself, each hop under the rules).
     pub url: Url,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
@@ -558,9 +581,86 @@ impl Session {
             .await
     }
 
+    /// One request as the caller sees it: the first hop and every redirect after it, each hop a
+    /// request of its own through [`Session::hop`] (the gate, the governor, its answer recorded
+    /// for its own host). 301/302/303 turn a POST into a GET without its form, 307/308 repeat it
+    /// (and so pass the POST rules again on the new URL). The answer is the last hop's, with its
+    /// URL; the time waited and taken is the whole chain's.
     async fn send(
         &self,
         method: Method,
+        url: &Url,
+        form: Option<&[(String, String)]>,
+        headers: &[(String, String)],
+        kind: Kind,
+    ) -> Result<Response, HttpError> {
+        check_headers(headers)?;
+        let first = url.clone();
+        let (mut method, mut url, mut form) = (method, url.clone(), form);
+        let mut hop_headers = headers.to_vec();
+        let (mut waited, mut took, mut cookies_set) = (Duration::ZERO, Duration::ZERO, false);
+        let mut kind = kind;
+        for hop in 0..=super::gate::MAX_HOPS {
+            let mut r = self.hop(&method, &url, form, &hop_headers, kind).await?;
+            waited += r.waited;
+            cookies_set |= hop > 0 || r.headers.iter().any(|(k, _)| k == "set-cookie");
+            let next = super::gate::is_redirect(r.status)
+                .then(|| super::gate::location(&url, &r.headers))
+                .flatten();
+            let Some(next) = next else {
+                r.waited = waited;
+                r.ttfb += took;
+                r.ttlb += took;
+                r.session_tag = self.session_tag(cookies_set);
+                return Ok(r);
+            };
+            took += r.ttlb;
+            if hop == super::gate::MAX_HOPS {
+                return Err(HttpError::RedirectLoop {
+                    url: first.as_str().into(),
+                    last: next.as_str().into(),
+                });
+            }
+            crate::log::debug(format!(
+                "#{:04} | {} | {} {url} redirects to {next}",
+                r.seq, r.status, method
+            ));
+            let m = super::gate::next_method(r.status, &method);
+            if m != method {
+                form = None;
+            }
+            let cross = Target::of(&next).origin != Target::of(&url).origin;
+            hop_headers.retain(|(k, _)| {
+                let k = k.to_ascii_lowercase();
+                // A body's headers go with the body; credentials stay with the origin they were for.
+                let body_gone = form.is_none() && k.starts_with("content-");
+                let credential =
+                    cross && matches!(k.as_str(), "authorization" | "proxy-authorization");
+                !(body_gone || credential)
+            });
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("referer"))
+            {
+                hop_headers.retain(|(k, _)| !k.eq_ignore_ascii_case("referer"));
+                if let Some(r) = super::gate::referer(&url, &next) {
+                    hop_headers.push(("referer".into(), r));
+                }
+            }
+            // A hop is part of what its first request does: held by the budget, not the floor.
+            kind = Kind::Action;
+            method = m;
+            url = next;
+        }
+        unreachable!("the loop returns at its last hop")
+    }
+
+    /// One hop: the gate (scheme, plain http to a remote host, the hosts the user named, no POST
+    /// to a checkout page, the dry run's refusals), then the governor for its host, then the
+    /// request (retried once as the module comment says), its answer recorded for its host.
+    async fn hop(
+        &self,
+        method: &Method,
         url: &Url,
         form: Option<&[(String, String)]>,
         headers: &[(String, String)],
@@ -577,14 +677,19 @@ impl Session {
                 url: url.as_str().into(),
             });
         }
-        check_headers(headers)?;
-        if method == Method::POST && url.path().contains("/checkout/") {
+        if let Some(Err(why)) = self.policy.reach.as_ref().map(|r| r.check(&target)) {
+            return Err(HttpError::NotAllowed {
+                host: target.host.clone(),
+                rehearsal: why == super::gate::Refusal::Rehearsal,
+            });
+        }
+        if *method == Method::POST && url.path().contains("/checkout/") {
             return Err(HttpError::Checkout {
                 url: url.as_str().into(),
             });
         }
         let dry = self.policy.dry_run.as_ref();
-        if method == Method::POST && dry.is_some_and(|d| d.refuses(url, &target)) {
+        if *method == Method::POST && dry.is_some_and(|d| d.refuses(url, &target)) {
             return Err(HttpError::DryRun {
                 url: url.as_str().into(),
             });
@@ -595,7 +700,7 @@ impl Session {
             let seq = self.net.seq.fetch_add(1, Relaxed) + 1;
             self.net.stats.requests.fetch_add(1, Relaxed);
             match self
-                .attempt(seq, &method, url, form, headers, retried, kind)
+                .attempt(seq, method, url, form, headers, retried, kind)
                 .await
             {
                 Ok(mut r) => {
@@ -608,7 +713,7 @@ impl Session {
                 Err(e) => {
                     // A refused certificate is not transient: no retry (the backoff still holds).
                     let retry =
-                        !retried && !e.is_tls() && (method == Method::GET || e.is_connect());
+                        !retried && !e.is_tls() && (*method == Method::GET || e.is_connect());
                     if retry {
                         crate::log::debug(format!("retrying once on a fresh connection: {e}"));
                         retried = true;
@@ -683,8 +788,6 @@ impl Session {
             body.extend_from_slice(&chunk);
         }
         let ttlb = start.elapsed();
-        // A redirect's own answer may have set cookies the final one does not mention.
-        let cookies_set = final_url != *url || headers.iter().any(|(k, _)| k == "set-cookie");
         Ok(Response {
             seq,
             method: method.clone(),
@@ -697,7 +800,8 @@ impl Session {
             waited: Duration::ZERO,
             retry_after,
             backoff: None,
-            session_tag: self.session_tag(cookies_set),
+            // Read once for the whole chain (see `send`).
+            session_tag: String::new(),
         })
     }
 

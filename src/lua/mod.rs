@@ -378,6 +378,9 @@ impl Engine {
             r#"
             local stopped, raw_pcall, raw_xpcall, raw_load, raw_error = __race_stopped, pcall, xpcall, load, error
             local read_module, searchpath, pack, unpack = __race_read_module, package.searchpath, table.pack, table.unpack
+            -- Modules come from the strategy's folder only: the path is fixed here, so a script
+            -- that changes package.path (or cpath: no C searcher is left) reaches no other file.
+            local module_path = package.path
             __race_stopped, __race_read_module = nil, nil
             local function pass(r)
               local why = stopped()
@@ -395,7 +398,10 @@ impl Engine {
             package.searchers = {
               package.searchers[1],
               function(name)
-                local path, err = searchpath(name, package.path)
+                if type(name) ~= "string" or name:find("..", 1, true) or name:find("^[/\\]") or name:find("\\", 1, true) then
+                  return "\n\tno module " .. tostring(name) .. ": modules are named from the strategy's folder (no '..', no absolute path)"
+                end
+                local path, err = searchpath(name, module_path)
                 if not path then return "\n\t" .. err end
                 local f, lerr = raw_load(read_module(path), "@" .. path, "t")
                 if not f then error(lerr, 0) end
@@ -547,6 +553,12 @@ impl Engine {
         if let Some(d) = &self.ctx.dry_run {
             for w in &found {
                 d.add_host(&w.url);
+            }
+        }
+        // The strategy file is the user's choice: its targets' hosts may be reached.
+        if let Some(r) = &self.ctx.session.policy().reach {
+            for w in &found {
+                r.name_target(&w.url);
             }
         }
         self.ctx.alerts.set_target(found[0].event_url().as_str());

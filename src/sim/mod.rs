@@ -969,6 +969,7 @@ impl Shared {
             routes::Route::CartAdd | routes::Route::NotFound => {
                 Reply::status(404, pages::not_found())
             }
+            routes::Route::Hostile => routes::hostile(&ctx),
         };
         inner.seen[seen_index].replied = Some(std::time::Instant::now());
         drop(inner);

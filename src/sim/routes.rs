@@ -35,9 +35,15 @@ pub(super) enum Route {
     /// Any HEAD: 200 and nothing else, counted as no poll (a client warming a connection).
     Head,
     NotFound,
+    /// Added for the gate's tests: `/_hostile/…`, a server that redirects where it is told
+    /// (see [`hostile`]).
+    Hostile,
 }
 
 pub(super) fn route(method: &Method, path: &str, ev: &str) -> Route {
+    if path.starts_with("/_hostile/") {
+        return Route::Hostile;
+    }
     let rest = path.strip_prefix(ev);
     match (method, rest) {
         (&Method::HEAD, _) => Route::Head,
@@ -361,4 +367,43 @@ pub(super) fn checkout_questions(c: &Ctx) -> Reply {
         &s.cart,
         &token,
     ))
+}
+
+/// A hostile server, for the tests of the gate every request and redirect hop passes (any
+/// method):
+/// - `/_hostile/redirect?code=307&to=URL`: answers `code` (default 302) with `Location: URL`;
+/// - `/_hostile/loop`: redirects to itself, forever;
+/// - `/_hostile/status?code=429&retry_after=3`: answers that status (and `Retry-After`);
+/// - anything else under it: 200 with an empty page.
+pub(super) fn hostile(c: &Ctx) -> Reply {
+    let params: HashMap<String, String> = c
+        .seen
+        .query
+        .as_deref()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let code = |default: u16| {
+        params
+            .get("code")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(default)
+    };
+    match c.seen.path.as_str() {
+        "/_hostile/redirect" => {
+            let mut r = Reply::redirect(params.get("to").cloned().unwrap_or_default());
+            r.status = hyper::StatusCode::from_u16(code(302)).unwrap_or(hyper::StatusCode::FOUND);
+            r
+        }
+        "/_hostile/loop" => Reply::redirect(format!("{}/_hostile/loop", c.base)),
+        "/_hostile/status" => {
+            let mut r = Reply::status(code(200), String::new());
+            r.retry_after = params.get("retry_after").cloned();
+            r
+        }
+        _ => Reply::page(String::new()),
+    }
 }

@@ -110,9 +110,10 @@ impl Alerts {
         p.spawn(fut);
     }
 
-    /// Queues a webhook delivery (three tries); refuses a non-https URL at once.
+    /// Queues a webhook delivery (three tries); refuses at once a URL the gate refuses (see
+    /// [`Webhook::check`]).
     pub fn webhook(&self, url: &Url, payload: Value) -> Result<(), WebhookError> {
-        check_url(url)?;
+        self.webhook.check(url)?;
         let (hook, url) = (self.webhook.clone(), url.clone());
         self.spawn(async move {
             let _ = deliver(&hook, &url, &payload).await;
@@ -122,7 +123,7 @@ impl Alerts {
 
     /// Delivers a webhook now and says how it went (three tries on transient failures).
     pub async fn webhook_now(&self, url: &Url, payload: &Value) -> Result<(), WebhookError> {
-        check_url(url)?;
+        self.webhook.check(url)?;
         deliver(&self.webhook, url, payload).await
     }
 

@@ -1,14 +1,25 @@
 //! The webhook channel: a JSON POST with its own client (no marketplace cookie jar, so the
 //! session reaches the webhook host only inside the payload the user asked for), https only
 //! (plain http for loopback hosts), and three tries with backoff for transient failures.
+//!
+//! In a run, every delivery passes the same gate as the session's requests (`with_gate`): the
+//! host must be one the user named (`core::gate::Reach`), never a watched shop's site (a
+//! strategy's "webhook" to the shop would be a flood of POSTs outside the session's rules), and
+//! each try waits for the host's budget in the run's governor. Its answers are not recorded
+//! there: the tries' own pauses handle a failing receiver, and a 30 s backoff earned by the
+//! user's own receiver must not hold back the cart's alert. Redirects are not followed.
 
 use std::time::Duration;
 
 use reqwest::Client;
 use url::Url;
 
-use crate::core::governor::{Target, jitter};
+use std::sync::Arc;
+
+use crate::core::gate::{Reach, Refusal};
+use crate::core::governor::{Kind, Target, jitter};
 use crate::core::http::{ClientConfig, SetupError, chain};
+use crate::core::session::Net;
 
 /// Tries per delivery.
 pub const TRIES: u32 = 3;
@@ -21,6 +32,16 @@ pub enum WebhookError {
     Send { url: String, detail: String },
     #[error("webhook {url} answered HTTP {status}")]
     Status { url: String, status: u16 },
+    #[error("webhook {url}: refusing to reach {host}: {}", if *.rehearsal { "a rehearsal sends nothing off this machine" } else { "the strategy may reach only the targets' hosts, the --webhook host, loopback and hosts given with --allow-host" })]
+    NotAllowed {
+        url: String,
+        host: String,
+        rehearsal: bool,
+    },
+    #[error(
+        "webhook {url}: refusing to POST to a watched shop's site: a webhook goes to a receiver of yours, never to the shop"
+    )]
+    ShopSite { url: String },
 }
 
 impl WebhookError {
@@ -30,7 +51,18 @@ impl WebhookError {
             WebhookError::Status { status, .. } => {
                 *status >= 500 || *status == 429 || *status == 408
             }
-            WebhookError::InsecureUrl { .. } => false,
+            WebhookError::InsecureUrl { .. }
+            | WebhookError::NotAllowed { .. }
+            | WebhookError::ShopSite { .. } => false,
+        }
+    }
+
+    /// A short stable name scripts can branch on (`err.kind` in Lua).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            WebhookError::NotAllowed { .. } => "not_allowed",
+            WebhookError::ShopSite { .. } => "refused",
+            _ => "webhook",
         }
     }
 }
@@ -51,6 +83,8 @@ pub struct Webhook {
     client: Client,
     /// Pause before the second try; doubled before the third.
     first_retry: Duration,
+    /// A run's gate: the governor (for the budget) and what may be reached.
+    gate: Option<(Arc<Net>, Reach)>,
 }
 
 impl Webhook {
@@ -60,16 +94,53 @@ impl Webhook {
         self
     }
 
+    /// Deliveries pass the run's gate: only hosts `reach` allows, never a watched shop's site,
+    /// each try within the host's budget in `net`'s governor.
+    pub fn with_gate(mut self, net: Arc<Net>, reach: Reach) -> Self {
+        self.gate = Some((net, reach));
+        self
+    }
+
+    /// Whether `url` may receive a delivery at all: https (http for loopback), and, in a run,
+    /// a host the user named that is not a watched shop's.
+    pub fn check(&self, url: &Url) -> Result<(), WebhookError> {
+        check_url(url)?;
+        let Some((_, reach)) = &self.gate else {
+            return Ok(());
+        };
+        let target = Target::of(url);
+        if let Err(why) = reach.check(&target) {
+            return Err(WebhookError::NotAllowed {
+                url: url.to_string(),
+                host: target.host,
+                rehearsal: why == Refusal::Rehearsal,
+            });
+        }
+        if reach.is_target_site(url) {
+            return Err(WebhookError::ShopSite {
+                url: url.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     pub fn new(cfg: &ClientConfig) -> Result<Self, SetupError> {
         let mut cfg = cfg.clone();
         cfg.timeout = Some(Duration::from_secs(10));
         Ok(Self {
             client: cfg.build(None)?,
             first_retry: Duration::from_secs(1),
+            gate: None,
         })
     }
 
     async fn once(&self, url: &Url, body: &[u8]) -> Result<u16, WebhookError> {
+        // Loopback is outside the budget anyway; a receiver there must not wait out a backoff
+        // that a shop on the same machine (another port) earned.
+        let target = Target::of(url);
+        if let Some((net, _)) = self.gate.as_ref().filter(|_| !target.loopback) {
+            net.governor.admit(&target, Kind::Action).await;
+        }
         let r = self
             .client
             .post(url.clone())
@@ -99,7 +170,7 @@ impl Webhook {
         url: &Url,
         payload: &serde_json::Value,
     ) -> Result<(u16, u32), WebhookError> {
-        check_url(url)?;
+        self.check(url)?;
         let body = serde_json::to_vec(payload).unwrap_or_default();
         let mut pause = self.first_retry;
         let mut tries = 0;

@@ -33,12 +33,12 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                         c.waiting();
                         return match r {
                             Ok(()) => ok(true, &lua),
-                            Err(e) => fail(&lua, "webhook", e),
+                            Err(e) => fail(&lua, e.kind(), e),
                         };
                     }
                     match c.alerts.webhook(&url, json) {
                         Ok(()) => ok(true, &lua),
-                        Err(e) => fail(&lua, "webhook", e),
+                        Err(e) => fail(&lua, e.kind(), e),
                     }
                 }
             },
