@@ -154,7 +154,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     let policy = Policy {
         dry_run: dry_run.clone(),
         events: Some(alerts.clone()),
-        reach: Some(reach),
+        reach: Some(reach.clone()),
     };
     let session =
         Arc::new(Session::new(config.client.clone(), net.clone(), policy).map_err(setup)?);
@@ -215,6 +215,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         alerts.clone(),
         supervisor_client,
         webhook_retry_pause,
+        reach.clone(),
         kill.clone(),
         shutdown.caught.clone(),
         runaway_after,

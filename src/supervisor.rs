@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::core::carts::SecuredCart;
+use crate::core::gate::Reach;
 use crate::core::notify::{Alerts, Webhook};
 use crate::core::session::{ClientConfig, Net};
 use crate::error::AppError;
@@ -47,6 +48,8 @@ pub struct Armed {
     /// For a webhook client of the supervisor's own.
     pub client: ClientConfig,
     pub webhook_retry_pause: Duration,
+    /// The run's gate: the supervisor's deliveries pass it as the run's own do.
+    pub reach: Reach,
     /// Set on a signal or a take-over: the hook stops the script if it ever runs again.
     pub kill: Arc<AtomicBool>,
     /// The signal number the raw handler saw (0: none).
@@ -64,6 +67,7 @@ impl Armed {
         alerts: Arc<Alerts>,
         client: ClientConfig,
         webhook_retry_pause: Duration,
+        reach: Reach,
         kill: Arc<AtomicBool>,
         caught: Arc<AtomicI32>,
         runaway_after: Duration,
@@ -74,6 +78,7 @@ impl Armed {
             alerts,
             client,
             webhook_retry_pause,
+            reach,
             kill,
             caught,
             runaway_after,
@@ -250,9 +255,10 @@ fn hand_over_on_own_runtime(a: &Armed) -> usize {
     };
     runtime.block_on(async {
         let alerts = match Webhook::new(&a.client) {
-            Ok(hook) => a
-                .alerts
-                .detached(hook.with_retry_pause(a.webhook_retry_pause)),
+            Ok(hook) => a.alerts.detached(
+                hook.with_retry_pause(a.webhook_retry_pause)
+                    .with_gate(a.net.clone(), a.reach.clone()),
+            ),
             Err(e) => {
                 crate::log::warn(format!("no webhook at exit: {e}"));
                 return hand_over_left(&a.net, &a.log_dir, None).len();
