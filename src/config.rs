@@ -424,6 +424,8 @@ pub struct Config {
     pub memory_limit_mb: usize,
     /// How long a strategy may compute without waiting on the API (the runaway watchdog).
     pub runaway_after: Duration,
+    /// How long the browser gets to show the checkout (`--handoff-timeout`, hidden).
+    pub handoff_timeout: Duration,
     pub client: ClientConfig,
     pub log_dir: PathBuf,
     /// Where `race.store` keeps its file.
@@ -657,7 +659,8 @@ pub fn resolve(
         .map(|w| parse_url("--webhook", w))
         .transpose()?;
 
-    let client = client(&args.net, extra_roots)?;
+    let mut client = client(&args.net, extra_roots)?;
+    client.timeout = Some(args.request_timeout.max(Duration::from_millis(100)));
 
     let script = match &args.script {
         Some(_) if args.strategy == Strategy::Shop => return Err(ConfigError::StrategyAndScript),
@@ -730,6 +733,7 @@ pub fn resolve(
         strict: args.strict,
         memory_limit_mb: args.memory_limit_mb.max(16),
         runaway_after: args.runaway_after.max(Duration::from_millis(100)),
+        handoff_timeout: args.handoff_timeout.max(Duration::from_millis(100)),
         client,
         state_dir: args.state_dir.clone().unwrap_or_else(|| {
             log_dir

@@ -186,6 +186,18 @@ pub fn manual_report(why: &str, e: &Export) -> String {
     s
 }
 
+/// What the person reads when the browser did not show the checkout in time (`why` says so).
+pub fn not_loaded_report(why: &str, e: &Export) -> String {
+    let file = match &e.files {
+        Ok((txt, _)) => format!(", or import {}", txt.display()),
+        Err(_) => String::new(),
+    };
+    format!(
+        "\n{why}: the printed session stands.\nYour cart is not lost. Take it over with the session above, now (the reservation lasts about 10 minutes): open {} in your browser and paste the console script into its DevTools console (F12){file}.\n",
+        e.checkout_url.origin().ascii_serialization(),
+    )
+}
+
 /// Hands over carts nobody handed over, headless: cookie files (0600), checkout URL, cookies and
 /// console script on stdout. Returns what was handed over, for the alerts.
 pub fn at_exit(dir: &Path, carts: &[super::carts::SecuredCart]) -> Vec<Export> {
@@ -274,6 +286,23 @@ impl EarlyBrowser {
             early.close_if_headless();
         }
     }
+}
+
+/// How long the browser gets to show the checkout, from the start of its part of the hand-over:
+/// a checkout that never loads (a stalled shop, a browser that hangs) must not hold the person
+/// for minutes without a word. The printed session stands whatever the browser does.
+static BROWSER_BOUND_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(15_000);
+
+/// Sets the browser's bound (`--handoff-timeout`, hidden; tests shorten it).
+pub fn set_browser_bound(d: std::time::Duration) {
+    BROWSER_BOUND_MS.store(
+        d.as_millis().try_into().unwrap_or(u64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+fn browser_bound() -> std::time::Duration {
+    std::time::Duration::from_millis(BROWSER_BOUND_MS.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// What a hand-over is given.
@@ -368,20 +397,37 @@ async fn hand_over_now(req: Request<'_>) -> HandedOver {
         args: req.browser_args,
         profile_root: req.dir.to_path_buf(),
     };
-    let early = match req.early {
-        Some(e) => e.show(&req.cookies, req.url).await,
-        None => None,
-    };
-    let opened = match early {
-        Some(Ok(shown)) => Ok(shown),
-        // Closed by the person meanwhile, perhaps: a browser of its own, as without the flag.
-        Some(Err(e)) => {
-            crate::log::warn(format!(
-                "the browser started early could not show the checkout ({e}); starting one"
-            ));
-            super::browser::open(&launch, &req.cookies, req.url).await
+    let bound = browser_bound();
+    let shown = async {
+        let early = match req.early {
+            Some(e) => e.show(&req.cookies, req.url).await,
+            None => None,
+        };
+        match early {
+            Some(Ok(shown)) => Ok(shown),
+            // Closed by the person meanwhile, perhaps: a browser of its own, as without the flag.
+            Some(Err(e)) => {
+                crate::log::warn(format!(
+                    "the browser started early could not show the checkout ({e}); starting one"
+                ));
+                super::browser::open(&launch, &req.cookies, req.url).await
+            }
+            None => super::browser::open(&launch, &req.cookies, req.url).await,
         }
-        None => super::browser::open(&launch, &req.cookies, req.url).await,
+    };
+    let Ok(opened) = tokio::time::timeout(bound, shown).await else {
+        // The window stays the person's: it may still load the page.
+        let why = format!(
+            "The checkout did not load in the browser within {:.0} s",
+            bound.as_secs_f64()
+        );
+        crate::log::warn(format!("browser hand-over: {}", why.to_lowercase()));
+        print!("{}", not_loaded_report(&why, &export));
+        return HandedOver {
+            export,
+            checkout,
+            window: Window::Failed(why),
+        };
     };
     let window = match opened {
         Ok(shown) => {

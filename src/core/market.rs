@@ -58,7 +58,8 @@ pub struct Polled {
 /// One cart add.
 #[derive(Debug)]
 pub struct Carted {
-    pub response: Response,
+    /// The last answer read (`None` when the cart's confirmation never arrived).
+    pub response: Option<Response>,
     pub outcome: CartOutcome,
     pub checkout: Option<Checkout>,
 }
@@ -383,6 +384,15 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Pol
 }
 
 /// POSTs a listing's form (with its hidden fields, `Referer` and `Origin`), following redirects.
+///
+/// The cart is the POST's outcome: pretix answers a won listing with a redirect to the checkout
+/// (the session cookie set on the way), so once the answer has reached a checkout page the ticket
+/// is ours and is recorded (`Net::carts`) with the cookies of that moment. Reading the checkout
+/// page only adds what it says (the deadline, the cart rows): when that read stalls or fails, the
+/// cart stays recorded and the outcome is still `InCart`, the deadline unknown.
+///
+/// A 403 is Django's CSRF refusal (a token gone stale while the page sat there): the page is
+/// fetched again at once for a fresh token and the POST retried, once.
 pub async fn add_to_cart(
     session: &Session,
     listing: &Listing,
@@ -391,28 +401,29 @@ pub async fn add_to_cart(
 ) -> Result<Carted, HttpError> {
     let stats = &session.net().stats;
     stats.cart_attempts.fetch_add(1, Relaxed);
-    let origin = listing.action.origin().ascii_serialization();
-    let headers = [
-        ("Referer".to_string(), referer.to_string()),
-        ("Origin".to_string(), origin),
-    ];
-    let r = session
-        .post_form(&listing.action, &listing.fields, &headers)
-        .await?;
+    let mut r = match post_listing(session, listing, referer).await {
+        Ok(r) => r,
+        Err(e) => return unconfirmed(session, listing, e),
+    };
+    if r.status == 403 {
+        r.log("cart add refused (403: a stale CSRF token?); fetching a fresh one");
+        log.save(&r, "cart-403");
+        match fresh_listing(session, listing, referer).await {
+            Some(fresh) => match post_listing(session, &fresh, referer).await {
+                Ok(again) => r = again,
+                Err(e) => return unconfirmed(session, listing, e),
+            },
+            None => crate::log::warn(format!(
+                "{} is no longer on {referer} after a fresh look",
+                listing.title
+            )),
+        }
+    }
     let outcome = pretix::classify_cart(r.status, &r.url);
     let checkout = match &outcome {
         CartOutcome::InCart { checkout_url } => {
-            stats.carts_won.fetch_add(1, Relaxed);
             let checkout = pretix::parse_checkout(&r.text());
-            session.net().carts.record(SecuredCart {
-                session: session.id(),
-                checkout_url: checkout_url.clone(),
-                cookies: session.cookies(),
-                expires: checkout.expires.clone(),
-                ticket: listing.title.clone(),
-                price: listing.price_text.clone(),
-                at: std::time::Instant::now(),
-            });
+            record(session, listing, checkout_url, checkout.expires.clone());
             Some(checkout)
         }
         CartOutcome::Lost => {
@@ -431,9 +442,73 @@ pub async fn add_to_cart(
     r.log(&result);
     log.save(&r, &format!("cart-{}", outcome.label()));
     Ok(Carted {
-        response: r,
+        response: Some(r),
         outcome,
         checkout,
+    })
+}
+
+async fn post_listing(
+    session: &Session,
+    listing: &Listing,
+    referer: &Url,
+) -> Result<Response, HttpError> {
+    let headers = [
+        ("Referer".to_string(), referer.to_string()),
+        ("Origin".to_string(), listing.action.origin().ascii_serialization()),
+    ];
+    session
+        .post_form(&listing.action, &listing.fields, &headers)
+        .await
+}
+
+/// The same listing on a fresh load of the page it was found on (a fresh CSRF token); `None`
+/// when it is gone or the page cannot be had.
+async fn fresh_listing(session: &Session, listing: &Listing, page: &Url) -> Option<Listing> {
+    let r = session.get_action(page, &[]).await.ok()?;
+    r.log("fresh page for the cart add");
+    if !r.ok() {
+        return None;
+    }
+    pretix::parse_page(&r.text(), &r.url)
+        .listings
+        .into_iter()
+        .find(|l| l.action == listing.action)
+}
+
+/// Records a secured cart (this session's cookies now) and counts it.
+fn record(session: &Session, listing: &Listing, checkout_url: &Url, expires: Option<String>) {
+    session.net().stats.carts_won.fetch_add(1, Relaxed);
+    session.net().carts.record(SecuredCart {
+        session: session.id(),
+        checkout_url: checkout_url.clone(),
+        cookies: session.cookies(),
+        expires,
+        ticket: listing.title.clone(),
+        price: listing.price_text.clone(),
+        at: std::time::Instant::now(),
+    });
+}
+
+/// A cart POST that failed on the way: when its redirect had already reached the checkout (the
+/// confirmation page stalled or broke off), the ticket is in the cart all the same.
+fn unconfirmed(session: &Session, listing: &Listing, e: HttpError) -> Result<Carted, HttpError> {
+    let Some(checkout_url) = e.reached().filter(|u| super::handoff::is_checkout(u)) else {
+        return Err(e);
+    };
+    let mut checkout_url = checkout_url.clone();
+    if checkout_url.query() == Some("") {
+        checkout_url.set_query(None);
+    }
+    record(session, listing, &checkout_url, None);
+    crate::log::info(format!(
+        "IN CART: {} -> {checkout_url} (the checkout page did not load: {e}; the cart is ours, its deadline unknown)",
+        listing.title
+    ));
+    Ok(Carted {
+        response: None,
+        outcome: CartOutcome::InCart { checkout_url },
+        checkout: None,
     })
 }
 

@@ -75,6 +75,9 @@ pub(super) fn market(c: &mut Ctx) -> Result<Reply, Dropped> {
         c.inner.offered = Some(sc.listings.clone());
     }
     let fault = sc.faults.get(&n);
+    if let Some(Fault::CheckoutStall) = fault {
+        c.inner.checkout_stall = true;
+    }
     Ok(match fault {
         Some(Fault::Reset) => return Err(Dropped),
         Some(Fault::Status { code, retry_after }) => {
@@ -140,7 +143,11 @@ fn market_page(c: &Ctx, fault: Option<&Fault>) -> Reply {
         "oldest" => {}
         _ => shown.sort_by_key(|l| l.price_cents),
     }
-    let secret = c.inner.sessions[c.session_id].csrf_secret.clone();
+    let secret = match fault {
+        // A secret this session no longer has: the forms' tokens fail Django's check.
+        Some(Fault::StaleCsrf) => super::random_string(32),
+        _ => c.inner.sessions[c.session_id].csrf_secret.clone(),
+    };
     let token = move || mask_token(&secret);
     Reply::page(pages::market_page(&pages::MarketView {
         base: c.base,
@@ -354,11 +361,13 @@ pub(super) fn checkout_questions(c: &Ctx) -> Reply {
         return Reply::redirect(format!("{}{}", c.base, c.ev));
     }
     let token = mask_token(&s.csrf_secret);
-    Reply::page(pages::checkout_page(
+    let mut r = Reply::page(pages::checkout_page(
         c.base,
         c.event,
         &c.sc.locale,
         &s.cart,
         &token,
-    ))
+    ));
+    r.stall = c.inner.checkout_stall;
+    r
 }
