@@ -41,6 +41,17 @@ pub enum ConfigError {
     )]
     LogDir { path: String, reason: String },
 
+    #[error("{flag} {path}: {reason}; the cart's cookies must not go where someone else can plant or replace files")]
+    #[diagnostic(
+        code(usage::unsafe_dir),
+        help("make it yours alone: chmod go-w {path} (or give a folder of your own)")
+    )]
+    UnsafeDir {
+        flag: &'static str,
+        path: String,
+        reason: String,
+    },
+
     #[error("{flag} {url} uses plain http")]
     #[diagnostic(
         code(usage::https),
@@ -688,6 +699,9 @@ pub fn resolve(
         .clone()
         .unwrap_or_else(|| PathBuf::from("./live-responses"));
     check_log_dir(&log_dir)?;
+    if let Some(state) = &args.state_dir {
+        check_private_dir("--state-dir", state)?;
+    }
     let mut notes = Vec::new();
     let browser = if args.headless {
         Browser::Headless
@@ -798,16 +812,53 @@ fn local_offset_secs(unix: i64) -> i64 {
     0
 }
 
-/// `--log-dir` is created (0700) and proved writable now, not at the moment a cart is secured.
+/// `--log-dir` is created (0700) and proved writable now, not at the moment a cart is secured;
+/// like ssh with `~/.ssh`, a folder someone else owns or can write to is refused.
 pub fn check_log_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
     let bad = |reason: String| ConfigError::LogDir {
         path: dir.display().to_string(),
         reason,
     };
     crate::core::cookies::create_private_dir(dir).map_err(|e| bad(e.to_string()))?;
+    check_private_dir("--log-dir", dir)?;
     let probe = dir.join(format!(".pretix-race-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|e| bad(format!("cannot write there: {e}")))?;
+    crate::core::cookies::create_private(&probe)
+        .map_err(|e| bad(format!("cannot write there: {e}")))?;
     let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// A folder our files go into must be the user's own and closed to others' writes, or someone
+/// else could plant a link under the name of the next cookie file. One that does not exist yet
+/// is fine: pretix-race creates it 0700.
+pub fn check_private_dir(flag: &'static str, dir: &std::path::Path) -> Result<(), ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(m) = std::fs::metadata(dir) else {
+            return Ok(());
+        };
+        let unsafe_dir = |reason: String| ConfigError::UnsafeDir {
+            flag,
+            path: dir.display().to_string(),
+            reason,
+        };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if m.uid() != me {
+            return Err(unsafe_dir(format!(
+                "the folder belongs to another user (uid {}, you are {me})",
+                m.uid()
+            )));
+        }
+        if m.mode() & 0o022 != 0 {
+            return Err(unsafe_dir(format!(
+                "others can write to the folder (mode {:o})",
+                m.mode() & 0o777
+            )));
+        }
+    }
+    let _ = (flag, dir);
     Ok(())
 }
 

@@ -28,42 +28,17 @@ pub fn is_checkout(url: &Url) -> bool {
     url.path().contains("/checkout/")
 }
 
-/// `cart-<stamp>` names not used yet under `dir`: two hand-overs in one second get two names.
-fn fresh_stem(dir: &Path) -> String {
-    static TAKEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let stamp = clock::compact(SystemTime::now());
-    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
-    let free =
-        |stem: &String| !taken.contains(stem) && !dir.join(format!("{stem}.cookies.txt")).exists();
-    let stem = (1..)
-        .map(|n| {
-            if n == 1 {
-                format!("cart-{stamp}")
-            } else {
-                format!("cart-{stamp}-{n}")
-            }
-        })
-        .find(free)
-        .unwrap_or_default();
-    taken.push(stem.clone());
-    stem
-}
-
 /// Writes the cookie files under `dir` and builds the console script; nothing is printed yet.
 /// Never fails: a file that cannot be written is recorded, and the rest is still handed over.
+/// Each file is created new (never an existing file, never through a link: see
+/// [`cookies::create_private`]), under the first free `cart-<stamp>[-n]` name.
 pub fn export(dir: &Path, cookies: Vec<CookieInfo>, checkout_url: &Url) -> Export {
-    let stem = fresh_stem(dir);
-    let cookie_file = dir.join(format!("{stem}.cookies.txt"));
-    let json_file = dir.join(format!("{stem}.cookies.json"));
-    let files = cookies::write_private(&cookie_file, &cookies::netscape(&cookies))
-        .and_then(|()| cookies::write_private(&json_file, &cookies::json(&cookies)))
-        .map(|()| (cookie_file, json_file))
-        .map_err(|e| {
-            format!(
-                "could not write the cookie files under {}: {e}",
-                dir.display()
-            )
-        });
+    let files = write_files(dir, &cookies).map_err(|e| {
+        format!(
+            "could not write the cookie files under {}: {e}",
+            dir.display()
+        )
+    });
     if let Err(e) = &files {
         crate::log::error(e);
     }
@@ -74,6 +49,38 @@ pub fn export(dir: &Path, cookies: Vec<CookieInfo>, checkout_url: &Url) -> Expor
         files,
         console_script,
     }
+}
+
+/// The Netscape and JSON files, as a pair under the first stem free for both.
+fn write_files(dir: &Path, cookies: &[CookieInfo]) -> std::io::Result<(PathBuf, PathBuf)> {
+    let stamp = clock::compact(SystemTime::now());
+    let taken = |e: &std::io::Error| e.kind() == std::io::ErrorKind::AlreadyExists;
+    let mut last = None;
+    for n in 1..1000 {
+        let stem = if n == 1 {
+            format!("cart-{stamp}")
+        } else {
+            format!("cart-{stamp}-{n}")
+        };
+        let txt = dir.join(format!("{stem}.cookies.txt"));
+        let json = dir.join(format!("{stem}.cookies.json"));
+        match cookies::write_private(&txt, &cookies::netscape(cookies)) {
+            Err(e) if taken(&e) => {
+                last = Some(e);
+                continue;
+            }
+            r => r?,
+        }
+        match cookies::write_private(&json, &cookies::json(cookies)) {
+            Err(e) if taken(&e) => {
+                // Ours, just made: the pair moves on to the next free stem.
+                let _ = std::fs::remove_file(&txt);
+                last = Some(e);
+            }
+            r => return r.map(|()| (txt, json)),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free name")))
 }
 
 /// What a hand-over says it is.

@@ -145,8 +145,8 @@ fn write_response(
     {
         return;
     }
-    let name = format!(
-        "{}-req{:05}-{}-{}.html",
+    let stem = format!(
+        "{}-req{:05}-{}-{}",
         super::clock::compact(SystemTime::now()),
         r.seq,
         r.status,
@@ -167,12 +167,16 @@ fn write_response(
     }
     text.push_str("-->\n");
     text.push_str(&String::from_utf8_lossy(&r.body));
-    let path = dir.join(name);
-    match super::cookies::write_private(&path, &text) {
-        Ok(()) => crate::log::debug(format!("saved {}", path.display())),
+    // A new file under the first free name: never an existing file, never through a link.
+    let name = |n: u32| match n {
+        1 => dir.join(format!("{stem}.html")),
+        n => dir.join(format!("{stem}-{n}.html")),
+    };
+    match super::cookies::write_private_free(name, &text) {
+        Ok(path) => crate::log::debug(format!("saved {}", path.display())),
         Err(e) => crate::log::warn(format!(
             "could not save response to {}: {e}",
-            path.display()
+            name(1).display()
         )),
     }
 }
