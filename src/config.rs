@@ -41,7 +41,9 @@ pub enum ConfigError {
     )]
     LogDir { path: String, reason: String },
 
-    #[error("{flag} {path}: {reason}; the cart's cookies must not go where someone else can plant or replace files")]
+    #[error(
+        "{flag} {path}: {reason}; the cart's cookies must not go where someone else can plant or replace files"
+    )]
     #[diagnostic(
         code(usage::unsafe_dir),
         help("make it yours alone: chmod go-w {path} (or give a folder of your own)")

@@ -31,15 +31,16 @@ async fn a_cart_whose_checkout_stalls_after_its_headers_is_still_handed_over() {
     assert!(!d.stderr.contains("could not add"), "{d:?}");
     // …and the cart was handed over all the same: printed, saved, announced.
     assert!(d.stdout.contains("=== TICKET IN CART ==="), "{d:?}");
-    assert!(
-        d.stdout.contains("Checkout: https://127.0.0.1:"),
-        "{d:?}"
-    );
+    assert!(d.stdout.contains("Checkout: https://127.0.0.1:"), "{d:?}");
     let session = d.handed_session();
     assert_eq!(d.sim.cart_of(&session), ["Ticket – Type A"], "{d:?}");
     let files = d.logged("cookies.txt");
     assert_eq!(files.len(), 1, "{d:?}");
-    assert!(std::fs::read_to_string(&files[0]).unwrap().contains(&session));
+    assert!(
+        std::fs::read_to_string(&files[0])
+            .unwrap()
+            .contains(&session)
+    );
     let carts: Vec<_> = hook
         .bodies()
         .into_iter()
@@ -154,9 +155,16 @@ async fn a_symlink_planted_under_the_next_cookie_file_name_is_not_followed() {
         .filter(|p| !p.is_symlink() && p.to_string_lossy().ends_with(".cookies.txt"))
         .collect();
     assert_eq!(written.len(), 1, "{d:?}");
-    assert!(std::fs::read_to_string(&written[0]).unwrap().contains(&session));
+    assert!(
+        std::fs::read_to_string(&written[0])
+            .unwrap()
+            .contains(&session)
+    );
     assert_eq!(mode(&written[0]), 0o600);
-    assert!(d.stdout.contains(&written[0].display().to_string()), "{d:?}");
+    assert!(
+        d.stdout.contains(&written[0].display().to_string()),
+        "{d:?}"
+    );
 }
 
 #[cfg(unix)]
@@ -170,7 +178,10 @@ async fn a_log_dir_others_can_write_is_refused_at_start_up() {
         .run()
         .await;
     assert_eq!(d.code, 2, "{d:?}");
-    assert!(d.stderr.contains(&log.path().display().to_string()), "{d:?}");
+    assert!(
+        d.stderr.contains(&log.path().display().to_string()),
+        "{d:?}"
+    );
     assert!(d.stderr.contains("chmod go-w"), "{d:?}");
     assert_eq!(d.sim.request_count(), 0, "{d:?}");
 }
@@ -185,7 +196,10 @@ async fn a_checkout_that_never_loads_in_the_browser_ends_within_the_bound() {
     kill_browsers_under(d.dir.path());
     // The browser part never finished: no "Browser:" line, the message instead, after the
     // printed session.
-    let session = d.stdout.find("=== TICKET IN CART ===").expect("the session");
+    let session = d
+        .stdout
+        .find("=== TICKET IN CART ===")
+        .expect("the session");
     let message = d
         .stdout
         .find("The checkout did not load in the browser within 2 s")

@@ -459,7 +459,10 @@ async fn post_listing(
 ) -> Result<Response, HttpError> {
     let headers = [
         ("Referer".to_string(), referer.to_string()),
-        ("Origin".to_string(), listing.action.origin().ascii_serialization()),
+        (
+            "Origin".to_string(),
+            listing.action.origin().ascii_serialization(),
+        ),
     ];
     session
         .post_form(&listing.action, &listing.fields, &headers)
