@@ -823,7 +823,13 @@ pub fn check_log_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
     };
     crate::core::cookies::create_private_dir(dir).map_err(|e| bad(e.to_string()))?;
     check_private_dir("--log-dir", dir)?;
-    let probe = dir.join(format!(".pretix-race-write-test-{}", std::process::id()));
+    // A name of this call's own: the file is created new, and two checks may run at once.
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = dir.join(format!(
+        ".pretix-race-write-test-{}-{n}",
+        std::process::id()
+    ));
     crate::core::cookies::create_private(&probe)
         .map_err(|e| bad(format!("cannot write there: {e}")))?;
     let _ = std::fs::remove_file(&probe);
