@@ -51,6 +51,29 @@ async fn a_cart_whose_checkout_stalls_after_its_headers_is_still_handed_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_cart_whose_checkout_stalls_is_still_handed_over() {
+    let mut s = Scenario::named("shop").unwrap();
+    s.faults.insert(1, Fault::CheckoutStall);
+    let d = Race::new(s)
+        .args([
+            "--strategy",
+            "shop",
+            "--item",
+            "7",
+            "--request-timeout",
+            "1",
+        ])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stderr.contains("the checkout did not load"), "{d:?}");
+    assert!(d.stdout.contains("=== TICKET IN CART ==="), "{d:?}");
+    assert!(d.stdout.contains("/checkout/questions/\n"), "{d:?}");
+    assert_eq!(d.sim.cart_of(&d.handed_session()), ["Day Ticket"]);
+    assert_eq!(d.logged("cookies.txt").len(), 1, "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_csrf_token_is_renewed_and_the_cart_post_retried_at_once() {
     // Listings from the first poll, whose page carries stale tokens. The strategy tries once:
     // only the core's immediate retry can secure the cart.

@@ -101,6 +101,7 @@ pub enum Fault {
     Slow(u64),
     /// The ordinary page; from now on the checkout page sends its headers and part of itself,
     /// then stalls for good (a cart whose confirmation never arrives, in a client or a browser).
+    /// In a main shop, keyed by the event-page GET.
     CheckoutStall,
     /// The ordinary page, its forms carrying a CSRF token gone stale (Django answers their POST
     /// with 403); the next load carries fresh ones.

@@ -238,6 +238,10 @@ pub(super) fn shop_page(c: &mut Ctx) -> Reply {
     }
     c.inner.event_gets += 1;
     let gets = c.inner.event_gets;
+    // A shop's polls are its event-page GETs: the one fault it knows is keyed by them.
+    if let Some(Fault::CheckoutStall) = c.sc.faults.get(&gets) {
+        c.inner.checkout_stall = true;
+    }
     let session = c.inner.sessions.get_mut(c.session_id).expect("session");
     let message = session.message.take();
     let token = mask_token(&session.csrf_secret);
