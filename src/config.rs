@@ -701,9 +701,13 @@ pub fn resolve(
         .clone()
         .unwrap_or_else(|| PathBuf::from("./live-responses"));
     check_log_dir(&log_dir)?;
-    if let Some(state) = &args.state_dir {
-        check_private_dir("--state-dir", state)?;
-    }
+    let state_dir = args.state_dir.clone().unwrap_or_else(|| {
+        log_dir
+            .parent()
+            .map(|p| p.join("pretix-race-state"))
+            .unwrap_or_else(|| PathBuf::from("pretix-race-state"))
+    });
+    check_private_dir("--state-dir", &state_dir)?;
     let mut notes = Vec::new();
     let browser = if args.headless {
         Browser::Headless
@@ -751,12 +755,7 @@ pub fn resolve(
         runaway_after: args.runaway_after.max(Duration::from_millis(100)),
         handoff_timeout: args.handoff_timeout.max(Duration::from_millis(100)),
         client,
-        state_dir: args.state_dir.clone().unwrap_or_else(|| {
-            log_dir
-                .parent()
-                .map(|p| p.join("pretix-race-state"))
-                .unwrap_or_else(|| PathBuf::from("pretix-race-state"))
-        }),
+        state_dir,
         log_dir,
         browser,
         browser_early: args.browser_early,

@@ -192,7 +192,7 @@ async fn a_symlink_planted_under_the_next_cookie_file_name_is_not_followed() {
 
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_log_dir_others_can_write_is_refused_at_start_up() {
+async fn a_log_or_state_dir_others_can_write_is_refused_at_start_up() {
     use std::os::unix::fs::PermissionsExt;
     let log = tempfile::tempdir().unwrap();
     std::fs::set_permissions(log.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -205,6 +205,15 @@ async fn a_log_dir_others_can_write_is_refused_at_start_up() {
         d.stderr.contains(&log.path().display().to_string()),
         "{d:?}"
     );
+    assert!(d.stderr.contains("chmod go-w"), "{d:?}");
+    assert_eq!(d.sim.request_count(), 0, "{d:?}");
+    // The same for the state folder.
+    let d = Race::named("instant")
+        .args(["--state-dir", log.path().to_str().unwrap()])
+        .run()
+        .await;
+    assert_eq!(d.code, 2, "{d:?}");
+    assert!(d.stderr.contains("--state-dir"), "{d:?}");
     assert!(d.stderr.contains("chmod go-w"), "{d:?}");
     assert_eq!(d.sim.request_count(), 0, "{d:?}");
 }

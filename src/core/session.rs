@@ -231,7 +231,7 @@ pub const RESERVED_HEADERS: [(&str, &str); 3] = [
 /// colon, a value with a line break), as an error: refused before any request.
 pub fn check_headers(headers: &[(String, String)]) -> Result<(), HttpError> {
     for (k, v) in headers {
-        if header::HeaderName::from_bytes(k.trim().as_bytes()).is_err() {
+        if header::HeaderName::from_bytes(k.as_bytes()).is_err() {
             return Err(HttpError::Malformed(format!(
                 "{k:?} is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"
             )));
