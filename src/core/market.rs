@@ -423,6 +423,21 @@ pub async fn add_to_cart(
             )),
         }
     }
+    if let Some(to) = redirect_to_checkout(&r) {
+        // The POST's own answer, handed back unfollowed: its Location is the outcome. Recorded
+        // before the confirmation is asked for, which only adds what the page says.
+        r.log(&format!("IN CART: {} -> {to}", listing.title));
+        record(session, listing, &to, None);
+        let checkout = match session.get_action(&to, &[]).await {
+            Ok(c) if c.ok() => Some(pretix::parse_checkout(&c.text())),
+            _ => None,
+        };
+        return Ok(Carted {
+            response: Some(r),
+            outcome: CartOutcome::InCart { checkout_url: to },
+            checkout,
+        });
+    }
     let outcome = pretix::classify_cart(r.status, &r.url);
     let checkout = match &outcome {
         CartOutcome::InCart { checkout_url } => {
@@ -483,6 +498,19 @@ async fn fresh_listing(session: &Session, listing: &Listing, page: &Url) -> Opti
         .find(|l| l.action == listing.action)
 }
 
+/// A redirect (the answer itself, not followed) whose `Location` is a checkout page: pretix's
+/// answer to a won listing, the cart is ours.
+fn redirect_to_checkout(r: &Response) -> Option<Url> {
+    if !(300..400).contains(&r.status) {
+        return None;
+    }
+    let mut to = r.url.join(r.header("location")?).ok()?;
+    if to.query() == Some("") {
+        to.set_query(None);
+    }
+    super::handoff::is_checkout(&to).then_some(to)
+}
+
 /// Records a secured cart (this session's cookies now) and counts it.
 fn record(session: &Session, listing: &Listing, checkout_url: &Url, expires: Option<String>) {
     session.net().stats.carts_won.fetch_add(1, Relaxed);
@@ -522,6 +550,34 @@ fn unconfirmed(session: &Session, listing: &Listing, e: HttpError) -> Result<Car
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unfollowed_redirect_to_the_checkout_is_a_cart() {
+        let answer = |status, location: &str| Response {
+            seq: 1,
+            method: reqwest::Method::POST,
+            status,
+            url: Url::parse("https://t.example/e/secondhand/buy/abc/").unwrap(),
+            headers: vec![("location".into(), location.into())],
+            body: Default::default(),
+            ttfb: Duration::ZERO,
+            ttlb: Duration::ZERO,
+            waited: Duration::ZERO,
+            retry_after: None,
+            backoff: None,
+            session_tag: "-".into(),
+        };
+        assert_eq!(
+            redirect_to_checkout(&answer(302, "/e/checkout/start")).map(String::from),
+            Some("https://t.example/e/checkout/start".to_string())
+        );
+        assert_eq!(
+            redirect_to_checkout(&answer(302, "/e/checkout/questions/?")).map(String::from),
+            Some("https://t.example/e/checkout/questions/".to_string())
+        );
+        assert!(redirect_to_checkout(&answer(302, "/e/secondhand/")).is_none());
+        assert!(redirect_to_checkout(&answer(200, "/e/checkout/start")).is_none());
+    }
 
     #[test]
     fn filtered_url_replaces_item_and_sort() {
