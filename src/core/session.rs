@@ -778,3 +778,32 @@ impl Session {
             .unwrap_or_else(|| "-".into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, value: &str) -> Result<(), HttpError> {
+        check_headers(&[(name.to_string(), value.to_string())])
+    }
+
+    #[test]
+    fn headers_http_does_not_allow_are_refused_before_sending() {
+        assert!(check("X-Strategy", "one two").is_ok());
+        for (name, value) in [
+            ("X Bad", "1"),
+            ("X:Bad", "1"),
+            ("", "1"),
+            (" X-Pad", "1"),
+            ("X-Ok", "line\r\nInjected: yes"),
+        ] {
+            let e = check(name, value).unwrap_err();
+            assert!(matches!(e, HttpError::Malformed(_)), "{name:?}: {e}");
+            assert_eq!(e.kind(), "refused");
+        }
+        assert!(matches!(
+            check("cookie", "a=b"),
+            Err(HttpError::Header { .. })
+        ));
+    }
+}
