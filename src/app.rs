@@ -128,6 +128,7 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     for w in &config.warnings {
         crate::log::warn(w);
     }
+    crate::core::handoff::set_browser_bound(config.handoff_timeout);
     let net = Net::new();
     let setup = |e: crate::core::http::SetupError| AppError::failure(e.to_string(), None);
     let reach = reach(&config);

@@ -346,6 +346,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "MB", default_value_t = crate::lua::MEMORY_LIMIT_MB, hide = true)]
     pub memory_limit_mb: usize,
 
+    /// How long one request (its redirects and its answer's reading included) may take.
+    #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "30", hide = true)]
+    pub request_timeout: Duration,
+
+    /// How long the browser gets to show the checkout before the hand-over says it did not
+    /// (the printed session stands).
+    #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "15", hide = true)]
+    pub handoff_timeout: Duration,
+
     #[command(flatten)]
     pub net: NetArgs,
 

@@ -41,6 +41,19 @@ pub enum ConfigError {
     )]
     LogDir { path: String, reason: String },
 
+    #[error(
+        "{flag} {path}: {reason}; the cart's cookies must not go where someone else can plant or replace files"
+    )]
+    #[diagnostic(
+        code(usage::unsafe_dir),
+        help("make it yours alone: chmod go-w {path} (or give a folder of your own)")
+    )]
+    UnsafeDir {
+        flag: &'static str,
+        path: String,
+        reason: String,
+    },
+
     #[error("{flag} {url} uses plain http")]
     #[diagnostic(
         code(usage::https),
@@ -469,6 +482,8 @@ pub struct Config {
     pub memory_limit_mb: usize,
     /// How long a strategy may compute without waiting on the API (the runaway watchdog).
     pub runaway_after: Duration,
+    /// How long the browser gets to show the checkout (`--handoff-timeout`, hidden).
+    pub handoff_timeout: Duration,
     pub client: ClientConfig,
     pub log_dir: PathBuf,
     /// Where `race.store` keeps its file.
@@ -711,7 +726,8 @@ pub fn resolve(
         }
     }
 
-    let client = client(&args.net, extra_roots)?;
+    let mut client = client(&args.net, extra_roots)?;
+    client.timeout = Some(args.request_timeout.max(Duration::from_millis(100)));
 
     let script = match &args.script {
         Some(_) if args.strategy == Strategy::Shop => return Err(ConfigError::StrategyAndScript),
@@ -739,6 +755,13 @@ pub fn resolve(
         .clone()
         .unwrap_or_else(|| PathBuf::from("./live-responses"));
     check_log_dir(&log_dir)?;
+    let state_dir = args.state_dir.clone().unwrap_or_else(|| {
+        log_dir
+            .parent()
+            .map(|p| p.join("pretix-race-state"))
+            .unwrap_or_else(|| PathBuf::from("pretix-race-state"))
+    });
+    check_private_dir("--state-dir", &state_dir)?;
     let mut notes = Vec::new();
     let browser = if args.headless {
         Browser::Headless
@@ -793,13 +816,9 @@ pub fn resolve(
         strict: args.strict,
         memory_limit_mb: args.memory_limit_mb.max(16),
         runaway_after: args.runaway_after.max(Duration::from_millis(100)),
+        handoff_timeout: args.handoff_timeout.max(Duration::from_millis(100)),
         client,
-        state_dir: args.state_dir.clone().unwrap_or_else(|| {
-            log_dir
-                .parent()
-                .map(|p| p.join("pretix-race-state"))
-                .unwrap_or_else(|| PathBuf::from("pretix-race-state"))
-        }),
+        state_dir,
         log_dir,
         browser,
         browser_early: args.browser_early,
@@ -857,16 +876,59 @@ fn local_offset_secs(unix: i64) -> i64 {
     0
 }
 
-/// `--log-dir` is created (0700) and proved writable now, not at the moment a cart is secured.
+/// `--log-dir` is created (0700) and proved writable now, not at the moment a cart is secured;
+/// like ssh with `~/.ssh`, a folder someone else owns or can write to is refused.
 pub fn check_log_dir(dir: &std::path::Path) -> Result<(), ConfigError> {
     let bad = |reason: String| ConfigError::LogDir {
         path: dir.display().to_string(),
         reason,
     };
     crate::core::cookies::create_private_dir(dir).map_err(|e| bad(e.to_string()))?;
-    let probe = dir.join(format!(".pretix-race-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|e| bad(format!("cannot write there: {e}")))?;
+    check_private_dir("--log-dir", dir)?;
+    // A name of this call's own: the file is created new, and two checks may run at once.
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = dir.join(format!(
+        ".pretix-race-write-test-{}-{n}",
+        std::process::id()
+    ));
+    crate::core::cookies::create_private(&probe)
+        .map_err(|e| bad(format!("cannot write there: {e}")))?;
     let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// A folder our files go into must be the user's own and closed to others' writes, or someone
+/// else could plant a link under the name of the next cookie file. One that does not exist yet
+/// is fine: pretix-race creates it 0700.
+pub fn check_private_dir(flag: &'static str, dir: &std::path::Path) -> Result<(), ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(m) = std::fs::metadata(dir) else {
+            return Ok(());
+        };
+        let unsafe_dir = |reason: String| ConfigError::UnsafeDir {
+            flag,
+            path: dir.display().to_string(),
+            reason,
+        };
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if m.uid() != me {
+            return Err(unsafe_dir(format!(
+                "the folder belongs to another user (uid {}, you are {me})",
+                m.uid()
+            )));
+        }
+        if m.mode() & 0o022 != 0 {
+            return Err(unsafe_dir(format!(
+                "others can write to the folder (mode {:o})",
+                m.mode() & 0o777
+            )));
+        }
+    }
+    let _ = (flag, dir);
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 mod support;
 
 mod alerts;
+mod cart_outcome;
 mod commands;
 mod docs;
 mod engine;

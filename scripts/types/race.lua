@@ -123,12 +123,12 @@
 ---@field session Session          the session holding the cart (hand it over with result.session:handoff)
 ---@field product race.Product|nil  a shop's cart add: the product
 ---@field count integer|nil         a shop's cart add: how many
----@field checkout_url string|nil  with in_cart
----@field expires string|nil       the reservation's end (data-expires), with in_cart
----@field items string[]|nil       cart rows on the checkout page, with in_cart
+---@field checkout_url string|nil  with in_cart (the cart is the POST's outcome: in_cart once pretix sent it to the checkout, even if the checkout page then failed to load)
+---@field expires string|nil       the reservation's end (data-expires), with in_cart; nil when the checkout page did not load
+---@field items string[]|nil       cart rows on the checkout page, with in_cart; nil when it did not load
 ---@field reason string|nil        with failed
 ---@field listing race.Listing|nil  a marketplace cart add: the listing
----@field response race.Response
+---@field response race.Response|nil  the last answer read; nil when the checkout page never arrived
 
 ---@class race.Cookie
 ---@field name string
@@ -159,7 +159,8 @@
 local Session = {}
 
 --- GET (a poll: spaced by the 2 s floor for remote hosts, held by any backoff). Setting the
---- `User-Agent`, `Cookie` or `Host` header raises.
+--- `User-Agent`, `Cookie` or `Host` header raises, and so does a header name or value HTTP does
+--- not allow (a space or colon in the name, a line break in the value): nothing is sent.
 ---@param url string
 ---@param opts? {headers?: table<string,string>}
 ---@return race.Response|nil, race.Error|nil
@@ -193,7 +194,10 @@ function Session:poll(url) end
 
 --- POSTs a marketplace listing's form (only buy URLs are accepted; anything else raises), or
 --- adds a main shop's product (see race.shop.add_to_cart; the second argument is then
---- `{ count = n }`).
+--- `{ count = n }`). The cart is the POST's outcome: `in_cart` once pretix sent the POST on to
+--- the checkout (the cart is recorded then), even when the checkout page then stalls or fails
+--- (`expires` is nil). A 403 (a stale CSRF token) fetches the page again for a fresh token and
+--- retries at once, once.
 ---@param listing race.Listing|race.Product
 ---@param referer? string|{count?: integer}  a listing's Referer (default: listing.page_url)
 ---@return race.CartResult|nil, race.Error|nil

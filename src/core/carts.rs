@@ -1,7 +1,9 @@
 //! Every cart the core secured, kept until it is handed over. A ticket in the cart is the user's
 //! money: whatever ends the run (the strategy returns or raises, Ctrl-C, SIGTERM, SIGHUP, a panic)
 //! the app hands over what is still here before it exits. Recorded where every cart add passes
-//! (`market::add_to_cart`), so no strategy can forget one.
+//! (`market::add_to_cart`, `shop::add_to_cart`), so no strategy can forget one, and as soon as the
+//! cart POST's answer says so (its redirect reached the checkout), so a checkout page that then
+//! stalls or fails cannot lose one either.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -18,7 +20,8 @@ pub struct SecuredCart {
     pub checkout_url: Url,
     /// The session's cookies at that moment.
     pub cookies: Vec<CookieInfo>,
-    /// The reservation's end, as the checkout page says (`data-expires`).
+    /// The reservation's end, as the checkout page says (`data-expires`); `None` when the page
+    /// did not load.
     pub expires: Option<String>,
     pub ticket: String,
     pub price: String,

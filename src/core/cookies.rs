@@ -127,26 +127,47 @@ pub fn console_script(cookies: &[CookieInfo], checkout_url: &str) -> String {
     s
 }
 
-/// Creates (or replaces) a file readable by its owner only.
+/// Creates a new file readable by its owner only, as ssh treats its files: never an existing
+/// file, never through a link (`O_CREAT|O_EXCL|O_NOFOLLOW`, 0600), so a name planted in a folder
+/// others can reach can neither be read nor make us overwrite someone else's file. An existing
+/// name is `ErrorKind::AlreadyExists`: the caller picks another.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    opts.open(path)
+}
+
+/// Writes `contents` to a new private file (see [`create_private`]), creating its folder (0700)
+/// when missing.
 pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         create_private_dir(dir)?;
     }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+    create_private(path)?.write_all(contents.as_bytes())
+}
+
+/// Writes `contents` to a new private file named by `name(n)` for the first `n` (from 1) whose
+/// name is free; the path written.
+pub fn write_private_free(
+    name: impl Fn(u32) -> std::path::PathBuf,
+    contents: &str,
+) -> std::io::Result<std::path::PathBuf> {
+    for n in 1..1000 {
+        let path = name(n);
+        match write_private(&path, contents) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            r => return r.map(|()| path),
+        }
     }
-    let mut f = opts.open(path)?;
-    // An existing file keeps its old mode through open(): tighten it.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    f.write_all(contents.as_bytes())
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        "every name is taken",
+    ))
 }
 
 /// Creates a directory (and parents) that only its owner can enter, when it does not exist yet.
@@ -227,19 +248,23 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn private_files_are_0600_even_when_they_existed() {
+    fn private_files_are_new_0600_and_never_follow_a_link() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub/cookies.txt");
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, "old").unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
-        write_private(&p, "new").unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
-        assert_eq!(
-            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        let e = write_private(&p, "new").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old");
+        // A link, dangling or not, is never followed.
+        let target = dir.path().join("target");
+        let link = dir.path().join("sub/link.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(write_private(&link, "secret").is_err());
+        assert!(!target.exists());
+        let free = write_private_free(|n| dir.path().join(format!("sub/link{n}.json")), "x");
+        assert_eq!(free.unwrap(), dir.path().join("sub/link1.json"));
         let q = dir.path().join("fresh/dir/c.json");
         write_private(&q, "{}").unwrap();
         assert_eq!(

@@ -28,42 +28,17 @@ pub fn is_checkout(url: &Url) -> bool {
     url.path().contains("/checkout/")
 }
 
-/// `cart-<stamp>` names not used yet under `dir`: two hand-overs in one second get two names.
-fn fresh_stem(dir: &Path) -> String {
-    static TAKEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let stamp = clock::compact(SystemTime::now());
-    let mut taken = TAKEN.lock().unwrap_or_else(|e| e.into_inner());
-    let free =
-        |stem: &String| !taken.contains(stem) && !dir.join(format!("{stem}.cookies.txt")).exists();
-    let stem = (1..)
-        .map(|n| {
-            if n == 1 {
-                format!("cart-{stamp}")
-            } else {
-                format!("cart-{stamp}-{n}")
-            }
-        })
-        .find(free)
-        .unwrap_or_default();
-    taken.push(stem.clone());
-    stem
-}
-
 /// Writes the cookie files under `dir` and builds the console script; nothing is printed yet.
 /// Never fails: a file that cannot be written is recorded, and the rest is still handed over.
+/// Each file is created new (never an existing file, never through a link: see
+/// [`cookies::create_private`]), under the first free `cart-<stamp>[-n]` name.
 pub fn export(dir: &Path, cookies: Vec<CookieInfo>, checkout_url: &Url) -> Export {
-    let stem = fresh_stem(dir);
-    let cookie_file = dir.join(format!("{stem}.cookies.txt"));
-    let json_file = dir.join(format!("{stem}.cookies.json"));
-    let files = cookies::write_private(&cookie_file, &cookies::netscape(&cookies))
-        .and_then(|()| cookies::write_private(&json_file, &cookies::json(&cookies)))
-        .map(|()| (cookie_file, json_file))
-        .map_err(|e| {
-            format!(
-                "could not write the cookie files under {}: {e}",
-                dir.display()
-            )
-        });
+    let files = write_files(dir, &cookies).map_err(|e| {
+        format!(
+            "could not write the cookie files under {}: {e}",
+            dir.display()
+        )
+    });
     if let Err(e) = &files {
         crate::log::error(e);
     }
@@ -74,6 +49,38 @@ pub fn export(dir: &Path, cookies: Vec<CookieInfo>, checkout_url: &Url) -> Expor
         files,
         console_script,
     }
+}
+
+/// The Netscape and JSON files, as a pair under the first stem free for both.
+fn write_files(dir: &Path, cookies: &[CookieInfo]) -> std::io::Result<(PathBuf, PathBuf)> {
+    let stamp = clock::compact(SystemTime::now());
+    let taken = |e: &std::io::Error| e.kind() == std::io::ErrorKind::AlreadyExists;
+    let mut last = None;
+    for n in 1..1000 {
+        let stem = if n == 1 {
+            format!("cart-{stamp}")
+        } else {
+            format!("cart-{stamp}-{n}")
+        };
+        let txt = dir.join(format!("{stem}.cookies.txt"));
+        let json = dir.join(format!("{stem}.cookies.json"));
+        match cookies::write_private(&txt, &cookies::netscape(cookies)) {
+            Err(e) if taken(&e) => {
+                last = Some(e);
+                continue;
+            }
+            r => r?,
+        }
+        match cookies::write_private(&json, &cookies::json(cookies)) {
+            Err(e) if taken(&e) => {
+                // Ours, just made: the pair moves on to the next free stem.
+                let _ = std::fs::remove_file(&txt);
+                last = Some(e);
+            }
+            r => return r.map(|()| (txt, json)),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free name")))
 }
 
 /// What a hand-over says it is.
@@ -186,6 +193,18 @@ pub fn manual_report(why: &str, e: &Export) -> String {
     s
 }
 
+/// What the person reads when the browser did not show the checkout in time (`why` says so).
+pub fn not_loaded_report(why: &str, e: &Export) -> String {
+    let file = match &e.files {
+        Ok((txt, _)) => format!(", or import {}", txt.display()),
+        Err(_) => String::new(),
+    };
+    format!(
+        "\n{why}: the printed session stands.\nYour cart is not lost. Take it over with the session above, now (the reservation lasts about 10 minutes): open {} in your browser and paste the console script into its DevTools console (F12){file}.\n",
+        e.checkout_url.origin().ascii_serialization(),
+    )
+}
+
 /// Hands over carts nobody handed over, headless: cookie files (0600), checkout URL, cookies and
 /// console script on stdout. Returns what was handed over, for the alerts.
 pub fn at_exit(dir: &Path, carts: &[super::carts::SecuredCart]) -> Vec<Export> {
@@ -274,6 +293,23 @@ impl EarlyBrowser {
             early.close_if_headless();
         }
     }
+}
+
+/// How long the browser gets to show the checkout, from the start of its part of the hand-over:
+/// a checkout that never loads (a stalled shop, a browser that hangs) must not hold the person
+/// for minutes without a word. The printed session stands whatever the browser does.
+static BROWSER_BOUND_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(15_000);
+
+/// Sets the browser's bound (`--handoff-timeout`, hidden; tests shorten it).
+pub fn set_browser_bound(d: std::time::Duration) {
+    BROWSER_BOUND_MS.store(
+        d.as_millis().try_into().unwrap_or(u64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+fn browser_bound() -> std::time::Duration {
+    std::time::Duration::from_millis(BROWSER_BOUND_MS.load(std::sync::atomic::Ordering::Relaxed))
 }
 
 /// What a hand-over is given.
@@ -368,20 +404,37 @@ async fn hand_over_now(req: Request<'_>) -> HandedOver {
         args: req.browser_args,
         profile_root: req.dir.to_path_buf(),
     };
-    let early = match req.early {
-        Some(e) => e.show(&req.cookies, req.url).await,
-        None => None,
-    };
-    let opened = match early {
-        Some(Ok(shown)) => Ok(shown),
-        // Closed by the person meanwhile, perhaps: a browser of its own, as without the flag.
-        Some(Err(e)) => {
-            crate::log::warn(format!(
-                "the browser started early could not show the checkout ({e}); starting one"
-            ));
-            super::browser::open(&launch, &req.cookies, req.url).await
+    let bound = browser_bound();
+    let shown = async {
+        let early = match req.early {
+            Some(e) => e.show(&req.cookies, req.url).await,
+            None => None,
+        };
+        match early {
+            Some(Ok(shown)) => Ok(shown),
+            // Closed by the person meanwhile, perhaps: a browser of its own, as without the flag.
+            Some(Err(e)) => {
+                crate::log::warn(format!(
+                    "the browser started early could not show the checkout ({e}); starting one"
+                ));
+                super::browser::open(&launch, &req.cookies, req.url).await
+            }
+            None => super::browser::open(&launch, &req.cookies, req.url).await,
         }
-        None => super::browser::open(&launch, &req.cookies, req.url).await,
+    };
+    let Ok(opened) = tokio::time::timeout(bound, shown).await else {
+        // The window stays the person's: it may still load the page.
+        let why = format!(
+            "The checkout did not load in the browser within {:.0} s",
+            bound.as_secs_f64()
+        );
+        crate::log::warn(format!("browser hand-over: {}", why.to_lowercase()));
+        print!("{}", not_loaded_report(&why, &export));
+        return HandedOver {
+            export,
+            checkout,
+            window: Window::Failed(why),
+        };
     };
     let window = match opened {
         Ok(shown) => {

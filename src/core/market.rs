@@ -58,7 +58,8 @@ pub struct Polled {
 /// One cart add.
 #[derive(Debug)]
 pub struct Carted {
-    pub response: Response,
+    /// The last answer read (`None` when the cart's confirmation never arrived).
+    pub response: Option<Response>,
     pub outcome: CartOutcome,
     pub checkout: Option<Checkout>,
 }
@@ -144,8 +145,8 @@ fn write_response(
     {
         return;
     }
-    let name = format!(
-        "{}-req{:05}-{}-{}.html",
+    let stem = format!(
+        "{}-req{:05}-{}-{}",
         super::clock::compact(SystemTime::now()),
         r.seq,
         r.status,
@@ -166,12 +167,16 @@ fn write_response(
     }
     text.push_str("-->\n");
     text.push_str(&String::from_utf8_lossy(&r.body));
-    let path = dir.join(name);
-    match super::cookies::write_private(&path, &text) {
-        Ok(()) => crate::log::debug(format!("saved {}", path.display())),
+    // A new file under the first free name: never an existing file, never through a link.
+    let name = |n: u32| match n {
+        1 => dir.join(format!("{stem}.html")),
+        n => dir.join(format!("{stem}-{n}.html")),
+    };
+    match super::cookies::write_private_free(name, &text) {
+        Ok(path) => crate::log::debug(format!("saved {}", path.display())),
         Err(e) => crate::log::warn(format!(
             "could not save response to {}: {e}",
-            path.display()
+            name(1).display()
         )),
     }
 }
@@ -383,6 +388,15 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Pol
 }
 
 /// POSTs a listing's form (with its hidden fields, `Referer` and `Origin`), following redirects.
+///
+/// The cart is the POST's outcome: pretix answers a won listing with a redirect to the checkout
+/// (the session cookie set on the way), so once the answer has reached a checkout page the ticket
+/// is ours and is recorded (`Net::carts`) with the cookies of that moment. Reading the checkout
+/// page only adds what it says (the deadline, the cart rows): when that read stalls or fails, the
+/// cart stays recorded and the outcome is still `InCart`, the deadline unknown.
+///
+/// A 403 is Django's CSRF refusal (a token gone stale while the page sat there): the page is
+/// fetched again at once for a fresh token and the POST retried, once.
 pub async fn add_to_cart(
     session: &Session,
     listing: &Listing,
@@ -391,28 +405,44 @@ pub async fn add_to_cart(
 ) -> Result<Carted, HttpError> {
     let stats = &session.net().stats;
     stats.cart_attempts.fetch_add(1, Relaxed);
-    let origin = listing.action.origin().ascii_serialization();
-    let headers = [
-        ("Referer".to_string(), referer.to_string()),
-        ("Origin".to_string(), origin),
-    ];
-    let r = session
-        .post_form(&listing.action, &listing.fields, &headers)
-        .await?;
+    let mut r = match post_listing(session, listing, referer).await {
+        Ok(r) => r,
+        Err(e) => return unconfirmed(session, listing, e),
+    };
+    if r.status == 403 {
+        r.log("cart add refused (403: a stale CSRF token?); fetching a fresh one");
+        log.save(&r, "cart-403");
+        match fresh_listing(session, listing, referer).await {
+            Some(fresh) => match post_listing(session, &fresh, referer).await {
+                Ok(again) => r = again,
+                Err(e) => return unconfirmed(session, listing, e),
+            },
+            None => crate::log::warn(format!(
+                "{} is no longer on {referer} after a fresh look",
+                listing.title
+            )),
+        }
+    }
+    if let Some(to) = redirect_to_checkout(&r) {
+        // The POST's own answer, handed back unfollowed: its Location is the outcome. Recorded
+        // before the confirmation is asked for, which only adds what the page says.
+        r.log(&format!("IN CART: {} -> {to}", listing.title));
+        record(session, listing, &to, None);
+        let checkout = match session.get_action(&to, &[]).await {
+            Ok(c) if c.ok() => Some(pretix::parse_checkout(&c.text())),
+            _ => None,
+        };
+        return Ok(Carted {
+            response: Some(r),
+            outcome: CartOutcome::InCart { checkout_url: to },
+            checkout,
+        });
+    }
     let outcome = pretix::classify_cart(r.status, &r.url);
     let checkout = match &outcome {
         CartOutcome::InCart { checkout_url } => {
-            stats.carts_won.fetch_add(1, Relaxed);
             let checkout = pretix::parse_checkout(&r.text());
-            session.net().carts.record(SecuredCart {
-                session: session.id(),
-                checkout_url: checkout_url.clone(),
-                cookies: session.cookies(),
-                expires: checkout.expires.clone(),
-                ticket: listing.title.clone(),
-                price: listing.price_text.clone(),
-                at: std::time::Instant::now(),
-            });
+            record(session, listing, checkout_url, checkout.expires.clone());
             Some(checkout)
         }
         CartOutcome::Lost => {
@@ -431,15 +461,123 @@ pub async fn add_to_cart(
     r.log(&result);
     log.save(&r, &format!("cart-{}", outcome.label()));
     Ok(Carted {
-        response: r,
+        response: Some(r),
         outcome,
         checkout,
+    })
+}
+
+async fn post_listing(
+    session: &Session,
+    listing: &Listing,
+    referer: &Url,
+) -> Result<Response, HttpError> {
+    let headers = [
+        ("Referer".to_string(), referer.to_string()),
+        (
+            "Origin".to_string(),
+            listing.action.origin().ascii_serialization(),
+        ),
+    ];
+    session
+        .post_form(&listing.action, &listing.fields, &headers)
+        .await
+}
+
+/// The same listing on a fresh load of the page it was found on (a fresh CSRF token); `None`
+/// when it is gone or the page cannot be had.
+async fn fresh_listing(session: &Session, listing: &Listing, page: &Url) -> Option<Listing> {
+    let r = session.get_action(page, &[]).await.ok()?;
+    r.log("fresh page for the cart add");
+    if !r.ok() {
+        return None;
+    }
+    pretix::parse_page(&r.text(), &r.url)
+        .listings
+        .into_iter()
+        .find(|l| l.action == listing.action)
+}
+
+/// A redirect (the answer itself, not followed) whose `Location` is a checkout page: pretix's
+/// answer to a won listing, the cart is ours.
+fn redirect_to_checkout(r: &Response) -> Option<Url> {
+    if !(300..400).contains(&r.status) {
+        return None;
+    }
+    let mut to = r.url.join(r.header("location")?).ok()?;
+    if to.query() == Some("") {
+        to.set_query(None);
+    }
+    super::handoff::is_checkout(&to).then_some(to)
+}
+
+/// Records a secured cart (this session's cookies now) and counts it.
+fn record(session: &Session, listing: &Listing, checkout_url: &Url, expires: Option<String>) {
+    session.net().stats.carts_won.fetch_add(1, Relaxed);
+    session.net().carts.record(SecuredCart {
+        session: session.id(),
+        checkout_url: checkout_url.clone(),
+        cookies: session.cookies(),
+        expires,
+        ticket: listing.title.clone(),
+        price: listing.price_text.clone(),
+        at: std::time::Instant::now(),
+    });
+}
+
+/// A cart POST that failed on the way: when its redirect had already reached the checkout (the
+/// confirmation page stalled or broke off), the ticket is in the cart all the same.
+fn unconfirmed(session: &Session, listing: &Listing, e: HttpError) -> Result<Carted, HttpError> {
+    let Some(checkout_url) = e.reached().filter(|u| super::handoff::is_checkout(u)) else {
+        return Err(e);
+    };
+    let mut checkout_url = checkout_url.clone();
+    if checkout_url.query() == Some("") {
+        checkout_url.set_query(None);
+    }
+    record(session, listing, &checkout_url, None);
+    crate::log::info(format!(
+        "IN CART: {} -> {checkout_url} (the checkout page did not load: {e}; the cart is ours, its deadline unknown)",
+        listing.title
+    ));
+    Ok(Carted {
+        response: None,
+        outcome: CartOutcome::InCart { checkout_url },
+        checkout: None,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unfollowed_redirect_to_the_checkout_is_a_cart() {
+        let answer = |status, location: &str| Response {
+            seq: 1,
+            method: reqwest::Method::POST,
+            status,
+            url: Url::parse("https://t.example/e/secondhand/buy/abc/").unwrap(),
+            headers: vec![("location".into(), location.into())],
+            body: Default::default(),
+            ttfb: Duration::ZERO,
+            ttlb: Duration::ZERO,
+            waited: Duration::ZERO,
+            retry_after: None,
+            backoff: None,
+            session_tag: "-".into(),
+        };
+        assert_eq!(
+            redirect_to_checkout(&answer(302, "/e/checkout/start")).map(String::from),
+            Some("https://t.example/e/checkout/start".to_string())
+        );
+        assert_eq!(
+            redirect_to_checkout(&answer(302, "/e/checkout/questions/?")).map(String::from),
+            Some("https://t.example/e/checkout/questions/".to_string())
+        );
+        assert!(redirect_to_checkout(&answer(302, "/e/secondhand/")).is_none());
+        assert!(redirect_to_checkout(&answer(200, "/e/checkout/start")).is_none());
+    }
 
     #[test]
     fn filtered_url_replaces_item_and_sort() {

@@ -51,6 +51,10 @@ pub enum HttpError {
         tls: bool,
         /// The host name did not resolve.
         dns: bool,
+        /// The URL whose answer was awaited or being read when it failed: after redirects, the
+        /// last hop's. A cart POST whose redirect reached the checkout before the failure put a
+        /// ticket in the cart (see `market::add_to_cart`).
+        at: Option<Box<Url>>,
     },
     #[error("dry run: refusing to POST to the marketplace ({url})")]
     DryRun { url: Box<str> },
@@ -69,6 +73,10 @@ pub enum HttpError {
     RedirectLoop { url: Box<str>, last: Box<str> },
     #[error("the {name} header cannot be set per request{hint}")]
     Header { name: String, hint: &'static str },
+    /// A request that cannot be sent as asked (a header name or value HTTP does not allow):
+    /// the caller's mistake, said before anything leaves, never a network failure.
+    #[error("{0}")]
+    Malformed(String),
     #[error(transparent)]
     Setup(#[from] SetupError),
 }
@@ -98,15 +106,24 @@ impl HttpError {
         matches!(self, HttpError::Transport { tls: true, .. })
     }
 
+    /// For a request that failed on the way, the URL it had reached (after redirects).
+    pub fn reached(&self) -> Option<&Url> {
+        match self {
+            HttpError::Transport { at, .. } => at.as_deref(),
+            _ => None,
+        }
+    }
+
     /// A short stable name scripts can branch on (`err.kind` in Lua).
     pub fn kind(&self) -> &'static str {
         match self {
             HttpError::DryRun { .. } => "dry_run",
             HttpError::NotAllowed { .. } => "not_allowed",
             HttpError::RedirectLoop { .. } => "redirect_loop",
-            HttpError::Checkout { .. } | HttpError::Insecure { .. } | HttpError::Header { .. } => {
-                "refused"
-            }
+            HttpError::Checkout { .. }
+            | HttpError::Insecure { .. }
+            | HttpError::Header { .. }
+            | HttpError::Malformed(_) => "refused",
             e if e.is_tls() => "tls",
             _ => "network",
         }
@@ -233,9 +250,20 @@ pub const RESERVED_HEADERS: [(&str, &str); 3] = [
     ("host", ": it comes from the URL"),
 ];
 
-/// The reserved header among `headers`, if any, as an error.
+/// The reserved header among `headers`, or one HTTP does not allow (a name with a space or a
+/// colon, a value with a line break), as an error: refused before any request.
 pub fn check_headers(headers: &[(String, String)]) -> Result<(), HttpError> {
-    for (k, _) in headers {
+    for (k, v) in headers {
+        if header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            return Err(HttpError::Malformed(format!(
+                "{k:?} is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+            )));
+        }
+        if header::HeaderValue::from_str(v).is_err() {
+            return Err(HttpError::Malformed(format!(
+                "the value of the {k} header is not a valid HTTP header value (no line breaks or control characters)"
+            )));
+        }
         let k = k.trim();
         if let Some((name, hint)) = RESERVED_HEADERS
             .iter()
@@ -707,9 +735,19 @@ impl Session {
                     r.waited = waited;
                     let ms = r.ttlb.as_secs_f64() * 1000.0;
                     self.net.stats.set_live(|l| l.last = Some((r.status, ms)));
-                    r.backoff = self.net.answered(&target, r.status, r.retry_after);
+                    // A POST refused with 403 is Django's CSRF check (a stale token): its cure is
+                    // a fresh token at once, not a pause (a host that refuses everything still
+                    // backs off on its GETs).
+                    let code = if method == Method::POST && r.status == 403 {
+                        400
+                    } else {
+                        r.status
+                    };
+                    r.backoff = self.net.answered(&target, code, r.retry_after);
                     return Ok(r);
                 }
+                // A request that could not even be built is not the network's failure.
+                Err(e @ HttpError::Malformed(_)) => return Err(e),
                 Err(e) => {
                     // A refused certificate is not transient: no retry (the backoff still holds).
                     let retry =
@@ -745,9 +783,15 @@ impl Session {
         if let Some(form) = form {
             req = req.form(form);
         }
-        let transport = |e: reqwest::Error| {
+        // Reading the answer's body: the URL its headers came from (the last hop's).
+        let mut reading: Option<Url> = None;
+        let transport = |e: reqwest::Error, reading: &Option<Url>| {
             let detail = chain(&e);
+            if e.is_builder() {
+                return HttpError::Malformed(detail);
+            }
             HttpError::Transport {
+                at: reading.clone().or_else(|| e.url().cloned()).map(Box::new),
                 method: if *method == Method::POST {
                     "POST"
                 } else {
@@ -764,10 +808,11 @@ impl Session {
             }
         };
         let start = Instant::now();
-        let mut resp = req.send().await.map_err(transport)?;
+        let mut resp = req.send().await.map_err(|e| transport(e, &reading))?;
         let ttfb = start.elapsed();
         let status = resp.status().as_u16();
         let final_url = resp.url().clone();
+        reading = Some(final_url.clone());
         let headers: Vec<(String, String)> = resp
             .headers()
             .iter()
@@ -780,7 +825,7 @@ impl Session {
             .collect();
         let retry_after = retry_after(resp.headers());
         let mut body = BytesMut::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(e, &reading))? {
             if body.len() + chunk.len() > MAX_BODY {
                 crate::log::warn(format!("{url}: answer cut off at {MAX_BODY} bytes"));
                 break;
@@ -835,5 +880,34 @@ impl Session {
             .or_else(|| pick("pretix_session"))
             .or_else(|| pick("__QXSESSION"))
             .unwrap_or_else(|| "-".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, value: &str) -> Result<(), HttpError> {
+        check_headers(&[(name.to_string(), value.to_string())])
+    }
+
+    #[test]
+    fn headers_http_does_not_allow_are_refused_before_sending() {
+        assert!(check("X-Strategy", "one two").is_ok());
+        for (name, value) in [
+            ("X Bad", "1"),
+            ("X:Bad", "1"),
+            ("", "1"),
+            (" X-Pad", "1"),
+            ("X-Ok", "line\r\nInjected: yes"),
+        ] {
+            let e = check(name, value).unwrap_err();
+            assert!(matches!(e, HttpError::Malformed(_)), "{name:?}: {e}");
+            assert_eq!(e.kind(), "refused");
+        }
+        assert!(matches!(
+            check("cookie", "a=b"),
+            Err(HttpError::Header { .. })
+        ));
     }
 }

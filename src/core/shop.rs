@@ -307,9 +307,21 @@ pub async fn add_to_cart(
         ("Referer".to_string(), event.to_string()),
         ("Origin".to_string(), event.origin().ascii_serialization()),
     ];
-    let mut form = product.fields.clone();
-    form.push((product.field.clone(), count.max(1).to_string()));
-    let mut r = session.post_form(&product.action, &form, &headers).await?;
+    let mut r = post_product(session, product, count, &headers).await?;
+    if r.status == 403 {
+        // Django's CSRF refusal (a token gone stale): a fresh token from the event page at once,
+        // and the POST again, once.
+        r.log("cart add refused (403: a stale CSRF token?); fetching a fresh one");
+        log.save(&r, "shop-cart-403");
+        let fresh = session.get_action(&event, &[]).await?;
+        fresh.log("fresh page for the cart add");
+        let again = products(&fresh.text(), &fresh.url)
+            .into_iter()
+            .find(|p| p.id == product.id && p.variation == product.variation);
+        if let Some(p) = again {
+            r = post_product(session, &p, count, &headers).await?;
+        }
+    }
     r.log(&format!("cart add: {} × {count}", product.name));
     // A shop with background workers answers with a waiting page first.
     let mut waits = 0;
@@ -330,7 +342,7 @@ pub async fn add_to_cart(
             r.log(&format!("not added: {message}"));
             log.save(&r, "shop-cart-lost");
             return Ok(Carted {
-                response: r,
+                response: Some(r),
                 outcome: CartOutcome::Lost,
                 checkout: None,
             });
@@ -344,7 +356,7 @@ pub async fn add_to_cart(
                         r.status, r.url
                     ),
                 },
-                response: r,
+                response: Some(r),
                 checkout: None,
             });
         }
@@ -354,7 +366,40 @@ pub async fn add_to_cart(
     let start = event
         .join("checkout/start")
         .unwrap_or_else(|_| event.clone());
-    let c = session.get_action(&start, &headers[..1]).await?;
+    // The shop said added: the cart is ours. A confirmation that stalls or breaks off loses
+    // nothing; the cart is recorded as the shop's message said, its deadline unknown.
+    let c = match session.get_action(&start, &headers[..1]).await {
+        Ok(c) => c,
+        Err(e) => {
+            let mut checkout_url = e
+                .reached()
+                .filter(|u| super::handoff::is_checkout(u))
+                .unwrap_or(&start)
+                .clone();
+            if checkout_url.query() == Some("") {
+                checkout_url.set_query(None);
+            }
+            stats.carts_won.fetch_add(1, Relaxed);
+            session.net().carts.record(SecuredCart {
+                session: session.id(),
+                checkout_url: checkout_url.clone(),
+                cookies: session.cookies(),
+                expires: None,
+                ticket: product.name.clone(),
+                price: product.price_text.clone(),
+                at: std::time::Instant::now(),
+            });
+            crate::log::info(format!(
+                "IN CART: {} -> {checkout_url} (the checkout did not load: {e}; the shop said added, its deadline unknown)",
+                product.name
+            ));
+            return Ok(Carted {
+                response: Some(r),
+                outcome: CartOutcome::InCart { checkout_url },
+                checkout: None,
+            });
+        }
+    };
     let checkout = pretix::parse_checkout(&c.text());
     let outcome = match pretix::classify_cart(c.status, &c.url) {
         CartOutcome::InCart { checkout_url } if !checkout.items.is_empty() => {
@@ -386,10 +431,21 @@ pub async fn add_to_cart(
     c.log(&result);
     log.save(&c, &format!("shop-cart-{}", outcome.label()));
     Ok(Carted {
-        response: c,
+        response: Some(c),
         checkout: matches!(outcome, CartOutcome::InCart { .. }).then_some(checkout),
         outcome,
     })
+}
+
+async fn post_product(
+    session: &Session,
+    product: &Product,
+    count: u32,
+    headers: &[(String, String)],
+) -> Result<Response, HttpError> {
+    let mut form = product.fields.clone();
+    form.push((product.field.clone(), count.max(1).to_string()));
+    session.post_form(&product.action, &form, headers).await
 }
 
 /// How many waiting pages a cart add follows before it gives up.

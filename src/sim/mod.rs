@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -99,6 +99,13 @@ pub enum Fault {
     Close,
     /// The ordinary page, this many milliseconds late.
     Slow(u64),
+    /// The ordinary page; from now on the checkout page sends its headers and part of itself,
+    /// then stalls for good (a cart whose confirmation never arrives, in a client or a browser).
+    /// In a main shop, keyed by the event-page GET.
+    CheckoutStall,
+    /// The ordinary page, its forms carrying a CSRF token gone stale (Django answers their POST
+    /// with 403); the next load carries fresh ones.
+    StaleCsrf,
 }
 
 /// What the simulated marketplace does, poll by poll. Poll numbers count marketplace GETs from 1.
@@ -497,6 +504,8 @@ struct SimSession {
 #[derive(Default)]
 struct Inner {
     event_gets: u32,
+    /// The checkout page stalls after its headers (see [`Fault::CheckoutStall`]).
+    checkout_stall: bool,
     /// The shop's first cart add was refused already.
     shop_lost_once: bool,
     market_gets: u32,
@@ -560,7 +569,42 @@ fn unmask_token(token: &str) -> Option<String> {
     )
 }
 
-type Body = Full<Bytes>;
+type Body = SimBody;
+
+/// An answer's body: all of it, or (a stalled answer) its first half and then nothing, ever.
+struct SimBody {
+    data: Option<Bytes>,
+    stall: bool,
+}
+
+impl hyper::body::Body for SimBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        match self.data.take() {
+            Some(d) => std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(d)))),
+            // Never woken: the answer stalls until the client gives up on it.
+            None if self.stall => std::task::Poll::Pending,
+            None => std::task::Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && !self.stall
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match (&self.data, self.stall) {
+            (_, true) => hyper::body::SizeHint::default(),
+            (Some(d), false) => hyper::body::SizeHint::with_exact(d.len() as u64),
+            (None, false) => hyper::body::SizeHint::with_exact(0),
+        }
+    }
+}
 
 impl Sim {
     /// Starts the marketplace on a free loopback port, over HTTPS.
@@ -793,6 +837,8 @@ struct Reply {
     delay: Option<std::time::Duration>,
     retry_after: Option<String>,
     content_type: &'static str,
+    /// Send the headers and half the body, then stall (see [`Fault::CheckoutStall`]).
+    stall: bool,
 }
 
 impl Reply {
@@ -805,6 +851,7 @@ impl Reply {
             delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
+            stall: false,
         }
     }
     fn redirect(to: String) -> Self {
@@ -816,6 +863,7 @@ impl Reply {
             delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
+            stall: false,
         }
     }
     fn status(code: u16, body: String) -> Self {
@@ -827,6 +875,7 @@ impl Reply {
             delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
+            stall: false,
         }
     }
 }
@@ -975,7 +1024,14 @@ impl Shared {
         drop(inner);
         let http1 = seen.version == "HTTP/1.1";
 
-        let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
+        let mut body = reply.body;
+        if reply.stall {
+            body.truncate(body.len() / 2);
+        }
+        let mut resp = Response::new(SimBody {
+            data: (!body.is_empty()).then(|| Bytes::from(body)),
+            stall: reply.stall,
+        });
         *resp.status_mut() = reply.status;
         let h = resp.headers_mut();
         h.insert(

@@ -81,6 +81,9 @@ pub(super) fn market(c: &mut Ctx) -> Result<Reply, Dropped> {
         c.inner.offered = Some(sc.listings.clone());
     }
     let fault = sc.faults.get(&n);
+    if let Some(Fault::CheckoutStall) = fault {
+        c.inner.checkout_stall = true;
+    }
     Ok(match fault {
         Some(Fault::Reset) => return Err(Dropped),
         Some(Fault::Status { code, retry_after }) => {
@@ -146,7 +149,11 @@ fn market_page(c: &Ctx, fault: Option<&Fault>) -> Reply {
         "oldest" => {}
         _ => shown.sort_by_key(|l| l.price_cents),
     }
-    let secret = c.inner.sessions[c.session_id].csrf_secret.clone();
+    let secret = match fault {
+        // A secret this session no longer has: the forms' tokens fail Django's check.
+        Some(Fault::StaleCsrf) => super::random_string(32),
+        _ => c.inner.sessions[c.session_id].csrf_secret.clone(),
+    };
     let token = move || mask_token(&secret);
     Reply::page(pages::market_page(&pages::MarketView {
         base: c.base,
@@ -237,6 +244,10 @@ pub(super) fn shop_page(c: &mut Ctx) -> Reply {
     }
     c.inner.event_gets += 1;
     let gets = c.inner.event_gets;
+    // A shop's polls are its event-page GETs: the one fault it knows is keyed by them.
+    if let Some(Fault::CheckoutStall) = c.sc.faults.get(&gets) {
+        c.inner.checkout_stall = true;
+    }
     let session = c.inner.sessions.get_mut(c.session_id).expect("session");
     let message = session.message.take();
     let token = mask_token(&session.csrf_secret);
@@ -360,13 +371,15 @@ pub(super) fn checkout_questions(c: &Ctx) -> Reply {
         return Reply::redirect(format!("{}{}", c.base, c.ev));
     }
     let token = mask_token(&s.csrf_secret);
-    Reply::page(pages::checkout_page(
+    let mut r = Reply::page(pages::checkout_page(
         c.base,
         c.event,
         &c.sc.locale,
         &s.cart,
         &token,
-    ))
+    ));
+    r.stall = c.inner.checkout_stall;
+    r
 }
 
 /// A hostile server, for the tests of the gate every request and redirect hop passes (any

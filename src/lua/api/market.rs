@@ -167,7 +167,9 @@ pub(super) fn cart_result(
         res.set("expires", ch.expires.clone())?;
         res.set("items", ch.items.clone())?;
     }
-    res.set("response", Resp(&carted.response))?;
+    if let Some(r) = &carted.response {
+        res.set("response", Resp(r))?;
+    }
     // The session that holds the cart, to hand it over.
     res.set(
         "session",

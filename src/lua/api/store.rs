@@ -1,7 +1,7 @@
 //! `race.store.get(key)` and `race.store.set(key, value)`: a little state that survives a restart
 //! (what a dry run already announced, a counter, a deadline), as one JSON file under the state
 //! directory (`--state-dir`, default beside `--log-dir`). Every `set` rewrites the file atomically
-//! (a temporary file renamed over it), created 0600.
+//! (a new temporary file renamed over it), created 0600, never through a link.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -30,8 +30,15 @@ impl Store {
 
     fn save(&self, map: &serde_json::Map<String, serde_json::Value>) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(map).map_err(std::io::Error::other)?;
-        let tmp = self.file.with_extension("json.tmp");
-        crate::core::cookies::write_private(&tmp, &text)?;
+        // A new temporary file (never an existing one, never through a link), then renamed
+        // over the store: the rename replaces a name, it follows no link planted there.
+        let tmp = crate::core::cookies::write_private_free(
+            |n| {
+                self.file
+                    .with_extension(format!("json.{}-{n}.tmp", std::process::id()))
+            },
+            &text,
+        )?;
         std::fs::rename(&tmp, &self.file)
     }
 }
