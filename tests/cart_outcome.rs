@@ -259,3 +259,31 @@ fn kill_browsers_under(dir: &std::path::Path) {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_the_checkout_page_stalls_hands_the_cart_over() {
+    // The cart POST's redirect to the checkout is its outcome: recorded before the checkout page
+    // is asked for, so a Ctrl-C while that page stalls (30 s here) cannot lose the cart.
+    let hook = Hook::start().await;
+    let mut r = Race::new(one_listing(Fault::CheckoutStall))
+        .args(["--webhook", hook.url.as_str()])
+        .spawn()
+        .await;
+    r.wait_for("IN CART", std::time::Duration::from_secs(20))
+        .await;
+    let d = r.signal("INT").await;
+    assert_eq!(d.code, 130, "{d:?}");
+    assert!(
+        d.stdout
+            .contains("=== TICKET IN CART (handed over as pretix-race stops"),
+        "{d:?}"
+    );
+    assert_eq!(d.sim.cart_of(&d.handed_session()), ["Ticket – Type A"]);
+    assert_eq!(d.logged("cookies.txt").len(), 1, "{d:?}");
+    let carts: Vec<_> = hook
+        .bodies()
+        .into_iter()
+        .filter(|b| b["event"] == "ticket_in_cart")
+        .collect();
+    assert_eq!(carts.len(), 1, "{:?}", hook.bodies());
+}

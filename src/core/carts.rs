@@ -42,6 +42,15 @@ impl Carts {
             .push((cart, false));
     }
 
+    /// The reservation's end, once the checkout page said it: for `session`'s newest cart (recorded
+    /// from the cart POST's answer, before that page was asked for).
+    pub fn set_expires(&self, session: u64, expires: Option<String>) {
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((c, _)) = list.iter_mut().rev().find(|(c, _)| c.session == session) {
+            c.expires = expires.or(c.expires.take());
+        }
+    }
+
     /// Marks every cart of `session` as handed over (the person has its cookies and checkout URL).
     pub fn handed_over(&self, session: u64) {
         for (c, done) in self

@@ -428,9 +428,23 @@ pub async fn add_to_cart(
         // before the confirmation is asked for, which only adds what the page says.
         r.log(&format!("IN CART: {} -> {to}", listing.title));
         record(session, listing, &to, None);
+        let unknown = |why: String| {
+            crate::log::info(format!(
+                "the checkout page did not load ({why}): the cart is ours all the same, its deadline unknown"
+            ));
+            None
+        };
         let checkout = match session.get_action(&to, &[]).await {
-            Ok(c) if c.ok() => Some(pretix::parse_checkout(&c.text())),
-            _ => None,
+            Ok(c) if c.ok() => {
+                let checkout = pretix::parse_checkout(&c.text());
+                session
+                    .net()
+                    .carts
+                    .set_expires(session.id(), checkout.expires.clone());
+                Some(checkout)
+            }
+            Ok(c) => unknown(format!("it answered {}", c.status)),
+            Err(e) => unknown(e.to_string()),
         };
         return Ok(Carted {
             response: Some(r),
@@ -479,8 +493,14 @@ async fn post_listing(
             listing.action.origin().ascii_serialization(),
         ),
     ];
+    // The redirect to the checkout comes back unfollowed: see `redirect_to_checkout`.
     session
-        .post_form(&listing.action, &listing.fields, &headers)
+        .post_form_until(
+            &listing.action,
+            &listing.fields,
+            &headers,
+            &super::handoff::is_checkout,
+        )
         .await
 }
 

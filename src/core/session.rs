@@ -584,7 +584,8 @@ impl Session {
         url: &Url,
         headers: &[(String, String)],
     ) -> Result<Response, HttpError> {
-        self.send(Method::GET, url, None, headers, Kind::Poll).await
+        self.send(Method::GET, url, None, headers, Kind::Poll, None)
+            .await
     }
 
     /// A GET that is part of an action (following a shop's waiting page, confirming a cart): held
@@ -594,7 +595,7 @@ impl Session {
         url: &Url,
         headers: &[(String, String)],
     ) -> Result<Response, HttpError> {
-        self.send(Method::GET, url, None, headers, Kind::Action)
+        self.send(Method::GET, url, None, headers, Kind::Action, None)
             .await
     }
 
@@ -605,8 +606,29 @@ impl Session {
         form: &[(String, String)],
         headers: &[(String, String)],
     ) -> Result<Response, HttpError> {
-        self.send(Method::POST, url, Some(form), headers, Kind::Action)
+        self.send(Method::POST, url, Some(form), headers, Kind::Action, None)
             .await
+    }
+
+    /// [`Session::post_form`], but a redirect to a URL `stop_at` accepts is handed back as it is,
+    /// not followed: a cart POST's redirect to the checkout is its outcome, recorded before the
+    /// checkout page is asked for (which may stall, or be cut short by Ctrl-C).
+    pub async fn post_form_until(
+        &self,
+        url: &Url,
+        form: &[(String, String)],
+        headers: &[(String, String)],
+        stop_at: &(dyn Fn(&Url) -> bool + Sync),
+    ) -> Result<Response, HttpError> {
+        self.send(
+            Method::POST,
+            url,
+            Some(form),
+            headers,
+            Kind::Action,
+            Some(stop_at),
+        )
+        .await
     }
 
     /// One request as the caller sees it: the first hop and every redirect after it, each hop a
@@ -621,6 +643,7 @@ impl Session {
         form: Option<&[(String, String)]>,
         headers: &[(String, String)],
         kind: Kind,
+        stop_at: Option<&(dyn Fn(&Url) -> bool + Sync)>,
     ) -> Result<Response, HttpError> {
         check_headers(headers)?;
         let first = url.clone();
@@ -635,6 +658,7 @@ impl Session {
             let next = super::gate::is_redirect(r.status)
                 .then(|| super::gate::location(&url, &r.headers))
                 .flatten();
+            let next = next.filter(|n| !stop_at.is_some_and(|stop| stop(n)));
             let Some(next) = next else {
                 r.waited = waited;
                 r.ttfb += took;
