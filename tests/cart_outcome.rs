@@ -41,11 +41,7 @@ async fn a_cart_whose_checkout_stalls_after_its_headers_is_still_handed_over() {
             .unwrap()
             .contains(&session)
     );
-    let carts: Vec<_> = hook
-        .bodies()
-        .into_iter()
-        .filter(|b| b["event"] == "ticket_in_cart")
-        .collect();
+    let carts = hook.events("ticket_in_cart");
     assert_eq!(carts.len(), 1, "{:?}", hook.bodies());
     assert!(carts[0]["cookies"].to_string().contains(&session));
 }
@@ -280,10 +276,6 @@ async fn ctrl_c_while_the_checkout_page_stalls_hands_the_cart_over() {
     );
     assert_eq!(d.sim.cart_of(&d.handed_session()), ["Ticket – Type A"]);
     assert_eq!(d.logged("cookies.txt").len(), 1, "{d:?}");
-    let carts: Vec<_> = hook
-        .bodies()
-        .into_iter()
-        .filter(|b| b["event"] == "ticket_in_cart")
-        .collect();
+    let carts = hook.events("ticket_in_cart");
     assert_eq!(carts.len(), 1, "{:?}", hook.bodies());
 }

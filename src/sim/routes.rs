@@ -117,14 +117,9 @@ pub(super) fn market(c: &mut Ctx) -> Result<Reply, Dropped> {
     })
 }
 
-/// The marketplace page with its listings, filtered and sorted as the query asks.
-fn market_page(c: &Ctx, fault: Option<&Fault>) -> Reply {
-    let banner = match fault {
-        Some(Fault::Banner(b)) => Some(b.as_str()),
-        _ => None,
-    };
-    let params: HashMap<String, String> = c
-        .seen
+/// The request's query, decoded.
+fn query_params(c: &Ctx) -> HashMap<String, String> {
+    c.seen
         .query
         .as_deref()
         .map(|q| {
@@ -132,7 +127,16 @@ fn market_page(c: &Ctx, fault: Option<&Fault>) -> Reply {
                 .into_owned()
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The marketplace page with its listings, filtered and sorted as the query asks.
+fn market_page(c: &Ctx, fault: Option<&Fault>) -> Reply {
+    let banner = match fault {
+        Some(Fault::Banner(b)) => Some(b.as_str()),
+        _ => None,
+    };
+    let params = query_params(c);
     let sort = params.get("sort").map_or("price_asc", String::as_str);
     let item: Option<u32> = params.get("item").and_then(|i| i.parse().ok());
     let mut shown: Vec<&SimListing> = c
@@ -389,16 +393,7 @@ pub(super) fn checkout_questions(c: &Ctx) -> Reply {
 /// - `/_hostile/status?code=429&retry_after=3`: answers that status (and `Retry-After`);
 /// - anything else under it: 200 with an empty page.
 pub(super) fn hostile(c: &Ctx) -> Reply {
-    let params: HashMap<String, String> = c
-        .seen
-        .query
-        .as_deref()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let params = query_params(c);
     let code = |default: u16| {
         params
             .get("code")

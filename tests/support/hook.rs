@@ -70,4 +70,12 @@ impl Hook {
     pub fn bodies(&self) -> Vec<serde_json::Value> {
         self.received().into_iter().map(|(_, v)| v).collect()
     }
+
+    /// The bodies of one event (`ticket_in_cart`, …), in the order they came.
+    pub fn events(&self, event: &str) -> Vec<serde_json::Value> {
+        self.bodies()
+            .into_iter()
+            .filter(|b| b["event"] == event)
+            .collect()
+    }
 }
