@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
+use super::budget::OverBudget;
 use super::carts::SecuredCart;
 use super::governor::Target;
 use super::pretix::{self, CartOutcome, Checkout, Listing, Page, PageState};
@@ -72,6 +73,8 @@ pub struct ResponseLog {
     pages: Mutex<HashMap<String, HashMap<u64, PageState>>>,
     saved: Arc<Mutex<HashSet<(u16, u64)>>>,
     pending: Mutex<tokio::task::JoinSet<()>>,
+    /// URLs whose answer was over the reading budget, said once each (a watch polls on).
+    over_budget: Mutex<HashSet<String>>,
 }
 
 impl ResponseLog {
@@ -81,6 +84,22 @@ impl ResponseLog {
             pages: Mutex::new(HashMap::new()),
             saved: Arc::new(Mutex::new(HashSet::new())),
             pending: Mutex::new(tokio::task::JoinSet::new()),
+            over_budget: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Says, once per URL, that its answer was not read for being over the reading budget (the
+    /// poll itself logs `unrecognised answer` as for any page we can't read).
+    pub fn over_budget(&self, url: &Url, why: &OverBudget) {
+        let first = self
+            .over_budget
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(url.to_string());
+        if first {
+            crate::log::warn(format!(
+                "{url}: an answer too big to read ({why}): read as unrecognised; the watch goes on"
+            ));
         }
     }
 
@@ -291,8 +310,14 @@ fn read_answer(r: &Response, asked: &Url, log: &ResponseLog) -> (Page, Option<St
     if !pretix::is_html(r.header("content-type")) {
         return (page(PageState::Unrecognised), Some("unrecognised".into()));
     }
+    let read = |r: &Response| {
+        pretix::try_parse_page(&r.text(), &r.url).unwrap_or_else(|why| {
+            log.over_budget(asked, &why);
+            Page::default()
+        })
+    };
     if pretix::may_have_listings(&r.body) {
-        let p = pretix::parse_page(&r.text(), &r.url);
+        let p = read(r);
         let reason = if p.listings.is_empty() {
             p.state.label()
         } else {
@@ -303,7 +328,7 @@ fn read_answer(r: &Response, asked: &Url, log: &ResponseLog) -> (Page, Option<St
     match log.known(r) {
         Ok(state) => (page(state), None),
         Err(fp) => {
-            let p = pretix::parse_page(&r.text(), &r.url);
+            let p = read(r);
             let first = log.remember(r, fp, p.state);
             let reason = match (first, p.state) {
                 (true, PageState::Open) => "baseline",
