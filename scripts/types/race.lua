@@ -7,7 +7,9 @@
 --- One failure rule everywhere: an expected failure returns `nil, err`, with `err.kind` one of
 --- "network", "tls", "no_link" (discover: the event page had no marketplace link; `err.status` and
 --- `err.readable` say what it answered), "dry_run", "refused" (a POST to a checkout page: paying
---- is the person's step; plain http to a non-loopback host), "json", "webhook", "imessage". An
+--- is the person's step; plain http to a non-loopback host), "json", "webhook", "imessage",
+--- "too_large" and "memory" (race.html: a page over the reading budget, or no room under
+--- --memory-limit-mb for its DOM). An
 --- HTTP status is data (`response.status`), never an error. Misuse (wrong argument types, a
 --- non-buy URL to add_to_cart, a reserved header) raises at the caller's line.
 ---
@@ -318,16 +320,20 @@ function Document:forms() end
 ---@field id string|nil
 ---@field fields table<string,string>  inputs with a name (checked boxes, selected options), text areas
 
---- Parses any page; `base_url` resolves its relative links.
+--- Parses any page; `base_url` resolves its relative links. A page over the reading budget
+--- (2 MB, elements nested 256 deep, 100 000 tags, 100 attributes on one element) is `nil, err`
+--- with kind "too_large"; a page whose DOM would not fit under --memory-limit-mb beside what the
+--- strategy holds (the DOM is counted at about 384 bytes a tag plus 4 a byte) is kind "memory".
 ---@param body string
 ---@param base_url string
----@return Document
+---@return Document|nil, race.Error|nil
 function race.html.parse(body, base_url) end
 
---- The forms of a page, in document order, with absolute actions and their fields.
+--- The forms of a page, in document order, with absolute actions and their fields. Refused as
+--- `race.html.parse` refuses (`nil, err`, kinds "too_large" and "memory").
 ---@param body string
 ---@param base_url string
----@return race.Form[]
+---@return race.Form[]|nil, race.Error|nil
 function race.html.forms(body, base_url) end
 
 race.json = {}
