@@ -37,9 +37,20 @@ pub const WARM_AFTER: u32 = RECONNECT_AFTER - 10;
 const SWAP_BY: u32 = RECONNECT_AFTER + 30;
 /// Bodies larger than this are cut off: no marketplace page is anywhere near it.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
+/// An answer whose body is not complete this long after its headers (a server that stalls, or
+/// trickles a byte a second) is given up as a network error: in a race a page that late is stale,
+/// and the watch goes on with a fresh request instead of waiting out the client's 30 s timeout.
+/// Not retried at once: the next poll is the fresh request.
+pub const STALL_AFTER: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
+    #[error("{method} {url}: the answer stalled: not complete {secs} s after its headers", secs = after.as_secs_f64())]
+    Stalled {
+        method: &'static str,
+        url: Box<str>,
+        after: Duration,
+    },
     #[error("{method} {url}: {detail}")]
     Transport {
         method: &'static str,
@@ -607,14 +618,21 @@ impl Session {
                 }
                 Err(e) => {
                     // A refused certificate is not transient: no retry (the backoff still holds).
-                    let retry =
-                        !retried && !e.is_tls() && (method == Method::GET || e.is_connect());
+                    let stalled = matches!(e, HttpError::Stalled { .. });
+                    let retry = !retried
+                        && !e.is_tls()
+                        && !stalled
+                        && (method == Method::GET || e.is_connect());
                     if retry {
                         crate::log::debug(format!("retrying once on a fresh connection: {e}"));
                         retried = true;
                         continue;
                     }
-                    self.net.failed(&target, &e);
+                    // A stall already gave the host its 15 s of rest: no backoff on top, the
+                    // next poll is the fresh request.
+                    if !stalled {
+                        self.net.failed(&target, &e);
+                    }
                     return Err(e);
                 }
             }
@@ -675,7 +693,22 @@ impl Session {
             .collect();
         let retry_after = retry_after(resp.headers());
         let mut body = BytesMut::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        let after = self.cfg.stall_after.unwrap_or(STALL_AFTER);
+        let deadline = tokio::time::Instant::now() + after;
+        let stalled = || HttpError::Stalled {
+            method: if *method == Method::POST {
+                "POST"
+            } else {
+                "GET"
+            },
+            url: url.as_str().into(),
+            after,
+        };
+        while let Some(chunk) = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .map_err(|_| stalled())?
+            .map_err(transport)?
+        {
             if body.len() + chunk.len() > MAX_BODY {
                 crate::log::warn(format!("{url}: answer cut off at {MAX_BODY} bytes"));
                 break;
