@@ -72,6 +72,9 @@ pub struct ResponseLog {
     /// Per URL: every page fingerprint seen, and what that page was.
     pages: Mutex<HashMap<String, HashMap<u64, PageState>>>,
     saved: Arc<Mutex<HashSet<(u16, u64)>>>,
+    /// The pages this run saved, oldest first, and their bytes: the total stays under
+    /// [`SAVED_TOTAL_MAX`].
+    files: Arc<Mutex<SavedFiles>>,
     pending: Mutex<tokio::task::JoinSet<()>>,
     /// URLs whose answer was over the reading budget, said once each (a watch polls on).
     over_budget: Mutex<HashSet<String>>,
@@ -83,6 +86,7 @@ impl ResponseLog {
             dir,
             pages: Mutex::new(HashMap::new()),
             saved: Arc::new(Mutex::new(HashSet::new())),
+            files: Arc::new(Mutex::new(SavedFiles::default())),
             pending: Mutex::new(tokio::task::JoinSet::new()),
             over_budget: Mutex::new(HashSet::new()),
         }
@@ -129,12 +133,15 @@ impl ResponseLog {
     pub fn save(&self, r: &Response, reason: &str) {
         let Some(dir) = self.dir.clone() else { return };
         let (r, reason, saved) = (r.clone(), reason.to_string(), self.saved.clone());
+        let files = self.files.clone();
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         while pending.try_join_next().is_some() {}
         pending.spawn(async move {
             tokio::time::sleep(SAVE_DELAY).await;
-            let _ = tokio::task::spawn_blocking(move || write_response(&dir, &r, &reason, &saved))
-                .await;
+            let _ = tokio::task::spawn_blocking(move || {
+                write_response(&dir, &r, &reason, &saved, &files)
+            })
+            .await;
         });
     }
 
@@ -149,11 +156,41 @@ impl ResponseLog {
 /// How long a save waits before it starts, so it never competes with a cart POST.
 const SAVE_DELAY: Duration = Duration::from_millis(20);
 
+/// A saved page keeps at most this much of the answer (with a note where it was cut): a pretix
+/// page is well under it, and 10 s of 8 MB answers once filled 40 MB.
+pub const SAVED_PAGE_MAX: usize = 1024 * 1024;
+/// The pages one run saves stay under this in all: past it, the oldest are deleted first.
+pub const SAVED_TOTAL_MAX: u64 = 50 * 1024 * 1024;
+
+/// The pages saved so far, oldest first.
+#[derive(Default)]
+struct SavedFiles {
+    files: std::collections::VecDeque<(PathBuf, u64)>,
+    total: u64,
+}
+
+impl SavedFiles {
+    /// Records a page just written; returns the oldest pages to delete to stay under `max`
+    /// (never the one just written).
+    fn add(&mut self, path: PathBuf, bytes: u64, max: u64) -> Vec<PathBuf> {
+        self.files.push_back((path, bytes));
+        self.total += bytes;
+        let mut gone = Vec::new();
+        while self.total > max && self.files.len() > 1 {
+            let (p, b) = self.files.pop_front().expect("more than one");
+            self.total -= b;
+            gone.push(p);
+        }
+        gone
+    }
+}
+
 fn write_response(
     dir: &std::path::Path,
     r: &Response,
     reason: &str,
     saved: &Mutex<HashSet<(u16, u64)>>,
+    files: &Mutex<SavedFiles>,
 ) {
     let fp = pretix::fingerprint(&r.body);
     if !saved
@@ -183,11 +220,29 @@ fn write_response(
         };
         text.push_str(&format!("     {k}: {}\n", v.replace("--", "- -")));
     }
+    let body = &r.body[..r.body.len().min(SAVED_PAGE_MAX)];
+    if body.len() < r.body.len() {
+        text.push_str(&format!(
+            "     (cut: the first {} of {} bytes)\n",
+            body.len(),
+            r.body.len()
+        ));
+    }
     text.push_str("-->\n");
-    text.push_str(&String::from_utf8_lossy(&r.body));
+    text.push_str(&String::from_utf8_lossy(body));
     let path = dir.join(name);
     match super::cookies::write_private(&path, &text) {
-        Ok(()) => crate::log::debug(format!("saved {}", path.display())),
+        Ok(()) => {
+            crate::log::debug(format!("saved {}", path.display()));
+            let gone = files.lock().unwrap_or_else(|e| e.into_inner()).add(
+                path,
+                text.len() as u64,
+                SAVED_TOTAL_MAX,
+            );
+            for p in gone {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
         Err(e) => crate::log::warn(format!(
             "could not save response to {}: {e}",
             path.display()
@@ -465,6 +520,19 @@ pub async fn add_to_cart(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saved_pages_stay_under_the_total_oldest_deleted_first() {
+        let mut f = SavedFiles::default();
+        let p = |i: u32| PathBuf::from(format!("p{i}"));
+        assert!(f.add(p(1), 40, 100).is_empty());
+        assert!(f.add(p(2), 40, 100).is_empty());
+        assert_eq!(f.add(p(3), 40, 100), vec![p(1)]);
+        assert_eq!(f.add(p(4), 90, 100), vec![p(2), p(3)]);
+        // One page over the total on its own is kept (it is already cut to SAVED_PAGE_MAX).
+        assert_eq!(f.add(p(5), 150, 100), vec![p(4)]);
+        assert_eq!(f.total, 150);
+    }
 
     #[test]
     fn filtered_url_replaces_item_and_sort() {
