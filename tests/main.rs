@@ -11,6 +11,7 @@ mod errors;
 mod handoff;
 mod lua_api;
 mod politeness;
+mod reading;
 mod robust;
 mod scripting;
 mod shop;

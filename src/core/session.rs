@@ -630,7 +630,9 @@ impl Session {
                     }
                     // A stall already gave the host its 15 s of rest: no backoff on top, the
                     // next poll is the fresh request.
-                    if !stalled {
+                    if stalled {
+                        crate::log::warn(format!("{e}; the next request is a fresh one"));
+                    } else {
                         self.net.failed(&target, &e);
                     }
                     return Err(e);

@@ -99,6 +99,15 @@ pub enum Fault {
     Close,
     /// The ordinary page, this many milliseconds late.
     Slow(u64),
+    // Added for bounded reading (issue 15):
+    /// 200 with a hostile 5 MB page of unclosed, nested `<div>`s (a page no tree builder should
+    /// be given).
+    Deep,
+    /// The headers and the first half of the ordinary page, then nothing, ever.
+    Stall,
+    /// The headers and the first half of the ordinary page, then the rest one byte every this
+    /// many milliseconds.
+    Trickle(u64),
 }
 
 /// What the simulated marketplace does, poll by poll. Poll numbers count marketplace GETs from 1.
@@ -560,7 +569,36 @@ fn unmask_token(token: &str) -> Option<String> {
     )
 }
 
-type Body = Full<Bytes>;
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
+
+/// How an answer's body ends, when not at once ([`Fault::Stall`], [`Fault::Trickle`]).
+#[derive(Clone, Copy, Debug)]
+enum Tail {
+    Stall,
+    Trickle(std::time::Duration),
+}
+
+/// A body that sends its first half, then stalls for ever or trickles the rest a byte at a time.
+fn tail_body(body: Vec<u8>, tail: Tail) -> Body {
+    let body = Bytes::from(body);
+    let half = body.len() / 2;
+    let state = (Some(body.slice(..half)), body.slice(half..));
+    let stream = futures_util::stream::unfold(state, move |(first, rest)| async move {
+        if let Some(first) = first {
+            return Some((Ok(hyper::body::Frame::data(first)), (None, rest)));
+        }
+        match tail {
+            Tail::Stall => std::future::pending().await,
+            Tail::Trickle(_) if rest.is_empty() => None,
+            Tail::Trickle(every) => {
+                tokio::time::sleep(every).await;
+                let byte = rest.slice(..1);
+                Some((Ok(hyper::body::Frame::data(byte)), (None, rest.slice(1..))))
+            }
+        }
+    });
+    http_body_util::StreamBody::new(stream).boxed_unsync()
+}
 
 impl Sim {
     /// Starts the marketplace on a free loopback port, over HTTPS.
@@ -793,6 +831,8 @@ struct Reply {
     delay: Option<std::time::Duration>,
     retry_after: Option<String>,
     content_type: &'static str,
+    /// How the body ends, when not at once.
+    tail: Option<Tail>,
 }
 
 impl Reply {
@@ -805,6 +845,7 @@ impl Reply {
             delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
+            tail: None,
         }
     }
     fn redirect(to: String) -> Self {
@@ -816,6 +857,7 @@ impl Reply {
             delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
+            tail: None,
         }
     }
     fn status(code: u16, body: String) -> Self {
@@ -827,6 +869,7 @@ impl Reply {
             delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
+            tail: None,
         }
     }
 }
@@ -974,7 +1017,11 @@ impl Shared {
         drop(inner);
         let http1 = seen.version == "HTTP/1.1";
 
-        let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
+        let body = match reply.tail {
+            None => Full::new(Bytes::from(reply.body)).boxed_unsync(),
+            Some(tail) => tail_body(reply.body, tail),
+        };
+        let mut resp = Response::new(body);
         *resp.status_mut() = reply.status;
         let h = resp.headers_mut();
         h.insert(
