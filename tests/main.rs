@@ -12,6 +12,7 @@ mod handoff;
 mod lua_api;
 mod politeness;
 mod reading;
+mod reading_props;
 mod robust;
 mod scripting;
 mod shop;

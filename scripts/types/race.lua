@@ -9,7 +9,7 @@
 --- `err.readable` say what it answered), "dry_run", "refused" (a POST to a checkout page: paying
 --- is the person's step; plain http to a non-loopback host), "json", "webhook", "imessage",
 --- "too_large" and "memory" (race.html: a page over the reading budget, or no room under
---- --memory-limit-mb for its DOM). An
+--- --memory-limit-mb for its DOM; race.json.decode: no room for the decoded value). An
 --- HTTP status is data (`response.status`), never an error. Misuse (wrong argument types, a
 --- non-buy URL to add_to_cart, a reserved header) raises at the caller's line.
 ---
@@ -343,7 +343,9 @@ race.json = {}
 ---@return string
 function race.json.encode(value) end
 
---- JSON text as a Lua value; text that is not JSON is `nil, err` (kind "json").
+--- JSON text as a Lua value; text that is not JSON (or nested deeper than 128) is `nil, err`
+--- (kind "json"); text whose decoded value (counted at 32 times the text) would not fit under
+--- --memory-limit-mb beside what the strategy holds is kind "memory".
 ---@param text string
 ---@return any|nil, race.Error|nil
 function race.json.decode(text) end

@@ -100,8 +100,18 @@ pub fn check(body: &[u8], budget: &Budget) -> Result<Scanned, OverBudget> {
     let mut depth = 0usize;
     let mut tags = 0usize;
     let mut walks = 0usize;
-    // Inside <svg>/<math> (where `<x/>` closes itself).
-    let mut foreign = false;
+    // Inside <svg>/<math> (where `<x/>` closes itself), and where in the stack it began.
+    let mut foreign: Option<Ns> = None;
+    let mut foreign_at = 0usize;
+    // After a `<frameset>`: html5ever ignores every tag but a few (a `<script>` is no raw text
+    // there), and every end tag but `</frameset>` closing the frameset on top.
+    let mut frameset = false;
+    // Formatting elements (`<b>`, `<a>`, …) opened and not closed by name, per kind: html5ever
+    // keeps them in its list of active formatting elements even when an end tag pops them, and
+    // opens them again (nested) at the next text or inline element, so each counts as depth
+    // until its own end tag (`<p><b x=1>…<b x=k></p>` then `x`: k elements deep again).
+    let mut formatting = [0usize; FORMATTING.len()];
+    let mut formatting_open = 0usize;
     let mut at = 0usize;
     let b = body;
     while let Some(p) = memchr::memchr(b'<', &b[at..]) {
@@ -135,9 +145,25 @@ pub fn check(body: &[u8], budget: &Budget) -> Result<Scanned, OverBudget> {
                 if walks > budget.walks {
                     return Err(OverBudget::Walks { max: budget.walks });
                 }
+                if frameset {
+                    if key == key_of(b"frameset")
+                        && depth > 0
+                        && stack[depth - 1].0 == key
+                    {
+                        depth -= 1;
+                    }
+                    continue;
+                }
                 close(&mut stack, &mut depth, key);
-                if key == key_of(b"svg") || key == key_of(b"math") {
-                    foreign = false;
+                if let Some(f) = FORMATTING.iter().position(|k| *k == key)
+                    && formatting[f] > 0
+                {
+                    formatting[f] -= 1;
+                    formatting_open -= 1;
+                }
+                // Foreign content ends when what began it is closed.
+                if foreign.is_some() && depth <= foreign_at {
+                    foreign = None;
                 }
                 continue;
             }
@@ -163,30 +189,74 @@ pub fn check(body: &[u8], budget: &Budget) -> Result<Scanned, OverBudget> {
                 max: budget.attributes,
             });
         }
-        if foreign && (BREAKOUT.contains(&key) || INTEGRATION.contains(&key)) {
-            foreign = false;
+        if foreign.is_some() && BREAKOUT.contains(&key) {
+            // html5ever leaves foreign content here, popping it.
+            foreign = None;
+            depth = depth.min(foreign_at);
         }
-        if foreign && self_closing {
+        // An integration point (`<foreignObject>` in SVG, `<mi>` in MathML, …) is a foreign
+        // element whose content is HTML again.
+        let integration = match foreign {
+            Some(Ns::Svg) => SVG_INTEGRATION.contains(&key),
+            Some(Ns::Math) => MATH_INTEGRATION.contains(&key),
+            None => false,
+        };
+        if foreign.is_some() {
+            if self_closing && !integration {
+                continue;
+            }
+            if depth + formatting_open >= max_depth {
+                return Err(OverBudget::Depth { max: budget.depth });
+            }
+            stack[depth] = (key, Kind::of(key));
+            depth += 1;
+            if integration {
+                foreign = None;
+            }
             continue;
         }
-        if !foreign && VOID.contains(&key) {
+        if VOID.contains(&key) {
             continue;
         }
         if key == key_of(b"svg") || key == key_of(b"math") {
             if self_closing {
                 continue;
             }
-            foreign = true;
+            foreign_at = depth;
+            foreign = Some(if key == key_of(b"svg") {
+                Ns::Svg
+            } else {
+                Ns::Math
+            });
         }
-        if !foreign {
+        let table_part = TABLE_PARTS.contains(&key) && key != key_of(b"table");
+        if table_part && !in_table(&stack[..depth]) {
+            continue;
+        }
+        if foreign.is_none() {
             implied_ends(&mut stack, &mut depth, key);
+            if let Some(f) = FORMATTING.iter().position(|k| *k == key) {
+                formatting[f] += 1;
+                formatting_open += 1;
+            }
         }
-        if depth >= max_depth {
+        // A cell or row straight in a table gets the row and body html5ever adds around it.
+        for &implied in implied_table_parts(&stack[..depth], key) {
+            if depth + formatting_open >= max_depth {
+                return Err(OverBudget::Depth { max: budget.depth });
+            }
+            stack[depth] = (implied, Kind::of(implied));
+            depth += 1;
+        }
+        if depth + formatting_open >= max_depth {
             return Err(OverBudget::Depth { max: budget.depth });
         }
         stack[depth] = (key, Kind::of(key));
         depth += 1;
-        if !foreign && RAW_TEXT.contains(&key) {
+        if key == key_of(b"frameset") {
+            frameset = true;
+        }
+        if RAW_TEXT.contains(&key) && (!frameset || key == key_of(b"noframes")) {
             if key == key_of(b"plaintext") {
                 break;
             }
@@ -211,15 +281,32 @@ pub fn parse_fragment(body: &str) -> Result<Html, OverBudget> {
     Ok(Html::parse_fragment(body))
 }
 
-/// A tag name folded to a key: its first 12 letters, lower-cased, 5 bits each, with its length.
-/// Distinct for every name the model treats specially; two odd names sharing a key only make the
-/// model close an element html5ever would also close by name.
+/// A tag name folded to a key: its first 10 characters, 6 bits each (letters, digits and `-`
+/// each their own code, case folded), and its length. Distinct for every name the model treats
+/// specially; two odd names sharing a key only make the model close an element html5ever would
+/// also close by name.
 fn key_of(name: &[u8]) -> u64 {
+    key_of_const(name)
+}
+
+const fn char_code(c: u8) -> u64 {
+    (match c.to_ascii_lowercase() {
+        c @ b'a'..=b'z' => c - b'a' + 1,
+        c @ b'0'..=b'9' => c - b'0' + 27,
+        b'-' => 37,
+        c => 38 + c % 26,
+    }) as u64
+}
+
+const fn key_of_const(name: &[u8]) -> u64 {
     let mut k = 0u64;
-    for c in name.iter().take(12) {
-        k = (k << 5) | u64::from(c.to_ascii_lowercase().wrapping_sub(b'a') & 31);
+    let mut i = 0;
+    while i < name.len() && i < 10 {
+        k = (k << 6) | char_code(name[i]);
+        i += 1;
     }
-    (k << 4) | (name.len().min(15) as u64)
+    let len = if name.len() < 15 { name.len() } else { 15 };
+    (k << 4) | len as u64
 }
 
 /// The key of the tag name starting at `i`, and where the name ends.
@@ -384,14 +471,11 @@ fn implied_ends(stack: &mut [(u64, Kind)], depth: &mut usize, key: u64) {
         k if k == key_of(b"li") => &[b"li", b"p"],
         k if k == key_of(b"dt") || k == key_of(b"dd") => &[b"dt", b"dd", b"p"],
         k if k == key_of(b"option") => &[b"option"],
-        k if k == key_of(b"optgroup") => &[b"option", b"optgroup"],
+        k if k == key_of(b"optgroup") => &[b"option"],
         k if k == key_of(b"td") || k == key_of(b"th") => &[b"td", b"th"],
         k if k == key_of(b"tr") => &[b"td", b"th", b"tr"],
         k if k == key_of(b"tbody") || k == key_of(b"thead") || k == key_of(b"tfoot") => {
             &[b"td", b"th", b"tr", b"tbody", b"thead", b"tfoot"]
-        }
-        k if k == key_of(b"rb") || k == key_of(b"rt") || k == key_of(b"rp") => {
-            &[b"rb", b"rt", b"rp"]
         }
         k if CLOSES_P.contains(&k) => &[b"p"],
         _ => return,
@@ -401,26 +485,75 @@ fn implied_ends(stack: &mut [(u64, Kind)], depth: &mut usize, key: u64) {
     }
 }
 
-/// An end tag: pops to the open element it names, unless html5ever would stop first (at a
-/// special element for an ordinary end tag, at a scope boundary for a special one); an end tag
-/// that closes nothing changes nothing.
+/// An end tag, as html5ever's tree builder treats it (in body and table modes), never closing
+/// more than it would: an end tag that closes nothing changes nothing.
 fn close(stack: &mut [(u64, Kind)], depth: &mut usize, key: u64) {
-    let special = Kind::of(key) != Kind::Ordinary;
+    let k = |n: &[u8]| key_of(n) == key;
+    // `</body>`, `</html>` change the mode, not the stack; `</br>` is a `<br>`.
+    if k(b"body") || k(b"html") || k(b"br") {
+        return;
+    }
+    // The search: which open elements end it (`stop`), and which one it closes (`hit`).
+    let heading = |o: u64| HEADINGS.contains(&o);
+    let (hit, stop): (&dyn Fn(u64) -> bool, &dyn Fn(u64, Kind) -> bool) = if heading(key) {
+        // Any heading closes the nearest heading.
+        (&heading, &|_, kind| kind == Kind::Scope)
+    } else if TABLE_PARTS.contains(&key) {
+        // Cells, rows, sections and the table close through their content, up to a table.
+        let table = key_of(b"table");
+        (&|o| o == key, &move |o, _| TABLE_STOPS.contains(&o) || (o == table && key != table))
+    } else if k(b"li") {
+        let (ol, ul) = (key_of(b"ol"), key_of(b"ul"));
+        (&|o| o == key, &move |o, kind| kind == Kind::Scope || o == ol || o == ul)
+    } else if k(b"p") {
+        let button = key_of(b"button");
+        (&|o| o == key, &move |o, kind| kind == Kind::Scope || o == button)
+    } else if BLOCK_END.contains(&key) {
+        (&|o| o == key, &|_, kind| kind == Kind::Scope)
+    } else {
+        // Any other end tag stops at a special element.
+        (&|o| o == key, &|_, kind| kind != Kind::Ordinary)
+    };
     for i in (0..*depth).rev() {
         let (open, kind) = stack[i];
-        if open == key {
-            *depth = i;
+        if hit(open) {
+            if k(b"form") {
+                // `</form>` takes the form out of the stack and leaves what is above it.
+                stack.copy_within(i + 1..*depth, i);
+                *depth -= 1;
+            } else {
+                *depth = i;
+            }
             return;
         }
-        let stops = if special {
-            kind == Kind::Scope
-        } else {
-            kind != Kind::Ordinary
-        };
-        if stops {
+        if stop(open, kind) {
             return;
         }
     }
+}
+
+/// The elements html5ever opens before a cell or row `key` given the open element on top: a
+/// `tbody` in a bare table, a `tr` in a table section.
+fn implied_table_parts(stack: &[(u64, Kind)], key: u64) -> &'static [u64] {
+    const TBODY: u64 = key_of_const(b"tbody");
+    const TR: u64 = key_of_const(b"tr");
+    const BODY_TR: [u64; 2] = [TBODY, TR];
+    let top = stack.last().map_or(0, |e| e.0);
+    let cell = key == key_of(b"td") || key == key_of(b"th");
+    let section = [TBODY, key_of(b"thead"), key_of(b"tfoot")].contains(&top);
+    match (top == key_of(b"table"), cell, key == TR) {
+        (true, true, _) => &BODY_TR,
+        (true, false, true) => &BODY_TR[..1],
+        (false, true, _) if section => &BODY_TR[1..],
+        _ => &[],
+    }
+}
+
+/// Whether a table or template (the contexts cells and rows need) is open; html5ever ignores
+/// them elsewhere.
+fn in_table(stack: &[(u64, Kind)]) -> bool {
+    let (table, template) = (key_of(b"table"), key_of(b"template"));
+    stack.iter().any(|(o, _)| *o == table || *o == template)
 }
 
 /// What an open element is to an end tag's search.
@@ -448,17 +581,6 @@ impl Kind {
 /// Keys of a static list of names (computed at compile time).
 macro_rules! keys {
     ($($n:literal),* $(,)?) => { [$(key_of_const($n)),*] };
-}
-
-const fn key_of_const(name: &[u8]) -> u64 {
-    let mut k = 0u64;
-    let mut i = 0;
-    while i < name.len() && i < 12 {
-        k = (k << 5) | ((name[i].to_ascii_lowercase().wrapping_sub(b'a') & 31) as u64);
-        i += 1;
-    }
-    let len = if name.len() < 15 { name.len() } else { 15 };
-    (k << 4) | len as u64
 }
 
 /// Elements without content.
@@ -503,26 +625,50 @@ const BREAKOUT: [u64; 45] = keys!(
     b"span", b"strong", b"strike", b"sub", b"sup", b"table", b"tt", b"u", b"ul", b"var", b"font"
 );
 
-/// Foreign elements whose content is HTML again.
-const INTEGRATION: [u64; 9] = keys!(
-    b"foreignobject",
-    b"desc",
-    b"title",
-    b"mi",
-    b"mo",
-    b"mn",
-    b"ms",
-    b"mtext",
-    b"annotation-xml"
+/// Foreign elements whose content is HTML again: in SVG, and in MathML.
+const SVG_INTEGRATION: [u64; 3] = keys!(b"foreignobject", b"desc", b"title");
+const MATH_INTEGRATION: [u64; 6] = keys!(b"mi", b"mo", b"mn", b"ms", b"mtext", b"annotation-xml");
+
+/// The foreign content the model is in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ns {
+    Svg,
+    Math,
+}
+/// html5ever's formatting elements (its list of active formatting elements holds these).
+const FORMATTING: [u64; 14] = keys!(
+    b"a", b"b", b"big", b"code", b"em", b"font", b"i", b"nobr", b"s", b"small", b"strike",
+    b"strong", b"tt", b"u"
+);
+
+/// End tags that close the element they name if it is in scope, through whatever is above it.
+const BLOCK_END: [u64; 36] = keys!(
+    b"address", b"article", b"aside", b"blockquote", b"button", b"center", b"details",
+    b"dialog", b"dir", b"div", b"dl", b"fieldset", b"figcaption", b"figure", b"footer",
+    b"header", b"hgroup", b"listing", b"main", b"menu", b"nav", b"ol", b"pre", b"search",
+    b"section", b"select", b"summary", b"ul", b"form", b"dd", b"dt", b"applet", b"marquee",
+    b"object", b"li", b"p"
+);
+
+const HEADINGS: [u64; 6] = keys!(b"h1", b"h2", b"h3", b"h4", b"h5", b"h6");
+
+/// A table's parts (ignored outside a table; their end tags close through their content).
+const TABLE_PARTS: [u64; 9] = keys!(
+    b"table", b"tbody", b"thead", b"tfoot", b"tr", b"td", b"th", b"caption", b"colgroup"
+);
+
+/// Where a table part's end tag stops (html5ever's table scope, and foreign content).
+const TABLE_STOPS: [u64; 13] = keys!(
+    b"html", b"template", b"svg", b"math", b"foreignobject", b"desc", b"title", b"mi", b"mo",
+    b"mn", b"ms", b"mtext", b"annotation-xml"
 );
 
 /// Start tags that close an open `p` (html5ever: "if the stack has a p in button scope").
-const CLOSES_P: [u64; 37] = keys!(
-    b"address", b"article", b"aside", b"blockquote", b"center", b"details", b"dialog", b"dir",
-    b"div", b"dl", b"fieldset", b"figcaption", b"figure", b"footer", b"header", b"hgroup",
-    b"main", b"menu", b"nav", b"ol", b"p", b"search", b"section", b"summary", b"ul", b"h1",
-    b"h2", b"h3", b"h4", b"h5", b"h6", b"pre", b"listing", b"form", b"plaintext", b"table",
-    b"hr"
+const CLOSES_P: [u64; 34] = keys!(
+    b"address", b"article", b"aside", b"blockquote", b"center", b"details", b"dir", b"div",
+    b"dl", b"fieldset", b"figcaption", b"figure", b"footer", b"header", b"hgroup", b"main",
+    b"menu", b"nav", b"ol", b"p", b"section", b"summary", b"ul", b"h1", b"h2", b"h3", b"h4",
+    b"h5", b"h6", b"pre", b"listing", b"form", b"plaintext", b"hr"
 );
 
 #[cfg(test)]
@@ -540,6 +686,7 @@ mod tests {
         }
         assert_eq!(key_of(b"DIV"), key_of(b"div"));
         assert_ne!(key_of(b"td"), key_of(b"th"));
+        assert_ne!(key_of(b"h2"), key_of(b"hr"));
     }
 
     #[test]
@@ -593,9 +740,39 @@ mod tests {
         deep("<div><script><!--<script></script></div>--></script>");
         deep("<div><svg><div/>");
         deep("<svg><foreignObject><div/>");
+        deep("<math><title>");
+        deep("<table><td>");
+        deep("<svg><span></svg>");
+        deep("<math></svg><tr>");
+        deep("<template><tr>");
+        deep("<frameset><script>");
+        deep("<frameset><noframes></frameset></noframes>");
+        deep("<div><frameset><div><script></frameset></script>");
+        deep("<svg><g>");
         deep("<div><style></div></style>");
         deep("<div><textarea></div></textarea>");
         deep("<div></x y='></div>'>");
+        deep("<optgroup>");
+        deep("<option><div></option>");
+        deep("<form><div></form>");
+        deep("<h1><div><h2></h1>");
+        deep("<td><div></td>");
+        deep("<rt>");
+        deep("<div></body>");
+        // Formatting elements popped by `</p>` and opened again at the next text, k deep each
+        // time (Noah's ark does not merge them: their attributes differ).
+        let mut s = String::new();
+        for round in 0..30 {
+            s.push_str("<p>");
+            for i in 0..10 {
+                s.push_str(&format!("<b x={round}-{i}>"));
+            }
+            s.push_str("</p>x");
+        }
+        assert!(matches!(
+            check(s.as_bytes(), &PAGE),
+            Err(OverBudget::Depth { .. })
+        ));
         assert!(depth_ok(&"<div></div>".repeat(10_000)));
         assert!(depth_ok(&"<div><span></span></div>".repeat(10_000)));
     }
