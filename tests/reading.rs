@@ -37,7 +37,11 @@ async fn a_5mb_deeply_nested_page_is_unrecognised_said_once_and_a_later_listing_
     for f in saved {
         let text = std::fs::read_to_string(&f).unwrap();
         assert!(text.len() < 1024 * 1024 + 4096, "{}", f.display());
-        assert!(text.contains("(cut: the first 1048576 of "), "{}", f.display());
+        assert!(
+            text.contains("(cut: the first 1048576 of "),
+            "{}",
+            f.display()
+        );
     }
 }
 

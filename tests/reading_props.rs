@@ -18,16 +18,93 @@ fn base() -> Url {
 /// Pieces hostile pages are built from: tags the model treats specially, tags that hide or fake
 /// nesting, quotes, comment and script syntax, stray bytes.
 const PIECES: &[&str] = &[
-    "<div>", "</div>", "<span>", "</span>", "<p>", "</p>", "<li>", "<ul>", "</ul>", "<table>",
-    "</table>", "<tr>", "<td>", "<th>", "<caption>", "<svg>", "</svg>", "<math>", "<mi>",
-    "<path/>", "<div/>", "<foreignObject>", "<!--", "-->", "--!>", "<!-->", "<!--->", "<script>",
-    "</script>", "<!--<script>", "<style>", "</style>", "<textarea>", "</textarea>", "<title>",
-    "<noscript>", "<iframe>", "<b>", "</b>", "<b x=#>", "<i x=#>", "<a href=#>", "<i>", "</i>", "<a>", "</a>",
-    "<nobr>", "<x-y>", "</x>", "<select>", "<option>", "<optgroup>", "<template>", "</template>",
-    "<button>", "<form action=/e/secondhand/buy/1/ method=post>", "</form>", "<h1>", "<dl>",
-    "<dd>", "<html>", "<body>", "</body>", "<frameset>", "<![CDATA[", "]]>", "<div a=\"",
-    "<div a='", "\"", "'", ">", "<", "/", "=", " ", "x", "\0", "&amp;", "&#0;", "<br>", "<img>",
-    "<marquee>", "<object>", "<applet>", "<plaintext>", "<main>", "</main>",
+    "<div>",
+    "</div>",
+    "<span>",
+    "</span>",
+    "<p>",
+    "</p>",
+    "<li>",
+    "<ul>",
+    "</ul>",
+    "<table>",
+    "</table>",
+    "<tr>",
+    "<td>",
+    "<th>",
+    "<caption>",
+    "<svg>",
+    "</svg>",
+    "<math>",
+    "<mi>",
+    "<path/>",
+    "<div/>",
+    "<foreignObject>",
+    "<!--",
+    "-->",
+    "--!>",
+    "<!-->",
+    "<!--->",
+    "<script>",
+    "</script>",
+    "<!--<script>",
+    "<style>",
+    "</style>",
+    "<textarea>",
+    "</textarea>",
+    "<title>",
+    "<noscript>",
+    "<iframe>",
+    "<b>",
+    "</b>",
+    "<b x=#>",
+    "<i x=#>",
+    "<a href=#>",
+    "<i>",
+    "</i>",
+    "<a>",
+    "</a>",
+    "<nobr>",
+    "<x-y>",
+    "</x>",
+    "<select>",
+    "<option>",
+    "<optgroup>",
+    "<template>",
+    "</template>",
+    "<button>",
+    "<form action=/e/secondhand/buy/1/ method=post>",
+    "</form>",
+    "<h1>",
+    "<dl>",
+    "<dd>",
+    "<html>",
+    "<body>",
+    "</body>",
+    "<frameset>",
+    "<![CDATA[",
+    "]]>",
+    "<div a=\"",
+    "<div a='",
+    "\"",
+    "'",
+    ">",
+    "<",
+    "/",
+    "=",
+    " ",
+    "x",
+    "\0",
+    "&amp;",
+    "&#0;",
+    "<br>",
+    "<img>",
+    "<marquee>",
+    "<object>",
+    "<applet>",
+    "<plaintext>",
+    "<main>",
+    "</main>",
 ];
 
 /// A hostile page: a few short patterns of pieces, each repeated many times (as a page built to
@@ -138,7 +215,12 @@ fn reading_cost_grows_no_worse_than_linearly() {
         }),
         ("many attributes", |n| {
             (0..n / 10)
-                .map(|i| format!("<i {}></i>", (0..90).map(|a| format!(" a{a}={i}")).collect::<String>()))
+                .map(|i| {
+                    format!(
+                        "<i {}></i>",
+                        (0..90).map(|a| format!(" a{a}={i}")).collect::<String>()
+                    )
+                })
                 .collect()
         }),
         ("formatting reopened", |n| {
@@ -153,10 +235,14 @@ fn reading_cost_grows_no_worse_than_linearly() {
             "<span>".repeat(200) + &"</x>".repeat(n)
         }),
         ("nested tables", |n| "<table><tr><td>".repeat(n / 3)),
-        ("unterminated comment", |n| format!("<!--{}", "<div>".repeat(n))),
+        ("unterminated comment", |n| {
+            format!("<!--{}", "<div>".repeat(n))
+        }),
         ("listing panels", |n| {
             let panel = r#"<div class="panel"><h3 class="panel-title">T</h3><span class="price">1.00 EUR</span><form method="post" action="/e/secondhand/buy/ID/"><input type="hidden" name="t" value="v"></form></div>"#;
-            (0..n / 20).map(|i| panel.replace("ID", &i.to_string())).collect()
+            (0..n / 20)
+                .map(|i| panel.replace("ID", &i.to_string()))
+                .collect()
         }),
         ("nul and broken bytes", |n| {
             String::from_utf8_lossy(&b"<div\0 a=\xff\xfe>\0</div>".repeat(n)).into_owned()

@@ -10,12 +10,17 @@
 //!
 //! The pass is a small model of the HTML tokenizer and tree builder, precise where a hostile
 //! page could otherwise hide depth from it: quoted attribute values (`<div a="></div>">`),
-//! comments as html5ever ends them (`<!-->`, `--!>`), raw-text elements (`<script>`, `<style>`,
-//! `<textarea>`, …), end tags that close nothing (`<div></span>`), end tags a special element
-//! stops (`<span><div></span>`), `<x/>` (self-closing means nothing on an HTML element) and the
-//! foreign content of `<svg>`/`<math>` (where it does). Where the model and html5ever differ, the
-//! model closes fewer elements than html5ever does, so its depth is never lower than the real
-//! one (up to the few elements html5ever adds itself: `html`, `head`, `body`, `tbody`).
+//! comments as html5ever ends them (`<!-->`, `--!>`), raw-text elements (`<script>` with its
+//! `<!--<script>` escapes, `<style>`, `<textarea>`, …), end tags that close nothing
+//! (`<div></span>`) or that a special element stops (`<span><div></span>`), `</form>` (which
+//! takes the form out and leaves what is above it), `</h1>` (which closes the nearest heading),
+//! `<x/>` (self-closing means nothing on an HTML element), the foreign content of `<svg>` and
+//! `<math>` (where it does, until a breakout tag or an integration point), table parts (ignored
+//! outside a table; the rows and bodies html5ever adds), formatting elements (html5ever opens
+//! them again after an end tag popped them: each counts until its own end tag) and framesets.
+//! Where the model and html5ever differ, the model closes fewer elements than html5ever does.
+//! tests/reading_props.rs checks the model against html5ever on generated hostile pages: within
+//! a depth budget, html5ever never builds more than twice as deep.
 //!
 //! Every DOM of an answer is built through [`parse_document`] / [`parse_fragment`] here, so none
 //! can skip the check.
@@ -78,7 +83,9 @@ impl Scanned {
     /// overhead shows); this gives 384 per tag plus 4 per byte, above each of those that is larger
     /// than a few kilobytes, and a cap only needs large pages counted right.
     pub fn dom_bytes(&self) -> usize {
-        self.tags.saturating_mul(384).saturating_add(self.bytes.saturating_mul(4))
+        self.tags
+            .saturating_mul(384)
+            .saturating_add(self.bytes.saturating_mul(4))
     }
 }
 
@@ -146,10 +153,7 @@ pub fn check(body: &[u8], budget: &Budget) -> Result<Scanned, OverBudget> {
                     return Err(OverBudget::Walks { max: budget.walks });
                 }
                 if frameset {
-                    if key == key_of(b"frameset")
-                        && depth > 0
-                        && stack[depth - 1].0 == key
-                    {
+                    if key == key_of(b"frameset") && depth > 0 && stack[depth - 1].0 == key {
                         depth -= 1;
                     }
                     continue;
@@ -485,6 +489,10 @@ fn implied_ends(stack: &mut [(u64, Kind)], depth: &mut usize, key: u64) {
     }
 }
 
+/// Which open element an end tag closes, and which ends its search.
+type Hit<'a> = dyn Fn(u64) -> bool + 'a;
+type Stop<'a> = dyn Fn(u64, Kind) -> bool + 'a;
+
 /// An end tag, as html5ever's tree builder treats it (in body and table modes), never closing
 /// more than it would: an end tag that closes nothing changes nothing.
 fn close(stack: &mut [(u64, Kind)], depth: &mut usize, key: u64) {
@@ -495,19 +503,25 @@ fn close(stack: &mut [(u64, Kind)], depth: &mut usize, key: u64) {
     }
     // The search: which open elements end it (`stop`), and which one it closes (`hit`).
     let heading = |o: u64| HEADINGS.contains(&o);
-    let (hit, stop): (&dyn Fn(u64) -> bool, &dyn Fn(u64, Kind) -> bool) = if heading(key) {
+    let (hit, stop): (&Hit<'_>, &Stop<'_>) = if heading(key) {
         // Any heading closes the nearest heading.
         (&heading, &|_, kind| kind == Kind::Scope)
     } else if TABLE_PARTS.contains(&key) {
         // Cells, rows, sections and the table close through their content, up to a table.
         let table = key_of(b"table");
-        (&|o| o == key, &move |o, _| TABLE_STOPS.contains(&o) || (o == table && key != table))
+        (&|o| o == key, &move |o, _| {
+            TABLE_STOPS.contains(&o) || (o == table && key != table)
+        })
     } else if k(b"li") {
         let (ol, ul) = (key_of(b"ol"), key_of(b"ul"));
-        (&|o| o == key, &move |o, kind| kind == Kind::Scope || o == ol || o == ul)
+        (&|o| o == key, &move |o, kind| {
+            kind == Kind::Scope || o == ol || o == ul
+        })
     } else if k(b"p") {
         let button = key_of(b"button");
-        (&|o| o == key, &move |o, kind| kind == Kind::Scope || o == button)
+        (&|o| o == key, &move |o, kind| {
+            kind == Kind::Scope || o == button
+        })
     } else if BLOCK_END.contains(&key) {
         (&|o| o == key, &|_, kind| kind == Kind::Scope)
     } else {
@@ -590,12 +604,14 @@ const VOID: [u64; 16] = keys!(
 );
 
 /// Elements whose content is text, not markup (`noscript` too: html5ever parses with scripting on).
+#[rustfmt::skip]
 const RAW_TEXT: [u64; 10] = keys!(
     b"script", b"style", b"textarea", b"title", b"xmp", b"iframe", b"noembed", b"noframes",
     b"noscript", b"plaintext"
 );
 
 /// html5ever's special elements (an ordinary end tag stops at them), with a few more to be safe.
+#[rustfmt::skip]
 const SPECIAL: [u64; 95] = keys!(
     b"address", b"applet", b"area", b"article", b"aside", b"base", b"basefont", b"bgsound",
     b"blockquote", b"body", b"br", b"button", b"caption", b"center", b"col", b"colgroup", b"dd",
@@ -604,13 +620,14 @@ const SPECIAL: [u64; 95] = keys!(
     b"header", b"hgroup", b"hr", b"html", b"iframe", b"img", b"input", b"keygen", b"li", b"link",
     b"listing", b"main", b"marquee", b"menu", b"meta", b"nav", b"noembed", b"noframes",
     b"noscript", b"object", b"ol", b"p", b"param", b"plaintext", b"pre", b"script", b"search",
-    b"section", b"select", b"source", b"style", b"summary", b"table", b"tbody", b"td",
-    b"template", b"textarea", b"tfoot", b"th", b"thead", b"title", b"tr", b"track", b"ul", b"wbr",
-    b"xmp", b"svg", b"math", b"foreignobject", b"desc", b"mi", b"mo", b"mn", b"ms", b"mtext",
+    b"section", b"select", b"source", b"style", b"summary", b"table", b"tbody", b"td", b"template",
+    b"textarea", b"tfoot", b"th", b"thead", b"title", b"tr", b"track", b"ul", b"wbr", b"xmp",
+    b"svg", b"math", b"foreignobject", b"desc", b"mi", b"mo", b"mn", b"ms", b"mtext",
     b"annotation-xml", b"option", b"optgroup"
 );
 
 /// Where a special end tag's search stops (html5ever's scope boundaries, and a few more).
+#[rustfmt::skip]
 const SCOPE: [u64; 20] = keys!(
     b"applet", b"caption", b"html", b"table", b"td", b"th", b"marquee", b"object", b"template",
     b"svg", b"math", b"foreignobject", b"desc", b"title", b"mi", b"mo", b"mn", b"ms", b"mtext",
@@ -618,11 +635,12 @@ const SCOPE: [u64; 20] = keys!(
 );
 
 /// Start tags that leave foreign content (html5ever's breakout list).
+#[rustfmt::skip]
 const BREAKOUT: [u64; 45] = keys!(
     b"b", b"big", b"blockquote", b"body", b"br", b"center", b"code", b"dd", b"div", b"dl", b"dt",
-    b"em", b"embed", b"h1", b"h2", b"h3", b"h4", b"h5", b"h6", b"head", b"hr", b"i", b"img",
-    b"li", b"listing", b"menu", b"meta", b"nobr", b"ol", b"p", b"pre", b"ruby", b"s", b"small",
-    b"span", b"strong", b"strike", b"sub", b"sup", b"table", b"tt", b"u", b"ul", b"var", b"font"
+    b"em", b"embed", b"h1", b"h2", b"h3", b"h4", b"h5", b"h6", b"head", b"hr", b"i", b"img", b"li",
+    b"listing", b"menu", b"meta", b"nobr", b"ol", b"p", b"pre", b"ruby", b"s", b"small", b"span",
+    b"strong", b"strike", b"sub", b"sup", b"table", b"tt", b"u", b"ul", b"var", b"font"
 );
 
 /// Foreign elements whose content is HTML again: in SVG, and in MathML.
@@ -642,33 +660,36 @@ const FORMATTING: [u64; 14] = keys!(
 );
 
 /// End tags that close the element they name if it is in scope, through whatever is above it.
+#[rustfmt::skip]
 const BLOCK_END: [u64; 36] = keys!(
-    b"address", b"article", b"aside", b"blockquote", b"button", b"center", b"details",
-    b"dialog", b"dir", b"div", b"dl", b"fieldset", b"figcaption", b"figure", b"footer",
-    b"header", b"hgroup", b"listing", b"main", b"menu", b"nav", b"ol", b"pre", b"search",
-    b"section", b"select", b"summary", b"ul", b"form", b"dd", b"dt", b"applet", b"marquee",
-    b"object", b"li", b"p"
+    b"address", b"article", b"aside", b"blockquote", b"button", b"center", b"details", b"dialog",
+    b"dir", b"div", b"dl", b"fieldset", b"figcaption", b"figure", b"footer", b"header", b"hgroup",
+    b"listing", b"main", b"menu", b"nav", b"ol", b"pre", b"search", b"section", b"select",
+    b"summary", b"ul", b"form", b"dd", b"dt", b"applet", b"marquee", b"object", b"li", b"p"
 );
 
 const HEADINGS: [u64; 6] = keys!(b"h1", b"h2", b"h3", b"h4", b"h5", b"h6");
 
 /// A table's parts (ignored outside a table; their end tags close through their content).
+#[rustfmt::skip]
 const TABLE_PARTS: [u64; 9] = keys!(
     b"table", b"tbody", b"thead", b"tfoot", b"tr", b"td", b"th", b"caption", b"colgroup"
 );
 
 /// Where a table part's end tag stops (html5ever's table scope, and foreign content).
+#[rustfmt::skip]
 const TABLE_STOPS: [u64; 13] = keys!(
     b"html", b"template", b"svg", b"math", b"foreignobject", b"desc", b"title", b"mi", b"mo",
     b"mn", b"ms", b"mtext", b"annotation-xml"
 );
 
 /// Start tags that close an open `p` (html5ever: "if the stack has a p in button scope").
+#[rustfmt::skip]
 const CLOSES_P: [u64; 34] = keys!(
-    b"address", b"article", b"aside", b"blockquote", b"center", b"details", b"dir", b"div",
-    b"dl", b"fieldset", b"figcaption", b"figure", b"footer", b"header", b"hgroup", b"main",
-    b"menu", b"nav", b"ol", b"p", b"section", b"summary", b"ul", b"h1", b"h2", b"h3", b"h4",
-    b"h5", b"h6", b"pre", b"listing", b"form", b"plaintext", b"hr"
+    b"address", b"article", b"aside", b"blockquote", b"center", b"details", b"dir", b"div", b"dl",
+    b"fieldset", b"figcaption", b"figure", b"footer", b"header", b"hgroup", b"main", b"menu",
+    b"nav", b"ol", b"p", b"section", b"summary", b"ul", b"h1", b"h2", b"h3", b"h4", b"h5", b"h6",
+    b"pre", b"listing", b"form", b"plaintext", b"hr"
 );
 
 #[cfg(test)]

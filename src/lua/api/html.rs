@@ -40,7 +40,11 @@ enum Refused {
     #[error(
         "no room to read this page: its DOM would take about {need} MB beside the {used} MB the strategy holds, over --memory-limit-mb {cap}"
     )]
-    Memory { need: usize, used: usize, cap: usize },
+    Memory {
+        need: usize,
+        used: usize,
+        cap: usize,
+    },
 }
 
 impl Refused {
