@@ -95,7 +95,7 @@ async fn a_stalled_or_trickling_answer_costs_one_bounded_wait_and_the_watch_goes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn race_html_refuses_what_it_cannot_hold() {
+async fn race_html_and_json_refuse_what_they_cannot_hold() {
     let d = Race::named("instant")
         .args(["--memory-limit-mb", "32"])
         .script(
@@ -129,6 +129,11 @@ async fn race_html_refuses_what_it_cannot_hold() {
             local doc = assert(race.html.parse("<p>1</p>" .. string.rep("<a>x</a>", 30000), base))
             assert(#doc:select("p") == 1)
             held = { n = n }
+            -- JSON whose decoded value would not fit either (2 MB of text: 64 MB by the estimate).
+            local big = "[" .. string.rep("0,", 1024 * 1024) .. "0]"
+            local v, jerr = race.json.decode(big)
+            assert(v == nil and jerr.kind == "memory", tostring(jerr))
+            assert(race.json.decode("[1,2]")[2] == 2)
             print("REFUSED after " .. held.n .. ": " .. refused.message)
             return true
             "#,
