@@ -112,7 +112,8 @@ pub struct NetArgs {
     pub resolve: Vec<String>,
 
     /// Give up on an answer whose body is not complete this long after its headers (a stalled or
-    /// trickling answer): the watch goes on with a fresh request.
+    /// trickling answer), or on a GET whose headers take this long: the watch goes on with a fresh
+    /// request.
     #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "15", hide = true)]
     pub stall_after: Duration,
 }

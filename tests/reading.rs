@@ -72,7 +72,13 @@ async fn a_deep_page_never_freezes_ctrl_c() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_or_trickling_answer_costs_one_bounded_wait_and_the_watch_goes_on() {
-    let d = Race::new(scenario(&[(1, Fault::Stall), (2, Fault::Trickle(100))], 3))
+    // Headers then nothing; headers then a byte every 100 ms; no headers for 20 s.
+    let faults = [
+        (1, Fault::Stall),
+        (2, Fault::Trickle(100)),
+        (3, Fault::Slow(20_000)),
+    ];
+    let d = Race::new(scenario(&faults, 4))
         .args(["--stall-after", "1"])
         .run()
         .await;
@@ -80,7 +86,7 @@ async fn a_stalled_or_trickling_answer_costs_one_bounded_wait_and_the_watch_goes
     assert!(d.stdout.contains("=== TICKET IN CART ==="), "{d:?}");
     assert_eq!(
         d.stderr.matches("the answer stalled").count(),
-        2,
+        3,
         "each stall is one network error: {d:?}"
     );
     // Not retried at once, and no backoff on top: the next poll is the fresh request.
@@ -90,7 +96,7 @@ async fn a_stalled_or_trickling_answer_costs_one_bounded_wait_and_the_watch_goes
         .iter()
         .filter(|s| s.method == "GET" && s.path.ends_with("/secondhand/"))
         .count();
-    assert_eq!(polls, 3, "{d:?}");
+    assert_eq!(polls, 4, "{d:?}");
     assert!(!d.stderr.contains("waiting 3"), "{d:?}");
 }
 
