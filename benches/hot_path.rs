@@ -1,11 +1,13 @@
 //! The hot path's CPU work, measured: what an empty poll costs (byte pre-check + fingerprint, no
-//! DOM), and what a page with listings costs to parse. `cargo bench` prints medians.
+//! DOM), what a page with listings costs to parse, and what the reading budget's pre-scan adds to
+//! that parse (it runs only where a DOM is built, never on an empty poll). `cargo bench` prints
+//! medians.
 //! (Whole detect-to-cart latency on loopback is for a later benchmark.)
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use pretix_race::core::pretix;
+use pretix_race::core::{budget, pretix};
 use url::Url;
 
 fn fixture(name: &str) -> String {
@@ -70,5 +72,17 @@ fn main() {
     });
     median("listing page: listings only", 2_000, || {
         black_box(pretix::parse_listings(black_box(&listings), &base));
+    });
+    median("listing page: budget pre-scan only", 5_000, || {
+        let _ = black_box(budget::check(black_box(listings.as_bytes()), &budget::PAGE));
+    });
+    // A hostile page (5 MB of nested <div>s, and one under 2 MB): refused in one pass.
+    let deep = "<div class=\"x\">".repeat(5 * 1024 * 1024 / 16);
+    let nested = "<div>".repeat(300_000);
+    median("hostile 5 MB page: refused (size)", 200, || {
+        black_box(pretix::parse_page(black_box(&deep), &base));
+    });
+    median("hostile 1.5 MB nesting: refused (depth)", 200, || {
+        black_box(pretix::parse_page(black_box(&nested), &base));
     });
 }

@@ -110,6 +110,12 @@ pub struct NetArgs {
     /// tickets.example.com:203.0.113.7. Repeatable. The politeness rules still apply by NAME.
     #[arg(long, value_name = "NAME:ADDR")]
     pub resolve: Vec<String>,
+
+    /// Give up on an answer whose body is not complete this long after its headers (a stalled or
+    /// trickling answer), or on a GET whose headers take this long: the watch goes on with a fresh
+    /// request.
+    #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "15", hide = true)]
+    pub stall_after: Duration,
 }
 
 #[derive(Debug, Args)]

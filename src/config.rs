@@ -650,6 +650,7 @@ pub fn client(
         user_agent: net.user_agent.clone().unwrap_or_else(user_agent_default),
         extra_roots: roots,
         timeout: None,
+        stall_after: Some(net.stall_after),
         resolve,
         ..ClientConfig::default()
     })

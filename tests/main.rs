@@ -14,6 +14,8 @@ mod handoff;
 mod lua_api;
 mod output;
 mod politeness;
+mod reading;
+mod reading_props;
 mod robust;
 mod scripting;
 mod shop;

@@ -101,13 +101,13 @@ async fn a_replaced_error_cannot_swallow_the_runaway_stop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_on_a_slow_answer_is_not_computing() {
-    // Every marketplace answer comes 1.5 s late, well past a 1 s runaway limit: waiting on the
+    // The first answers come 1.5 s late, or trickle in a byte every 4 ms (each byte wakes the
+    // waiting script's coroutine for a moment), well past a 1 s runaway limit: waiting on the
     // network is never counted as the script computing.
     let mut s = Scenario::named("instant").unwrap();
     s.listings_from_poll = 3;
-    for n in 1..=3 {
-        s.faults.insert(n, Fault::Slow(1500));
-    }
+    s.faults.insert(1, Fault::Slow(1500));
+    s.faults.insert(2, Fault::Trickle(4));
     let d = Race::new(s)
         .args(["--runaway-after", "1"])
         .script(

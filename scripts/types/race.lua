@@ -10,7 +10,9 @@
 --- is the person's step; plain http to a non-loopback host; a webhook aimed at a watched shop),
 --- "not_allowed" (a host the user did not name: only the targets' hosts, the --webhook host,
 --- loopback and --allow-host hosts can be reached; in a rehearsal, loopback only),
---- "redirect_loop" (more than 10 redirects), "json", "webhook", "imessage". An
+--- "redirect_loop" (more than 10 redirects), "json", "webhook", "imessage",
+--- "too_large" and "memory" (race.html: a page over the reading budget, or no room under
+--- --memory-limit-mb for its DOM; race.json.decode: no room for the decoded value). An
 --- HTTP status is data (`response.status`), never an error. Misuse (wrong argument types, a
 --- non-buy URL to add_to_cart, a reserved header) raises at the caller's line.
 ---
@@ -328,16 +330,20 @@ function Document:forms() end
 ---@field id string|nil
 ---@field fields table<string,string>  inputs with a name (checked boxes, selected options), text areas
 
---- Parses any page; `base_url` resolves its relative links.
+--- Parses any page; `base_url` resolves its relative links. A page over the reading budget
+--- (2 MB, elements nested 256 deep, 100 000 tags, 100 attributes on one element) is `nil, err`
+--- with kind "too_large"; a page whose DOM would not fit under --memory-limit-mb beside what the
+--- strategy holds (the DOM is counted at about 384 bytes a tag plus 4 a byte) is kind "memory".
 ---@param body string
 ---@param base_url string
----@return Document
+---@return Document|nil, race.Error|nil
 function race.html.parse(body, base_url) end
 
---- The forms of a page, in document order, with absolute actions and their fields.
+--- The forms of a page, in document order, with absolute actions and their fields. Refused as
+--- `race.html.parse` refuses (`nil, err`, kinds "too_large" and "memory").
 ---@param body string
 ---@param base_url string
----@return race.Form[]
+---@return race.Form[]|nil, race.Error|nil
 function race.html.forms(body, base_url) end
 
 race.json = {}
@@ -347,7 +353,9 @@ race.json = {}
 ---@return string
 function race.json.encode(value) end
 
---- JSON text as a Lua value; text that is not JSON is `nil, err` (kind "json").
+--- JSON text as a Lua value; text that is not JSON (or nested deeper than 128) is `nil, err`
+--- (kind "json"); text whose decoded value (counted at 32 times the text) would not fit under
+--- --memory-limit-mb beside what the strategy holds is kind "memory".
 ---@param text string
 ---@return any|nil, race.Error|nil
 function race.json.decode(text) end

@@ -27,6 +27,9 @@ pub struct ClientConfig {
     /// Extra trusted roots (`--ca-cert`, `SSL_CERT_FILE`, the simulator's CA), parsed.
     pub extra_roots: Vec<Root>,
     pub timeout: Option<Duration>,
+    /// How long an answer's body may take to arrive after its headers (`--stall-after`, hidden;
+    /// default [`crate::core::session::STALL_AFTER`]).
+    pub stall_after: Option<Duration>,
     /// `--resolve NAME:ADDR`: these names connect to these addresses (the URL's port is kept).
     pub resolve: Vec<(String, std::net::SocketAddr)>,
     /// The TLS set-up every client built from this configuration (and its clones) shares, made

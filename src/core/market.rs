@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use url::Url;
 
+use super::budget::OverBudget;
 use super::carts::SecuredCart;
 use super::governor::Target;
 use super::pretix::{self, CartOutcome, Checkout, Listing, Page, PageState};
@@ -72,7 +73,12 @@ pub struct ResponseLog {
     /// Per URL: every page fingerprint seen, and what that page was.
     pages: Mutex<HashMap<String, HashMap<u64, PageState>>>,
     saved: Arc<Mutex<HashSet<(u16, u64)>>>,
+    /// The pages this run saved, oldest first, and their bytes: the total stays under
+    /// [`SAVED_TOTAL_MAX`].
+    files: Arc<Mutex<SavedFiles>>,
     pending: Mutex<tokio::task::JoinSet<()>>,
+    /// URLs whose answer was over the reading budget, said once each (a watch polls on).
+    over_budget: Mutex<HashSet<String>>,
 }
 
 impl ResponseLog {
@@ -81,7 +87,24 @@ impl ResponseLog {
             dir,
             pages: Mutex::new(HashMap::new()),
             saved: Arc::new(Mutex::new(HashSet::new())),
+            files: Arc::new(Mutex::new(SavedFiles::default())),
             pending: Mutex::new(tokio::task::JoinSet::new()),
+            over_budget: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Says, once per URL, that its answer was not read for being over the reading budget (the
+    /// poll itself logs `unrecognised answer` as for any page we can't read).
+    pub fn over_budget(&self, url: &Url, why: &OverBudget) {
+        let first = self
+            .over_budget
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(url.to_string());
+        if first {
+            crate::log::warn(format!(
+                "{url}: an answer too big to read ({why}): read as unrecognised; the watch goes on"
+            ));
         }
     }
 
@@ -111,12 +134,15 @@ impl ResponseLog {
     pub fn save(&self, r: &Response, reason: &str) {
         let Some(dir) = self.dir.clone() else { return };
         let (r, reason, saved) = (r.clone(), reason.to_string(), self.saved.clone());
+        let files = self.files.clone();
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         while pending.try_join_next().is_some() {}
         pending.spawn(async move {
             tokio::time::sleep(SAVE_DELAY).await;
-            let _ = tokio::task::spawn_blocking(move || write_response(&dir, &r, &reason, &saved))
-                .await;
+            let _ = tokio::task::spawn_blocking(move || {
+                write_response(&dir, &r, &reason, &saved, &files)
+            })
+            .await;
         });
     }
 
@@ -131,11 +157,41 @@ impl ResponseLog {
 /// How long a save waits before it starts, so it never competes with a cart POST.
 const SAVE_DELAY: Duration = Duration::from_millis(20);
 
+/// A saved page keeps at most this much of the answer (with a note where it was cut): a pretix
+/// page is well under it, and 10 s of 8 MB answers once filled 40 MB.
+pub const SAVED_PAGE_MAX: usize = 1024 * 1024;
+/// The pages one run saves stay under this in all: past it, the oldest are deleted first.
+pub const SAVED_TOTAL_MAX: u64 = 50 * 1024 * 1024;
+
+/// The pages saved so far, oldest first.
+#[derive(Default)]
+struct SavedFiles {
+    files: std::collections::VecDeque<(PathBuf, u64)>,
+    total: u64,
+}
+
+impl SavedFiles {
+    /// Records a page just written; returns the oldest pages to delete to stay under `max`
+    /// (never the one just written).
+    fn add(&mut self, path: PathBuf, bytes: u64, max: u64) -> Vec<PathBuf> {
+        self.files.push_back((path, bytes));
+        self.total += bytes;
+        let mut gone = Vec::new();
+        while self.total > max && self.files.len() > 1 {
+            let (p, b) = self.files.pop_front().expect("more than one");
+            self.total -= b;
+            gone.push(p);
+        }
+        gone
+    }
+}
+
 fn write_response(
     dir: &std::path::Path,
     r: &Response,
     reason: &str,
     saved: &Mutex<HashSet<(u16, u64)>>,
+    files: &Mutex<SavedFiles>,
 ) {
     let fp = pretix::fingerprint(&r.body);
     if !saved
@@ -165,15 +221,33 @@ fn write_response(
         };
         text.push_str(&format!("     {k}: {}\n", v.replace("--", "- -")));
     }
+    let body = &r.body[..r.body.len().min(SAVED_PAGE_MAX)];
+    if body.len() < r.body.len() {
+        text.push_str(&format!(
+            "     (cut: the first {} of {} bytes)\n",
+            body.len(),
+            r.body.len()
+        ));
+    }
     text.push_str("-->\n");
-    text.push_str(&String::from_utf8_lossy(&r.body));
+    text.push_str(&String::from_utf8_lossy(body));
     // A new file under the first free name: never an existing file, never through a link.
     let name = |n: u32| match n {
         1 => dir.join(format!("{stem}.html")),
         n => dir.join(format!("{stem}-{n}.html")),
     };
     match super::cookies::write_private_free(name, &text) {
-        Ok(path) => crate::log::debug(format!("saved {}", path.display())),
+        Ok(path) => {
+            crate::log::debug(format!("saved {}", path.display()));
+            let gone = files.lock().unwrap_or_else(|e| e.into_inner()).add(
+                path,
+                text.len() as u64,
+                SAVED_TOTAL_MAX,
+            );
+            for p in gone {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
         Err(e) => crate::log::warn(format!(
             "could not save response to {}: {e}",
             name(1).display()
@@ -296,8 +370,14 @@ fn read_answer(r: &Response, asked: &Url, log: &ResponseLog) -> (Page, Option<St
     if !pretix::is_html(r.header("content-type")) {
         return (page(PageState::Unrecognised), Some("unrecognised".into()));
     }
+    let read = |r: &Response| {
+        pretix::try_parse_page(&r.text(), &r.url).unwrap_or_else(|why| {
+            log.over_budget(asked, &why);
+            Page::default()
+        })
+    };
     if pretix::may_have_listings(&r.body) {
-        let p = pretix::parse_page(&r.text(), &r.url);
+        let p = read(r);
         let reason = if p.listings.is_empty() {
             p.state.label()
         } else {
@@ -308,7 +388,7 @@ fn read_answer(r: &Response, asked: &Url, log: &ResponseLog) -> (Page, Option<St
     match log.known(r) {
         Ok(state) => (page(state), None),
         Err(fp) => {
-            let p = pretix::parse_page(&r.text(), &r.url);
+            let p = read(r);
             let first = log.remember(r, fp, p.state);
             let reason = match (first, p.state) {
                 (true, PageState::Open) => "baseline",
@@ -597,6 +677,19 @@ mod tests {
         );
         assert!(redirect_to_checkout(&answer(302, "/e/secondhand/")).is_none());
         assert!(redirect_to_checkout(&answer(200, "/e/checkout/start")).is_none());
+    }
+
+    #[test]
+    fn saved_pages_stay_under_the_total_oldest_deleted_first() {
+        let mut f = SavedFiles::default();
+        let p = |i: u32| PathBuf::from(format!("p{i}"));
+        assert!(f.add(p(1), 40, 100).is_empty());
+        assert!(f.add(p(2), 40, 100).is_empty());
+        assert_eq!(f.add(p(3), 40, 100), vec![p(1)]);
+        assert_eq!(f.add(p(4), 90, 100), vec![p(2), p(3)]);
+        // One page over the total on its own is kept (it is already cut to SAVED_PAGE_MAX).
+        assert_eq!(f.add(p(5), 150, 100), vec![p(4)]);
+        assert_eq!(f.total, 150);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `lua` layer exposes these to scripts. The simulated marketplace lives beside it (`crate::sim`).
 
 pub mod browser;
+pub mod budget;
 pub mod carts;
 pub mod clock;
 pub mod cookies;

@@ -9,11 +9,16 @@
 //! The hot path (poll answer -> listings) first asks a cheap byte question (is there any
 //! `/secondhand/buy/` at all?) and only builds a DOM when the answer is yes: empty pages, which are
 //! nearly all of them, cost a `memmem` and a fingerprint.
+//!
+//! Every DOM is built through [`super::budget`]: a page over its budget (size, nesting, tags) is
+//! read as nothing (`unrecognised`, no listings), in the time of one linear pass.
 
 use std::sync::LazyLock;
 
 use scraper::{ElementRef, Html, Selector};
 use url::Url;
+
+use super::budget::{self, OverBudget};
 
 /// The marker every listing's form action carries.
 pub const BUY_MARKER: &str = "/secondhand/buy/";
@@ -138,16 +143,21 @@ pub fn may_have_listings(body: &[u8]) -> bool {
 }
 
 /// Reads a marketplace page. `base` is the URL the page was fetched from (relative actions resolve
-/// against it).
+/// against it). A page over the reading budget is `unrecognised`.
 pub fn parse_page(body: &str, base: &Url) -> Page {
-    let doc = parse_content(body);
+    try_parse_page(body, base).unwrap_or_default()
+}
+
+/// [`parse_page`], saying why a page over the reading budget was not read.
+pub fn try_parse_page(body: &str, base: &Url) -> Result<Page, OverBudget> {
+    let doc = parse_content(body)?;
     let listings = if may_have_listings(body.as_bytes()) {
         listings_in(&doc, base)
     } else {
         Vec::new()
     };
     let state = page_state(&doc, !listings.is_empty());
-    Page { listings, state }
+    Ok(Page { listings, state })
 }
 
 fn page_state(doc: &Html, has_listings: bool) -> PageState {
@@ -168,12 +178,12 @@ pub fn is_html(content_type: Option<&str>) -> bool {
     })
 }
 
-/// Listings only; for callers that hold an arbitrary body.
+/// Listings only; for callers that hold an arbitrary body (none from a page over budget).
 pub fn parse_listings(body: &str, base: &Url) -> Vec<Listing> {
     if !may_have_listings(body.as_bytes()) {
         return Vec::new();
     }
-    listings_in(&parse_content(body), base)
+    parse_content(body).map_or_else(|_| Vec::new(), |doc| listings_in(&doc, base))
 }
 
 /// Position of `needle` (lower-case ASCII) in `hay`, ignoring ASCII case; the last one if `last`.
@@ -191,7 +201,7 @@ fn find_ci(hay: &[u8], needle: &[u8], last: bool) -> Option<usize> {
 /// The DOM of the page's `<main>` when it holds everything we read (a pretix page keeps its
 /// head, header, footer and dialogs, most of its bytes, outside it), else of the whole page.
 /// Building the DOM is nearly all the parse's cost, so the hot path builds the smaller one.
-fn parse_content(body: &str) -> Html {
+fn parse_content(body: &str) -> Result<Html, OverBudget> {
     let b = body.as_bytes();
     let region = find_ci(b, b"<main", false).and_then(|start| {
         let end = find_ci(b, b"</main>", true)? + "</main>".len();
@@ -199,8 +209,8 @@ fn parse_content(body: &str) -> Html {
         (start < end && !outside_has_forms).then(|| &body[start..end])
     });
     match region {
-        Some(main) => Html::parse_fragment(main),
-        None => Html::parse_document(body),
+        Some(main) => budget::parse_fragment(main),
+        None => budget::parse_document(body),
     }
 }
 
@@ -336,9 +346,9 @@ pub fn parse_price(text: &str) -> (Option<f64>, String) {
 }
 
 /// Finds the marketplace link on an event page: an `<a href>` whose path ends in `/secondhand/`
-/// (absolute or relative). Prefers a link under the event's own path.
+/// (absolute or relative). Prefers a link under the event's own path. None on a page over budget.
 pub fn find_marketplace_link(body: &str, base: &Url, event: &str) -> Option<Url> {
-    let doc = Html::parse_document(body);
+    let doc = budget::parse_document(body).ok()?;
     let candidates: Vec<Url> = doc
         .select(&LINKS)
         .filter_map(|a| base.join(a.attr("href")?.trim()).ok())
@@ -376,9 +386,11 @@ pub fn classify_cart(status: u16, final_url: &Url) -> CartOutcome {
     }
 }
 
-/// Reads the reservation deadline and cart rows off a checkout page.
+/// Reads the reservation deadline and cart rows off a checkout page (nothing off one over budget).
 pub fn parse_checkout(body: &str) -> Checkout {
-    let doc = Html::parse_document(body);
+    let Ok(doc) = budget::parse_document(body) else {
+        return Checkout::default();
+    };
     let expires = doc
         .select(&EXPIRES)
         .find_map(|e| e.attr("data-expires").map(str::to_string));

@@ -38,9 +38,21 @@ pub const WARM_AFTER: u32 = RECONNECT_AFTER - 10;
 const SWAP_BY: u32 = RECONNECT_AFTER + 30;
 /// Bodies larger than this are cut off: no marketplace page is anywhere near it.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
+/// An answer whose body is not complete this long after its headers (a server that stalls, or
+/// trickles a byte a second), or a GET whose headers take this long, is given up as a network
+/// error: in a race a page that late is stale, and the watch goes on with a fresh request instead
+/// of waiting out the client's 30 s timeout. Not retried at once: the next poll is the fresh
+/// request.
+pub const STALL_AFTER: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
+    #[error("{method} {url}: the answer stalled: not complete within {secs} s", secs = after.as_secs_f64())]
+    Stalled {
+        method: &'static str,
+        url: Box<str>,
+        after: Duration,
+    },
     #[error("{method} {url}: {detail}")]
     Transport {
         method: &'static str,
@@ -774,14 +786,23 @@ impl Session {
                 Err(e @ HttpError::Malformed(_)) => return Err(e),
                 Err(e) => {
                     // A refused certificate is not transient: no retry (the backoff still holds).
-                    let retry =
-                        !retried && !e.is_tls() && (*method == Method::GET || e.is_connect());
+                    let stalled = matches!(e, HttpError::Stalled { .. });
+                    let retry = !retried
+                        && !e.is_tls()
+                        && !stalled
+                        && (*method == Method::GET || e.is_connect());
                     if retry {
                         crate::log::debug(format!("retrying once on a fresh connection: {e}"));
                         retried = true;
                         continue;
                     }
-                    self.net.failed(&target, &e);
+                    // A stall already gave the host its 15 s of rest: no backoff on top, the
+                    // next poll is the fresh request.
+                    if stalled {
+                        crate::log::warn(format!("{e}; the next request is a fresh one"));
+                    } else {
+                        self.net.failed(&target, &e);
+                    }
                     return Err(e);
                 }
             }
@@ -831,8 +852,28 @@ impl Session {
                 detail,
             }
         };
+        let after = self.cfg.stall_after.unwrap_or(STALL_AFTER);
+        let stalled = || HttpError::Stalled {
+            method: if *method == Method::POST {
+                "POST"
+            } else {
+                "GET"
+            },
+            url: url.as_str().into(),
+            after,
+        };
         let start = Instant::now();
-        let mut resp = req.send().await.map_err(|e| transport(e, &reading))?;
+        // A GET's headers are held to the same bound (a POST's answer says what became of a cart:
+        // it gets the client's whole timeout).
+        let sent = req.send();
+        let sent = if *method == Method::GET {
+            tokio::time::timeout(after, sent)
+                .await
+                .map_err(|_| stalled())?
+        } else {
+            sent.await
+        };
+        let mut resp = sent.map_err(|e| transport(e, &reading))?;
         let ttfb = start.elapsed();
         let status = resp.status().as_u16();
         let final_url = resp.url().clone();
@@ -849,7 +890,12 @@ impl Session {
             .collect();
         let retry_after = retry_after(resp.headers());
         let mut body = BytesMut::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(e, &reading))? {
+        let deadline = tokio::time::Instant::now() + after;
+        while let Some(chunk) = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .map_err(|_| stalled())?
+            .map_err(|e| transport(e, &reading))?
+        {
             if body.len() + chunk.len() > MAX_BODY {
                 crate::log::warn(format!("{url}: answer cut off at {MAX_BODY} bytes"));
                 break;

@@ -11,11 +11,12 @@
 
 use std::sync::LazyLock;
 
-use scraper::{ElementRef, Html, Selector};
+use scraper::{ElementRef, Selector};
 use url::Url;
 
 use std::sync::atomic::Ordering::Relaxed;
 
+use super::budget::{self, OverBudget};
 use super::carts::SecuredCart;
 use super::market::{Carted, ResponseLog};
 use super::pretix::{self, CartOutcome, parse_price, squash};
@@ -76,9 +77,14 @@ fn is_cart_add(form: &ElementRef, base: &Url) -> Option<Url> {
         .then_some(action)
 }
 
-/// Every product and variation on an event page, in page order.
+/// Every product and variation on an event page, in page order (none on a page over budget).
 pub fn products(body: &str, base: &Url) -> Vec<Product> {
-    let doc = Html::parse_document(body);
+    try_products(body, base).unwrap_or_default()
+}
+
+/// [`products`], saying why a page over the reading budget was not read.
+pub fn try_products(body: &str, base: &Url) -> Result<Vec<Product>, OverBudget> {
+    let doc = budget::parse_document(body)?;
     let mut out = Vec::new();
     for form in doc.select(&FORMS) {
         let Some(action) = is_cart_add(&form, base) else {
@@ -108,7 +114,7 @@ pub fn products(body: &str, base: &Url) -> Vec<Product> {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 fn product(article: ElementRef, action: &Url, fields: &[(String, String)]) -> Option<Product> {
@@ -211,7 +217,10 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
     };
     session.net().stats.polls.fetch_add(1, Relaxed);
     let products = if r.ok() && pretix::is_html(r.header("content-type")) {
-        products(&r.text(), &r.url)
+        try_products(&r.text(), &r.url).unwrap_or_else(|why| {
+            log.over_budget(url, &why);
+            Vec::new()
+        })
     } else {
         Vec::new()
     };
@@ -275,9 +284,11 @@ pub enum AddOutcome {
 static SUCCESS: LazyLock<Selector> = LazyLock::new(|| sel(".alert-success"));
 static DANGER: LazyLock<Selector> = LazyLock::new(|| sel(".alert-danger"));
 
-/// Reads the messages on the page a cart add redirected to.
+/// Reads the messages on the page a cart add redirected to (a page over budget is unrecognised).
 pub fn add_outcome(body: &str) -> AddOutcome {
-    let doc = Html::parse_document(body);
+    let Ok(doc) = budget::parse_document(body) else {
+        return AddOutcome::Unrecognised;
+    };
     if let Some(e) = doc.select(&DANGER).next() {
         return AddOutcome::Refused {
             message: squash(e).trim_start_matches("Error:").trim().to_string(),

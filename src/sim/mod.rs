@@ -106,6 +106,15 @@ pub enum Fault {
     /// The ordinary page, its forms carrying a CSRF token gone stale (Django answers their POST
     /// with 403); the next load carries fresh ones.
     StaleCsrf,
+    // Added for bounded reading (issue 15):
+    /// 200 with a hostile 5 MB page of unclosed, nested `<div>`s (a page no tree builder should
+    /// be given).
+    Deep,
+    /// The headers and the first half of the ordinary page, then nothing, ever.
+    Stall,
+    /// The headers and the first half of the ordinary page, then the rest one byte every this
+    /// many milliseconds.
+    Trickle(u64),
 }
 
 /// What the simulated marketplace does, poll by poll. Poll numbers count marketplace GETs from 1.
@@ -569,41 +578,35 @@ fn unmask_token(token: &str) -> Option<String> {
     )
 }
 
-type Body = SimBody;
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::convert::Infallible>;
 
-/// An answer's body: all of it, or (a stalled answer) its first half and then nothing, ever.
-struct SimBody {
-    data: Option<Bytes>,
-    stall: bool,
+/// How an answer's body ends, when not at once ([`Fault::Stall`], [`Fault::Trickle`]).
+#[derive(Clone, Copy, Debug)]
+enum Tail {
+    Stall,
+    Trickle(std::time::Duration),
 }
 
-impl hyper::body::Body for SimBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        match self.data.take() {
-            Some(d) => std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(d)))),
-            // Never woken: the answer stalls until the client gives up on it.
-            None if self.stall => std::task::Poll::Pending,
-            None => std::task::Poll::Ready(None),
+/// A body that sends its first half, then stalls for ever or trickles the rest a byte at a time.
+fn tail_body(body: Vec<u8>, tail: Tail) -> Body {
+    let body = Bytes::from(body);
+    let half = body.len() / 2;
+    let state = (Some(body.slice(..half)), body.slice(half..));
+    let stream = futures_util::stream::unfold(state, move |(first, rest)| async move {
+        if let Some(first) = first {
+            return Some((Ok(hyper::body::Frame::data(first)), (None, rest)));
         }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.data.is_none() && !self.stall
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        match (&self.data, self.stall) {
-            (_, true) => hyper::body::SizeHint::default(),
-            (Some(d), false) => hyper::body::SizeHint::with_exact(d.len() as u64),
-            (None, false) => hyper::body::SizeHint::with_exact(0),
+        match tail {
+            Tail::Stall => std::future::pending().await,
+            Tail::Trickle(_) if rest.is_empty() => None,
+            Tail::Trickle(every) => {
+                tokio::time::sleep(every).await;
+                let byte = rest.slice(..1);
+                Some((Ok(hyper::body::Frame::data(byte)), (None, rest.slice(1..))))
+            }
         }
-    }
+    });
+    http_body_util::StreamBody::new(stream).boxed_unsync()
 }
 
 impl Sim {
@@ -837,8 +840,8 @@ struct Reply {
     delay: Option<std::time::Duration>,
     retry_after: Option<String>,
     content_type: &'static str,
-    /// Send the headers and half the body, then stall (see [`Fault::CheckoutStall`]).
-    stall: bool,
+    /// How the body ends, when not at once.
+    tail: Option<Tail>,
 }
 
 impl Reply {
@@ -851,7 +854,7 @@ impl Reply {
             delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
-            stall: false,
+            tail: None,
         }
     }
     fn redirect(to: String) -> Self {
@@ -863,7 +866,7 @@ impl Reply {
             delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
-            stall: false,
+            tail: None,
         }
     }
     fn status(code: u16, body: String) -> Self {
@@ -875,7 +878,7 @@ impl Reply {
             delay: None,
             retry_after: None,
             content_type: "text/html; charset=utf-8",
-            stall: false,
+            tail: None,
         }
     }
 }
@@ -1024,14 +1027,11 @@ impl Shared {
         drop(inner);
         let http1 = seen.version == "HTTP/1.1";
 
-        let mut body = reply.body;
-        if reply.stall {
-            body.truncate(body.len() / 2);
-        }
-        let mut resp = Response::new(SimBody {
-            data: (!body.is_empty()).then(|| Bytes::from(body)),
-            stall: reply.stall,
-        });
+        let body = match reply.tail {
+            None => http_body_util::Full::new(Bytes::from(reply.body)).boxed_unsync(),
+            Some(tail) => tail_body(reply.body, tail),
+        };
+        let mut resp = Response::new(body);
         *resp.status_mut() = reply.status;
         let h = resp.headers_mut();
         h.insert(

@@ -295,6 +295,14 @@ pub fn themed_empty_page(base: &str, event: &str, locale: &str) -> String {
 }
 
 /// Bytes that are no page at all.
+/// A hostile page: 5 MB of unclosed, nested `<div>`s (html5ever's tree builder would spend
+/// minutes on it; see `core::budget`), different on each poll `n`.
+pub fn deep_page(n: u32) -> String {
+    let mut s = format!("<!DOCTYPE html><html><body><!-- poll {n} -->");
+    s.push_str(&"<div class=\"x\">".repeat(5 * 1024 * 1024 / 16));
+    s
+}
+
 pub fn garbage() -> Vec<u8> {
     (0..2048u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)

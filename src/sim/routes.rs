@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use hyper::Method;
 
 use super::pages;
-use super::{Dropped, Fault, Inner, Reply, Scenario, Seen, SimListing, mask_token, unmask_token};
+use super::{
+    Dropped, Fault, Inner, Reply, Scenario, Seen, SimListing, Tail, mask_token, unmask_token,
+};
 
 /// What a route sees of one request, with the shop's state locked.
 pub(super) struct Ctx<'a> {
@@ -101,6 +103,8 @@ pub(super) fn market(c: &mut Ctx) -> Result<Reply, Dropped> {
         Some(Fault::NoFilter) => Reply::page(pages::themed_empty_page(base, event, locale)),
         Some(Fault::InactivePage) => Reply::page(pages::inactive_page(base, event, locale)),
         Some(Fault::RedirectAway) => Reply::redirect(format!("{base}{}", c.ev)),
+        // Bounded reading (issue 15):
+        Some(Fault::Deep) => Reply::page(pages::deep_page(n)),
         _ => {
             let mut r = market_page(c, fault);
             match fault {
@@ -110,6 +114,11 @@ pub(super) fn market(c: &mut Ctx) -> Result<Reply, Dropped> {
                 }
                 Some(Fault::Close) => r.close = true,
                 Some(Fault::Slow(ms)) => r.delay = Some(std::time::Duration::from_millis(*ms)),
+                // Bounded reading (issue 15):
+                Some(Fault::Stall) => r.tail = Some(Tail::Stall),
+                Some(Fault::Trickle(ms)) => {
+                    r.tail = Some(Tail::Trickle(std::time::Duration::from_millis(*ms)))
+                }
                 _ => {}
             }
             r
@@ -382,7 +391,7 @@ pub(super) fn checkout_questions(c: &Ctx) -> Reply {
         &s.cart,
         &token,
     ));
-    r.stall = c.inner.checkout_stall;
+    r.tail = c.inner.checkout_stall.then_some(Tail::Stall);
     r
 }
 

@@ -1,6 +1,11 @@
 //! `race.json.encode(value)` and `race.json.decode(text)`: JSON for APIs (pretix's widget
 //! product list, a webhook's answer) and for state. Text from the network that does not parse is
 //! an expected failure (`nil, err` with kind "json"); a value that cannot be JSON raises.
+//!
+//! The decoded tree lives outside Lua's allocator until it is copied in, so before decoding its
+//! size, at most [`JSON_TREE_FACTOR`] times the text, must fit under `--memory-limit-mb` beside
+//! what the script holds, else `nil, err` with kind "memory". serde_json refuses nesting deeper
+//! than 128 itself.
 
 use std::sync::Arc;
 
@@ -25,7 +30,12 @@ pub fn from_json(lua: &Lua, v: &serde_json::Value) -> mlua::Result<Value> {
     )
 }
 
-pub fn register(lua: &Lua, race: &Table, _ctx: &Arc<Context>) -> mlua::Result<()> {
+/// A decoded JSON value takes at most about this many times its text: a `serde_json::Value` is
+/// 32 bytes, and the densest text (`[0,0,…]`) spends 2 bytes on one.
+pub const JSON_TREE_FACTOR: usize = 32;
+
+pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
+    let cap = ctx.config.memory_limit_mb.saturating_mul(1024 * 1024);
     let t = lua.create_table()?;
     t.set(
         "encode",
@@ -36,7 +46,19 @@ pub fn register(lua: &Lua, race: &Table, _ctx: &Arc<Context>) -> mlua::Result<()
     )?;
     t.set(
         "decode",
-        lua.create_function(|lua, text: mlua::LuaString| {
+        lua.create_function(move |lua, text: mlua::LuaString| {
+            let need = text.as_bytes().len().saturating_mul(JSON_TREE_FACTOR);
+            if lua.used_memory().saturating_add(need) > cap {
+                return fail(
+                    lua,
+                    "memory",
+                    format!(
+                        "no room to decode {} bytes of JSON under --memory-limit-mb {}",
+                        text.as_bytes().len(),
+                        cap / (1024 * 1024)
+                    ),
+                );
+            }
             match serde_json::from_slice::<serde_json::Value>(&text.as_bytes()) {
                 Ok(v) => ok(from_json(lua, &v)?, lua),
                 Err(e) => fail(lua, "json", format!("not JSON: {e}")),
