@@ -42,11 +42,13 @@ impl Carts {
             .push((cart, false));
     }
 
-    /// The reservation's end, once the checkout page said it: for `session`'s newest cart (recorded
-    /// from the cart POST's answer, before that page was asked for).
-    pub fn set_expires(&self, session: u64, expires: Option<String>) {
+    /// What the checkout page said, once it loaded: where the checkout really is (pretix sends
+    /// `checkout/start` on to its first step) and the reservation's end. For `session`'s newest
+    /// cart, recorded from the cart POST's answer before that page was asked for.
+    pub fn confirmed(&self, session: u64, checkout_url: &Url, expires: Option<String>) {
         let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((c, _)) = list.iter_mut().rev().find(|(c, _)| c.session == session) {
+            c.checkout_url = checkout_url.clone();
             c.expires = expires.or(c.expires.take());
         }
     }

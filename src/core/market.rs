@@ -313,10 +313,7 @@ pub fn filtered_url(market: &Url, item: Option<&str>, sort: Option<&str>) -> Url
             q.append_pair("sort", s);
         }
     }
-    if u.query() == Some("") {
-        u.set_query(None);
-    }
-    u
+    pretix::without_empty_query(u)
 }
 
 /// Polls in a row that must fail before `watcher_failing` goes out.
@@ -514,13 +511,19 @@ pub async fn add_to_cart(
             ));
             None
         };
+        let mut checkout_url = to.clone();
         let checkout = match session.get_action(&to, &[]).await {
             Ok(c) if c.ok() => {
                 let checkout = pretix::parse_checkout(&c.text());
-                session
-                    .net()
-                    .carts
-                    .set_expires(session.id(), checkout.expires.clone());
+                log.save(&c, "cart-in_cart");
+                if super::handoff::is_checkout(&c.url) {
+                    checkout_url = pretix::without_empty_query(c.url.clone());
+                }
+                session.net().carts.confirmed(
+                    session.id(),
+                    &checkout_url,
+                    checkout.expires.clone(),
+                );
                 Some(checkout)
             }
             Ok(c) => unknown(format!("it answered {}", c.status)),
@@ -528,7 +531,7 @@ pub async fn add_to_cart(
         };
         return Ok(Carted {
             response: Some(r),
-            outcome: CartOutcome::InCart { checkout_url: to },
+            outcome: CartOutcome::InCart { checkout_url },
             checkout,
         });
     }
@@ -604,10 +607,7 @@ fn redirect_to_checkout(r: &Response) -> Option<Url> {
     if !(300..400).contains(&r.status) {
         return None;
     }
-    let mut to = r.url.join(r.header("location")?).ok()?;
-    if to.query() == Some("") {
-        to.set_query(None);
-    }
+    let to = pretix::without_empty_query(r.url.join(r.header("location")?).ok()?);
     super::handoff::is_checkout(&to).then_some(to)
 }
 
@@ -631,10 +631,7 @@ fn unconfirmed(session: &Session, listing: &Listing, e: HttpError) -> Result<Car
     let Some(checkout_url) = e.reached().filter(|u| super::handoff::is_checkout(u)) else {
         return Err(e);
     };
-    let mut checkout_url = checkout_url.clone();
-    if checkout_url.query() == Some("") {
-        checkout_url.set_query(None);
-    }
+    let checkout_url = pretix::without_empty_query(checkout_url.clone());
     record(session, listing, &checkout_url, None);
     crate::log::info(format!(
         "IN CART: {} -> {checkout_url} (the checkout page did not load: {e}; the cart is ours, its deadline unknown)",

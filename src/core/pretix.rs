@@ -366,17 +366,22 @@ pub fn find_marketplace_link(body: &str, base: &Url, event: &str) -> Option<Url>
         .cloned()
 }
 
+/// `…/questions/?` as `…/questions/`: pretix redirects there, and an empty query says nothing
+/// (a printed URL with a trailing `?` looks broken).
+pub fn without_empty_query(mut url: Url) -> Url {
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    url
+}
+
 /// Classifies a cart add by where it ended up. Success only on a `/checkout/` page.
 pub fn classify_cart(status: u16, final_url: &Url) -> CartOutcome {
     let path = final_url.path();
     if path.contains("/checkout/") && (200..300).contains(&status) {
-        // pretix redirects to `…/questions/?`: an empty query says nothing, and a printed URL
-        // with a trailing `?` looks broken.
-        let mut checkout_url = final_url.clone();
-        if checkout_url.query() == Some("") {
-            checkout_url.set_query(None);
+        CartOutcome::InCart {
+            checkout_url: without_empty_query(final_url.clone()),
         }
-        CartOutcome::InCart { checkout_url }
     } else if path.contains("/secondhand") && !path.contains(BUY_MARKER) && status < 400 {
         CartOutcome::Lost
     } else {

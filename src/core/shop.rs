@@ -382,14 +382,12 @@ pub async fn add_to_cart(
     let c = match session.get_action(&start, &headers[..1]).await {
         Ok(c) => c,
         Err(e) => {
-            let mut checkout_url = e
+            let checkout_url = e
                 .reached()
                 .filter(|u| super::handoff::is_checkout(u))
                 .unwrap_or(&start)
                 .clone();
-            if checkout_url.query() == Some("") {
-                checkout_url.set_query(None);
-            }
+            let checkout_url = super::pretix::without_empty_query(checkout_url);
             stats.carts_won.fetch_add(1, Relaxed);
             session.net().carts.record(SecuredCart {
                 session: session.id(),
