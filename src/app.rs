@@ -136,15 +136,18 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         .map_err(setup)?
         .with_retry_pause(config.webhook_retry_pause)
         .with_gate(net.clone(), reach.clone());
-    let alerts = Arc::new(Alerts::new(
-        webhook,
-        config.webhook.clone(),
-        config.imessage.clone(),
-        &config
-            .event_url()
-            .map(|u| u.to_string())
-            .unwrap_or_default(),
-    ));
+    let alerts = Arc::new(
+        Alerts::new(
+            webhook,
+            config.webhook.clone(),
+            config.imessage.clone(),
+            &config
+                .event_url()
+                .map(|u| u.to_string())
+                .unwrap_or_default(),
+        )
+        .local_only(config.local_only),
+    );
     let dry_run = config.dry_run.then(|| {
         let d = DryRun::default();
         for t in &config.targets {

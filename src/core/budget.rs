@@ -302,15 +302,28 @@ const fn char_code(c: u8) -> u64 {
     }) as u64
 }
 
+/// A tag name's key: exact for names of up to 10 characters (every name the model knows but a
+/// few foreign-content ones); a 63-bit hash of the whole name, top bit set, for longer ones. Never
+/// a prefix: `</abcdefghijklmnopB>` must not close `<abcdefghijklmnopA>`, or a page could hide its
+/// depth from the budget.
 const fn key_of_const(name: &[u8]) -> u64 {
+    if name.len() > 10 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut i = 0;
+        while i < name.len() {
+            h ^= name[i].to_ascii_lowercase() as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            i += 1;
+        }
+        return h | (1 << 63);
+    }
     let mut k = 0u64;
     let mut i = 0;
-    while i < name.len() && i < 10 {
+    while i < name.len() {
         k = (k << 6) | char_code(name[i]);
         i += 1;
     }
-    let len = if name.len() < 15 { name.len() } else { 15 };
-    (k << 4) | len as u64
+    (k << 4) | name.len() as u64
 }
 
 /// The key of the tag name starting at `i`, and where the name ends.
@@ -764,6 +777,9 @@ mod tests {
         deep("<math><title>");
         deep("<table><td>");
         deep("<svg><span></svg>");
+        // Long names are told apart whole, never by a prefix and a capped length.
+        deep("<abcdefghijklmnopA></abcdefghijklmnopB>");
+        deep("<custom-element-long-a></custom-element-long-b>");
         deep("<math></svg><tr>");
         deep("<template><tr>");
         deep("<frameset><script>");

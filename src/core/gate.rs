@@ -125,6 +125,25 @@ impl Reach {
     }
 }
 
+/// Whether a session may be handed over on `url`: an http(s) page (plain http only on
+/// loopback) on the site of a watched target. The hand-over prints the session's cookies with a
+/// script that sets them on that URL's site and opens it in the browser: anywhere else, that
+/// would give the session away.
+pub fn check_handoff(url: &Url, reach: &Reach) -> Result<(), String> {
+    let t = Target::of(url);
+    let ok = match url.scheme() {
+        "https" => true,
+        "http" => t.loopback,
+        _ => false,
+    };
+    if ok && reach.is_target_site(url) {
+        return Ok(());
+    }
+    Err(format!(
+        "handoff: {url} is not a page of a shop being watched: a session is handed over only on its own shop's site (https)"
+    ))
+}
+
 /// A host as `--allow-host` takes it, in the rules' one spelling ("" when it is none).
 pub fn normalise(host: &str) -> String {
     let h = host.trim();

@@ -578,12 +578,9 @@ async fn post_listing(
     ];
     // The redirect to the checkout comes back unfollowed: see `redirect_to_checkout`.
     session
-        .post_form_until(
-            &listing.action,
-            &listing.fields,
-            &headers,
-            &super::handoff::is_checkout,
-        )
+        .post_form_until(&listing.action, &listing.fields, &headers, &|next: &Url| {
+            own_checkout(next, &listing.action)
+        })
         .await
 }
 
@@ -608,7 +605,13 @@ fn redirect_to_checkout(r: &Response) -> Option<Url> {
         return None;
     }
     let to = pretix::without_empty_query(r.url.join(r.header("location")?).ok()?);
-    super::handoff::is_checkout(&to).then_some(to)
+    own_checkout(&to, &r.url).then_some(to)
+}
+
+/// A checkout page on the site the cart POST went to: pretix sends a won cart on to its own
+/// checkout. One on another site is no cart of ours (and its URL is never handed to a person).
+fn own_checkout(to: &Url, posted: &Url) -> bool {
+    super::handoff::is_checkout(to) && to.origin() == posted.origin()
 }
 
 /// Records a secured cart (this session's cookies now) and counts it.
@@ -628,7 +631,7 @@ fn record(session: &Session, listing: &Listing, checkout_url: &Url, expires: Opt
 /// A cart POST that failed on the way: when its redirect had already reached the checkout (the
 /// confirmation page stalled or broke off), the ticket is in the cart all the same.
 fn unconfirmed(session: &Session, listing: &Listing, e: HttpError) -> Result<Carted, HttpError> {
-    let Some(checkout_url) = e.reached().filter(|u| super::handoff::is_checkout(u)) else {
+    let Some(checkout_url) = e.reached().filter(|u| own_checkout(u, &listing.action)) else {
         return Err(e);
     };
     let checkout_url = pretix::without_empty_query(checkout_url.clone());

@@ -366,6 +366,22 @@ pub fn find_marketplace_link(body: &str, base: &Url, event: &str) -> Option<Url>
         .cloned()
 }
 
+/// A URL's path as a server will route it: percent-decoded (`%63heckout`, `checkout%2Fconfirm`),
+/// in lower case (`/CHECKOUT/`), runs of `/` folded. The rules that refuse a POST by its path (a
+/// checkout page, a buy or cart-add URL) read this, so no spelling walks around them.
+pub fn routed_path(url: &Url) -> String {
+    let decoded = percent_encoding::percent_decode_str(url.path())
+        .decode_utf8_lossy()
+        .to_ascii_lowercase();
+    let mut out = String::with_capacity(decoded.len());
+    for c in decoded.chars() {
+        if !(c == '/' && out.ends_with('/')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `…/questions/?` as `…/questions/`: pretix redirects there, and an empty query says nothing
 /// (a printed URL with a trailing `?` looks broken).
 pub fn without_empty_query(mut url: Url) -> Url {

@@ -240,9 +240,9 @@ impl DryRun {
     }
 
     pub fn refuses(&self, url: &Url, target: &Target) -> bool {
-        let path = url.path();
+        let path = super::pretix::routed_path(url);
         path.contains(super::pretix::BUY_MARKER)
-            || path.trim_end_matches('/').ends_with("/cart/add")
+            || path.contains("/cart/add")
             || self
                 .hosts
                 .lock()
@@ -747,7 +747,7 @@ impl Session {
                 rehearsal: why == super::gate::Refusal::Rehearsal,
             });
         }
-        if *method == Method::POST && url.path().contains("/checkout/") {
+        if *method == Method::POST && super::pretix::routed_path(url).contains("/checkout/") {
             return Err(HttpError::Checkout {
                 url: url.as_str().into(),
             });
@@ -890,12 +890,18 @@ impl Session {
             .collect();
         let retry_after = retry_after(resp.headers());
         let mut body = BytesMut::new();
+        // A redirect's headers are its whole answer (its cookies and where it goes): its body is
+        // never read, so one that stalls cannot hold back a cart POST's outcome.
+        let redirect = super::gate::is_redirect(status) && resp.headers().contains_key("location");
         let deadline = tokio::time::Instant::now() + after;
-        while let Some(chunk) = tokio::time::timeout_at(deadline, resp.chunk())
-            .await
-            .map_err(|_| stalled())?
-            .map_err(|e| transport(e, &reading))?
-        {
+        while let Some(chunk) = if redirect {
+            None
+        } else {
+            tokio::time::timeout_at(deadline, resp.chunk())
+                .await
+                .map_err(|_| stalled())?
+                .map_err(|e| transport(e, &reading))?
+        } {
             if body.len() + chunk.len() > MAX_BODY {
                 crate::log::warn(format!("{url}: answer cut off at {MAX_BODY} bytes"));
                 break;
@@ -959,6 +965,44 @@ mod tests {
 
     fn check(name: &str, value: &str) -> Result<(), HttpError> {
         check_headers(&[(name.to_string(), value.to_string())])
+    }
+
+    #[test]
+    fn a_dry_run_refuses_buy_and_cart_add_urls_in_every_spelling_on_any_host() {
+        let dry = DryRun::default();
+        dry.add_host(&Url::parse("https://shop.example/").unwrap());
+        for u in [
+            "https://other.example/ev/cart/add",
+            "https://other.example/ev/cart/%61dd",
+            "https://other.example/ev/cart%2Fadd",
+            "https://other.example/ev/CART/ADD/",
+            "https://other.example/ev//cart//add",
+            "https://other.example/ev/cart/add;x",
+            "https://other.example/ev/secondhand/%62uy/abc/",
+            "https://other.example/ev/SecondHand/Buy/abc/",
+        ] {
+            let url = Url::parse(u).unwrap();
+            assert!(dry.refuses(&url, &Target::of(&url)), "{u}");
+        }
+        let fine = Url::parse("https://other.example/hook").unwrap();
+        assert!(!dry.refuses(&fine, &Target::of(&fine)));
+    }
+
+    #[test]
+    fn a_checkout_page_is_known_in_every_spelling() {
+        for u in [
+            "https://t.example/ev/checkout/confirm/",
+            "https://t.example/ev/%63heckout/confirm/",
+            "https://t.example/ev/checkout%2Fconfirm/",
+            "https://t.example/ev/CHECKOUT/confirm/",
+            "https://t.example/ev//checkout//confirm/",
+        ] {
+            let url = Url::parse(u).unwrap();
+            assert!(
+                super::super::pretix::routed_path(&url).contains("/checkout/"),
+                "{u}"
+            );
+        }
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub enum ImessageError {
     NoOsascript,
     #[error("iMessage recipient is empty")]
     NoRecipient,
+    #[error("iMessage to {to}: a strategy may message only the recipient given with --imessage")]
+    NotNamed { to: String },
+    #[error("iMessage: a rehearsal sends nothing off this machine")]
+    Rehearsal,
     #[error("could not run osascript: {0}")]
     Spawn(std::io::Error),
     #[error("osascript failed ({status}): {stderr}")]

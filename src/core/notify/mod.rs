@@ -54,6 +54,8 @@ pub struct Alerts {
     webhook_url: Option<Url>,
     imessage_to: Option<String>,
     imessage_sent: AtomicBool,
+    /// A rehearsal: nothing leaves the machine (no iMessage; webhooks are held by their gate).
+    local_only: bool,
     /// The default `target` of events (the event page until the marketplace is found).
     target: Mutex<String>,
     /// Every marketplace found, so an event about one of several events names the right one.
@@ -73,6 +75,7 @@ impl Alerts {
             webhook_url,
             imessage_to,
             imessage_sent: AtomicBool::new(false),
+            local_only: false,
             target: Mutex::new(target.to_string()),
             found: Mutex::new(Vec::new()),
             pending: Mutex::new(JoinSet::new()),
@@ -88,6 +91,7 @@ impl Alerts {
             webhook_url: self.webhook_url.clone(),
             imessage_to: self.imessage_to.clone(),
             imessage_sent: AtomicBool::new(self.imessage_sent.load(Relaxed)),
+            local_only: self.local_only,
             target: Mutex::new(
                 self.target
                     .lock()
@@ -97,6 +101,12 @@ impl Alerts {
             found: Mutex::new(self.found.lock().unwrap_or_else(|e| e.into_inner()).clone()),
             pending: Mutex::new(JoinSet::new()),
         }
+    }
+
+    /// A rehearsal's alerts: nothing leaves the machine, whoever asks.
+    pub fn local_only(mut self, local: bool) -> Self {
+        self.local_only = local;
+        self
     }
 
     pub fn set_target(&self, target: &str) {
@@ -138,8 +148,24 @@ impl Alerts {
         });
     }
 
+    /// A strategy's iMessage (`race.alert.imessage`): only to the recipient the person gave with
+    /// `--imessage`. A shared strategy must not be able to send the session to anyone else.
+    pub fn imessage_from_script(
+        &self,
+        to: &str,
+        text: &str,
+    ) -> Result<(), imessage::ImessageError> {
+        if self.imessage_to.as_deref().map(str::trim) != Some(to.trim()) {
+            return Err(imessage::ImessageError::NotNamed { to: to.to_string() });
+        }
+        self.imessage(to, text)
+    }
+
     /// Queues an iMessage; fails at once where there is no osascript.
     pub fn imessage(&self, to: &str, text: &str) -> Result<(), imessage::ImessageError> {
+        if self.local_only {
+            return Err(imessage::ImessageError::Rehearsal);
+        }
         if imessage::osascript().is_none() {
             return Err(imessage::ImessageError::NoOsascript);
         }

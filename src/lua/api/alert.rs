@@ -58,7 +58,7 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     t.set(
         "imessage",
         lua.create_function(move |lua, (to, text): (String, String)| {
-            match c.alerts.imessage(&to, &text) {
+            match c.alerts.imessage_from_script(&to, &text) {
                 Ok(()) => ok(true, lua),
                 Err(e) => fail(lua, "imessage", e),
             }

@@ -30,6 +30,11 @@ pub(super) async fn handoff(
     let expires = opt("expires")?.as_string().map(|s| s.to_string_lossy());
     let headless = opt("headless")?.as_boolean();
     let url = url_arg(&url, "a checkout URL")?;
+    // The session's cookies, the console script and the browser all go to this URL's site: only
+    // a shop the person named may get them (a shared strategy must not send them elsewhere).
+    if let Some(reach) = session.policy().reach.as_ref() {
+        crate::core::gate::check_handoff(&url, reach).map_err(mlua::Error::runtime)?;
+    }
     let browser = if headless == Some(true) {
         Browser::Headless
     } else {
