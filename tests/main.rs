@@ -13,6 +13,7 @@ mod gate;
 mod handoff;
 mod lua_api;
 mod output;
+mod pretix_shop;
 mod politeness;
 mod robust;
 mod scripting;
