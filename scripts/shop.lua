@@ -80,13 +80,95 @@ local function ids(products)
   return table.concat(out, ", ")
 end
 
+--- How the log says a product's state (race.Product.state).
+M.state_words = {
+  available = "available",
+  not_on_sale = "not on sale (the booking period or the product's sale has not started, or has ended)",
+  sold_out = "sold out",
+  waiting_list = "sold out, with a waiting list (pretix offers freed tickets to the list first)",
+  reserved = "reserved in someone's cart (it comes back if that cart expires)",
+  voucher_only = "only with a voucher (--voucher)",
+}
+
+--- Before the first look: ids that can't be pretix's (pretix's ids are numbers). Returns an
+--- error and a hint, or nil.
+function M.check_options(opts)
+  for _, want in ipairs(opts.items or {}) do
+    if not tostring(want):match("^%d+$") then
+      return ("--item %s is not a product id"):format(want),
+        "pretix's product ids are numbers: the item_<id> inputs of the event page (its products are listed when the watch starts)"
+    end
+  end
+  if opts.variation and not tostring(opts.variation):match("^%d+$") then
+    return ("--variation %s is not a variation id"):format(opts.variation),
+      "pretix's variation ids are numbers: the variation_<item>_<id> inputs of the event page"
+  end
+end
+
+--- The first look at a page: what of --item (and --variation) it shows. A named product the page
+--- doesn't show is watched for (pretix hides sold-out, not-yet-available and voucher-only
+--- products); only what the page proves wrong ends the watch: --variation for a product the page
+--- shows without variations. Returns nil, message, hint to stop; true to watch on.
+function M.first_look(products, opts, url)
+  local on_page, with_vars = {}, {}
+  for _, p in ipairs(products) do
+    on_page[p.id] = true
+    if p.variation then with_vars[p.id] = true end
+  end
+  local absent, plain = {}, {}
+  for _, want in ipairs(opts.items or {}) do
+    if not on_page[want] then
+      absent[#absent + 1] = want
+    elseif not with_vars[want] then
+      plain[#plain + 1] = want
+    end
+  end
+  if opts.variation and #plain == #(opts.items or {}) then
+    return nil, ("product %s has no variations: --variation %s can't be one of its"):format(
+      table.concat(plain, ", "), opts.variation), "the products on the page: " .. ids(products)
+  end
+  if opts.variation then
+    local seen = false
+    for _, p in ipairs(products) do
+      if p.variation == opts.variation then seen = true end
+    end
+    if not seen then
+      race.log.warn("variation %s is not on %s (products on it: %s); pretix hides sold-out and not-yet-available variations: watching for it",
+        opts.variation, url, ids(products))
+    end
+  end
+  if #absent > 0 then
+    race.log.warn("product %s is not on %s (products on it: %s); pretix hides sold-out, not-yet-available and voucher-only products: watching for it",
+      table.concat(absent, ", "), url, #products > 0 and ids(products) or "none")
+  end
+  return true
+end
+
+--- Logs a wanted product's state when it changes (`states` remembers the last one per product).
+local function say_states(products, opts, states, url)
+  local wanted = {}
+  for _, want in ipairs(opts.items or {}) do wanted[want] = true end
+  for _, p in ipairs(products) do
+    if wanted[p.id] and (not opts.variation or p.variation == opts.variation) then
+      local key = p.id .. "/" .. tostring(p.variation)
+      if states[key] ~= p.state then
+        states[key] = p.state
+        race.log.info("%s (%s) on %s: %s", p.name, p.id, url, M.state_words[p.state] or ("state " .. p.state))
+      end
+    end
+  end
+end
+
 --- Watches one event's shop until a product is in the cart (true), or there is nothing to watch
 --- (nil, message, hint).
 ---@param opts race.Options
 ---@param session Session
 function M.watch(opts, session)
-  local url, checked, announced, quiet = opts.event_url, false, {}, 0
-  race.log.info("watching %s for product %s every ~%g s%s", url, table.concat(opts.items or {}, ", "),
+  local url, checked, announced, quiet, states = opts.event_url, false, {}, 0, {}
+  local err, hint = M.check_options(opts)
+  if err then return nil, err, hint end
+  race.log.info("watching %s for product %s%s every ~%g s%s", url, table.concat(opts.items or {}, ", "),
+    opts.variation and (" variation " .. opts.variation) or "",
     opts.interval, opts.dry_run and " (dry run)" or "")
   while true do
     local page = race.shop.poll(session, url)
@@ -95,24 +177,19 @@ function M.watch(opts, session)
         "check --url and --event: --url must include the organiser's path where the shop has one (e.g. https://pretix.eu/demo)"
     elseif page and page.ok then
       local products = page.products
+      if not checked then
+        checked = true
+        local go, msg, why = M.first_look(products, opts, url)
+        if not go then return nil, msg, why end
+      end
       if #products == 0 then
         quiet = quiet + 1
         if quiet == 1 then
-          race.log.warn("no products on %s (a page we can't read, or a shop without a product list); watching on", url)
+          race.log.warn("no products on %s (a page we can't read, or a shop hiding every product for now); watching on", url)
         end
       else
         quiet = 0
-        if not checked then
-          checked = true
-          local wanted = {}
-          for _, want in ipairs(opts.items or {}) do wanted[want] = true end
-          local any = false
-          for _, p in ipairs(products) do any = any or wanted[p.id] == true end
-          if not any then
-            return nil, ("no product %s on the event page"):format(table.concat(opts.items or {}, ", ")),
-              "the products on the page: " .. ids(products)
-          end
-        end
+        say_states(products, opts, states, url)
         local chosen = M.choose(products, opts)
         if opts.dry_run then
           local fresh = {}

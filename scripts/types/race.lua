@@ -257,7 +257,7 @@ function race.select(...) end
 ---@field name string          "Festival Shirt – XL" for a variation
 ---@field price number|nil
 ---@field price_text string
----@field state string         the availability box's state: "available", "gone" (sold out), "unavailable" (reserved in someone's cart), …
+---@field state string         as pretix means it: "available"; "not_on_sale" (inputs disabled: the booking period is not running; or "not available yet/any more"); "sold_out"; "waiting_list" (sold out, pretix offers its waiting list); "reserved" (in someone's cart, may come back); "voucher_only"; "" when the page shows nothing known. Only "available" can be added
 ---@field available boolean    it can be added now
 ---@field max integer|nil      how many one order may hold, when it can be added
 ---@field field string         the input to send: item_<id> or variation_<id>_<var>

@@ -2,10 +2,17 @@
 //! cart add's answer says. Like the marketplace, by structure only, never by the shop's words.
 //!
 //! A product is an `article` (`id="item-<id>"`, or `item-<id>-<variation>` for a variation)
-//! inside the POST form whose action is the event's `cart/add`; its state is the class of its
-//! `availability-box` (`available`, `gone`, `unavailable`, …), and an available one has an input
+//! inside the POST form whose action is the event's `cart/add`; an available one has an input
 //! `item_<id>` or `variation_<id>_<var>` (a checkbox for at most one, a number field with `max`
-//! otherwise). Once a cart exists the page also carries the cart panel, with `cart/add` forms of
+//! otherwise, a radio `_selected_item` with that value for a single-use voucher's product).
+//!
+//! Its state is read as pretix means it (`fragment_availability.html`, `fragment_product_list.html`
+//! of pretix 2026.8), by structure: inputs rendered `disabled` are pretix's "the booking period is
+//! not running" (never buyable, whatever the box says); an `availability-box gone` is sold out, with
+//! a link to the waiting list when pretix offers one; an `availability-box unavailable` is voucher
+//! only when it links to the voucher form (`#voucher`), reserved in someone's cart when it says so
+//! in bold (`strong`), and otherwise not on sale (pretix's "not available yet / any more": the
+//! product's own availability window). See [`State`]. Once a cart exists the page also carries the cart panel, with `cart/add` forms of
 //! its own holding hidden `item_<id>` inputs: those hold no `article`, so they are never read as
 //! products.
 
@@ -32,8 +39,7 @@ pub struct Product {
     pub name: String,
     pub price: Option<f64>,
     pub price_text: String,
-    /// The availability box's state: "available", "gone" (sold out), "unavailable" (reserved in
-    /// someone's cart), or whatever other state the shop shows ("" when it shows none).
+    /// What pretix says of it: one of [`State`]'s names ("" when the page shows nothing we know).
     pub state: String,
     /// How many one order may hold (1 for a checkbox), when the product can be added.
     pub max: Option<u32>,
@@ -46,7 +52,65 @@ pub struct Product {
 
 impl Product {
     pub fn available(&self) -> bool {
-        self.state == "available" && self.max.is_some_and(|m| m > 0)
+        self.state == State::Available.name() && self.max.is_some_and(|m| m > 0)
+    }
+}
+
+/// A product's availability, as pretix renders it. Only `Available` can be added: a cart add
+/// for any other is refused by pretix, so none is ever sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// An enabled input: it can be added now.
+    Available,
+    /// The booking period is not running (inputs `disabled`), or the product is outside its own
+    /// availability window ("not available yet").
+    NotOnSale,
+    /// Sold out (`availability-box gone`).
+    SoldOut,
+    /// Sold out, and pretix offers its waiting list: freed tickets go to that list first.
+    WaitingList,
+    /// Every remaining one is in someone's cart; it may come back when a cart expires.
+    Reserved,
+    /// Only with a voucher (`--voucher`).
+    VoucherOnly,
+}
+
+impl State {
+    pub const ALL: [State; 6] = [
+        State::Available,
+        State::NotOnSale,
+        State::SoldOut,
+        State::WaitingList,
+        State::Reserved,
+        State::VoucherOnly,
+    ];
+
+    /// The name `race.shop` and the log use.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Available => "available",
+            State::NotOnSale => "not_on_sale",
+            State::SoldOut => "sold_out",
+            State::WaitingList => "waiting_list",
+            State::Reserved => "reserved",
+            State::VoucherOnly => "voucher_only",
+        }
+    }
+
+    /// How the log says it.
+    pub fn words(self) -> &'static str {
+        match self {
+            State::Available => "available",
+            State::NotOnSale => "not on sale",
+            State::SoldOut => "sold out",
+            State::WaitingList => "sold out (waiting list)",
+            State::Reserved => "reserved",
+            State::VoucherOnly => "voucher only",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.name() == name)
     }
 }
 
@@ -61,6 +125,8 @@ static NAME: LazyLock<Selector> = LazyLock::new(|| sel("h4, h5, legend"));
 static PRICE: LazyLock<Selector> = LazyLock::new(|| sel(".price"));
 static BOX: LazyLock<Selector> = LazyLock::new(|| sel(".availability-box"));
 static INPUTS: LazyLock<Selector> = LazyLock::new(|| sel("input[name]"));
+static STRONG: LazyLock<Selector> = LazyLock::new(|| sel("strong, b"));
+static LINKS: LazyLock<Selector> = LazyLock::new(|| sel("a[href]"));
 
 /// The shop's add-to-cart form (`…/cart/add`, POST) that holds the product list.
 fn is_cart_add(form: &ElementRef, base: &Url) -> Option<Url> {
@@ -142,43 +208,75 @@ fn product(article: ElementRef, action: &Url, fields: &[(String, String)]) -> Op
         .attr("data-price")
         .and_then(|p| p.trim().parse().ok())
         .or_else(|| parse_price(&price_text).0);
-    let state = article
-        .select(&BOX)
-        .next()
-        .map(|b| {
-            b.value()
-                .classes()
-                .find(|c| !c.starts_with("col-") && *c != "availability-box")
-                .unwrap_or("")
-                .to_string()
-        })
-        .unwrap_or_default();
     let field = match &variation {
         Some(v) => format!("variation_{id}_{v}"),
         None => format!("item_{id}"),
     };
-    let max = article
-        .select(&INPUTS)
-        .find(|i| i.attr("name") == Some(field.as_str()))
-        .map(|i| match i.attr("type").map(str::trim) {
-            Some(t) if t.eq_ignore_ascii_case("checkbox") => 1,
+    // Its own input: `item_<id>`/`variation_<id>_<var>`, or the radio a single-use voucher's
+    // product list uses (`_selected_item` whose value is the field).
+    let input = article.select(&INPUTS).find(|i| {
+        i.attr("name") == Some(field.as_str())
+            || (i.attr("name") == Some("_selected_item") && i.attr("value") == Some(field.as_str()))
+    });
+    let disabled = input.is_some_and(|i| i.attr("disabled").is_some());
+    let max = input.filter(|_| !disabled).map(|i| {
+        match i.attr("type").map(str::trim) {
+            Some(t) if t.eq_ignore_ascii_case("checkbox") || t.eq_ignore_ascii_case("radio") => 1,
             _ => i
                 .attr("max")
                 .and_then(|m| m.trim().parse().ok())
                 .unwrap_or(1),
-        });
+        }
+    });
+    let state = read_state(article.select(&BOX).next(), input.is_some(), disabled);
+    // A radio (`_selected_item=<field>`) is sent as `<field>=1`: pretix reads both alike
+    // (`items_from_post_data`).
     Some(Product {
         id,
         variation,
         name,
         price,
         price_text,
-        state,
+        state: state.map_or("", State::name).to_string(),
         max,
         field,
         action: action.clone(),
         fields: fields.to_vec(),
     })
+}
+
+/// A product's state from its availability box and its input (see the module comment).
+fn read_state(boxed: Option<ElementRef>, input: bool, disabled: bool) -> Option<State> {
+    if disabled {
+        return Some(State::NotOnSale);
+    }
+    let Some(b) = boxed else {
+        return input.then_some(State::Available);
+    };
+    let has = |c: &str| b.value().classes().any(|x| x == c);
+    let links_to = |part: &str| {
+        b.select(&LINKS)
+            .any(|a| a.attr("href").is_some_and(|h| h.contains(part)))
+    };
+    if has("available") {
+        Some(State::Available)
+    } else if has("gone") {
+        Some(if links_to("waitinglist") {
+            State::WaitingList
+        } else {
+            State::SoldOut
+        })
+    } else if has("unavailable") {
+        Some(if links_to("#voucher") {
+            State::VoucherOnly
+        } else if b.select(&STRONG).next().is_some() {
+            State::Reserved
+        } else {
+            State::NotOnSale
+        })
+    } else {
+        input.then_some(State::Available)
+    }
 }
 
 /// The event page a product's form belongs to (`…/{event}/`, from its `…/cart/add` action).
@@ -227,9 +325,10 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
     let result = match &failure {
         Some(f) => f.clone(),
         None => format!(
-            "{} product{} ({available} available)",
+            "{} product{} ({available} available){}",
             products.len(),
-            if products.len() == 1 { "" } else { "s" }
+            if products.len() == 1 { "" } else { "s" },
+            states_summary(&products)
         ),
     };
     if failure.is_none() && available == 0 {
@@ -253,6 +352,23 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
         response: r,
         products,
     })
+}
+
+/// " · 1 sold out, 2 not on sale": how many of the products that can't be added are in which
+/// state ("" when all can be).
+pub fn states_summary(products: &[Product]) -> String {
+    let parts: Vec<String> = State::ALL[1..]
+        .iter()
+        .filter_map(|s| {
+            let n = products.iter().filter(|p| p.state == s.name()).count();
+            (n > 0).then(|| format!("{n} {}", s.words()))
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" · {}", parts.join(", "))
+    }
 }
 
 /// Whether an answer is pretix's waiting page for a cart add still running in the background
@@ -499,16 +615,16 @@ mod tests {
             ]
         );
         assert_eq!(p[1].max, Some(4));
-        assert_eq!((p[2].state.as_str(), p[2].max), ("gone", None));
+        assert_eq!((p[2].state.as_str(), p[2].max), ("sold_out", None));
         assert!(!p[2].available());
-        assert_eq!(p[3].state, "unavailable");
+        assert_eq!(p[3].state, "reserved");
         let xl = &p[5];
         assert_eq!((xl.id.as_str(), xl.variation.as_deref()), ("12", Some("4")));
         assert_eq!(
             (xl.field.as_str(), xl.max, xl.price),
             ("variation_12_4", Some(2), Some(25.0))
         );
-        assert_eq!(p[4].state, "gone");
+        assert_eq!(p[4].state, "sold_out");
     }
 
     #[test]
@@ -529,7 +645,7 @@ mod tests {
     fn the_cart_panel_is_never_read_as_products() {
         let p = products(&fixture("shop_after_cart_add_de.html"), &base());
         assert_eq!(p.len(), 1, "{p:?}");
-        assert_eq!(p[0].state, "unavailable");
+        assert_eq!(p[0].state, "reserved");
         assert_eq!(p[0].price, Some(90.0));
         assert_eq!(
             p[0].fields,
