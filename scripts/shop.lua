@@ -51,7 +51,13 @@ function M.on_cart(result)
   if require("race.default").more_wanted(result) then
     return false
   end
-  local handed = result.session:handoff(result.checkout_url, { expires = result.expires })
+  local note
+  if result.requested and result.count and result.count < result.requested then
+    note = ("Reserved: %d of %d (the shop offered no more)"):format(result.count, result.requested)
+    race.log.warn("%s: %d of %d reserved (the shop offered no more)", result.product and result.product.name or "the product",
+      result.count, result.requested)
+  end
+  local handed = result.session:handoff(result.checkout_url, { expires = result.expires, note = note })
   race.alert.event("ticket_in_cart", M.cart_fields(result, handed))
   return true
 end

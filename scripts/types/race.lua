@@ -122,7 +122,8 @@
 ---@field status "in_cart"|"lost"|"failed"
 ---@field session Session          the session holding the cart (hand it over with result.session:handoff)
 ---@field product race.Product|nil  a shop's cart add: the product
----@field count integer|nil         a shop's cart add: how many
+---@field count integer|nil         a shop's cart add: how many were asked for (at most the product's max)
+---@field requested integer|nil     a shop's cart add: how many the strategy wanted (more than count when the shop offered fewer)
 ---@field checkout_url string|nil  with in_cart (the cart is the POST's outcome: in_cart once pretix sent it to the checkout, even if the checkout page then failed to load)
 ---@field expires string|nil       the reservation's end (data-expires), with in_cart; nil when the checkout page did not load
 ---@field items string[]|nil       cart rows on the checkout page, with in_cart; nil when it did not load
@@ -208,7 +209,7 @@ function Session:add_to_cart(listing, referer) end
 --- cookie set. Never fails for want of a browser. Given a URL that is not a checkout page, it
 --- hands the session over but says plainly that no cart is confirmed.
 ---@param checkout_url string
----@param opts? {expires?: string, headless?: boolean}
+---@param opts? {expires?: string, headless?: boolean, note?: string}  note: a line for the block, before the cookies
 ---@return race.Handoff
 function Session:handoff(checkout_url, opts) end
 
@@ -456,7 +457,7 @@ function race.market.add_to_cart(session, listing, referer) end
 ---@deprecated
 ---@param session Session
 ---@param checkout_url string
----@param opts? {expires?: string, headless?: boolean}
+---@param opts? {expires?: string, headless?: boolean, note?: string}  note: a line for the block, before the cookies
 ---@return race.Handoff
 function race.handoff(session, checkout_url, opts) end
 

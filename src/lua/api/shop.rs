@@ -27,7 +27,16 @@ pub(super) async fn add_to_cart(
         Some(o) => o.get::<Option<u32>>("count")?.unwrap_or(1),
         None => 1,
     };
+    // The shop's own limit (the input's `max`: what one order may hold, or what is left) caps
+    // the count; the result says when it did (`requested`), and the log says so at the cart.
+    let requested = count.max(1);
     let count = count.clamp(1, product.max.unwrap_or(1).max(1));
+    if count < requested {
+        crate::log::info(format!(
+            "{}: the shop offers at most {count} now, so {count} of {requested} is asked for",
+            product.name
+        ));
+    }
     c.waiting();
     let r = shop::add_to_cart(&session, &product, count, &c.responses).await;
     c.waiting();
@@ -38,6 +47,7 @@ pub(super) async fn add_to_cart(
     let res = super::market::cart_result(&lua, &c, &session, &carted)?;
     res.set("product", pt)?;
     res.set("count", count)?;
+    res.set("requested", requested)?;
     ok(res, &lua)
 }
 
