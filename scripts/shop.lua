@@ -165,37 +165,140 @@ local function say_states(products, opts, states, url)
   end
 end
 
+--- "3 Saturday (2027-07-10), 4 Sunday (2027-07-11)": a series' dates or an organiser's events.
+local function listed(links)
+  local out = {}
+  for _, b in ipairs(links) do
+    out[#out + 1] = b.id .. " " .. b.name .. (b.date and (" (" .. b.date .. ")") or "")
+  end
+  return table.concat(out, ", ")
+end
+
+--- The dates of a series named by --date (id, YYYY-MM-DD or name), in the order given.
+function M.pick_dates(dates, wanted)
+  local out, seen = {}, {}
+  for _, w in ipairs(wanted) do
+    for _, d in ipairs(dates) do
+      if not seen[d.id] and (d.id == w or d.date == w or d.name:lower() == w:lower()) then
+        seen[d.id] = true
+        out[#out + 1] = d
+      end
+    end
+  end
+  return out
+end
+
+--- A page without products: an event series' own page (links to its dates, `…/series/<id>/`) or
+--- an organiser's page (links to its events). Returns what to watch ({url, label}...), or nil,
+--- message, hint; or false when the page is neither.
+function M.understand(page, opts, url)
+  local links = race.shop.links_below(page)
+  local dates, events = {}, {}
+  for _, b in ipairs(links) do
+    if b.id:match("^%d+$") then dates[#dates + 1] = b else events[#events + 1] = b end
+  end
+  if #dates > 0 then
+    if #(opts.dates or {}) == 0 then
+      return nil, ("%s is an event series: which date?"):format(url),
+        ("name one or more with --date ID|YYYY-MM-DD|name (or give the date's own page, e.g. %s%s/); its dates: %s"):format(
+          url, dates[1].id, listed(dates))
+    end
+    local chosen = M.pick_dates(dates, opts.dates)
+    if #chosen == 0 then
+      return nil, ("no date %s in the series %s"):format(table.concat(opts.dates, ", "), url),
+        "its dates: " .. listed(dates)
+    end
+    local out = {}
+    for i, d in ipairs(chosen) do
+      out[i] = { url = url .. d.id .. "/", label = d.name .. (d.date and (" " .. d.date) or "") }
+    end
+    return out
+  end
+  if #events > 0 then
+    return nil, ("%s is an organiser's page, not an event"):format(url),
+      ("give one of its events, e.g. pretix-race %s%s/ ; its events: %s"):format(url, events[1].id, listed(events))
+  end
+  return false
+end
+
 --- Watches one event's shop until a product is in the cart (true), or there is nothing to watch
---- (nil, message, hint).
+--- (nil, message, hint). An event series' page is understood: its dates are listed, or the ones
+--- named by --date watched side by side.
 ---@param opts race.Options
 ---@param session Session
 function M.watch(opts, session)
-  local url, checked, announced, quiet, states = opts.event_url, false, {}, 0, {}
   local err, hint = M.check_options(opts)
   if err then return nil, err, hint end
-  race.log.info("watching %s for product %s%s every ~%g s%s", url, table.concat(opts.items or {}, ", "),
+  local url, first = opts.event_url, nil
+  if opts.voucher then
+    return M.watch_page(opts, session, race.shop.voucher_url(url, opts.voucher), nil)
+  end
+  do
+    -- One look first: a series' or an organiser's page has no products, and links below it.
+    local page = race.shop.poll(session, url)
+    first = page
+    if page and page.ok and #page.products == 0 then
+      first = nil
+      local what, msg, why = M.understand(page, opts, url)
+      if what == nil then return nil, msg, why end
+      if what then
+        if #what == 1 then
+          return M.watch_page(opts, session, what[1].url, what[1].label)
+        end
+        local pending = {}
+        for i, w in ipairs(what) do
+          pending[i] = race.spawn(M.watch_page, opts, i == 1 and session or race.new_session(), w.url, w.label)
+        end
+        local message
+        while #pending > 0 do
+          local i, done, m, h = race.select(table.unpack(pending))
+          if done then return true end
+          race.log.warn("%s", tostring(m))
+          message, hint = m, h
+          table.remove(pending, i)
+        end
+        return nil, message, hint
+      end
+    end
+  end
+  return M.watch_page(opts, session, url, nil, first)
+end
+
+--- Watches one page (an event's, a date's, or a voucher's redeem page) until a product is in
+--- the cart (true), or there is nothing to watch (nil, message, hint). `label` names the date;
+--- `first` is a look already taken at the page (used instead of a new one).
+function M.watch_page(opts, session, url, label, first)
+  local checked, announced, quiet, states = false, {}, 0, {}
+  local tag = label and ("[" .. label .. "] ") or ""
+  race.log.info("%swatching %s for product %s%s every ~%g s%s", tag, url, table.concat(opts.items or {}, ", "),
     opts.variation and (" variation " .. opts.variation) or "",
     opts.interval, opts.dry_run and " (dry run)" or "")
   while true do
-    local page = race.shop.poll(session, url)
+    local page = first or race.shop.poll(session, url)
+    first = nil
     if page and (page.status == 404 or page.status == 410) then
-      return nil, ("the event page %s answered %d"):format(url, page.status),
+      return nil, ("%sthe event page %s answered %d"):format(tag, url, page.status),
         "check --url and --event: --url must include the organiser's path where the shop has one (e.g. https://pretix.eu/demo)"
+    elseif page and page.ok and opts.voucher and not page.url:find("/redeem", 1, true) then
+      -- pretix sends a voucher it won't take back to the event page, with its reason.
+      return nil, ("pretix refused the voucher %s: %s"):format(opts.voucher,
+          race.shop.error_message(page) or "it sent us back to the event page"),
+        "check the code (vouchers are case-sensitive) and that it belongs to this event"
     elseif page and page.ok then
       local products = page.products
       if not checked then
         checked = true
         local go, msg, why = M.first_look(products, opts, url)
-        if not go then return nil, msg, why end
+        if not go then return nil, tag .. msg, why end
       end
       if #products == 0 then
         quiet = quiet + 1
         if quiet == 1 then
-          race.log.warn("no products on %s (a page we can't read, or a shop hiding every product for now); watching on", url)
+          race.log.warn("%sno products on %s (a page we can't read, or a shop hiding every product for now); watching on", tag, url)
         end
       else
         quiet = 0
-        say_states(products, opts, states, url)
+        say_states(products, opts, states, tag .. url)
         local chosen = M.choose(products, opts)
         if opts.dry_run then
           local fresh = {}
@@ -215,9 +318,9 @@ function M.watch(opts, session)
                 return true
               end
             elseif result and result.status == "lost" then
-              race.log.info("%s went to someone faster; watching on", p.name)
+              race.log.info("%s%s went to someone faster; watching on", tag, p.name)
             else
-              race.log.warn("could not add %s: %s", p.name, tostring(err or result.reason))
+              race.log.warn("%scould not add %s: %s", tag, p.name, tostring(err or result.reason))
             end
           end
         end

@@ -289,6 +289,14 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
             match cli.target {
                 Some(t) if t.starts_with("https://") || t.starts_with("http://") => {
                     let (u, e) = split_event_url(&t)?;
+                    // `…/democon/?voucher=CODE`, as pretix's own voucher links read.
+                    if run.voucher.is_none() {
+                        run.voucher = Url::parse(&t).ok().and_then(|u| {
+                            u.query_pairs()
+                                .find(|(k, _)| k == "voucher")
+                                .map(|(_, v)| v.into_owned())
+                        });
+                    }
                     if url.is_none() {
                         url = Some(u);
                     }
@@ -470,6 +478,10 @@ pub struct Config {
     pub items: Vec<String>,
     pub variation: Option<String>,
     pub count: u32,
+    /// `--voucher` (or an event URL's `?voucher=`).
+    pub voucher: Option<String>,
+    /// `--date`s: an event series' dates to watch.
+    pub dates: Vec<String>,
     pub max_price: Option<f64>,
     pub matches: Vec<String>,
     pub want: u32,
@@ -838,6 +850,18 @@ pub fn resolve(
             .collect(),
         variation: args.variation.clone().filter(|s| !s.trim().is_empty()),
         count: args.count.max(1),
+        voucher: args
+            .voucher
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        dates: args
+            .dates
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
         max_price: args.max_price.filter(|p| p.is_finite() && *p >= 0.0),
         matches: args
             .matches

@@ -14,6 +14,7 @@ mod handoff;
 mod lua_api;
 mod output;
 mod pretix_count;
+mod pretix_series;
 mod pretix_shop;
 mod pretix_states;
 mod politeness;

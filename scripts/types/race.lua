@@ -76,6 +76,8 @@
 ---@field items string[]     every --item, in order (the shop strategy tries them in this order)
 ---@field variation string|nil  --variation (shop strategy)
 ---@field count integer      --count: how many to add at once (shop strategy)
+---@field voucher string|nil  --voucher (or the event URL's ?voucher=): the shop strategy watches pretix's redeem page for it
+---@field dates string[]      every --date (an event series' dates: id, YYYY-MM-DD or name), in order
 ---@field max_price number|nil  --max-price
 ---@field matches string[]   --match texts, lower case
 ---@field want integer       --want: tickets to gather in the cart before handing it over
@@ -285,6 +287,31 @@ function race.shop.poll(session, event_url) end
 ---@param opts? {count?: integer}
 ---@return race.CartResult|nil, race.Error|nil
 function race.shop.add_to_cart(session, product, opts) end
+
+--- pretix's redeem page for a voucher: `{event_url}redeem?voucher=CODE` (its products are read
+--- and added like the event page's; the voucher goes with the form).
+---@param event_url string
+---@param code string
+---@return string
+function race.shop.voucher_url(event_url, code) end
+
+--- pretix's error message on a page (its `.alert-danger`), e.g. why a voucher was refused; nil
+--- when there is none.
+---@param page race.Response
+---@return string|nil
+function race.shop.error_message(page) end
+
+---@class race.Below
+---@field id string          the path segment: a series date's id, or an organiser's event slug
+---@field name string
+---@field date string|nil    YYYY-MM-DD, where the page gives it
+
+--- The links one path segment below a page, once each in page order: an event series' dates
+--- (`…/festival/3/`) or an organiser's events (`…/demo/democon/`); pretix's own pages (cart,
+--- checkout, redeem, …) are left out.
+---@param page race.Response
+---@return race.Below[]
+function race.shop.links_below(page) end
 
 --- The products on a main shop's event page, in page order. Read from the products' own
 --- entries: the cart panel's forms are never taken for products.

@@ -325,10 +325,12 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
     let result = match &failure {
         Some(f) => f.clone(),
         None => format!(
-            "{} product{} ({available} available){}",
+            "{} product{} ({available} available){} — {}",
             products.len(),
             if products.len() == 1 { "" } else { "s" },
-            states_summary(&products)
+            states_summary(&products),
+            // Which page: with several events or dates watched, the line says which.
+            url.path()
         ),
     };
     if failure.is_none() && available == 0 {
@@ -369,6 +371,121 @@ pub fn states_summary(products: &[Product]) -> String {
     } else {
         format!(" · {}", parts.join(", "))
     }
+}
+
+/// pretix's redeem page for a voucher: `{event}/redeem?voucher=CODE`. It lists the products the
+/// voucher unlocks in the same `cart/add` form as the event page, with a hidden
+/// `_voucher_code`, so its products are read and added like the event page's.
+pub fn voucher_url(event: &Url, code: &str) -> Url {
+    let mut u = event.clone();
+    if !u.path().ends_with('/') {
+        let p = format!("{}/", u.path());
+        u.set_path(&p);
+    }
+    let mut u = u.join("redeem").unwrap_or(u);
+    u.query_pairs_mut().clear().append_pair("voucher", code);
+    u
+}
+
+/// pretix's error message on a page (`.alert-danger`), e.g. why a voucher was refused.
+pub fn error_message(body: &str) -> Option<String> {
+    match add_outcome(body) {
+        AddOutcome::Refused { message } => Some(message),
+        _ => None,
+    }
+}
+
+/// A link one path segment below a page: on an event series' page a date (`…/festival/3/`, its
+/// segment the date's id), on an organiser's page an event (`…/demo/democon/`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Below {
+    pub segment: String,
+    pub name: String,
+    /// The date (YYYY-MM-DD), where the page gives one (`data-time`, `data-date`, `time[datetime]`).
+    pub date: Option<String>,
+}
+
+static ALL_LINKS: LazyLock<Selector> = LazyLock::new(|| sel("a[href]"));
+static EVENT_NAME: LazyLock<Selector> = LazyLock::new(|| sel(".event-name"));
+static TIMED: LazyLock<Selector> = LazyLock::new(|| sel("[data-time], time[datetime]"));
+
+/// The pages of pretix's own below an event or organiser page, never a date or an event.
+const ROUTES: [&str; 14] = [
+    "cart", "checkout", "redeem", "resend", "widget", "waitinglist", "order", "account",
+    "events", "seatingframe", "unlock", "ical", "auth", "locale",
+];
+
+/// Every link one segment below `base` (series dates or an organiser's events), in page order,
+/// once each.
+pub fn links_below(body: &str, base: &Url) -> Vec<Below> {
+    let doc = Html::parse_document(body);
+    let prefix = format!("{}/", base.path().trim_end_matches('/'));
+    let mut out: Vec<Below> = Vec::new();
+    for a in doc.select(&ALL_LINKS) {
+        let Some(u) = a.attr("href").and_then(|h| base.join(h.trim()).ok()) else {
+            continue;
+        };
+        if u.origin() != base.origin() {
+            continue;
+        }
+        let Some(rest) = u.path().strip_prefix(&prefix) else {
+            continue;
+        };
+        let segment = rest.trim_end_matches('/');
+        if segment.is_empty()
+            || segment.contains('/')
+            || segment.contains('.')
+            || ROUTES.contains(&segment)
+        {
+            continue;
+        }
+        let name = a
+            .select(&EVENT_NAME)
+            .next()
+            .map(squash)
+            .unwrap_or_else(|| squash(a));
+        let date = date_near(a);
+        match out.iter_mut().find(|b| b.segment == segment) {
+            Some(b) => {
+                if b.name.is_empty() {
+                    b.name = name;
+                }
+                if b.date.is_none() {
+                    b.date = date;
+                }
+            }
+            None => out.push(Below {
+                segment: segment.to_string(),
+                name,
+                date,
+            }),
+        }
+    }
+    out
+}
+
+/// A link's date: a `data-time`/`time[datetime]` inside it or its row, else a `data-date` above it.
+fn date_near(a: ElementRef) -> Option<String> {
+    let day = |v: &str| {
+        let d = v.trim().get(..10)?;
+        (d.len() == 10 && d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-').then(|| d.to_string())
+    };
+    let inside = |e: ElementRef| {
+        e.select(&TIMED).find_map(|t| {
+            t.attr("data-time")
+                .or_else(|| t.attr("datetime"))
+                .and_then(day)
+        })
+    };
+    inside(a).or_else(|| {
+        a.ancestors().filter_map(ElementRef::wrap).find_map(|e| {
+            e.attr("data-date").and_then(day).or_else(|| {
+                matches!(e.value().name(), "article" | "tr" | "li")
+                    .then(|| inside(e))
+                    .flatten()
+            })
+        })
+    })
 }
 
 /// Whether an answer is pretix's waiting page for a cart add still running in the background

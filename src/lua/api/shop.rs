@@ -62,6 +62,35 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
             lua.create_sequence_from(found.iter().map(ProductOut))
         })?,
     )?;
+    t.set(
+        "voucher_url",
+        lua.create_function(|_, (event, code): (String, String)| {
+            let event = url_arg(&event, "an event page URL")?;
+            Ok(shop::voucher_url(&event, &code).to_string())
+        })?,
+    )?;
+    t.set(
+        "error_message",
+        lua.create_function(|_, page: Table| {
+            let body: mlua::LuaString = page.get("body")?;
+            Ok(shop::error_message(&body.to_string_lossy()))
+        })?,
+    )?;
+    t.set(
+        "links_below",
+        lua.create_function(|lua, page: Table| {
+            let body: mlua::LuaString = page.get("body")?;
+            let url = url_arg(&page.get::<String>("url")?, "the page's URL")?;
+            let found = shop::links_below(&body.to_string_lossy(), &url);
+            lua.create_sequence_from(found.into_iter().map(|b| {
+                let t = lua.create_table()?;
+                t.raw_set("id", b.segment)?;
+                t.raw_set("name", b.name)?;
+                t.raw_set("date", b.date)?;
+                Ok::<_, mlua::Error>(t)
+            }).collect::<mlua::Result<Vec<_>>>()?)
+        })?,
+    )?;
     let c = ctx.clone();
     t.set(
         "poll",
