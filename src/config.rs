@@ -559,7 +559,10 @@ fn url_without_event(url: &str) -> ConfigError {
     let trimmed = url.trim().trim_end_matches('/');
     let segments = Url::parse(trimmed)
         .ok()
-        .and_then(|u| u.path_segments().map(|s| s.filter(|p| !p.is_empty()).count()))
+        .and_then(|u| {
+            u.path_segments()
+                .map(|s| s.filter(|p| !p.is_empty()).count())
+        })
         .unwrap_or(0);
     let help = match split_event_url(trimmed) {
         // Two segments or more (`/demo/democon`): the last is surely the event.

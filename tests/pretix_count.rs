@@ -12,12 +12,22 @@ async fn count_two_with_one_left_reserves_one_and_says_so() {
     let quota = e.quota(1, &[item], &[], json!({})).await;
     e.go_live().await;
     let d = e
-        .race(["--strategy", "shop", "--item", &item.to_string(), "--count", "2"])
+        .race([
+            "--strategy",
+            "shop",
+            "--item",
+            &item.to_string(),
+            "--count",
+            "2",
+        ])
         .run()
         .await;
     assert_eq!(d.code, 0, "{d:?}");
     assert!(d.stderr.contains("1 of 2 reserved"), "{d:?}");
-    assert!(d.stdout.contains("Reserved: 1 of 2"), "in the hand-over block: {d:?}");
+    assert!(
+        d.stdout.contains("Reserved: 1 of 2"),
+        "in the hand-over block: {d:?}"
+    );
     assert_eq!(e.availability(quota).await["cart_positions"], 1);
 }
 
@@ -28,7 +38,14 @@ async fn count_three_with_max_per_order_two_says_two_of_three() {
     let quota = e.quota(10, &[item], &[], json!({})).await;
     e.go_live().await;
     let d = e
-        .race(["--strategy", "shop", "--item", &item.to_string(), "--count", "3"])
+        .race([
+            "--strategy",
+            "shop",
+            "--item",
+            &item.to_string(),
+            "--count",
+            "3",
+        ])
         .run()
         .await;
     assert_eq!(d.code, 0, "{d:?}");

@@ -38,10 +38,15 @@ async fn a_series_without_a_date_lists_its_dates() {
         .run()
         .await;
     assert_eq!(d.code, 1, "{d:?}");
-    assert!(d.stderr.contains("is an event series: which date?"), "{d:?}");
     assert!(
-        d.stderr.contains(&format!("{} Saturday (2030-07-13)", dates[0].0))
-            && d.stderr.contains(&format!("{} Sunday (2030-07-14)", dates[1].0)),
+        d.stderr.contains("is an event series: which date?"),
+        "{d:?}"
+    );
+    assert!(
+        d.stderr
+            .contains(&format!("{} Saturday (2030-07-13)", dates[0].0))
+            && d.stderr
+                .contains(&format!("{} Sunday (2030-07-14)", dates[1].0)),
         "{d:?}"
     );
     assert!(!d.stderr.contains("cart add"), "{d:?}");
@@ -52,8 +57,14 @@ async fn two_dates_are_watched_and_the_one_that_returns_is_carted() {
     let (e, item, dates) = series().await;
     let mut w = e
         .race([
-            "--strategy", "shop", "--item", &item.to_string(),
-            "--date", "2030-07-13", "--date", "sunday",
+            "--strategy",
+            "shop",
+            "--item",
+            &item.to_string(),
+            "--date",
+            "2030-07-13",
+            "--date",
+            "sunday",
         ])
         .spawn()
         .await;
@@ -85,11 +96,21 @@ async fn a_voucher_unlocks_a_hidden_product_and_a_wrong_one_is_refused() {
     .await;
     e.go_live().await;
     let wrong = e
-        .race(["--strategy", "shop", "--item", &crew.to_string(), "--voucher", "NOPE"])
+        .race([
+            "--strategy",
+            "shop",
+            "--item",
+            &crew.to_string(),
+            "--voucher",
+            "NOPE",
+        ])
         .run()
         .await;
     assert_eq!(wrong.code, 1, "{wrong:?}");
-    assert!(wrong.stderr.contains("pretix refused the voucher NOPE"), "{wrong:?}");
+    assert!(
+        wrong.stderr.contains("pretix refused the voucher NOPE"),
+        "{wrong:?}"
+    );
     // The voucher given as pretix's own link reads it: `…/event/?voucher=CODE`.
     let d = Watch::new(e.pretix)
         .arg(format!("{}?voucher=CREW-ONE", e.url()))
@@ -119,6 +140,9 @@ async fn the_organisers_page_given_for_an_event_lists_its_events() {
         .run()
         .await;
     assert_eq!(d.code, 1, "{d:?}");
-    assert!(d.stderr.contains("is an organiser's page, not an event"), "{d:?}");
+    assert!(
+        d.stderr.contains("is an organiser's page, not an event"),
+        "{d:?}"
+    );
     assert!(d.stderr.contains(&e.slug), "its events are listed: {d:?}");
 }

@@ -68,8 +68,7 @@ async fn a_product_hidden_until_its_sale_starts_is_carted_when_it_appears() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn before_the_booking_period_nothing_is_posted_and_the_sale_start_is_won() {
-    let e = event("early")
-        .await;
+    let e = event("early").await;
     e.patch("/", json!({"presale_start": "2035-01-01T00:00:00Z"}))
         .await;
     let item = e.item("Ticket", "90.00", json!({})).await;
@@ -97,7 +96,9 @@ async fn before_the_booking_period_nothing_is_posted_and_the_sale_start_is_won()
 async fn waiting_list_reserved_and_voucher_only_are_told_apart_and_never_posted() {
     let e = event("states").await;
     e.settings(json!({"waiting_list_enabled": true})).await;
-    let wl = e.item("Waitlisted", "90.00", json!({"allow_waitinglist": true})).await;
+    let wl = e
+        .item("Waitlisted", "90.00", json!({"allow_waitinglist": true}))
+        .await;
     let vo = e
         .item("Crew", "0.00", json!({"require_voucher": true}))
         .await;
@@ -110,18 +111,21 @@ async fn waiting_list_reserved_and_voucher_only_are_told_apart_and_never_posted(
     let rq = e.quota(1, &[reserved], &[], json!({})).await;
     e.go_live().await;
     // Someone else holds the last "Reserved one" in a cart.
-    let holder = e
-        .race(shop_item(reserved))
-        .spawn()
-        .await
-        .wait()
-        .await;
+    let holder = e.race(shop_item(reserved)).spawn().await.wait().await;
     assert_eq!(holder.code, 0, "{holder:?}");
     assert_eq!(e.availability(rq).await["cart_positions"], 1);
     let mut w = e
         .race([
-            "--strategy", "shop", "--item", &wl.to_string(), "--item", &vo.to_string(),
-            "--item", &reserved.to_string(), "--item", &hidden.to_string(),
+            "--strategy",
+            "shop",
+            "--item",
+            &wl.to_string(),
+            "--item",
+            &vo.to_string(),
+            "--item",
+            &reserved.to_string(),
+            "--item",
+            &hidden.to_string(),
         ])
         .spawn()
         .await;

@@ -124,9 +124,13 @@ async fn an_item_not_on_the_page_is_watched_for_and_the_products_are_named() {
         .await;
     assert!(line.contains("watching for it"), "{line}");
     assert!(line.contains("7 Day Ticket"), "{line}");
-    assert!(line.contains("12 (variation 4) Festival Shirt – XL"), "{line}");
+    assert!(
+        line.contains("12 (variation 4) Festival Shirt – XL"),
+        "{line}"
+    );
     // It keeps watching: more polls come.
-    r.wait_for("#0003", std::time::Duration::from_secs(20)).await;
+    r.wait_for("#0003", std::time::Duration::from_secs(20))
+        .await;
     let d = r.signal("INT").await;
     assert!(d.posts().is_empty(), "{d:?}");
     assert_eq!(d.stderr.matches("is not on").count(), 1, "said once: {d:?}");
@@ -139,13 +143,19 @@ async fn ids_that_cannot_be_pretix_ids_and_a_variation_of_a_plain_product_are_re
         .run()
         .await;
     assert_eq!(d.code, 1, "{d:?}");
-    assert!(d.stderr.contains("--item Day Ticket is not a product id"), "{d:?}");
+    assert!(
+        d.stderr.contains("--item Day Ticket is not a product id"),
+        "{d:?}"
+    );
     let d = shop()
         .args(["--strategy", "shop", "--item", "7", "--variation", "XL"])
         .run()
         .await;
     assert_eq!(d.code, 1, "{d:?}");
-    assert!(d.stderr.contains("--variation XL is not a variation id"), "{d:?}");
+    assert!(
+        d.stderr.contains("--variation XL is not a variation id"),
+        "{d:?}"
+    );
     // Item 7 is on the page without variations: no variation of it can come.
     let d = shop()
         .args(["--strategy", "shop", "--item", "7", "--variation", "4"])

@@ -8,9 +8,16 @@ async fn an_event_page_without_its_scheme() {
     let (code, _, err) = bare(&["pretix.eu/demo/democon/", "--headless"], dir.path()).await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("neither a strategy file nor a URL"), "{err}");
-    assert!(err.contains("did you mean https://pretix.eu/demo/democon/"), "{err}");
+    assert!(
+        err.contains("did you mean https://pretix.eu/demo/democon/"),
+        "{err}"
+    );
     assert!(!err.contains("--script"), "{err}");
-    let (code, _, err) = bare(&["--url", "pretix.eu/demo", "--event", "democon"], dir.path()).await;
+    let (code, _, err) = bare(
+        &["--url", "pretix.eu/demo", "--event", "democon"],
+        dir.path(),
+    )
+    .await;
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("did you mean https://pretix.eu/demo"), "{err}");
 }
@@ -18,7 +25,11 @@ async fn an_event_page_without_its_scheme() {
 #[tokio::test]
 async fn the_event_inside_url_and_no_event() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = bare(&["--url", "https://pretix.eu/demo/democon", "--headless"], dir.path()).await;
+    let (code, _, err) = bare(
+        &["--url", "https://pretix.eu/demo/democon", "--headless"],
+        dir.path(),
+    )
+    .await;
     assert_ne!(code, 0, "{err}");
     assert!(err.contains("without --event"), "{err}");
     assert!(

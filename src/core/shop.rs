@@ -219,15 +219,15 @@ fn product(article: ElementRef, action: &Url, fields: &[(String, String)]) -> Op
             || (i.attr("name") == Some("_selected_item") && i.attr("value") == Some(field.as_str()))
     });
     let disabled = input.is_some_and(|i| i.attr("disabled").is_some());
-    let max = input.filter(|_| !disabled).map(|i| {
-        match i.attr("type").map(str::trim) {
+    let max = input
+        .filter(|_| !disabled)
+        .map(|i| match i.attr("type").map(str::trim) {
             Some(t) if t.eq_ignore_ascii_case("checkbox") || t.eq_ignore_ascii_case("radio") => 1,
             _ => i
                 .attr("max")
                 .and_then(|m| m.trim().parse().ok())
                 .unwrap_or(1),
-        }
-    });
+        });
     let state = read_state(article.select(&BOX).next(), input.is_some(), disabled);
     // A radio (`_selected_item=<field>`) is sent as `<field>=1`: pretix reads both alike
     // (`items_from_post_data`).
@@ -411,8 +411,20 @@ static TIMED: LazyLock<Selector> = LazyLock::new(|| sel("[data-time], time[datet
 
 /// The pages of pretix's own below an event or organiser page, never a date or an event.
 const ROUTES: [&str; 14] = [
-    "cart", "checkout", "redeem", "resend", "widget", "waitinglist", "order", "account",
-    "events", "seatingframe", "unlock", "ical", "auth", "locale",
+    "cart",
+    "checkout",
+    "redeem",
+    "resend",
+    "widget",
+    "waitinglist",
+    "order",
+    "account",
+    "events",
+    "seatingframe",
+    "unlock",
+    "ical",
+    "auth",
+    "locale",
 ];
 
 /// Every link one segment below `base` (series dates or an organiser's events), in page order,

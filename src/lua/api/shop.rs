@@ -82,13 +82,18 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
             let body: mlua::LuaString = page.get("body")?;
             let url = url_arg(&page.get::<String>("url")?, "the page's URL")?;
             let found = shop::links_below(&body.to_string_lossy(), &url);
-            lua.create_sequence_from(found.into_iter().map(|b| {
-                let t = lua.create_table()?;
-                t.raw_set("id", b.segment)?;
-                t.raw_set("name", b.name)?;
-                t.raw_set("date", b.date)?;
-                Ok::<_, mlua::Error>(t)
-            }).collect::<mlua::Result<Vec<_>>>()?)
+            lua.create_sequence_from(
+                found
+                    .into_iter()
+                    .map(|b| {
+                        let t = lua.create_table()?;
+                        t.raw_set("id", b.segment)?;
+                        t.raw_set("name", b.name)?;
+                        t.raw_set("date", b.date)?;
+                        Ok::<_, mlua::Error>(t)
+                    })
+                    .collect::<mlua::Result<Vec<_>>>()?,
+            )
         })?,
     )?;
     let c = ctx.clone();
