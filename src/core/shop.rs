@@ -757,6 +757,65 @@ mod tests {
     }
 
     #[test]
+    fn states_as_pretix_renders_them() {
+        let base = Url::parse("https://shop.example/org/con/").unwrap();
+        let p = products(&fixture("shop_states.html"), &base);
+        let states: Vec<_> = p
+            .iter()
+            .map(|p| (p.id.as_str(), p.state.as_str(), p.max, p.available()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                // Rendered disabled before the booking period: never added, whatever the box says.
+                ("1", "not_on_sale", None, false),
+                ("2", "waiting_list", None, false),
+                ("3", "voucher_only", None, false),
+                ("4", "not_on_sale", None, false),
+                ("5", "reserved", None, false),
+                // A single-use voucher's radio: one, sent as its item field.
+                ("6", "available", Some(1), true),
+                ("7", "sold_out", None, false),
+            ]
+        );
+        assert_eq!(p[5].field, "item_6");
+        assert_eq!(
+            states_summary(&p),
+            " · 2 not on sale, 1 sold out, 1 sold out (waiting list), 1 reserved, 1 voucher only"
+        );
+    }
+
+    #[test]
+    fn a_series_dates_and_the_voucher_page() {
+        let base = Url::parse("https://shop.example/org/festival/").unwrap();
+        let dates = links_below(&fixture("series_dates.html"), &base);
+        assert_eq!(
+            dates,
+            [
+                Below {
+                    segment: "3".into(),
+                    name: "Saturday".into(),
+                    date: Some("2027-07-10".into())
+                },
+                Below {
+                    segment: "4".into(),
+                    name: "Sunday".into(),
+                    date: Some("2027-07-11".into())
+                },
+            ],
+            "pretix's own pages, other hosts and queries are not dates"
+        );
+        assert_eq!(
+            voucher_url(
+                &Url::parse("http://127.0.0.1:8000/demo/con").unwrap(),
+                "A B&C"
+            )
+            .as_str(),
+            "http://127.0.0.1:8000/demo/con/redeem?voucher=A+B%26C"
+        );
+    }
+
+    #[test]
     fn the_event_page_and_the_waiting_page() {
         let p = &products(&fixture("shop_available.html"), &base())[0];
         assert_eq!(
