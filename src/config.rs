@@ -669,7 +669,7 @@ pub fn check_target(
         }
         if interval < WARN_BELOW {
             let w = format!(
-                "--interval {} s is aggressive for {host}: the marketplace may be switched off for bots; 5 s or more is kinder",
+                "--interval {} s is aggressive for {host}: shops block clients (and switch marketplaces off) for polling like bots; 5 s or more is kinder",
                 interval.as_secs_f64()
             );
             if !warnings.contains(&w) {
