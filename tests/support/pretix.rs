@@ -170,7 +170,19 @@ impl Pretix {
             .unwrap()
             .port();
         let cfg = config(dir.path(), port);
-        std::fs::copy(&template, dir.path().join("data/db.sqlite3")).unwrap();
+        let db = dir.path().join("data/db.sqlite3");
+        std::fs::copy(&template, &db).unwrap();
+        // Write-ahead logging: the tests' binaries and API calls write side by side, and in
+        // SQLite's default journal a reader blocks a writer (pretix then answers 500).
+        let wal = std::process::Command::new(&py)
+            .args([
+                "-c",
+                "import sqlite3, sys; sqlite3.connect(sys.argv[1]).execute('PRAGMA journal_mode=WAL')",
+            ])
+            .arg(&db)
+            .status()
+            .expect("python runs");
+        assert!(wal.success(), "WAL on {}", db.display());
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         // The server is the child of a thread that lives as long as the test process: the
@@ -251,8 +263,27 @@ impl Pretix {
         e
     }
 
-    /// A REST call; panics with pretix's answer when it is not a success.
+    /// A REST call; panics with pretix's answer when it is not a success. One at a time (the
+    /// tests share one SQLite database), and again after a 5xx: SQLite's lock timeout under load
+    /// rolls the whole request back, so a retry cannot make anything twice.
     pub async fn api(&self, method: &str, path: &str, body: Value) -> Value {
+        static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _turn = ONE_AT_A_TIME.lock().await;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.api_once(method, path, &body).await {
+                Err(e) if tries < 4 => {
+                    eprintln!("{e}; again");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                Err(e) => panic!("{e}"),
+                Ok(v) => return v,
+            }
+        }
+    }
+
+    async fn api_once(&self, method: &str, path: &str, body: &Value) -> Result<Value, String> {
         let url = format!("{}{path}", self.base);
         // A client per call: each test has its own runtime, and a pooled connection outlives it.
         let mut req = reqwest::Client::new()
@@ -261,13 +292,16 @@ impl Pretix {
         if method != "GET" {
             req = req
                 .header("Content-Type", "application/json")
-                .body(serde_json::to_vec(&body).unwrap());
+                .body(serde_json::to_vec(body).unwrap());
         }
         let r = req.send().await.expect("pretix answers");
         let status = r.status();
         let text = r.text().await.unwrap_or_default();
+        if status.is_server_error() {
+            return Err(format!("{method} {path}: {status}"));
+        }
         assert!(status.is_success(), "{method} {path}: {status}\n{text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 }
 
