@@ -210,7 +210,10 @@ function M.understand(page, opts, url)
     end
     local out = {}
     for i, d in ipairs(chosen) do
-      out[i] = { url = url .. d.id .. "/", label = d.name .. (d.date and (" " .. d.date) or "") }
+      -- With a voucher, the series' redeem page for that date (pretix's own date links there).
+      local page_url = opts.voucher and (race.shop.voucher_url(url, opts.voucher) .. "&subevent=" .. d.id)
+        or (url .. d.id .. "/")
+      out[i] = { url = page_url, label = d.name .. (d.date and (" " .. d.date) or "") }
     end
     return out
   end
@@ -230,9 +233,6 @@ function M.watch(opts, session)
   local err, hint = M.check_options(opts)
   if err then return nil, err, hint end
   local url, first = opts.event_url, nil
-  if opts.voucher then
-    return M.watch_page(opts, session, race.shop.voucher_url(url, opts.voucher), nil)
-  end
   do
     -- One look first: a series' or an organiser's page has no products, and links below it.
     local page = race.shop.poll(session, url)
@@ -259,6 +259,10 @@ function M.watch(opts, session)
         end
         return nil, message, hint
       end
+    end
+    if opts.voucher then
+      -- The products the voucher unlocks are on pretix's redeem page.
+      return M.watch_page(opts, session, race.shop.voucher_url(url, opts.voucher), nil)
     end
   end
   return M.watch_page(opts, session, url, nil, first)

@@ -146,3 +146,34 @@ async fn the_organisers_page_given_for_an_event_lists_its_events() {
     );
     assert!(d.stderr.contains(&e.slug), "its events are listed: {d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voucher_for_one_date_of_a_series_is_redeemed_on_that_date() {
+    let (e, item, dates) = series().await;
+    e.post(
+        "/vouchers/",
+        json!({"code": "FEST-SUN", "max_usages": 1, "item": item, "subevent": dates[1].0}),
+    )
+    .await;
+    let mut w = e
+        .race([
+            "--strategy",
+            "shop",
+            "--item",
+            &item.to_string(),
+            "--date",
+            "Sunday",
+            "--voucher",
+            "FEST-SUN",
+        ])
+        .spawn()
+        .await;
+    w.wait_for(&format!("redeem?voucher=FEST-SUN&subevent={}", dates[1].0))
+        .await;
+    w.wait_for("1 product (0 available)").await;
+    e.set_quota(dates[1].1, 1).await;
+    let d = w.wait().await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert_eq!(e.availability(dates[1].1).await["cart_positions"], 1);
+    assert_eq!(e.availability(dates[0].1).await["cart_positions"], 0);
+}

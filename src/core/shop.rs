@@ -409,8 +409,9 @@ static ALL_LINKS: LazyLock<Selector> = LazyLock::new(|| sel("a[href]"));
 static EVENT_NAME: LazyLock<Selector> = LazyLock::new(|| sel(".event-name"));
 static TIMED: LazyLock<Selector> = LazyLock::new(|| sel("[data-time], time[datetime]"));
 
-/// The pages of pretix's own below an event or organiser page, never a date or an event.
-const ROUTES: [&str; 14] = [
+/// The pages of pretix's own below an event or organiser page (`pretix/presale/urls.py`), never
+/// a date or an event.
+const ROUTES: [&str; 21] = [
     "cart",
     "checkout",
     "redeem",
@@ -425,6 +426,13 @@ const ROUTES: [&str; 14] = [
     "ical",
     "auth",
     "locale",
+    "accessibility",
+    "oauth",
+    "ticket",
+    "timemachine",
+    "theme",
+    "favicon",
+    "robots",
 ];
 
 /// Every link one segment below `base` (series dates or an organiser's events), in page order,
