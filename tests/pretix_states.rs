@@ -152,3 +152,21 @@ async fn waiting_list_reserved_and_voucher_only_are_told_apart_and_never_posted(
     assert!(!d.stderr.contains("cart add"), "{d:?}");
     assert!(!d.stderr.contains("went to someone faster"), "{d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_hiding_its_only_product_is_watched_not_taken_for_an_organisers_page() {
+    let e = event("none").await;
+    e.settings(json!({"hide_sold_out": true})).await;
+    let item = e.item("Ticket", "90.00", json!({})).await;
+    let quota = e.quota(0, &[item], &[], json!({})).await;
+    e.go_live().await;
+    let mut w = e.race(shop_item(item)).spawn().await;
+    let line = w.wait_for(&format!("product {item} is not on")).await;
+    assert!(line.contains("watching for it"), "{line}");
+    w.wait_for("#0003").await;
+    e.set_quota(quota, 1).await;
+    let d = w.wait().await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(!d.stderr.contains("organiser"), "{d:?}");
+    assert_eq!(e.availability(quota).await["cart_positions"], 1);
+}
