@@ -51,7 +51,13 @@ function M.on_cart(result)
   if require("race.default").more_wanted(result) then
     return false
   end
-  local handed = result.session:handoff(result.checkout_url, { expires = result.expires })
+  local note
+  if result.requested and result.count and result.count < result.requested then
+    note = ("Reserved: %d of %d (the shop offered no more)"):format(result.count, result.requested)
+    race.log.warn("%s: %d of %d reserved (the shop offered no more)", result.product and result.product.name or "the product",
+      result.count, result.requested)
+  end
+  local handed = result.session:handoff(result.checkout_url, { expires = result.expires, note = note })
   race.alert.event("ticket_in_cart", M.cart_fields(result, handed))
   return true
 end
@@ -80,39 +86,223 @@ local function ids(products)
   return table.concat(out, ", ")
 end
 
+--- How the log says a product's state (race.Product.state).
+M.state_words = {
+  available = "available",
+  not_on_sale = "not on sale (the booking period or the product's sale has not started, or has ended)",
+  sold_out = "sold out",
+  waiting_list = "sold out, with a waiting list (pretix offers freed tickets to the list first)",
+  reserved = "reserved in someone's cart (it comes back if that cart expires)",
+  voucher_only = "only with a voucher (--voucher)",
+}
+
+--- Before the first look: ids that can't be pretix's (pretix's ids are numbers). Returns an
+--- error and a hint, or nil.
+function M.check_options(opts)
+  for _, want in ipairs(opts.items or {}) do
+    if not tostring(want):match("^%d+$") then
+      return ("--item %s is not a product id"):format(want),
+        "pretix's product ids are numbers: the item_<id> inputs of the event page (its products are listed when the watch starts)"
+    end
+  end
+  if opts.variation and not tostring(opts.variation):match("^%d+$") then
+    return ("--variation %s is not a variation id"):format(opts.variation),
+      "pretix's variation ids are numbers: the variation_<item>_<id> inputs of the event page"
+  end
+end
+
+--- The first look at a page: what of --item (and --variation) it shows. A named product the page
+--- doesn't show is watched for (pretix hides sold-out, not-yet-available and voucher-only
+--- products); only what the page proves wrong ends the watch: --variation for a product the page
+--- shows without variations. Returns nil, message, hint to stop; true to watch on.
+function M.first_look(products, opts, url)
+  local on_page, with_vars = {}, {}
+  for _, p in ipairs(products) do
+    on_page[p.id] = true
+    if p.variation then with_vars[p.id] = true end
+  end
+  local absent, plain = {}, {}
+  for _, want in ipairs(opts.items or {}) do
+    if not on_page[want] then
+      absent[#absent + 1] = want
+    elseif not with_vars[want] then
+      plain[#plain + 1] = want
+    end
+  end
+  if opts.variation and #plain == #(opts.items or {}) then
+    return nil, ("product %s has no variations: --variation %s can't be one of its"):format(
+      table.concat(plain, ", "), opts.variation), "the products on the page: " .. ids(products)
+  end
+  if opts.variation then
+    local seen = false
+    for _, p in ipairs(products) do
+      if p.variation == opts.variation then seen = true end
+    end
+    if not seen then
+      race.log.warn("variation %s is not on %s (products on it: %s); pretix hides sold-out and not-yet-available variations: watching for it",
+        opts.variation, url, ids(products))
+    end
+  end
+  if #absent > 0 then
+    race.log.warn("product %s is not on %s (products on it: %s); pretix hides sold-out, not-yet-available and voucher-only products: watching for it",
+      table.concat(absent, ", "), url, #products > 0 and ids(products) or "none")
+  end
+  return true
+end
+
+--- Logs a wanted product's state when it changes (`states` remembers the last one per product).
+local function say_states(products, opts, states, url)
+  local wanted = {}
+  for _, want in ipairs(opts.items or {}) do wanted[want] = true end
+  for _, p in ipairs(products) do
+    if wanted[p.id] and (not opts.variation or p.variation == opts.variation) then
+      local key = p.id .. "/" .. tostring(p.variation)
+      if states[key] ~= p.state then
+        states[key] = p.state
+        race.log.info("%s (%s) on %s: %s", p.name, p.id, url, M.state_words[p.state] or ("state " .. p.state))
+      end
+    end
+  end
+end
+
+--- "3 Saturday (2027-07-10), 4 Sunday (2027-07-11)": a series' dates or an organiser's events.
+local function listed(links)
+  local out = {}
+  for _, b in ipairs(links) do
+    out[#out + 1] = b.id .. " " .. b.name .. (b.date and (" (" .. b.date .. ")") or "")
+  end
+  return table.concat(out, ", ")
+end
+
+--- The dates of a series named by --date (id, YYYY-MM-DD or name), in the order given.
+function M.pick_dates(dates, wanted)
+  local out, seen = {}, {}
+  for _, w in ipairs(wanted) do
+    for _, d in ipairs(dates) do
+      if not seen[d.id] and (d.id == w or d.date == w or d.name:lower() == w:lower()) then
+        seen[d.id] = true
+        out[#out + 1] = d
+      end
+    end
+  end
+  return out
+end
+
+--- A page without products: an event series' own page (links to its dates, `…/series/<id>/`) or
+--- an organiser's page (links to its events). Returns what to watch ({url, label}...), or nil,
+--- message, hint; or false when the page is neither.
+function M.understand(page, opts, url)
+  local links = race.shop.links_below(page)
+  local dates, events = {}, {}
+  for _, b in ipairs(links) do
+    if b.id:match("^%d+$") then dates[#dates + 1] = b else events[#events + 1] = b end
+  end
+  if #dates > 0 then
+    if #(opts.dates or {}) == 0 then
+      return nil, ("%s is an event series: which date?"):format(url),
+        ("name one or more with --date ID|YYYY-MM-DD|name (or give the date's own page, e.g. %s%s/); its dates: %s"):format(
+          url, dates[1].id, listed(dates))
+    end
+    local chosen = M.pick_dates(dates, opts.dates)
+    if #chosen == 0 then
+      return nil, ("no date %s in the series %s"):format(table.concat(opts.dates, ", "), url),
+        "its dates: " .. listed(dates)
+    end
+    local out = {}
+    for i, d in ipairs(chosen) do
+      -- With a voucher, the series' redeem page for that date (pretix's own date links there).
+      local page_url = opts.voucher and (race.shop.voucher_url(url, opts.voucher) .. "&subevent=" .. d.id)
+        or (url .. d.id .. "/")
+      out[i] = { url = page_url, label = d.name .. (d.date and (" " .. d.date) or "") }
+    end
+    return out
+  end
+  if #events > 0 then
+    return nil, ("%s is an organiser's page, not an event"):format(url),
+      ("give one of its events, e.g. pretix-race %s%s/ ; its events: %s"):format(url, events[1].id, listed(events))
+  end
+  return false
+end
+
 --- Watches one event's shop until a product is in the cart (true), or there is nothing to watch
---- (nil, message, hint).
+--- (nil, message, hint). An event series' page is understood: its dates are listed, or the ones
+--- named by --date watched side by side.
 ---@param opts race.Options
 ---@param session Session
 function M.watch(opts, session)
-  local url, checked, announced, quiet = opts.event_url, false, {}, 0
-  race.log.info("watching %s for product %s every ~%g s%s", url, table.concat(opts.items or {}, ", "),
+  local err, hint = M.check_options(opts)
+  if err then return nil, err, hint end
+  local url, first = opts.event_url, nil
+  do
+    -- One look first: a series' or an organiser's page has no products, and links below it.
+    local page = race.shop.poll(session, url)
+    first = page
+    if page and page.ok and #page.products == 0 then
+      first = nil
+      local what, msg, why = M.understand(page, opts, url)
+      if what == nil then return nil, msg, why end
+      if what then
+        if #what == 1 then
+          return M.watch_page(opts, session, what[1].url, what[1].label)
+        end
+        local pending = {}
+        for i, w in ipairs(what) do
+          pending[i] = race.spawn(M.watch_page, opts, i == 1 and session or race.new_session(), w.url, w.label)
+        end
+        local message
+        while #pending > 0 do
+          local i, done, m, h = race.select(table.unpack(pending))
+          if done then return true end
+          race.log.warn("%s", tostring(m))
+          message, hint = m, h
+          table.remove(pending, i)
+        end
+        return nil, message, hint
+      end
+    end
+    if opts.voucher then
+      -- The products the voucher unlocks are on pretix's redeem page.
+      return M.watch_page(opts, session, race.shop.voucher_url(url, opts.voucher), nil)
+    end
+  end
+  return M.watch_page(opts, session, url, nil, first)
+end
+
+--- Watches one page (an event's, a date's, or a voucher's redeem page) until a product is in
+--- the cart (true), or there is nothing to watch (nil, message, hint). `label` names the date;
+--- `first` is a look already taken at the page (used instead of a new one).
+function M.watch_page(opts, session, url, label, first)
+  local checked, announced, quiet, states = false, {}, 0, {}
+  local tag = label and ("[" .. label .. "] ") or ""
+  race.log.info("%swatching %s for product %s%s every ~%g s%s", tag, url, table.concat(opts.items or {}, ", "),
+    opts.variation and (" variation " .. opts.variation) or "",
     opts.interval, opts.dry_run and " (dry run)" or "")
   while true do
-    local page = race.shop.poll(session, url)
+    local page = first or race.shop.poll(session, url)
+    first = nil
     if page and (page.status == 404 or page.status == 410) then
-      return nil, ("the event page %s answered %d"):format(url, page.status),
+      return nil, ("%sthe event page %s answered %d"):format(tag, url, page.status),
         "check --url and --event: --url must include the organiser's path where the shop has one (e.g. https://pretix.eu/demo)"
+    elseif page and page.ok and opts.voucher and not page.url:find("/redeem", 1, true) then
+      -- pretix sends a voucher it won't take back to the event page, with its reason.
+      return nil, ("pretix refused the voucher %s: %s"):format(opts.voucher,
+          race.shop.error_message(page) or "it sent us back to the event page"),
+        "check the code (vouchers are case-sensitive) and that it belongs to this event"
     elseif page and page.ok then
       local products = page.products
+      if not checked then
+        checked = true
+        local go, msg, why = M.first_look(products, opts, url)
+        if not go then return nil, tag .. msg, why end
+      end
       if #products == 0 then
         quiet = quiet + 1
         if quiet == 1 then
-          race.log.warn("no products on %s (a page we can't read, or a shop without a product list); watching on", url)
+          race.log.warn("%sno products on %s (a page we can't read, or a shop hiding every product for now); watching on", tag, url)
         end
       else
         quiet = 0
-        if not checked then
-          checked = true
-          local wanted = {}
-          for _, want in ipairs(opts.items or {}) do wanted[want] = true end
-          local any = false
-          for _, p in ipairs(products) do any = any or wanted[p.id] == true end
-          if not any then
-            return nil, ("no product %s on the event page"):format(table.concat(opts.items or {}, ", ")),
-              "the products on the page: " .. ids(products)
-          end
-        end
+        say_states(products, opts, states, tag .. url)
         local chosen = M.choose(products, opts)
         if opts.dry_run then
           local fresh = {}
@@ -132,9 +322,9 @@ function M.watch(opts, session)
                 return true
               end
             elseif result and result.status == "lost" then
-              race.log.info("%s went to someone faster; watching on", p.name)
+              race.log.info("%s%s went to someone faster; watching on", tag, p.name)
             else
-              race.log.warn("could not add %s: %s", p.name, tostring(err or result.reason))
+              race.log.warn("%scould not add %s: %s", tag, p.name, tostring(err or result.reason))
             end
           end
         end

@@ -269,6 +269,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub count: u32,
 
+    /// With --strategy shop: redeem this voucher (pretix's `…/redeem?voucher=CODE` page is
+    /// watched: the products the voucher unlocks, at its price). An event URL's `?voucher=CODE`
+    /// does the same.
+    #[arg(long, value_name = "CODE")]
+    pub voucher: Option<String>,
+
+    /// With --strategy shop on an event series: the date to watch, by its id, its day
+    /// (YYYY-MM-DD) or its name (repeat it: each date is watched; the first cart wins). Without
+    /// it, a series' dates are listed.
+    #[arg(long = "date", value_name = "ID|YYYY-MM-DD|NAME")]
+    pub dates: Vec<String>,
+
     /// The marketplace's sort order; the default strategy tries listings in this order.
     #[arg(long, value_enum, default_value_t = Sort::PriceAsc)]
     pub sort: Sort,

@@ -208,6 +208,15 @@ pub enum ConfigError {
     #[error("unknown scenario {name:?}")]
     #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
     UnknownScenario { name: String, known: String },
+
+    // Issue 17 (F): the URL mistakes a fan makes.
+    #[error("{value} is neither a strategy file nor a URL (no https://)")]
+    #[diagnostic(code(usage::url), help("did you mean https://{value} ?"))]
+    NoScheme { value: String },
+
+    #[error("--url {url} without --event: which event?")]
+    #[diagnostic(code(usage::event), help("{help}"))]
+    UrlWithoutEvent { url: String, help: String },
 }
 
 /// What this invocation does, with everything it needs resolved and checked.
@@ -280,12 +289,23 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
             match cli.target {
                 Some(t) if t.starts_with("https://") || t.starts_with("http://") => {
                     let (u, e) = split_event_url(&t)?;
+                    // `…/democon/?voucher=CODE`, as pretix's own voucher links read.
+                    if run.voucher.is_none() {
+                        run.voucher = Url::parse(&t).ok().and_then(|u| {
+                            u.query_pairs()
+                                .find(|(k, _)| k == "voucher")
+                                .map(|(_, v)| v.into_owned())
+                        });
+                    }
                     if url.is_none() {
                         url = Some(u);
                     }
                     if events.is_empty() {
                         events.push(e);
                     }
+                }
+                Some(t) if looks_like_a_url_without_scheme(&t) => {
+                    return Err(ConfigError::NoScheme { value: t });
                 }
                 Some(t) => {
                     if run.script.is_some() {
@@ -458,6 +478,10 @@ pub struct Config {
     pub items: Vec<String>,
     pub variation: Option<String>,
     pub count: u32,
+    /// `--voucher` (or an event URL's `?voucher=`).
+    pub voucher: Option<String>,
+    /// `--date`s: an event series' dates to watch.
+    pub dates: Vec<String>,
     pub max_price: Option<f64>,
     pub matches: Vec<String>,
     pub want: u32,
@@ -516,12 +540,55 @@ pub fn user_agent_default() -> String {
     format!("pretix-race/{}", env!("CARGO_PKG_VERSION"))
 }
 
+/// A positional argument that is no file but reads like `pretix.eu/demo/democon/` or
+/// `tickets.example.com`: a URL without its scheme, not a strategy whose file is missing.
+fn looks_like_a_url_without_scheme(value: &str) -> bool {
+    let host = value.split('/').next().unwrap_or("");
+    !value.contains("://")
+        && !value.ends_with(".lua")
+        && !std::path::Path::new(value).exists()
+        && host.contains('.')
+        && !host.starts_with('.')
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
+}
+
+/// `--url` given alone: the fan may have put the event in it (`--url https://pretix.eu/demo/democon`).
+fn url_without_event(url: &str) -> ConfigError {
+    let trimmed = url.trim().trim_end_matches('/');
+    let segments = Url::parse(trimmed)
+        .ok()
+        .and_then(|u| {
+            u.path_segments()
+                .map(|s| s.filter(|p| !p.is_empty()).count())
+        })
+        .unwrap_or(0);
+    let help = match split_event_url(trimmed) {
+        // Two segments or more (`/demo/democon`): the last is surely the event.
+        Ok((base, event)) if segments >= 2 => format!(
+            "name the event with --event: --url {} --event {event}, or give the event's page alone: pretix-race {trimmed}/",
+            base.trim_end_matches('/')
+        ),
+        _ => "name the event with --event SLUG (the path segment after the shop URL), or give the event's page alone: pretix-race https://tickets.example.com/myevent/".to_string(),
+    };
+    ConfigError::UrlWithoutEvent {
+        url: url.to_string(),
+        help,
+    }
+}
+
 /// A URL flag: https, or plain http for a loopback host.
 pub fn parse_url(flag: &'static str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value.trim()).map_err(|e| ConfigError::BadUrl {
         flag,
         value: value.to_string(),
-        reason: e.to_string(),
+        reason: match e {
+            url::ParseError::RelativeUrlWithoutBase => {
+                format!("no scheme: did you mean https://{}", value.trim())
+            }
+            e => e.to_string(),
+        },
     })?;
     match url.scheme() {
         "https" => Ok(url),
@@ -602,7 +669,7 @@ pub fn check_target(
         }
         if interval < WARN_BELOW {
             let w = format!(
-                "--interval {} s is aggressive for {host}: the marketplace may be switched off for bots; 5 s or more is kinder",
+                "--interval {} s is aggressive for {host}: shops block clients (and switch marketplaces off) for polling like bots; 5 s or more is kinder",
                 interval.as_secs_f64()
             );
             if !warnings.contains(&w) {
@@ -692,10 +759,8 @@ pub fn resolve(
     let interval = args.interval.unwrap_or(default_interval);
     let targets = match (url, events) {
         (None, []) => Vec::new(),
-        (Some(_), []) => {
-            return Err(ConfigError::BadEvent {
-                value: String::new(),
-            });
+        (Some(url), []) => {
+            return Err(url_without_event(url));
         }
         (None, [e, ..]) => {
             return Err(ConfigError::BadUrl {
@@ -789,6 +854,18 @@ pub fn resolve(
             .collect(),
         variation: args.variation.clone().filter(|s| !s.trim().is_empty()),
         count: args.count.max(1),
+        voucher: args
+            .voucher
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        dates: args
+            .dates
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
         max_price: args.max_price.filter(|p| p.is_finite() && *p >= 0.0),
         matches: args
             .matches

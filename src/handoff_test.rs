@@ -89,6 +89,7 @@ async fn simulate(
         headless_browser: a.headless_browser,
         secured_at: Some(secured),
         early: None,
+        note: None,
     })
     .await;
     if let Err(why) = &handed.export.files {

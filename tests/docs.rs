@@ -278,7 +278,7 @@ async fn the_stubs_fields_match_a_shops_real_results() {
                 if result.status == "in_cart" then
                   -- The cart panel now holds look-alike forms: still four products, ours reserved.
                   local again = assert(race.shop.poll(s, race.options.event_url))
-                  assert(#again.products == 4 and again.products[1].state == "unavailable")
+                  assert(#again.products == 4 and again.products[1].state == "reserved")
                   s:handoff(result.checkout_url, { headless = true })
                   return true
                 end

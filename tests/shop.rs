@@ -113,21 +113,56 @@ async fn a_dry_run_announces_and_never_adds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_item_names_the_products_on_the_page() {
-    let d = shop()
+async fn an_item_not_on_the_page_is_watched_for_and_the_products_are_named() {
+    // pretix hides sold-out, not-yet-available and voucher-only products: absent is not an answer.
+    let mut r = shop()
         .args(["--strategy", "shop", "--item", "99"])
+        .spawn()
+        .await;
+    let line = r
+        .wait_for("product 99 is not on", std::time::Duration::from_secs(20))
+        .await;
+    assert!(line.contains("watching for it"), "{line}");
+    assert!(line.contains("7 Day Ticket"), "{line}");
+    assert!(
+        line.contains("12 (variation 4) Festival Shirt – XL"),
+        "{line}"
+    );
+    // It keeps watching: more polls come.
+    r.wait_for("#0003", std::time::Duration::from_secs(20))
+        .await;
+    let d = r.signal("INT").await;
+    assert!(d.posts().is_empty(), "{d:?}");
+    assert_eq!(d.stderr.matches("is not on").count(), 1, "said once: {d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_that_cannot_be_pretix_ids_and_a_variation_of_a_plain_product_are_refused() {
+    let d = shop()
+        .args(["--strategy", "shop", "--item", "Day Ticket"])
         .run()
         .await;
     assert_eq!(d.code, 1, "{d:?}");
     assert!(
-        d.stderr.contains("no product 99 on the event page"),
+        d.stderr.contains("--item Day Ticket is not a product id"),
         "{d:?}"
     );
-    assert!(d.stderr.contains("7 Day Ticket"), "{d:?}");
+    let d = shop()
+        .args(["--strategy", "shop", "--item", "7", "--variation", "XL"])
+        .run()
+        .await;
+    assert_eq!(d.code, 1, "{d:?}");
     assert!(
-        d.stderr.contains("12 (variation 4) Festival Shirt – XL"),
+        d.stderr.contains("--variation XL is not a variation id"),
         "{d:?}"
     );
+    // Item 7 is on the page without variations: no variation of it can come.
+    let d = shop()
+        .args(["--strategy", "shop", "--item", "7", "--variation", "4"])
+        .run()
+        .await;
+    assert_eq!(d.code, 1, "{d:?}");
+    assert!(d.stderr.contains("product 7 has no variations"), "{d:?}");
     assert!(d.posts().is_empty());
 }
 

@@ -78,6 +78,8 @@
 ---@field items string[]     every --item, in order (the shop strategy tries them in this order)
 ---@field variation string|nil  --variation (shop strategy)
 ---@field count integer      --count: how many to add at once (shop strategy)
+---@field voucher string|nil  --voucher (or the event URL's ?voucher=): the shop strategy watches pretix's redeem page for it
+---@field dates string[]      every --date (an event series' dates: id, YYYY-MM-DD or name), in order
 ---@field max_price number|nil  --max-price
 ---@field matches string[]   --match texts, lower case
 ---@field want integer       --want: tickets to gather in the cart before handing it over
@@ -124,7 +126,8 @@
 ---@field status "in_cart"|"lost"|"failed"
 ---@field session Session          the session holding the cart (hand it over with result.session:handoff)
 ---@field product race.Product|nil  a shop's cart add: the product
----@field count integer|nil         a shop's cart add: how many
+---@field count integer|nil         a shop's cart add: how many were asked for (at most the product's max)
+---@field requested integer|nil     a shop's cart add: how many the strategy wanted (more than count when the shop offered fewer)
 ---@field checkout_url string|nil  with in_cart (the cart is the POST's outcome: in_cart once pretix sent it to the checkout, even if the checkout page then failed to load)
 ---@field expires string|nil       the reservation's end (data-expires), with in_cart; nil when the checkout page did not load
 ---@field items string[]|nil       cart rows on the checkout page, with in_cart; nil when it did not load
@@ -210,7 +213,7 @@ function Session:add_to_cart(listing, referer) end
 --- cookie set. Never fails for want of a browser. Given a URL that is not a checkout page, it
 --- hands the session over but says plainly that no cart is confirmed.
 ---@param checkout_url string
----@param opts? {expires?: string, headless?: boolean}
+---@param opts? {expires?: string, headless?: boolean, note?: string}  note: a line for the block, before the cookies
 ---@return race.Handoff
 function Session:handoff(checkout_url, opts) end
 
@@ -259,7 +262,7 @@ function race.select(...) end
 ---@field name string          "Festival Shirt – XL" for a variation
 ---@field price number|nil
 ---@field price_text string
----@field state string         the availability box's state: "available", "gone" (sold out), "unavailable" (reserved in someone's cart), …
+---@field state string         as pretix means it: "available"; "not_on_sale" (inputs disabled: the booking period is not running; or "not available yet/any more"); "sold_out"; "waiting_list" (sold out, pretix offers its waiting list); "reserved" (in someone's cart, may come back); "voucher_only"; "" when the page shows nothing known. Only "available" can be added
 ---@field available boolean    it can be added now
 ---@field max integer|nil      how many one order may hold, when it can be added
 ---@field field string         the input to send: item_<id> or variation_<id>_<var>
@@ -286,6 +289,31 @@ function race.shop.poll(session, event_url) end
 ---@param opts? {count?: integer}
 ---@return race.CartResult|nil, race.Error|nil
 function race.shop.add_to_cart(session, product, opts) end
+
+--- pretix's redeem page for a voucher: `{event_url}redeem?voucher=CODE` (its products are read
+--- and added like the event page's; the voucher goes with the form).
+---@param event_url string
+---@param code string
+---@return string
+function race.shop.voucher_url(event_url, code) end
+
+--- pretix's error message on a page (its `.alert-danger`), e.g. why a voucher was refused; nil
+--- when there is none.
+---@param page race.Response
+---@return string|nil
+function race.shop.error_message(page) end
+
+---@class race.Below
+---@field id string          the path segment: a series date's id, or an organiser's event slug
+---@field name string
+---@field date string|nil    YYYY-MM-DD, where the page gives it
+
+--- The links one path segment below a page, once each in page order: an event series' dates
+--- (`…/festival/3/`) or an organiser's events (`…/demo/democon/`); pretix's own pages (cart,
+--- checkout, redeem, …) are left out.
+---@param page race.Response
+---@return race.Below[]
+function race.shop.links_below(page) end
 
 --- The products on a main shop's event page, in page order. Read from the products' own
 --- entries: the cart panel's forms are never taken for products.
@@ -464,7 +492,7 @@ function race.market.add_to_cart(session, listing, referer) end
 ---@deprecated
 ---@param session Session
 ---@param checkout_url string
----@param opts? {expires?: string, headless?: boolean}
+---@param opts? {expires?: string, headless?: boolean, note?: string}  note: a line for the block, before the cookies
 ---@return race.Handoff
 function race.handoff(session, checkout_url, opts) end
 

@@ -6,6 +6,14 @@
 //! `navigator.webdriver`) and kills the browser when the handle drops. Ours is an ordinary window
 //! that outlives pretix-race. Every session cookie is set through DevTools before the first
 //! navigation, so the checkout page's very first request carries the cart.
+//!
+//! DevTools reaches everything in the browser, the session cookies included, and its port is open
+//! to every local process (any user's). So once the cookies are set and the page is shown, the
+//! port is shut (issue 17, G): the browser's listening socket is taken from it (`pidfd_getfd`, as
+//! its parent may) and shut down, and its `DevToolsActivePort` file removed; the window goes on as
+//! before, with no DevTools endpoint left. (`--remote-debugging-pipe` would need no port at all,
+//! but Chromium then counts as automated: `navigator.webdriver`, see `start`.) Where the kernel
+//! refuses, the hand-over says so.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -224,6 +232,73 @@ fn free_port() -> std::io::Result<u16> {
         .port())
 }
 
+/// Shuts the browser's DevTools port: finds its listening socket (`/proc/<pid>/net/tcp*`, the
+/// inode; `/proc/<pid>/fd`, the descriptor), takes a copy (`pidfd_getfd`: the browser is our
+/// child) and shuts it down, which ends the listening for the browser too; then removes
+/// `DevToolsActivePort` from the profile. Ok once nothing accepts on the port.
+#[cfg(target_os = "linux")]
+fn close_devtools(pid: u32, port: u16, profile: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_file(profile.join("DevToolsActivePort"));
+    let mut inodes = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let local = cols.get(1).and_then(|a| a.rsplit(':').next());
+            let listening = cols.get(3) == Some(&"0A");
+            if listening && local.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port) {
+                if let Some(inode) = cols.get(9) {
+                    inodes.push(format!("socket:[{inode}]"));
+                }
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: pidfd_open(2) on our own child's pid; the result is checked.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
+    if pidfd < 0 {
+        return Err(format!("pidfd_open: {}", std::io::Error::last_os_error()));
+    }
+    let mut failure = None;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_err(|e| e.to_string());
+    for entry in fds.into_iter().flatten().flatten() {
+        let Ok(link) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
+        if !inodes.iter().any(|i| link.as_os_str() == i.as_str()) {
+            continue;
+        }
+        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // SAFETY: pidfd_getfd(2) duplicates the browser's descriptor into ours; shutdown(2) and
+        // close(2) act on that copy (the shutdown on the socket both share), results checked.
+        unsafe {
+            let ours = libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) as i32;
+            if ours < 0 {
+                failure = Some(format!("pidfd_getfd: {}", std::io::Error::last_os_error()));
+                continue;
+            }
+            libc::shutdown(ours, libc::SHUT_RDWR);
+            libc::close(ours);
+        }
+    }
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(pidfd) };
+    match std::net::TcpStream::connect(("127.0.0.1", port)) {
+        Err(_) => Ok(()),
+        Ok(_) => Err(failure.unwrap_or_else(|| "it still accepts connections".into())),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn close_devtools(_pid: u32, _port: u16, profile: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_file(profile.join("DevToolsActivePort"));
+    Err("not supported on this platform yet".into())
+}
+
 /// Ends the browser and every process it started (they share its process group).
 fn kill_group(c: &mut std::process::Child) {
     #[cfg(unix)]
@@ -253,6 +328,8 @@ fn running_as_root() -> bool {
 struct Started {
     start: Instant,
     pid: u32,
+    /// The DevTools port, shut once we are done with it.
+    port: u16,
     child: std::process::Child,
     profile: PathBuf,
     browser: Cdp,
@@ -345,6 +422,7 @@ async fn start(l: &Launch) -> Result<Started, BrowserError> {
     Ok(Started {
         start,
         pid,
+        port,
         child,
         profile,
         browser,
@@ -363,6 +441,14 @@ impl Started {
     ) -> Result<Shown, BrowserError> {
         drop(self.browser);
         self.pump.abort();
+        // No door left open: the cookies are in, nothing more is asked of DevTools.
+        match close_devtools(self.pid, self.port, &self.profile) {
+            Ok(()) => crate::log::debug("browser: DevTools port shut"),
+            Err(e) => crate::log::warn(format!(
+                "the browser's DevTools port {} could not be shut ({e}): while its window is open, a local program could read the session through it",
+                self.port
+            )),
+        }
         let (page_url, title, expires, cart_items, webdriver, same_tab) = match result {
             Ok(x) => x,
             Err(e) => {

@@ -329,6 +329,9 @@ pub struct Request<'a> {
     pub secured_at: Option<std::time::Instant>,
     /// The browser `--browser-early` started, if any.
     pub early: Option<&'a EarlyBrowser>,
+    /// A line for the block, before the cookies (e.g. "Reserved: 1 of 2 …" when fewer were
+    /// reserved than asked for).
+    pub note: Option<String>,
 }
 
 /// What became of the browser part of a hand-over.
@@ -376,7 +379,11 @@ async fn hand_over_now(req: Request<'_>) -> HandedOver {
     } else {
         Title::NotCheckout
     };
-    crate::out!("{}", report(&export, req.expires.as_deref(), title));
+    let mut text = report(&export, req.expires.as_deref(), title);
+    if let (Some(n), Some(i)) = (&req.note, text.find("Finish checkout")) {
+        text.insert_str(i, &format!("{n}\n"));
+    }
+    crate::out!("{}", text);
     let path = match req.browser {
         Browser::Headless => {
             return HandedOver {

@@ -2,10 +2,17 @@
 //! cart add's answer says. Like the marketplace, by structure only, never by the shop's words.
 //!
 //! A product is an `article` (`id="item-<id>"`, or `item-<id>-<variation>` for a variation)
-//! inside the POST form whose action is the event's `cart/add`; its state is the class of its
-//! `availability-box` (`available`, `gone`, `unavailable`, …), and an available one has an input
+//! inside the POST form whose action is the event's `cart/add`; an available one has an input
 //! `item_<id>` or `variation_<id>_<var>` (a checkbox for at most one, a number field with `max`
-//! otherwise). Once a cart exists the page also carries the cart panel, with `cart/add` forms of
+//! otherwise, a radio `_selected_item` with that value for a single-use voucher's product).
+//!
+//! Its state is read as pretix means it (`fragment_availability.html`, `fragment_product_list.html`
+//! of pretix 2026.8), by structure: inputs rendered `disabled` are pretix's "the booking period is
+//! not running" (never buyable, whatever the box says); an `availability-box gone` is sold out, with
+//! a link to the waiting list when pretix offers one; an `availability-box unavailable` is voucher
+//! only when it links to the voucher form (`#voucher`), reserved in someone's cart when it says so
+//! in bold (`strong`), and otherwise not on sale (pretix's "not available yet / any more": the
+//! product's own availability window). See [`State`]. Once a cart exists the page also carries the cart panel, with `cart/add` forms of
 //! its own holding hidden `item_<id>` inputs: those hold no `article`, so they are never read as
 //! products.
 
@@ -33,8 +40,7 @@ pub struct Product {
     pub name: String,
     pub price: Option<f64>,
     pub price_text: String,
-    /// The availability box's state: "available", "gone" (sold out), "unavailable" (reserved in
-    /// someone's cart), or whatever other state the shop shows ("" when it shows none).
+    /// What pretix says of it: one of [`State`]'s names ("" when the page shows nothing we know).
     pub state: String,
     /// How many one order may hold (1 for a checkbox), when the product can be added.
     pub max: Option<u32>,
@@ -47,7 +53,65 @@ pub struct Product {
 
 impl Product {
     pub fn available(&self) -> bool {
-        self.state == "available" && self.max.is_some_and(|m| m > 0)
+        self.state == State::Available.name() && self.max.is_some_and(|m| m > 0)
+    }
+}
+
+/// A product's availability, as pretix renders it. Only `Available` can be added: a cart add
+/// for any other is refused by pretix, so none is ever sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// An enabled input: it can be added now.
+    Available,
+    /// The booking period is not running (inputs `disabled`), or the product is outside its own
+    /// availability window ("not available yet").
+    NotOnSale,
+    /// Sold out (`availability-box gone`).
+    SoldOut,
+    /// Sold out, and pretix offers its waiting list: freed tickets go to that list first.
+    WaitingList,
+    /// Every remaining one is in someone's cart; it may come back when a cart expires.
+    Reserved,
+    /// Only with a voucher (`--voucher`).
+    VoucherOnly,
+}
+
+impl State {
+    pub const ALL: [State; 6] = [
+        State::Available,
+        State::NotOnSale,
+        State::SoldOut,
+        State::WaitingList,
+        State::Reserved,
+        State::VoucherOnly,
+    ];
+
+    /// The name `race.shop` and the log use.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Available => "available",
+            State::NotOnSale => "not_on_sale",
+            State::SoldOut => "sold_out",
+            State::WaitingList => "waiting_list",
+            State::Reserved => "reserved",
+            State::VoucherOnly => "voucher_only",
+        }
+    }
+
+    /// How the log says it.
+    pub fn words(self) -> &'static str {
+        match self {
+            State::Available => "available",
+            State::NotOnSale => "not on sale",
+            State::SoldOut => "sold out",
+            State::WaitingList => "sold out (waiting list)",
+            State::Reserved => "reserved",
+            State::VoucherOnly => "voucher only",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.name() == name)
     }
 }
 
@@ -62,6 +126,8 @@ static NAME: LazyLock<Selector> = LazyLock::new(|| sel("h4, h5, legend"));
 static PRICE: LazyLock<Selector> = LazyLock::new(|| sel(".price"));
 static BOX: LazyLock<Selector> = LazyLock::new(|| sel(".availability-box"));
 static INPUTS: LazyLock<Selector> = LazyLock::new(|| sel("input[name]"));
+static STRONG: LazyLock<Selector> = LazyLock::new(|| sel("strong, b"));
+static LINKS: LazyLock<Selector> = LazyLock::new(|| sel("a[href]"));
 
 /// The shop's add-to-cart form (`…/cart/add`, POST) that holds the product list.
 fn is_cart_add(form: &ElementRef, base: &Url) -> Option<Url> {
@@ -148,43 +214,75 @@ fn product(article: ElementRef, action: &Url, fields: &[(String, String)]) -> Op
         .attr("data-price")
         .and_then(|p| p.trim().parse().ok())
         .or_else(|| parse_price(&price_text).0);
-    let state = article
-        .select(&BOX)
-        .next()
-        .map(|b| {
-            b.value()
-                .classes()
-                .find(|c| !c.starts_with("col-") && *c != "availability-box")
-                .unwrap_or("")
-                .to_string()
-        })
-        .unwrap_or_default();
     let field = match &variation {
         Some(v) => format!("variation_{id}_{v}"),
         None => format!("item_{id}"),
     };
-    let max = article
-        .select(&INPUTS)
-        .find(|i| i.attr("name") == Some(field.as_str()))
+    // Its own input: `item_<id>`/`variation_<id>_<var>`, or the radio a single-use voucher's
+    // product list uses (`_selected_item` whose value is the field).
+    let input = article.select(&INPUTS).find(|i| {
+        i.attr("name") == Some(field.as_str())
+            || (i.attr("name") == Some("_selected_item") && i.attr("value") == Some(field.as_str()))
+    });
+    let disabled = input.is_some_and(|i| i.attr("disabled").is_some());
+    let max = input
+        .filter(|_| !disabled)
         .map(|i| match i.attr("type").map(str::trim) {
-            Some(t) if t.eq_ignore_ascii_case("checkbox") => 1,
+            Some(t) if t.eq_ignore_ascii_case("checkbox") || t.eq_ignore_ascii_case("radio") => 1,
             _ => i
                 .attr("max")
                 .and_then(|m| m.trim().parse().ok())
                 .unwrap_or(1),
         });
+    let state = read_state(article.select(&BOX).next(), input.is_some(), disabled);
+    // A radio (`_selected_item=<field>`) is sent as `<field>=1`: pretix reads both alike
+    // (`items_from_post_data`).
     Some(Product {
         id,
         variation,
         name,
         price,
         price_text,
-        state,
+        state: state.map_or("", State::name).to_string(),
         max,
         field,
         action: action.clone(),
         fields: fields.to_vec(),
     })
+}
+
+/// A product's state from its availability box and its input (see the module comment).
+fn read_state(boxed: Option<ElementRef>, input: bool, disabled: bool) -> Option<State> {
+    if disabled {
+        return Some(State::NotOnSale);
+    }
+    let Some(b) = boxed else {
+        return input.then_some(State::Available);
+    };
+    let has = |c: &str| b.value().classes().any(|x| x == c);
+    let links_to = |part: &str| {
+        b.select(&LINKS)
+            .any(|a| a.attr("href").is_some_and(|h| h.contains(part)))
+    };
+    if has("available") {
+        Some(State::Available)
+    } else if has("gone") {
+        Some(if links_to("waitinglist") {
+            State::WaitingList
+        } else {
+            State::SoldOut
+        })
+    } else if has("unavailable") {
+        Some(if links_to("#voucher") {
+            State::VoucherOnly
+        } else if b.select(&STRONG).next().is_some() {
+            State::Reserved
+        } else {
+            State::NotOnSale
+        })
+    } else {
+        input.then_some(State::Available)
+    }
 }
 
 /// The event page a product's form belongs to (`…/{event}/`, from its `…/cart/add` action).
@@ -236,9 +334,12 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
     let result = match &failure {
         Some(f) => f.clone(),
         None => format!(
-            "{} product{} ({available} available)",
+            "{} product{} ({available} available){} — {}",
             products.len(),
-            if products.len() == 1 { "" } else { "s" }
+            if products.len() == 1 { "" } else { "s" },
+            states_summary(&products),
+            // Which page: with several events or dates watched, the line says which.
+            url.path()
         ),
     };
     if failure.is_none() && available == 0 {
@@ -261,6 +362,161 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
     Ok(Looked {
         response: r,
         products,
+    })
+}
+
+/// " · 1 sold out, 2 not on sale": how many of the products that can't be added are in which
+/// state ("" when all can be).
+pub fn states_summary(products: &[Product]) -> String {
+    let parts: Vec<String> = State::ALL[1..]
+        .iter()
+        .filter_map(|s| {
+            let n = products.iter().filter(|p| p.state == s.name()).count();
+            (n > 0).then(|| format!("{n} {}", s.words()))
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" · {}", parts.join(", "))
+    }
+}
+
+/// pretix's redeem page for a voucher: `{event}/redeem?voucher=CODE`. It lists the products the
+/// voucher unlocks in the same `cart/add` form as the event page, with a hidden
+/// `_voucher_code`, so its products are read and added like the event page's.
+pub fn voucher_url(event: &Url, code: &str) -> Url {
+    let mut u = event.clone();
+    if !u.path().ends_with('/') {
+        let p = format!("{}/", u.path());
+        u.set_path(&p);
+    }
+    let mut u = u.join("redeem").unwrap_or(u);
+    u.query_pairs_mut().clear().append_pair("voucher", code);
+    u
+}
+
+/// pretix's error message on a page (`.alert-danger`), e.g. why a voucher was refused.
+pub fn error_message(body: &str) -> Option<String> {
+    match add_outcome(body) {
+        AddOutcome::Refused { message } => Some(message),
+        _ => None,
+    }
+}
+
+/// A link one path segment below a page: on an event series' page a date (`…/festival/3/`, its
+/// segment the date's id), on an organiser's page an event (`…/demo/democon/`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Below {
+    pub segment: String,
+    pub name: String,
+    /// The date (YYYY-MM-DD), where the page gives one (`data-time`, `data-date`, `time[datetime]`).
+    pub date: Option<String>,
+}
+
+static ALL_LINKS: LazyLock<Selector> = LazyLock::new(|| sel("a[href]"));
+static EVENT_NAME: LazyLock<Selector> = LazyLock::new(|| sel(".event-name"));
+static TIMED: LazyLock<Selector> = LazyLock::new(|| sel("[data-time], time[datetime]"));
+
+/// The pages of pretix's own below an event or organiser page (`pretix/presale/urls.py`), never
+/// a date or an event.
+const ROUTES: [&str; 21] = [
+    "cart",
+    "checkout",
+    "redeem",
+    "resend",
+    "widget",
+    "waitinglist",
+    "order",
+    "account",
+    "events",
+    "seatingframe",
+    "unlock",
+    "ical",
+    "auth",
+    "locale",
+    "accessibility",
+    "oauth",
+    "ticket",
+    "timemachine",
+    "theme",
+    "favicon",
+    "robots",
+];
+
+/// Every link one segment below `base` (series dates or an organiser's events), in page order,
+/// once each.
+pub fn links_below(body: &str, base: &Url) -> Vec<Below> {
+    // A page over the reading budget lists nothing (it is unrecognised).
+    let Ok(doc) = budget::parse_document(body) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}/", base.path().trim_end_matches('/'));
+    let mut out: Vec<Below> = Vec::new();
+    for a in doc.select(&ALL_LINKS) {
+        let Some(u) = a.attr("href").and_then(|h| base.join(h.trim()).ok()) else {
+            continue;
+        };
+        if u.origin() != base.origin() {
+            continue;
+        }
+        let Some(rest) = u.path().strip_prefix(&prefix) else {
+            continue;
+        };
+        let segment = rest.trim_end_matches('/');
+        if segment.is_empty()
+            || segment.contains('/')
+            || segment.contains('.')
+            || ROUTES.contains(&segment)
+        {
+            continue;
+        }
+        let name = a
+            .select(&EVENT_NAME)
+            .next()
+            .map(squash)
+            .unwrap_or_else(|| squash(a));
+        let date = date_near(a);
+        match out.iter_mut().find(|b| b.segment == segment) {
+            Some(b) => {
+                if b.name.is_empty() {
+                    b.name = name;
+                }
+                if b.date.is_none() {
+                    b.date = date;
+                }
+            }
+            None => out.push(Below {
+                segment: segment.to_string(),
+                name,
+                date,
+            }),
+        }
+    }
+    out
+}
+
+/// A link's date: a `data-time`/`time[datetime]` inside it or its row, else a `data-date` above it.
+fn date_near(a: ElementRef) -> Option<String> {
+    let day = |v: &str| {
+        let d = v.trim().get(..10)?;
+        (d.len() == 10 && d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-').then(|| d.to_string())
+    };
+    let inside = |e: ElementRef| {
+        e.select(&TIMED).find_map(|t| {
+            t.attr("data-time")
+                .or_else(|| t.attr("datetime"))
+                .and_then(day)
+        })
+    };
+    inside(a).or_else(|| {
+        a.ancestors().filter_map(ElementRef::wrap).find_map(|e| {
+            e.attr("data-date").and_then(day).or_else(|| {
+                matches!(e.value().name(), "article" | "tr" | "li")
+                    .then(|| inside(e))
+                    .flatten()
+            })
+        })
     })
 }
 
@@ -508,16 +764,75 @@ mod tests {
             ]
         );
         assert_eq!(p[1].max, Some(4));
-        assert_eq!((p[2].state.as_str(), p[2].max), ("gone", None));
+        assert_eq!((p[2].state.as_str(), p[2].max), ("sold_out", None));
         assert!(!p[2].available());
-        assert_eq!(p[3].state, "unavailable");
+        assert_eq!(p[3].state, "reserved");
         let xl = &p[5];
         assert_eq!((xl.id.as_str(), xl.variation.as_deref()), ("12", Some("4")));
         assert_eq!(
             (xl.field.as_str(), xl.max, xl.price),
             ("variation_12_4", Some(2), Some(25.0))
         );
-        assert_eq!(p[4].state, "gone");
+        assert_eq!(p[4].state, "sold_out");
+    }
+
+    #[test]
+    fn states_as_pretix_renders_them() {
+        let base = Url::parse("https://shop.example/org/con/").unwrap();
+        let p = products(&fixture("shop_states.html"), &base);
+        let states: Vec<_> = p
+            .iter()
+            .map(|p| (p.id.as_str(), p.state.as_str(), p.max, p.available()))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                // Rendered disabled before the booking period: never added, whatever the box says.
+                ("1", "not_on_sale", None, false),
+                ("2", "waiting_list", None, false),
+                ("3", "voucher_only", None, false),
+                ("4", "not_on_sale", None, false),
+                ("5", "reserved", None, false),
+                // A single-use voucher's radio: one, sent as its item field.
+                ("6", "available", Some(1), true),
+                ("7", "sold_out", None, false),
+            ]
+        );
+        assert_eq!(p[5].field, "item_6");
+        assert_eq!(
+            states_summary(&p),
+            " · 2 not on sale, 1 sold out, 1 sold out (waiting list), 1 reserved, 1 voucher only"
+        );
+    }
+
+    #[test]
+    fn a_series_dates_and_the_voucher_page() {
+        let base = Url::parse("https://shop.example/org/festival/").unwrap();
+        let dates = links_below(&fixture("series_dates.html"), &base);
+        assert_eq!(
+            dates,
+            [
+                Below {
+                    segment: "3".into(),
+                    name: "Saturday".into(),
+                    date: Some("2027-07-10".into())
+                },
+                Below {
+                    segment: "4".into(),
+                    name: "Sunday".into(),
+                    date: Some("2027-07-11".into())
+                },
+            ],
+            "pretix's own pages, other hosts and queries are not dates"
+        );
+        assert_eq!(
+            voucher_url(
+                &Url::parse("http://127.0.0.1:8000/demo/con").unwrap(),
+                "A B&C"
+            )
+            .as_str(),
+            "http://127.0.0.1:8000/demo/con/redeem?voucher=A+B%26C"
+        );
     }
 
     #[test]
@@ -538,7 +853,7 @@ mod tests {
     fn the_cart_panel_is_never_read_as_products() {
         let p = products(&fixture("shop_after_cart_add_de.html"), &base());
         assert_eq!(p.len(), 1, "{p:?}");
-        assert_eq!(p[0].state, "unavailable");
+        assert_eq!(p[0].state, "reserved");
         assert_eq!(p[0].price, Some(90.0));
         assert_eq!(
             p[0].fields,

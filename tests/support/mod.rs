@@ -3,6 +3,7 @@
 
 pub mod hook;
 pub mod notifications;
+pub mod pretix;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -29,6 +29,7 @@ pub(super) async fn handoff(
     };
     let expires = opt("expires")?.as_string().map(|s| s.to_string_lossy());
     let headless = opt("headless")?.as_boolean();
+    let note = opt("note")?.as_string().map(|s| s.to_string_lossy());
     let url = url_arg(&url, "a checkout URL")?;
     // The session's cookies, the console script and the browser all go to this URL's site: only
     // a shop the person named may get them (a shared strategy must not send them elsewhere).
@@ -57,6 +58,7 @@ pub(super) async fn handoff(
         headless_browser: false,
         secured_at: c.net.carts.last_secured_at(session.id()),
         early: Some(&c.config.early),
+        note,
     })
     .await;
     c.waiting();

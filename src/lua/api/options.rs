@@ -50,6 +50,8 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     o.set("items", c.items.clone())?;
     o.set("variation", c.variation.clone())?;
     o.set("count", c.count)?;
+    o.set("voucher", c.voucher.clone())?;
+    o.set("dates", c.dates.clone())?;
     o.set("max_price", c.max_price)?;
     o.set("matches", c.matches.clone())?;
     o.set("want", c.want)?;

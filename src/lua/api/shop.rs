@@ -27,7 +27,16 @@ pub(super) async fn add_to_cart(
         Some(o) => o.get::<Option<u32>>("count")?.unwrap_or(1),
         None => 1,
     };
+    // The shop's own limit (the input's `max`: what one order may hold, or what is left) caps
+    // the count; the result says when it did (`requested`), and the log says so at the cart.
+    let requested = count.max(1);
     let count = count.clamp(1, product.max.unwrap_or(1).max(1));
+    if count < requested {
+        crate::log::info(format!(
+            "{}: the shop offers at most {count} now, so {count} of {requested} is asked for",
+            product.name
+        ));
+    }
     c.waiting();
     let r = shop::add_to_cart(&session, &product, count, &c.responses).await;
     c.waiting();
@@ -38,6 +47,7 @@ pub(super) async fn add_to_cart(
     let res = super::market::cart_result(&lua, &c, &session, &carted)?;
     res.set("product", pt)?;
     res.set("count", count)?;
+    res.set("requested", requested)?;
     ok(res, &lua)
 }
 
@@ -50,6 +60,40 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
             let url = url_arg(&page.get::<String>("url")?, "the page's URL")?;
             let found = shop::products(&body.to_string_lossy(), &url);
             lua.create_sequence_from(found.iter().map(ProductOut))
+        })?,
+    )?;
+    t.set(
+        "voucher_url",
+        lua.create_function(|_, (event, code): (String, String)| {
+            let event = url_arg(&event, "an event page URL")?;
+            Ok(shop::voucher_url(&event, &code).to_string())
+        })?,
+    )?;
+    t.set(
+        "error_message",
+        lua.create_function(|_, page: Table| {
+            let body: mlua::LuaString = page.get("body")?;
+            Ok(shop::error_message(&body.to_string_lossy()))
+        })?,
+    )?;
+    t.set(
+        "links_below",
+        lua.create_function(|lua, page: Table| {
+            let body: mlua::LuaString = page.get("body")?;
+            let url = url_arg(&page.get::<String>("url")?, "the page's URL")?;
+            let found = shop::links_below(&body.to_string_lossy(), &url);
+            lua.create_sequence_from(
+                found
+                    .into_iter()
+                    .map(|b| {
+                        let t = lua.create_table()?;
+                        t.raw_set("id", b.segment)?;
+                        t.raw_set("name", b.name)?;
+                        t.raw_set("date", b.date)?;
+                        Ok::<_, mlua::Error>(t)
+                    })
+                    .collect::<mlua::Result<Vec<_>>>()?,
+            )
         })?,
     )?;
     let c = ctx.clone();
