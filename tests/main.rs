@@ -6,6 +6,7 @@ mod support;
 mod alerts;
 mod cart_outcome;
 mod commands;
+mod connections;
 mod docs;
 mod engine;
 mod errors;
