@@ -16,6 +16,7 @@ mod lua_api;
 mod output;
 mod politeness;
 mod robust;
+mod scheduling;
 mod scripting;
 mod shop;
 mod supervisor;

@@ -21,7 +21,7 @@
 //! person's step, whatever a script asks. It follows redirects itself, one hop at a time, each hop
 //! through the same gate as a first request (see `core::gate` for why).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use url::Url;
 
 use super::cookies::CookieInfo;
-use super::governor::{Backoff, Governor, Kind, Outcome, Target, parse_retry_after};
+use super::governor::{Backoff, Governor, Kind, Outcome, Share, Target, parse_retry_after};
 pub use super::http::{ClientConfig, SetupError, chain};
 use super::stats::Stats;
 
@@ -438,8 +438,10 @@ enum Spare {
 }
 
 pub struct Session {
-    /// Tells this session's carts apart from another's.
+    /// Tells this session's carts apart from another's (and its polls, for the fair share).
     id: u64,
+    /// Its share of a remote host's polls against other sessions' (see `core::governor`).
+    weight: AtomicU32,
     cfg: ClientConfig,
     jar: Mutex<cookie_store::CookieStore>,
     net: Arc<Net>,
@@ -456,6 +458,7 @@ impl Session {
         static IDS: AtomicU64 = AtomicU64::new(1);
         Ok(Self {
             id: IDS.fetch_add(1, Relaxed),
+            weight: AtomicU32::new(1),
             cfg,
             jar: Mutex::new(cookie_store::CookieStore::default()),
             net,
@@ -475,6 +478,17 @@ impl Session {
 
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// This session's share of a busy remote host's polls, against the others' (1 by default;
+    /// `--event day2:3`, a target's `weight`): while they all wait, weight 3 gets three polls
+    /// for weight 1's one.
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight.max(1), Relaxed);
+    }
+
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Relaxed)
     }
 
     /// A new session (own cookie jar; the connections are every session's) under the same
@@ -788,7 +802,11 @@ impl Session {
                 url: url.as_str().into(),
             });
         }
-        let waited = self.net.governor.admit(&target, kind).await;
+        let share = Share {
+            key: self.id,
+            weight: self.weight(),
+        };
+        let waited = self.net.governor.admit_as(&target, kind, Some(share)).await;
         let mut failed = None;
         loop {
             let (client, generation) = self.client(failed, kind, url).await?;
