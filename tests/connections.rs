@@ -149,3 +149,37 @@ async fn the_reconnect_counts_the_connections_requests_not_a_sessions() {
         "{on_old} requests on the first"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_that_start_together_open_one_connection() {
+    // Several events start at once: their first requests leave together, before any connection
+    // is up. One opens the connection; the others wait for it and share it.
+    let d = Race::named("quiet")
+        .args(["--interval", "0"])
+        .script(
+            r#"
+            local race = require("race")
+            local url = race.options.event_url .. "secondhand/"
+            local function watch(session)
+              for _ = 1, 3 do assert(session:poll(url)) end
+              return true
+            end
+            local tasks = {}
+            for i = 1, 8 do
+              tasks[i] = race.spawn(watch, i == 1 and race.session or race.new_session())
+            end
+            race.join(table.unpack(tasks))
+            "#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let polls = d
+        .sim
+        .seen()
+        .iter()
+        .filter(|s| s.path.ends_with("/secondhand/"))
+        .count();
+    assert_eq!(polls, 24);
+    assert_eq!(d.sim.connections(), 1);
+}

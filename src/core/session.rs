@@ -180,6 +180,7 @@ impl Net {
             used: 0,
             generation: 0,
             spare: None,
+            first: None,
         }));
         conns.insert(origin.to_string(), live.clone());
         Ok(live)
@@ -425,8 +426,23 @@ struct Live {
     /// Which client this is (one more at each swap), so that a session retrying after a failed
     /// request replaces the client it failed on, not one another session already put in.
     generation: u64,
+    /// While the first request on a fresh client opens its connection: the others wait for it
+    /// (until its sender is dropped), then share that connection. Without this, sessions that
+    /// start together would each open one: which protocol (HTTP/2 or 1.1) the server speaks is
+    /// only known once a connection is up, so the client cannot tell them to wait for one.
+    first: Option<tokio::sync::watch::Receiver<()>>,
     /// The replacement client, and how the opening of its connection in the background goes.
     spare: Option<(Client, tokio::sync::watch::Receiver<Spare>)>,
+}
+
+/// What [`Session::pick`] decided: a client to send on (with, for the request that opens its
+/// connection, the guard the others wait on), or what to wait for first.
+enum Pick {
+    Send(Client, u64, Option<tokio::sync::watch::Sender<()>>),
+    /// The replacement connection, past the last moment to swap.
+    Spare(tokio::sync::watch::Receiver<Spare>),
+    /// The first request on this client, opening its connection.
+    First(tokio::sync::watch::Receiver<()>),
 }
 
 /// Where the replacement connection stands.
@@ -527,33 +543,39 @@ impl Session {
         failed: Option<u64>,
         kind: Kind,
         url: &Url,
-    ) -> Result<(Client, u64), HttpError> {
+    ) -> Result<(Client, u64, Option<tokio::sync::watch::Sender<()>>), HttpError> {
         let conn = self.net.conn(&Target::of(url).origin, &self.cfg)?;
         loop {
-            let mut opening = {
+            let pick = {
                 let mut live = conn.lock().unwrap_or_else(|e| e.into_inner());
                 // Another session may have replaced the failed client already: take that one.
                 let fresh = failed == Some(live.generation);
-                match self.pick(&mut live, fresh, kind, url)? {
-                    Ok(client) => return Ok(client),
-                    Err(opening) => opening,
-                }
+                self.pick(&mut live, fresh, kind, url)?
             };
-            // Past the last moment to swap and the replacement is still opening: wait for it
-            // (no longer than a swap's own handshake would take), then decide again.
-            let _ = opening.wait_for(|s| *s != Spare::Opening).await;
+            match pick {
+                Pick::Send(client, generation, first) => return Ok((client, generation, first)),
+                // Past the last moment to swap and the replacement is still opening: wait for it
+                // (no longer than a swap's own handshake would take), then decide again.
+                Pick::Spare(mut opening) => {
+                    let _ = opening.wait_for(|s| *s != Spare::Opening).await;
+                }
+                // Another request is opening the connection: it is up (or failed) when that
+                // request's guard is dropped.
+                Pick::First(mut first) => while first.changed().await.is_ok() {},
+            }
         }
     }
 
     /// [`Session::client`]'s decision, under the lock: the client to use, or the replacement's
     /// state to wait on.
-    fn pick(
-        &self,
-        live: &mut Live,
-        fresh: bool,
-        kind: Kind,
-        url: &Url,
-    ) -> Result<Result<(Client, u64), tokio::sync::watch::Receiver<Spare>>, HttpError> {
+    fn pick(&self, live: &mut Live, fresh: bool, kind: Kind, url: &Url) -> Result<Pick, HttpError> {
+        if let Some(first) = &live.first {
+            // Its sender alive: the first request on this client is still opening the connection.
+            if first.has_changed().is_ok() && !fresh {
+                return Ok(Pick::First(first.clone()));
+            }
+            live.first = None;
+        }
         let spare = live.spare.as_ref().map(|(_, state)| match *state.borrow() {
             // Its task ended without a word (the runtime is stopping): as good as failed.
             Spare::Opening if state.has_changed().is_err() => Spare::Failed,
@@ -572,7 +594,7 @@ impl Session {
                 live.used = 1;
             }
             Some(Spare::Opening) if due && live.used >= SWAP_BY => {
-                return Ok(Err(live.spare.as_ref().expect("opening").1.clone()));
+                return Ok(Pick::Spare(live.spare.as_ref().expect("opening").1.clone()));
             }
             Some(Spare::Opening) if !fresh => {}
             _ if fresh || due => {
@@ -594,8 +616,13 @@ impl Session {
             }
             _ => {}
         }
+        let first = (live.used == 0).then(|| {
+            let (tx, rx) = tokio::sync::watch::channel(());
+            live.first = Some(rx);
+            tx
+        });
         live.used += 1;
-        Ok(Ok((live.client.clone(), live.generation)))
+        Ok(Pick::Send(live.client.clone(), live.generation, first))
     }
 
     /// Opens `client`'s connection ahead of need with one `HEAD` of `url` (the page being polled;
@@ -809,10 +836,13 @@ impl Session {
         let waited = self.net.governor.admit_as(&target, kind, Some(share)).await;
         let mut failed = None;
         loop {
-            let (client, generation) = self.client(failed, kind, url).await?;
+            let (client, generation, opening) = self.client(failed, kind, url).await?;
             let seq = self.net.seq.fetch_add(1, Relaxed) + 1;
             self.net.stats.requests.fetch_add(1, Relaxed);
-            match self.attempt(&client, seq, method, url, form, headers).await {
+            match self
+                .attempt(&client, opening, seq, method, url, form, headers)
+                .await
+            {
                 Ok(mut r) => {
                     r.waited = waited;
                     let ms = r.ttlb.as_secs_f64() * 1000.0;
@@ -848,10 +878,14 @@ impl Session {
     }
 
     /// One request on `client` (its origin's shared connection) with this session's cookies, its
-    /// answer's cookies kept in this session's jar.
+    /// answer's cookies kept in this session's jar. `opening`: this request opens the client's
+    /// connection, and the other sessions wait until it is dropped (at the answer's headers, or
+    /// a failure).
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         client: &Client,
+        opening: Option<tokio::sync::watch::Sender<()>>,
         seq: u64,
         method: &Method,
         url: &Url,
@@ -895,6 +929,8 @@ impl Session {
         let start = Instant::now();
         let mut resp = req.send().await.map_err(|e| transport(e, &reading))?;
         let ttfb = start.elapsed();
+        // The connection is up: the sessions waiting for it go.
+        drop(opening);
         let status = resp.status().as_u16();
         let final_url = resp.url().clone();
         reading = Some(final_url.clone());
