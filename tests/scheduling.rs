@@ -134,3 +134,45 @@ async fn a_weight_that_is_not_a_whole_number_is_misuse() {
         "{d:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_files_targets_carry_their_weights() {
+    // The weights reach race.options.targets, and the built-in loop gives each session its own.
+    let d = Race::named("quiet")
+        .own_targets()
+        .script(
+            r#"
+local strategy = require("race.default")
+strategy.targets = {
+  { url = "{BASE}", event = "rehearsal" },
+  { url = "{BASE}", event = "rehearsal", weight = 3 },
+}
+function strategy.watch(opts, session)
+  local race = require("race")
+  race.log.info("watching with weight %s", tostring(opts.weight))
+  assert(session:get(opts.event_url))
+  return true
+end
+return strategy
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stderr.contains("watching with weight 3"), "{d:?}");
+    // A weight that is not one is refused at its line, before any request.
+    let d = Race::named("quiet")
+        .own_targets()
+        .script(
+            "local strategy = require(\"race.default\")\nstrategy.targets = {\n  { url = \"{BASE}\", event = \"rehearsal\", weight = 0 },\n}\nreturn strategy\n",
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert!(
+        d.stderr
+            .contains("targets[1].weight: the weight \"0\" is not a whole number from 1 to 1000"),
+        "{d:?}"
+    );
+    assert!(d.sim.seen().is_empty(), "{d:?}");
+}
