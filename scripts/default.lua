@@ -286,11 +286,14 @@ function M.attempt(page, session)
   return false
 end
 
---- The run's options for one target: its url, event, event_url and item over the flags.
----@param target {url: string, event: string, event_url: string, item?: string}
+--- The run's options for one target: its url, event, event_url, item and weight over the flags.
+---@param target {url: string, event: string, event_url: string, item?: string, weight?: integer}
 ---@return race.Options
 function M.options_for(target)
-  local own = { url = target.url, event = target.event, event_url = target.event_url, item = target.item }
+  local own = {
+    url = target.url, event = target.event, event_url = target.event_url, item = target.item,
+    weight = target.weight,
+  }
   return setmetatable(own, { __index = race.options })
 end
 
@@ -377,7 +380,10 @@ function M.run_targets(watch, targets)
   end
   local pending = {}
   for i, t in ipairs(targets) do
-    pending[i] = race.spawn(watch, M.options_for(t), i == 1 and race.session or race.new_session())
+    local session = i == 1 and race.session or race.new_session()
+    -- Its share of a busy shop's polls against the other events' (--event day2:3).
+    session:set_weight(t.weight or 1)
+    pending[i] = race.spawn(watch, M.options_for(t), session)
   end
   local message, hint
   while #pending > 0 do

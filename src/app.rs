@@ -79,6 +79,7 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
             url: base.clone(),
             event,
             item: config.item.clone(),
+            weight: 1,
         })
         .collect();
     config.client.extra_roots.extend(sim.ca_certificates());
@@ -127,6 +128,9 @@ pub async fn race(config: Config) -> Result<(), AppError> {
     }
     for w in &config.warnings {
         crate::log::warn(w);
+    }
+    for line in crate::config::budget_lines(&config.targets, config.interval) {
+        crate::log::info(line);
     }
     crate::core::handoff::set_browser_bound(config.handoff_timeout);
     let net = Net::new();

@@ -36,8 +36,9 @@ pub struct Cli {
     pub url: Option<String>,
 
     /// The event's slug: the path segment after the base URL (…/myevent/). Repeat it to watch
-    /// several events of the shop at once; the first cart ends the run.
-    #[arg(long = "event", value_name = "SLUG")]
+    /// several events of the shop at once; the first cart ends the run. `SLUG:WEIGHT` (e.g.
+    /// day2:3) gives an event a larger share of a busy shop's polls (one per 2 s for the host).
+    #[arg(long = "event", value_name = "SLUG[:WEIGHT]")]
     pub events: Vec<String>,
 
     #[command(flatten)]

@@ -217,6 +217,128 @@ pub enum ConfigError {
     #[error("--url {url} without --event: which event?")]
     #[diagnostic(code(usage::event), help("{help}"))]
     UrlWithoutEvent { url: String, help: String },
+
+    // Issue 16 D: event weights.
+    #[error("{what}: the weight {value:?} is not a whole number from 1 to {MAX_WEIGHT}")]
+    #[diagnostic(
+        code(usage::weight),
+        help(
+            "a weight shares a busy shop's polls between its events: --event day1 --event day2:3 polls day2 three times as often as day1 while the shop's budget (one poll per 2 s) is short"
+        )
+    )]
+    BadWeight { what: String, value: String },
+}
+
+/// The largest weight an event may have (`--event day2:3`, a target's `weight`).
+pub const MAX_WEIGHT: u32 = 1000;
+
+/// `--event SLUG[:WEIGHT]` into the slug and its weight (1 without one).
+pub fn event_weight(value: &str) -> Result<(&str, u32), ConfigError> {
+    match value.rsplit_once(':') {
+        None => Ok((value, 1)),
+        Some((slug, w)) => Ok((slug, parse_weight(&format!("--event {value}"), w)?)),
+    }
+}
+
+/// A weight, 1 to [`MAX_WEIGHT`]; `what` names where it came from, for the error.
+pub fn parse_weight(what: &str, value: &str) -> Result<u32, ConfigError> {
+    value
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|w| (1..=MAX_WEIGHT).contains(w))
+        .ok_or_else(|| ConfigError::BadWeight {
+            what: what.to_string(),
+            value: value.to_string(),
+        })
+}
+
+/// What sharing a remote host's floor means for the events watched on it, said at start-up: one
+/// line per remote host with several events ("100 events on tickets.example.com: each is polled
+/// about every 200 s"). Each event's rate is its weighted share of one poll per [`FLOOR`], no more
+/// than its `interval` asks for (what an event leaves goes to the others, by weight).
+pub fn budget_lines(targets: &[Watch], interval: Duration) -> Vec<String> {
+    let mut hosts: Vec<(String, Vec<&Watch>)> = Vec::new();
+    for t in targets {
+        let target = Target::of(&t.url);
+        if target.loopback {
+            continue;
+        }
+        match hosts.iter_mut().find(|(h, _)| *h == target.host) {
+            Some((_, ws)) => ws.push(t),
+            None => hosts.push((target.host, vec![t])),
+        }
+    }
+    let secs = |s: f64| {
+        if s >= 10.0 {
+            format!("{s:.0} s")
+        } else {
+            format!("{s:.1} s")
+        }
+    };
+    let mut lines = Vec::new();
+    for (host, ws) in hosts.into_iter().filter(|(_, ws)| ws.len() > 1) {
+        let periods = shared_periods(&ws.iter().map(|w| w.weight).collect::<Vec<_>>(), interval);
+        let all_same = ws.iter().all(|w| w.weight == ws[0].weight);
+        let what = if all_same {
+            let p = periods[0];
+            let why = if p <= interval.as_secs_f64() * 1.0001 {
+                " (--interval; the shop's budget of one poll per 2 s suffices)"
+            } else {
+                " (the shop's budget: one poll per 2 s, shared)"
+            };
+            format!("each is polled about every {}{why}", secs(p))
+        } else {
+            let each = ws
+                .iter()
+                .zip(&periods)
+                .map(|(w, p)| {
+                    let weight = if w.weight == 1 {
+                        String::new()
+                    } else {
+                        format!(" (weight {})", w.weight)
+                    };
+                    format!("{}{weight} about every {}", w.event, secs(*p))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{each} (one poll per 2 s for the shop, shared by weight)")
+        };
+        lines.push(format!("{} events on {host}: {what}", ws.len()));
+    }
+    lines
+}
+
+/// Each event's period between polls (s) when events of these weights share one poll per
+/// [`FLOOR`], none polled more often than every `interval`: water-filling by weight.
+pub fn shared_periods(weights: &[u32], interval: Duration) -> Vec<f64> {
+    let wanted = 1.0 / interval.as_secs_f64().max(FLOOR.as_secs_f64());
+    let mut budget = 1.0 / FLOOR.as_secs_f64();
+    let mut rate = vec![0.0; weights.len()];
+    let mut open: Vec<usize> = (0..weights.len()).collect();
+    loop {
+        let total: f64 = open.iter().map(|&i| f64::from(weights[i])).sum();
+        let capped: Vec<usize> = open
+            .iter()
+            .copied()
+            .filter(|&i| budget * f64::from(weights[i]) / total >= wanted)
+            .collect();
+        if capped.is_empty() {
+            for &i in &open {
+                rate[i] = budget * f64::from(weights[i]) / total;
+            }
+            break;
+        }
+        for &i in &capped {
+            rate[i] = wanted;
+            budget -= wanted;
+        }
+        open.retain(|i| !capped.contains(i));
+        if open.is_empty() {
+            break;
+        }
+    }
+    rate.iter().map(|r| 1.0 / r).collect()
 }
 
 /// What this invocation does, with everything it needs resolved and checked.
@@ -405,6 +527,7 @@ fn handoff_test(a: HandoffTestArgs) -> Result<HandoffTest, ConfigError> {
                 url,
                 event,
                 item: None,
+                weight: 1,
             })
         }
         _ => None,
@@ -452,12 +575,14 @@ pub enum ScriptSource {
     },
 }
 
-/// One event to watch: the shop's base URL and the event's slug (and, optionally, a product).
+/// One event to watch: the shop's base URL and the event's slug (and, optionally, a product), and
+/// its weight in sharing a busy shop's polls with the other events (1 by default).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Watch {
     pub url: Url,
     pub event: String,
     pub item: Option<String>,
+    pub weight: u32,
 }
 
 impl Watch {
@@ -681,6 +806,7 @@ pub fn check_target(
         url,
         event,
         item: item.filter(|s| !s.trim().is_empty()),
+        weight: 1,
     })
 }
 
@@ -771,7 +897,17 @@ pub fn resolve(
         }
         (Some(url), events) => events
             .iter()
-            .map(|e| check_target(url, e, args.items.first().cloned(), interval, &mut warnings))
+            .map(|e| {
+                let (slug, weight) = event_weight(e)?;
+                let w = check_target(
+                    url,
+                    slug,
+                    args.items.first().cloned(),
+                    interval,
+                    &mut warnings,
+                );
+                w.map(|w| Watch { weight, ..w })
+            })
             .collect::<Result<Vec<_>, _>>()?,
     };
     if targets.is_empty() && args.script.is_none() {
@@ -1142,6 +1278,50 @@ mod tests {
             go("not a url", &[]),
             Err(ConfigError::BadUrl { .. })
         ));
+    }
+
+    #[test]
+    fn the_budget_of_a_busy_shop_is_said_per_host() {
+        let watch = |url: &str, event: String, weight| Watch {
+            url: Url::parse(url).unwrap(),
+            event,
+            item: None,
+            weight,
+        };
+        let many: Vec<_> = (0..100)
+            .map(|i| watch("https://tickets.example.com", format!("e{i}"), 1))
+            .collect();
+        assert_eq!(
+            budget_lines(&many, DEFAULT_INTERVAL),
+            [
+                "100 events on tickets.example.com: each is polled about every 200 s (the shop's budget: one poll per 2 s, shared)"
+            ]
+        );
+        // Few enough for the interval; loopback and single events say nothing.
+        let mut few: Vec<_> = (0..3)
+            .map(|i| watch("https://Tickets.example.com.", format!("e{i}"), 1))
+            .collect();
+        few.push(watch("https://127.0.0.1:8443", "lo".into(), 1));
+        few.push(watch("https://127.0.0.1:8443", "lo2".into(), 1));
+        few.push(watch("https://other.example.com", "x".into(), 1));
+        assert_eq!(
+            budget_lines(&few, DEFAULT_INTERVAL),
+            [
+                "3 events on tickets.example.com: each is polled about every 15 s (--interval; the shop's budget of one poll per 2 s suffices)"
+            ]
+        );
+        // Weights share what is short: 1 and 3 of one poll per 2 s, at interval 2.
+        let periods = shared_periods(&[1, 3], FLOOR);
+        assert!((periods[0] - 8.0).abs() < 1e-9 && (periods[1] - 8.0 / 3.0).abs() < 1e-9);
+        // An event whose interval asks for less leaves the rest to the others.
+        let periods = shared_periods(&[1, 1, 1, 1, 4], Duration::from_secs(5));
+        assert!((periods[4] - 5.0).abs() < 1e-9, "{periods:?}");
+        assert!((periods[0] - 40.0 / 3.0).abs() < 1e-9, "{periods:?}");
+        assert_eq!(event_weight("day2:3").unwrap(), ("day2", 3));
+        assert_eq!(event_weight("day1").unwrap(), ("day1", 1));
+        for bad in ["day2:0", "day2:x", "day2:", "day2:1001", "day2:-1"] {
+            assert!(event_weight(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -58,6 +58,7 @@
 ---@field event string       the event slug
 ---@field event_url string   `{url}/{event}/`
 ---@field item string|nil    product id filter
+---@field weight integer      its share of a busy shop's polls against the other events' (`--event day2:3`, a target's `weight`; 1 by default)
 
 ---@class race.Options
 ---@field targets race.Target[]  every event watched: the flags' (--url with each --event), or the strategy's `targets`
@@ -217,6 +218,13 @@ function Session:add_to_cart(listing, referer) end
 ---@return race.Handoff
 function Session:handoff(checkout_url, opts) end
 
+--- This session's share of a busy remote shop's polls (one per 2 s for the whole host): while
+--- several sessions wait to poll it, they take turns by weight (weight 3 gets three polls for
+--- weight 1's one). 1 by default; a whole number from 1 to 1000 (anything else raises). The
+--- built-in strategies give each event's session its target's `weight`.
+---@param weight integer
+function Session:set_weight(weight) end
+
 ---@class race
 race = {}
 
@@ -226,12 +234,14 @@ race.version = ""
 ---@type race.Options
 race.options = {}
 
---- The run's HTTP session: one connection, one cookie jar.
+--- The run's HTTP session: one cookie jar (its requests go on the shop's one connection, shared
+--- by every session).
 ---@type Session
 race.session = {}
 
---- Another session: its own cookie jar and connection (a second cart), under the same rules as
---- every other (the governor is per host, not per session).
+--- Another session: its own cookie jar (a second cart) on the same connections (one per shop,
+--- each request carrying its own session's cookies), under the same rules as every other (the
+--- governor is per host, not per session).
 ---@return Session
 function race.new_session() end
 

@@ -16,6 +16,15 @@
 //!
 //! Loopback hosts are exempt from the floor and the bucket (tests and rehearsals run fast) but not
 //! from backoff. A loopback *address* reached through a name (`--resolve`) is judged by the name.
+//!
+//! Many events of one remote shop share its floor: 100 events polled every 15 s would want
+//! 6.7 polls a second, the host gets one every 2 s. Who gets the next slot is decided here, not
+//! by which sleeping task the timer happens to wake first: the polls waiting for a host are
+//! served in weighted round-robin ([`Share`]: start-time fair queueing, each waiter tagged with
+//! the virtual time its share has reached), so equal events take turns and an event of weight 3
+//! gets three slots for another's one while both are waiting. A session that was not waiting
+//! (its own interval is longer than its share) builds up no credit: its tag starts at the host's
+//! virtual time.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -59,6 +68,14 @@ pub enum Outcome {
 pub struct Backoff {
     pub delay: Duration,
     pub reason: String,
+}
+
+/// Whose poll it is, for sharing a host's floor: the session (one per watched event) and its
+/// weight (`--event day2:3`, a target's `weight`; 1 by default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub key: u64,
+    pub weight: u32,
 }
 
 /// Where a request goes, as the rules see it.
@@ -105,6 +122,83 @@ struct HostState {
     /// Token bucket: tokens left at `refilled`.
     tokens: f64,
     refilled: Option<Instant>,
+    /// The polls waiting for the floor, in the order they are to be served (see the module).
+    queue: Queue,
+}
+
+/// The weighted round-robin of the polls waiting for one host's floor.
+#[derive(Default)]
+struct Queue {
+    /// Waiting polls: (start tag, ticket). The smallest goes next; equal tags by arrival.
+    waiting: Vec<(f64, u64)>,
+    /// The start tag of the poll served last: the host's virtual time.
+    now: f64,
+    /// Each share's finish tag: where its next poll starts, if it comes at once.
+    finish: HashMap<u64, f64>,
+    tickets: u64,
+    /// Woken whenever a poll is served or leaves: the next in line may go.
+    turn: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Queue {
+    fn join(&mut self, share: Share) -> u64 {
+        self.tickets += 1;
+        let start = self
+            .finish
+            .get(&share.key)
+            .copied()
+            .unwrap_or(0.0)
+            .max(self.now);
+        self.waiting.push((start, self.tickets));
+        self.tickets
+    }
+
+    fn first(&self) -> Option<u64> {
+        self.waiting
+            .iter()
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+            .map(|w| w.1)
+    }
+
+    /// `ticket` is served: the host's virtual time moves to its tag, its share's next tag is one
+    /// weighted step on.
+    fn serve(&mut self, ticket: u64, share: Share) {
+        if let Some(i) = self.waiting.iter().position(|w| w.1 == ticket) {
+            let (start, _) = self.waiting.swap_remove(i);
+            self.now = self.now.max(start);
+            self.finish
+                .insert(share.key, start + 1.0 / f64::from(share.weight.max(1)));
+        }
+        self.turn.notify_waiters();
+    }
+
+    fn leave(&mut self, ticket: u64) {
+        self.waiting.retain(|w| w.1 != ticket);
+        self.turn.notify_waiters();
+    }
+}
+
+/// A poll's place in its host's queue; given up if the poll is (the waiting task was cancelled).
+struct Place<'a> {
+    governor: &'a Governor,
+    host: &'a str,
+    ticket: u64,
+    served: bool,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if !self.served {
+            let mut st = self
+                .governor
+                .state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(h) = st.hosts.get_mut(self.host) {
+                h.queue.leave(self.ticket);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -230,13 +324,44 @@ impl Governor {
 
     /// Waits until a request of `kind` to `t` is allowed, then books it. Returns the time waited.
     pub async fn admit(&self, t: &Target, kind: Kind) -> Duration {
+        self.admit_as(t, kind, None).await
+    }
+
+    /// [`Governor::admit`] for a poll of `share`: polls waiting for a remote host's floor take
+    /// their turns by weight (see the module).
+    pub async fn admit_as(&self, t: &Target, kind: Kind, share: Option<Share>) -> Duration {
+        let share = share.filter(|_| kind == Kind::Poll && !t.loopback);
+        let (mut place, turn) = match share {
+            Some(share) => {
+                let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let q = &mut st.hosts.entry(t.host.clone()).or_default().queue;
+                let ticket = q.join(share);
+                let place = Place {
+                    governor: self,
+                    host: &t.host,
+                    ticket,
+                    served: false,
+                };
+                (Some(place), Some(q.turn.clone()))
+            }
+            None => (None, None),
+        };
         let mut waited = Duration::ZERO;
         loop {
-            let wait = {
+            // Registered before the state is read, so a turn given in between is not missed.
+            let notified = turn.as_ref().map(|n| n.notified());
+            let mut notified = std::pin::pin!(notified);
+            if let Some(n) = notified.as_mut().as_pin_mut() {
+                n.enable();
+            }
+            let (wait, my_turn) = {
                 let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 let now = Instant::now();
                 let origin_block = st.origins.get(&t.origin).and_then(|o| o.blocked_until);
                 let h = st.hosts.entry(t.host.clone()).or_default();
+                let my_turn = place
+                    .as_ref()
+                    .is_none_or(|p| h.queue.first() == Some(p.ticket));
                 let mut until = later(h.blocked_until, origin_block).filter(|u| *u > now);
                 if !t.loopback {
                     if kind == Kind::Poll {
@@ -250,7 +375,9 @@ impl Governor {
                     }
                 }
                 match until {
-                    Some(u) => u - now,
+                    Some(u) => (u - now, my_turn),
+                    // Free, but another poll is first in line: it goes (it is woken too).
+                    None if !my_turn => (FLOOR, false),
                     None => {
                         if kind == Kind::Poll {
                             h.last_poll = Some(now);
@@ -259,12 +386,24 @@ impl Governor {
                             h.tokens = h.tokens_at(now) - 1.0;
                             h.refilled = Some(now);
                         }
+                        if let (Some(p), Some(share)) = (place.as_mut(), share) {
+                            h.queue.serve(p.ticket, share);
+                            p.served = true;
+                        }
                         return waited;
                     }
                 }
             };
-            waited += wait;
-            tokio::time::sleep(wait).await;
+            let start = Instant::now();
+            match notified.as_mut().as_pin_mut() {
+                // The first in line sleeps until the host is free; the others until a turn is
+                // given (or, at the latest, as long as the host is held).
+                Some(n) if !my_turn => {
+                    let _ = tokio::time::timeout(wait.max(FLOOR), n).await;
+                }
+                _ => tokio::time::sleep(wait).await,
+            }
+            waited += start.elapsed();
         }
     }
 
@@ -553,5 +692,77 @@ mod tests {
         // A status answer holds the whole host.
         g.record(&market, status(503)).unwrap();
         assert!(g.admit(&t("https://127.0.0.1:7/"), Kind::Poll).await >= Duration::from_secs(24));
+    }
+
+    /// Polls served, in order, when sessions of these weights all keep a poll waiting for one
+    /// remote host, until `n` polls went out.
+    async fn served(weights: &[u32], n: usize) -> Vec<u64> {
+        let g = std::sync::Arc::new(Governor::new());
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (key, &weight) in (1u64..).zip(weights) {
+            let (g, order) = (g.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let h = t("https://tickets.example.com/");
+                let share = Share { key, weight };
+                loop {
+                    g.admit_as(&h, Kind::Poll, Some(share)).await;
+                    let mut o = order.lock().unwrap();
+                    if o.len() == n {
+                        return;
+                    }
+                    o.push(key);
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        std::sync::Arc::try_unwrap(order)
+            .unwrap()
+            .into_inner()
+            .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_polls_of_one_host_take_turns() {
+        let order = served(&[1, 1, 1], 12).await;
+        // Round-robin: every three polls, each session once.
+        for turn in order.chunks(3) {
+            let mut keys = turn.to_vec();
+            keys.sort();
+            assert_eq!(keys, [1, 2, 3], "{order:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_polls_take_turns_by_weight() {
+        let order = served(&[1, 3, 1], 20).await;
+        let count = |k| order.iter().filter(|&&o| o == k).count();
+        assert_eq!((count(1), count(2), count(3)), (4, 12, 4), "{order:?}");
+        // Spread out, not in runs: the heavy session never waits more than two others' polls.
+        for w in order.windows(3) {
+            assert!(w.contains(&2), "{order:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_given_up_while_waiting_gives_its_turn_away() {
+        let g = std::sync::Arc::new(Governor::new());
+        let h = t("https://tickets.example.com/");
+        let share = |key| Some(Share { key, weight: 1 });
+        g.admit_as(&h, Kind::Poll, share(1)).await;
+        // Session 2 waits first in line for the floor, and is cancelled (its task ended).
+        let g2 = g.clone();
+        let h2 = h.clone();
+        let first = tokio::spawn(async move { g2.admit_as(&h2, Kind::Poll, share(2)).await });
+        tokio::task::yield_now().await;
+        first.abort();
+        let _ = first.await;
+        // Session 3 gets the next slot, at the floor.
+        let waited = tokio::time::timeout(FLOOR * 3, g.admit_as(&h, Kind::Poll, share(3)))
+            .await
+            .expect("the given-up place does not hold the queue");
+        assert!(waited <= FLOOR, "{waited:?}");
     }
 }

@@ -1,13 +1,14 @@
 //! How every HTTPS client is built, the marketplace session's and the webhook's alike: who we say
 //! we are, which roots we trust (parsed once, at start-up), timeouts and `--resolve` overrides.
 //! Both callers depend on this; neither depends on the other. No client follows redirects: the
-//! session does, hop by hop, through the gate (`core::gate`).
+//! session does, hop by hop, through the gate (`core::gate`). No client keeps cookies either: a
+//! marketplace client is one origin's connection, shared by every session (cookie jar) of the run,
+//! and each session sends and stores its own cookies (`core::session`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::Client;
-use reqwest_cookie_store::CookieStoreMutex;
 
 /// A client could not be built (a certificate the TLS stack refused, for one).
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +42,8 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// A client with this identity and trust; with `jar`, it keeps and sends cookies.
-    pub fn build(&self, jar: Option<Arc<CookieStoreMutex>>) -> Result<Client, SetupError> {
+    /// A client with this identity and trust, without cookies.
+    pub fn build(&self) -> Result<Client, SetupError> {
         let mut b = Client::builder()
             .user_agent(self.user_agent.clone())
             .pool_idle_timeout(Duration::from_secs(600))
@@ -54,9 +55,6 @@ impl ClientConfig {
             .tls_backend_preconfigured(self.tls()?);
         for (name, addr) in &self.resolve {
             b = b.resolve(name, *addr);
-        }
-        if let Some(jar) = jar {
-            b = b.cookie_provider(jar);
         }
         b.build().map_err(|e| SetupError(chain(&e)))
     }

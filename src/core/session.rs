@@ -1,30 +1,37 @@
-//! The HTTP session: one reqwest client (HTTP/2 where the server offers it, one connection reused),
-//! one cookie jar, and the politeness governor in front of every request.
+//! The HTTP session: one cookie jar, the politeness governor in front of every request, and the
+//! connection of each origin it reaches, shared with every other session of the run.
 //!
-//! Why the jar is a `reqwest_cookie_store` and not reqwest's own: the hand-over needs every cookie
-//! with its attributes (Secure, HttpOnly, SameSite, expiry), which reqwest's `Jar` cannot list.
+//! One connection per shop, not per session: a run watching 1000 events of one shop holds one
+//! HTTP/2 connection to it, not 1000 TLS connections (≈ 150 KB each). So the connection (a
+//! reqwest client, see [`Net`]) belongs to the origin, and keeps no cookies: each session adds its
+//! own `Cookie` header from its jar to every request and stores every hop's `Set-Cookie` into it
+//! ([`Session::attempt`]; the core follows redirects hop by hop, so every hop's cookies pass
+//! there). The jar is a `cookie_store::CookieStore` and not reqwest's own because the hand-over
+//! needs every cookie with its attributes (Secure, HttpOnly, SameSite, expiry).
 //!
 //! Connections: a pretix front end closes an HTTP/2 connection after about 1000 streams. The
-//! session swaps in a fresh client (same jar) before [`RECONNECT_AFTER`] requests. The fresh
-//! client's connection is opened in the background a few polls earlier (one `HEAD` of the polled
-//! URL, under the same rules as any request), so no poll and no cart POST waits for a handshake,
-//! and the handshake resumes the TLS session (the clients share one TLS set-up). It retries once
+//! origin's connection is swapped for a fresh client before [`RECONNECT_AFTER`] requests on it
+//! (the connection's requests, whichever session sent them). The fresh client's connection is
+//! opened in the background a few polls earlier (one `HEAD` of the polled URL, without cookies,
+//! under the same rules as any request), so no poll and no cart POST waits for a handshake,
+//! and the handshake resumes the TLS session (the clients share one TLS set-up). A server's
+//! GOAWAY or a dead connection moves every session at once: they share the client. It retries once
 //! on a transport error: always for GETs, and for POSTs only when the request never left (connect
 //! error), so a cart add is never sent twice. It never POSTs to a checkout page: paying is the
 //! person's step, whatever a script asks. It follows redirects itself, one hop at a time, each hop
 //! through the same gate as a first request (see `core::gate` for why).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::{Client, Method, header};
-use reqwest_cookie_store::CookieStoreMutex;
+use std::collections::HashMap;
 use url::Url;
 
 use super::cookies::CookieInfo;
-use super::governor::{Backoff, Governor, Kind, Outcome, Target, parse_retry_after};
+use super::governor::{Backoff, Governor, Kind, Outcome, Share, Target, parse_retry_after};
 pub use super::http::{ClientConfig, SetupError, chain};
 use super::stats::Stats;
 
@@ -143,7 +150,8 @@ impl HttpError {
 }
 
 /// What the whole process shares between sessions: the governor (so no number of sessions gets
-/// around it), the stats, the request counter and the secured carts (handed over at exit).
+/// around it), the stats, the request counter, the secured carts (handed over at exit) and the
+/// connections (one per origin, whatever the number of sessions).
 #[derive(Default)]
 pub struct Net {
     pub governor: Governor,
@@ -151,6 +159,8 @@ pub struct Net {
     seq: AtomicU64,
     /// Every cart secured, until it is handed over.
     pub carts: super::carts::Carts,
+    /// Each origin's (`Target::origin`) connection, made at its first request.
+    conns: Mutex<HashMap<String, Arc<Mutex<Live>>>>,
 }
 
 /// What a session may do and whom it tells: set when it is made, the same for every session of a
@@ -168,6 +178,29 @@ pub struct Policy {
 impl Net {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// The connection to `origin`, every session's; built from `cfg` at the first request (every
+    /// session of a run has the same configuration).
+    fn conn(&self, origin: &str, cfg: &ClientConfig) -> Result<Arc<Mutex<Live>>, SetupError> {
+        let mut conns = self.conns.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = conns.get(origin) {
+            return Ok(c.clone());
+        }
+        let live = Arc::new(Mutex::new(Live {
+            client: cfg.build()?,
+            used: 0,
+            generation: 0,
+            spare: None,
+            first: None,
+        }));
+        conns.insert(origin.to_string(), live.clone());
+        Ok(live)
+    }
+
+    /// Origins with a connection (made, not necessarily open now): for tests and benchmarks.
+    pub fn origins(&self) -> usize {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Every answer from `target` passes here: the governor records it (Retry-After, backoff on
@@ -397,11 +430,31 @@ fn size(n: usize) -> String {
     }
 }
 
+/// One origin's connection: its client, the requests sent on it (by any session), and its
+/// replacement.
 struct Live {
     client: Client,
     used: u32,
+    /// Which client this is (one more at each swap), so that a session retrying after a failed
+    /// request replaces the client it failed on, not one another session already put in.
+    generation: u64,
+    /// While the first request on a fresh client opens its connection: the others wait for it
+    /// (until its sender is dropped), then share that connection. Without this, sessions that
+    /// start together would each open one: which protocol (HTTP/2 or 1.1) the server speaks is
+    /// only known once a connection is up, so the client cannot tell them to wait for one.
+    first: Option<tokio::sync::watch::Receiver<()>>,
     /// The replacement client, and how the opening of its connection in the background goes.
     spare: Option<(Client, tokio::sync::watch::Receiver<Spare>)>,
+}
+
+/// What [`Session::pick`] decided: a client to send on (with, for the request that opens its
+/// connection, the guard the others wait on), or what to wait for first.
+enum Pick {
+    Send(Client, u64, Option<tokio::sync::watch::Sender<()>>),
+    /// The replacement connection, past the last moment to swap.
+    Spare(tokio::sync::watch::Receiver<Spare>),
+    /// The first request on this client, opening its connection.
+    First(tokio::sync::watch::Receiver<()>),
 }
 
 /// Where the replacement connection stands.
@@ -413,11 +466,12 @@ enum Spare {
 }
 
 pub struct Session {
-    /// Tells this session's carts apart from another's.
+    /// Tells this session's carts apart from another's (and its polls, for the fair share).
     id: u64,
+    /// Its share of a remote host's polls against other sessions' (see `core::governor`).
+    weight: AtomicU32,
     cfg: ClientConfig,
-    jar: Arc<CookieStoreMutex>,
-    live: Mutex<Live>,
+    jar: Mutex<cookie_store::CookieStore>,
     net: Arc<Net>,
     policy: Policy,
     /// Per watched URL: consecutive failed polls, and whether `watcher_failing` went out.
@@ -429,18 +483,12 @@ pub struct Session {
 
 impl Session {
     pub fn new(cfg: ClientConfig, net: Arc<Net>, policy: Policy) -> Result<Self, SetupError> {
-        let jar = Arc::new(CookieStoreMutex::default());
-        let client = cfg.build(Some(jar.clone()))?;
         static IDS: AtomicU64 = AtomicU64::new(1);
         Ok(Self {
             id: IDS.fetch_add(1, Relaxed),
+            weight: AtomicU32::new(1),
             cfg,
-            jar,
-            live: Mutex::new(Live {
-                client,
-                used: 0,
-                spare: None,
-            }),
+            jar: Mutex::new(cookie_store::CookieStore::default()),
             net,
             policy,
             failing: Mutex::new(std::collections::HashMap::new()),
@@ -460,7 +508,19 @@ impl Session {
         &self.policy
     }
 
-    /// A new session (own cookie jar and connection) under the same process-wide rules and policy.
+    /// This session's share of a busy remote host's polls, against the others' (1 by default;
+    /// `--event day2:3`, a target's `weight`): while they all wait, weight 3 gets three polls
+    /// for weight 1's one.
+    pub fn set_weight(&self, weight: u32) {
+        self.weight.store(weight.max(1), Relaxed);
+    }
+
+    pub fn weight(&self) -> u32 {
+        self.weight.load(Relaxed)
+    }
+
+    /// A new session (own cookie jar; the connections are every session's) under the same
+    /// process-wide rules and policy.
     pub fn sibling(&self) -> Result<Self, SetupError> {
         Self::new(self.cfg.clone(), self.net.clone(), self.policy.clone())
     }
@@ -483,35 +543,51 @@ impl Session {
         (f.0, first)
     }
 
-    /// The client for the next request; a fresh one (new connection) every [`RECONNECT_AFTER`].
-    /// Only a poll swaps the connection for a due reconnect: never a cart add or the steps that
-    /// confirm it, so no handshake ever sits between a poll that found a ticket and its POST (the
-    /// front end's limit, ~1000 streams, leaves room for the few actions past 950). The swap takes
-    /// the replacement opened in the background once it is up (see [`Session::warm_up`]).
-    async fn client(&self, fresh: bool, kind: Kind, url: &Url) -> Result<Client, HttpError> {
+    /// The client of `url`'s origin for the next request, and its generation; a fresh one (new
+    /// connection) every [`RECONNECT_AFTER`] requests on it, or when a request on generation
+    /// `failed` went wrong (`None`: none did). Only a poll swaps the connection for a due
+    /// reconnect: never a cart add or the steps that confirm it, so no handshake ever sits between
+    /// a poll that found a ticket and its POST (the front end's limit, ~1000 streams, leaves room
+    /// for the few actions past 950). The swap takes the replacement opened in the background once
+    /// it is up (see [`Session::warm_up`]).
+    async fn client(
+        &self,
+        failed: Option<u64>,
+        kind: Kind,
+        url: &Url,
+    ) -> Result<(Client, u64, Option<tokio::sync::watch::Sender<()>>), HttpError> {
+        let conn = self.net.conn(&Target::of(url).origin, &self.cfg)?;
         loop {
-            let mut opening = {
-                let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-                match self.pick(&mut live, fresh, kind, url)? {
-                    Ok(client) => return Ok(client),
-                    Err(opening) => opening,
-                }
+            let pick = {
+                let mut live = conn.lock().unwrap_or_else(|e| e.into_inner());
+                // Another session may have replaced the failed client already: take that one.
+                let fresh = failed == Some(live.generation);
+                self.pick(&mut live, fresh, kind, url)?
             };
-            // Past the last moment to swap and the replacement is still opening: wait for it
-            // (no longer than a swap's own handshake would take), then decide again.
-            let _ = opening.wait_for(|s| *s != Spare::Opening).await;
+            match pick {
+                Pick::Send(client, generation, first) => return Ok((client, generation, first)),
+                // Past the last moment to swap and the replacement is still opening: wait for it
+                // (no longer than a swap's own handshake would take), then decide again.
+                Pick::Spare(mut opening) => {
+                    let _ = opening.wait_for(|s| *s != Spare::Opening).await;
+                }
+                // Another request is opening the connection: it is up (or failed) when that
+                // request's guard is dropped.
+                Pick::First(mut first) => while first.changed().await.is_ok() {},
+            }
         }
     }
 
     /// [`Session::client`]'s decision, under the lock: the client to use, or the replacement's
     /// state to wait on.
-    fn pick(
-        &self,
-        live: &mut Live,
-        fresh: bool,
-        kind: Kind,
-        url: &Url,
-    ) -> Result<Result<Client, tokio::sync::watch::Receiver<Spare>>, HttpError> {
+    fn pick(&self, live: &mut Live, fresh: bool, kind: Kind, url: &Url) -> Result<Pick, HttpError> {
+        if let Some(first) = &live.first {
+            // Its sender alive: the first request on this client is still opening the connection.
+            if first.has_changed().is_ok() && !fresh {
+                return Ok(Pick::First(first.clone()));
+            }
+            live.first = None;
+        }
         let spare = live.spare.as_ref().map(|(_, state)| match *state.borrow() {
             // Its task ended without a word (the runtime is stopping): as good as failed.
             Spare::Opening if state.has_changed().is_err() => Spare::Failed,
@@ -526,10 +602,11 @@ impl Session {
                 ));
                 let (client, _) = live.spare.take().expect("a spare is ready");
                 live.client = client;
+                live.generation += 1;
                 live.used = 1;
             }
             Some(Spare::Opening) if due && live.used >= SWAP_BY => {
-                return Ok(Err(live.spare.as_ref().expect("opening").1.clone()));
+                return Ok(Pick::Spare(live.spare.as_ref().expect("opening").1.clone()));
             }
             Some(Spare::Opening) if !fresh => {}
             _ if fresh || due => {
@@ -537,12 +614,13 @@ impl Session {
                     "opening a fresh connection after {} requests",
                     live.used
                 ));
-                live.client = self.cfg.build(Some(self.jar.clone()))?;
+                live.client = self.cfg.build()?;
+                live.generation += 1;
                 live.used = 0;
                 live.spare = None;
             }
             None if kind == Kind::Poll && live.used >= WARM_AFTER => {
-                let client = self.cfg.build(Some(self.jar.clone()))?;
+                let client = self.cfg.build()?;
                 let (tx, rx) = tokio::sync::watch::channel(Spare::Opening);
                 let warm = Self::warm_up(self.net.clone(), client.clone(), url.clone(), tx);
                 tokio::spawn(warm);
@@ -550,8 +628,13 @@ impl Session {
             }
             _ => {}
         }
+        let first = (live.used == 0).then(|| {
+            let (tx, rx) = tokio::sync::watch::channel(());
+            live.first = Some(rx);
+            tx
+        });
         live.used += 1;
-        Ok(Ok(live.client.clone()))
+        Ok(Pick::Send(live.client.clone(), live.generation, first))
     }
 
     /// Opens `client`'s connection ahead of need with one `HEAD` of `url` (the page being polled;
@@ -758,13 +841,18 @@ impl Session {
                 url: url.as_str().into(),
             });
         }
-        let waited = self.net.governor.admit(&target, kind).await;
-        let mut retried = false;
+        let share = Share {
+            key: self.id,
+            weight: self.weight(),
+        };
+        let waited = self.net.governor.admit_as(&target, kind, Some(share)).await;
+        let mut failed = None;
         loop {
+            let (client, generation, opening) = self.client(failed, kind, url).await?;
             let seq = self.net.seq.fetch_add(1, Relaxed) + 1;
             self.net.stats.requests.fetch_add(1, Relaxed);
             match self
-                .attempt(seq, method, url, form, headers, retried, kind)
+                .attempt(&client, opening, seq, method, url, form, headers)
                 .await
             {
                 Ok(mut r) => {
@@ -787,13 +875,13 @@ impl Session {
                 Err(e) => {
                     // A refused certificate is not transient: no retry (the backoff still holds).
                     let stalled = matches!(e, HttpError::Stalled { .. });
-                    let retry = !retried
+                    let retry = failed.is_none()
                         && !e.is_tls()
                         && !stalled
                         && (*method == Method::GET || e.is_connect());
                     if retry {
                         crate::log::debug(format!("retrying once on a fresh connection: {e}"));
-                        retried = true;
+                        failed = Some(generation);
                         continue;
                     }
                     // A stall already gave the host its 15 s of rest: no backoff on top, the
@@ -809,21 +897,27 @@ impl Session {
         }
     }
 
+    /// One request on `client` (its origin's shared connection) with this session's cookies, its
+    /// answer's cookies kept in this session's jar. `opening`: this request opens the client's
+    /// connection, and the other sessions wait until it is dropped (at the answer's headers, or
+    /// a failure).
     #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
+        client: &Client,
+        opening: Option<tokio::sync::watch::Sender<()>>,
         seq: u64,
         method: &Method,
         url: &Url,
         form: Option<&[(String, String)]>,
         headers: &[(String, String)],
-        fresh: bool,
-        kind: Kind,
     ) -> Result<Response, HttpError> {
-        let client = self.client(fresh, kind, url).await?;
         let mut req = client.request(method.clone(), url.clone());
         for (k, v) in headers {
             req = req.header(k.as_str(), v.as_str());
+        }
+        if let Some(cookies) = self.cookie_header(url) {
+            req = req.header(header::COOKIE, cookies);
         }
         if let Some(form) = form {
             req = req.form(form);
@@ -875,6 +969,8 @@ impl Session {
         };
         let mut resp = sent.map_err(|e| transport(e, &reading))?;
         let ttfb = start.elapsed();
+        // The connection is up: the sessions waiting for it go.
+        drop(opening);
         let status = resp.status().as_u16();
         let final_url = resp.url().clone();
         reading = Some(final_url.clone());
@@ -889,6 +985,7 @@ impl Session {
             })
             .collect();
         let retry_after = retry_after(resp.headers());
+        self.keep_cookies(resp.headers(), &final_url);
         let mut body = BytesMut::new();
         // A redirect's headers are its whole answer (its cookies and where it goes): its body is
         // never read, so one that stalls cannot hold back a cart POST's outcome.
@@ -924,6 +1021,41 @@ impl Session {
             // Read once for the whole chain (see `send`).
             session_tag: String::new(),
         })
+    }
+
+    /// This session's `Cookie` header for `url` (what a browser would send there), if any.
+    fn cookie_header(&self, url: &Url) -> Option<header::HeaderValue> {
+        let store = self.jar.lock().unwrap_or_else(|e| e.into_inner());
+        let mut value = String::new();
+        for (name, v) in store.get_request_values(url) {
+            if !value.is_empty() {
+                value.push_str("; ");
+            }
+            value.push_str(name);
+            value.push('=');
+            value.push_str(v);
+        }
+        // A value the jar accepted is a valid header value; skip one that is not, as a browser would.
+        (!value.is_empty())
+            .then(|| header::HeaderValue::from_str(&value).ok())
+            .flatten()
+    }
+
+    /// Stores an answer's `Set-Cookie`s from `url` in this session's jar (by the cookie rules:
+    /// domain, path, Secure, expiry), as a browser does.
+    fn keep_cookies(&self, headers: &header::HeaderMap, url: &Url) {
+        let mut set = headers.get_all(header::SET_COOKIE).iter().peekable();
+        if set.peek().is_none() {
+            return;
+        }
+        let cookies = set.filter_map(|v| {
+            let s = std::str::from_utf8(v.as_bytes()).ok()?;
+            cookie_store::RawCookie::parse(s)
+                .ok()
+                .map(|c| c.into_owned())
+        });
+        let mut store = self.jar.lock().unwrap_or_else(|e| e.into_inner());
+        store.store_response_cookies(cookies, url);
     }
 
     /// Every unexpired cookie in the jar, with its attributes.

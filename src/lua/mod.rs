@@ -484,7 +484,8 @@ impl Engine {
         Ok(outcome)
     }
 
-    /// Takes the targets a strategy's table names (`targets = { { url =, event =, item = } }`)
+    /// Takes the targets a strategy's table names (`targets = { { url =, event =, item =,
+    /// weight = } }`)
     /// when no flag named any, checked as flags are (https, slug, interval floor), before any
     /// request. Flags take precedence. Always true (a guard for the `run` match arm).
     fn adopt_targets(&self, t: &Table) -> Result<bool, Box<ScriptError>> {
@@ -526,13 +527,24 @@ impl Engine {
                 .ok()
                 .and_then(|v| v.to_string().ok())
                 .filter(|s| s != "nil");
-            match crate::config::check_target(
-                &url,
-                &event,
-                item,
-                self.ctx.config.interval,
-                &mut warnings,
-            ) {
+            let weight = match e.get::<Value>("weight").unwrap_or(Value::Nil) {
+                Value::Nil => Ok(1),
+                v => crate::config::parse_weight(
+                    &format!("targets[{}].weight", i + 1),
+                    &v.to_string().unwrap_or_default(),
+                ),
+            };
+            let checked = weight.and_then(|weight| {
+                crate::config::check_target(
+                    &url,
+                    &event,
+                    item,
+                    self.ctx.config.interval,
+                    &mut warnings,
+                )
+                .map(|w| crate::config::Watch { weight, ..w })
+            });
+            match checked {
                 Ok(w) => found.push(w),
                 Err(err) => {
                     let near = if url.is_empty() {
@@ -575,6 +587,9 @@ impl Engine {
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
+        for line in crate::config::budget_lines(&found, self.ctx.config.interval) {
+            crate::log::info(line);
+        }
         *self.ctx.targets.lock().unwrap_or_else(|e| e.into_inner()) = found.clone();
         let options: Table = self
             .lua

@@ -40,6 +40,8 @@ pub struct Race {
     env: Vec<(String, String)>,
     /// Close our ends of its stdout and stderr at once, as a terminal that went away does.
     outputs_closed: bool,
+    /// The events' weights, in order (`--event NAME:W`); none: no weights given.
+    weights: Vec<u32>,
 }
 
 /// A finished run.
@@ -213,6 +215,7 @@ impl Race {
             browser: Browser::Headless,
             env: Vec::new(),
             outputs_closed: false,
+            weights: Vec::new(),
         }
     }
 
@@ -289,6 +292,12 @@ impl Race {
         self
     }
 
+    /// Give the simulator's events these weights, in order (`--event NAME:W`).
+    pub fn weights(mut self, w: &[u32]) -> Self {
+        self.weights = w.to_vec();
+        self
+    }
+
     /// Serve the simulator over plain http, as a shop run locally does.
     pub fn plain_http(mut self) -> Self {
         self.plain = true;
@@ -344,8 +353,11 @@ impl Race {
                 None => sim.base_url().to_string(),
             };
             cmd.arg("--url").arg(url).arg("--ca-cert").arg(&ca);
-            for e in sim.events() {
-                cmd.arg("--event").arg(e);
+            for (i, e) in sim.events().into_iter().enumerate() {
+                match self.weights.get(i) {
+                    Some(w) => cmd.arg("--event").arg(format!("{e}:{w}")),
+                    None => cmd.arg("--event").arg(e),
+                };
             }
         }
         if !self.args.iter().any(|a| a == "--log-dir") {

@@ -128,7 +128,7 @@ impl Webhook {
         let mut cfg = cfg.clone();
         cfg.timeout = Some(Duration::from_secs(10));
         Ok(Self {
-            client: cfg.build(None)?,
+            client: cfg.build()?,
             first_retry: Duration::from_secs(1),
             gate: None,
         })

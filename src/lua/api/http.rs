@@ -1,6 +1,7 @@
-//! Sessions: `race.session` (the run's default) and `race.new_session()` (another cookie jar and
-//! connection, under the same governor). Every operation is a method: `get`, `post`, `cookies`,
-//! `discover`, `poll`, `add_to_cart`, `handoff`. Strategies that write their own loop start here.
+//! Sessions: `race.session` (the run's default) and `race.new_session()` (another cookie jar, on
+//! the same per-shop connections, under the same governor). Every operation is a method: `get`,
+//! `post`, `cookies`, `discover`, `poll`, `add_to_cart`, `handoff`, `set_weight`. Strategies that
+//! write their own loop start here.
 
 use std::sync::Arc;
 
@@ -145,6 +146,30 @@ impl UserData for LuaSession {
         );
         m.add_method("cookies", |lua, this, ()| {
             Cookies(&this.inner.cookies()).into_lua(lua)
+        });
+        // Its share of a busy remote host's polls (see `core::governor`): a whole number, 1 to
+        // 1000; anything else is misuse.
+        m.add_method("set_weight", |_, this, weight: Value| match weight {
+            Value::Integer(w) if (1..=i64::from(crate::config::MAX_WEIGHT)).contains(&w) => {
+                this.inner.set_weight(w as u32);
+                Ok(())
+            }
+            Value::Number(w)
+                if w.fract() == 0.0
+                    && (1.0..=f64::from(crate::config::MAX_WEIGHT)).contains(&w) =>
+            {
+                this.inner.set_weight(w as u32);
+                Ok(())
+            }
+            other => Err(mlua::Error::runtime(format!(
+                "set_weight: expected a whole number from 1 to {}, got {}",
+                crate::config::MAX_WEIGHT,
+                match other {
+                    Value::Integer(i) => i.to_string(),
+                    Value::Number(n) => n.to_string(),
+                    v => format!("a {}", v.type_name()),
+                }
+            ))),
         });
     }
 }

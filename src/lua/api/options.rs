@@ -8,7 +8,7 @@ use mlua::{Lua, Table};
 use crate::config::Watch;
 use crate::lua::Context;
 
-/// `options.targets` (each `{ url, event, event_url, item }`), and `url`, `event`, `event_url` of
+/// `options.targets` (each `{ url, event, event_url, item, weight }`), and `url`, `event`, `event_url` of
 /// the first.
 pub fn set_targets(lua: &Lua, o: &Table, targets: &[Watch]) -> mlua::Result<()> {
     let list = lua.create_table()?;
@@ -18,6 +18,7 @@ pub fn set_targets(lua: &Lua, o: &Table, targets: &[Watch]) -> mlua::Result<()> 
         t.set("event", w.event.as_str())?;
         t.set("event_url", w.event_url().as_str())?;
         t.set("item", w.item.clone())?;
+        t.set("weight", w.weight)?;
         list.set(i + 1, t)?;
     }
     o.set("targets", list)?;
