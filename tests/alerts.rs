@@ -27,16 +27,23 @@ async fn hostile_recipients_and_messages_arrive_verbatim_as_arguments() {
         .map(|h| format!("{h:?}").replace("\\'", "'"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The recipient is the person's own (--imessage), hostile as it may be; a strategy can send
+    // it anything, and no one else.
+    let to = HOSTILE[0];
     let d = Race::named("quiet")
         .env("PATH", &path_with(&bin))
+        .args(["--imessage", to])
         .script(&format!(
             r#"
             local race = require("race")
             local hostile = {{ {lua_list} }}
             assert(race.session:get(race.options.event_url))
-            for i, to in ipairs(hostile) do
-              assert(race.alert.imessage(to, hostile[#hostile + 1 - i]))
+            for _, msg in ipairs(hostile) do
+              assert(race.alert.imessage({to:?}, msg))
             end
+            local ok, err = race.alert.imessage("+4917012345", "the session, stolen")
+            assert(ok == nil and err.kind == "imessage", "another recipient is refused")
+            assert(err.message:find("only the recipient given with --imessage", 1, true), err.message)
             "#
         ))
         .run()
@@ -45,8 +52,7 @@ async fn hostile_recipients_and_messages_arrive_verbatim_as_arguments() {
     let calls = osascript_calls(&rec);
     assert_eq!(calls.len(), HOSTILE.len(), "{d:?}");
     let got: HashSet<Vec<String>> = calls.iter().map(|(_, a, _)| a.clone()).collect();
-    for (i, to) in HOSTILE.iter().enumerate() {
-        let msg = HOSTILE[HOSTILE.len() - 1 - i];
+    for msg in HOSTILE {
         assert!(
             got.contains(&vec!["-".to_string(), to.to_string(), msg.to_string()]),
             "{to:?} / {msg:?} in {got:?}"

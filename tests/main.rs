@@ -3,6 +3,7 @@
 
 mod support;
 
+mod adversary;
 mod alerts;
 mod cart_outcome;
 mod commands;

@@ -115,6 +115,9 @@ pub enum Fault {
     /// The headers and the first half of the ordinary page, then the rest one byte every this
     /// many milliseconds.
     Trickle(u64),
+    /// The ordinary page; from now on a won cart POST's answer (302 to the checkout, with its
+    /// cookies) sends its headers and part of a body, then stalls, and so does the checkout page.
+    CartAnswerStall,
 }
 
 /// What the simulated marketplace does, poll by poll. Poll numbers count marketplace GETs from 1.
@@ -515,6 +518,8 @@ struct Inner {
     event_gets: u32,
     /// The checkout page stalls after its headers (see [`Fault::CheckoutStall`]).
     checkout_stall: bool,
+    /// A won cart POST's answer stalls after its headers (see [`Fault::CartAnswerStall`]).
+    cart_answer_stall: bool,
     /// The shop's first cart add was refused already.
     shop_lost_once: bool,
     market_gets: u32,

