@@ -50,3 +50,33 @@ async fn a_strategy_cannot_hand_the_session_over_on_another_site() {
         assert_cart_handed_over_at_exit(&d);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_string_held_many_times_cannot_grow_json_past_the_memory_cap() {
+    // 400 references to one 2 MB string: 800 MB of JSON under a 64 MB cap. Measured before any
+    // of it is built: the script's error, never an aborted process holding a cart.
+    let d = Race::named("instant")
+        .args(["--memory-limit-mb", "64"])
+        .script(&format!(
+            r#"{SECURE_FIRST}
+local x = string.rep("x", 2 * 1024 * 1024)
+local t = {{}}
+for i = 1, 400 do t[i] = x end
+for _, f in ipairs({{ race.json.encode, function(v) return race.store.set("k", v) end,
+                     function(v) return race.alert.event("tickets_available", {{ listings = v }}) end }}) do
+  local ok, err = pcall(f, t)
+  assert(not ok and tostring(err):find("too large to write out", 1, true), tostring(err))
+end
+local loop = {{}}
+loop.self = loop
+local ok, err = pcall(race.json.encode, loop)
+assert(not ok and tostring(err):find("nested deeper", 1, true), tostring(err))
+error("all refused")
+"#
+        ))
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert!(d.stderr.contains("all refused"), "{d:?}");
+    assert_cart_handed_over_at_exit(&d);
+}

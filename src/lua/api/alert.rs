@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use mlua::{Lua, LuaSerdeExt, Table, Value};
+use mlua::{Lua, Table, Value};
 
 use super::{fail, ok, url_arg};
 use crate::core::notify::{EVENTS, RESERVED_FIELDS};
@@ -22,7 +22,7 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                 let c = c.clone();
                 async move {
                     let url = url_arg(&url, "a webhook URL")?;
-                    let json: serde_json::Value = lua.from_value(payload)?;
+                    let json = super::json::to_json(&lua, &c, payload)?;
                     let wait = match &opts {
                         Some(o) => o.get::<Option<bool>>("wait")?.unwrap_or(false),
                         None => false,
@@ -76,7 +76,7 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                 )));
             }
             let fields = match fields {
-                Some(f) => match lua.from_value::<serde_json::Value>(Value::Table(f))? {
+                Some(f) => match super::json::to_json(lua, &c, Value::Table(f))? {
                     serde_json::Value::Object(m) => m,
                     serde_json::Value::Array(a) if a.is_empty() => serde_json::Map::new(),
                     _ => {

@@ -16,9 +16,49 @@ use super::{fail, ok};
 use crate::lua::Context;
 
 /// A Lua value as JSON (a table with keys 1..n is an array, any other an object); functions and
-/// userdata raise.
-pub fn to_json(v: Value) -> mlua::Result<serde_json::Value> {
+/// userdata raise. The tree is built outside Lua's allocator, and one Lua string held by many
+/// tables becomes many copies: so the value is measured first (each string counted every time it
+/// is reached, nesting to [`MAX_DEPTH`]) and raises unless its JSON fits in what is left under
+/// `--memory-limit-mb` (`ctx`'s cap less what the script holds). A value too large is the
+/// script's error, never an aborted process holding a cart.
+pub fn to_json(lua: &Lua, ctx: &Context, v: Value) -> mlua::Result<serde_json::Value> {
+    let cap = ctx.config.memory_limit_mb.saturating_mul(1024 * 1024);
+    // The tree and the text made from it.
+    let mut left = cap.saturating_sub(lua.used_memory()) / 2;
+    measure(&v, &mut left, 0)?;
     serde_json::to_value(&v).map_err(|e| mlua::Error::runtime(format!("not JSON: {e}")))
+}
+
+/// How deep a value may nest to become JSON (serde_json reads no deeper).
+pub const MAX_DEPTH: usize = 128;
+
+/// Takes `v`'s JSON size (with a tree node's overhead per value) from `left`; raises when it
+/// runs out or `v` nests deeper than [`MAX_DEPTH`] (a table that holds itself, for one).
+fn measure(v: &Value, left: &mut usize, depth: usize) -> mlua::Result<()> {
+    const NODE: usize = 48;
+    let cost = match v {
+        Value::String(s) => s.as_bytes().len() + NODE,
+        Value::Table(t) => {
+            if depth >= MAX_DEPTH {
+                return Err(mlua::Error::runtime(format!(
+                    "not JSON: nested deeper than {MAX_DEPTH} tables (or a table that holds itself)"
+                )));
+            }
+            for pair in t.pairs::<Value, Value>() {
+                let (k, v) = pair?;
+                measure(&k, left, depth + 1)?;
+                measure(&v, left, depth + 1)?;
+            }
+            NODE
+        }
+        _ => NODE,
+    };
+    *left = left.checked_sub(cost).ok_or_else(|| {
+        mlua::Error::runtime(
+            "not JSON: the value is too large to write out under --memory-limit-mb",
+        )
+    })?;
+    Ok(())
 }
 
 pub fn from_json(lua: &Lua, v: &serde_json::Value) -> mlua::Result<Value> {
@@ -39,9 +79,12 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     let t = lua.create_table()?;
     t.set(
         "encode",
-        lua.create_function(|_, v: Value| {
-            let j = to_json(v)?;
-            serde_json::to_string(&j).map_err(|e| mlua::Error::runtime(e.to_string()))
+        lua.create_function({
+            let ctx = ctx.clone();
+            move |lua, v: Value| {
+                let j = to_json(lua, &ctx, v)?;
+                serde_json::to_string(&j).map_err(|e| mlua::Error::runtime(e.to_string()))
+            }
         })?,
     )?;
     t.set(

@@ -60,10 +60,11 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
         )?,
     )?;
     let s = store;
+    let ctx = ctx.clone();
     t.set(
         "set",
-        lua.create_function(move |_, (key, value): (String, Value)| {
-            let v = to_json(value)?;
+        lua.create_function(move |lua, (key, value): (String, Value)| {
+            let v = to_json(lua, &ctx, value)?;
             s.with(|m| {
                 if v.is_null() {
                     m.remove(&key);
