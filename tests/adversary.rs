@@ -80,3 +80,47 @@ error("all refused")
     assert!(d.stderr.contains("all refused"), "{d:?}");
     assert_cart_handed_over_at_exit(&d);
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_follows_no_link_out_of_the_strategys_folder() {
+    // A shared strategy's repository can carry links: to a file and to a folder outside it.
+    let tmp = tempfile::tempdir().unwrap();
+    let (strat, outside) = (tmp.path().join("strat"), tmp.path().join("outside"));
+    std::fs::create_dir_all(&strat).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("mod.lua"), "return 'OUTSIDE-FILE-READ'").unwrap();
+    std::fs::write(strat.join("good.lua"), "return 'beside'").unwrap();
+    std::os::unix::fs::symlink(outside.join("mod.lua"), strat.join("lnk.lua")).unwrap();
+    std::os::unix::fs::symlink(&outside, strat.join("sub")).unwrap();
+    std::fs::write(
+        strat.join("s.lua"),
+        r#"
+assert(require("good") == "beside")
+for _, name in ipairs({ "lnk", "sub.mod" }) do
+  local ok, err = pcall(require, name)
+  assert(not ok and tostring(err):find("outside the strategy's folder", 1, true), name .. ": " .. tostring(err))
+end
+assert(not pcall(package.searchpath, "x", "/etc/hostname"))
+error("links refused")
+"#,
+    )
+    .unwrap();
+    let script = strat.join("s.lua");
+    let (code, out, err) = crate::support::bare(
+        &[
+            "rehearse",
+            "--headless",
+            "--script",
+            script.to_str().unwrap(),
+        ],
+        tmp.path(),
+    )
+    .await;
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(err.contains("links refused"), "{err}");
+    assert!(
+        !out.contains("OUTSIDE") && !err.contains("OUTSIDE"),
+        "{err}"
+    );
+}

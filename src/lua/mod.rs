@@ -275,6 +275,7 @@ impl Engine {
             dir
         };
         package.set("path", format!("{0}/?.lua;{0}/?/init.lua", dir.display()))?;
+        let module_dir = dir;
         package.set("cpath", "")?;
 
         let race = lua.create_table()?;
@@ -360,9 +361,21 @@ impl Engine {
         )?;
         // `require` reads modules as text only (the stock file searcher also takes bytecode).
         let chunks = self.ctx.chunks.clone();
+        let root = std::fs::canonicalize(&module_dir).ok();
         g.set(
             "__race_read_module",
             lua.create_function(move |_, path: String| {
+                // A link in the folder (a shared strategy's repository can carry one) must not
+                // lead outside it: the real path must lie inside the folder's real path.
+                let inside = std::fs::canonicalize(&path)
+                    .ok()
+                    .zip(root.as_ref())
+                    .is_some_and(|(real, root)| real.starts_with(root));
+                if !inside {
+                    return Err(mlua::Error::runtime(format!(
+                        "module {path} is outside the strategy's folder (a link?): modules are read from that folder only"
+                    )));
+                }
                 let text = std::fs::read(&path)
                     .map_err(|e| mlua::Error::runtime(format!("cannot read module {path}: {e}")))?;
                 let text = String::from_utf8(text).map_err(|_| {
@@ -382,6 +395,8 @@ impl Engine {
             -- that changes package.path (or cpath: no C searcher is left) reaches no other file.
             local module_path = package.path
             __race_stopped, __race_read_module = nil, nil
+            -- searchpath would tell a script whether any file exists anywhere.
+            package.searchpath = function() error("package.searchpath is not available in strategies: require(\"module\") finds modules beside the strategy", 2) end
             local function pass(r)
               local why = stopped()
               if why then raw_error(why, 0) end
