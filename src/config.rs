@@ -1119,9 +1119,6 @@ pub fn check_private_dir(flag: &'static str, dir: &std::path::Path) -> Result<()
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        let Ok(m) = std::fs::metadata(dir) else {
-            return Ok(());
-        };
         let unsafe_dir = |reason: String| ConfigError::UnsafeDir {
             flag,
             path: dir.display().to_string(),
@@ -1129,6 +1126,35 @@ pub fn check_private_dir(flag: &'static str, dir: &std::path::Path) -> Result<()
         };
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
+        // Its parents too, as ssh checks them: someone who may rename entries in a parent can
+        // swap the folder for another after this check. A parent must be yours or root's, and
+        // closed to others' writes, or sticky (like /tmp: others cannot rename what is yours).
+        // For a folder still to be made, from the nearest one that exists.
+        let first = if dir.exists() { 1 } else { 0 };
+        let start = dir.ancestors().find(|a| a.exists()).unwrap_or(dir);
+        if let Ok(real) = std::fs::canonicalize(start) {
+            for parent in real.ancestors().skip(first) {
+                let Ok(p) = std::fs::metadata(parent) else {
+                    continue;
+                };
+                let open = p.mode() & 0o022 != 0 && p.mode() & 0o1000 == 0;
+                if (p.uid() != me && p.uid() != 0) || open {
+                    return Err(unsafe_dir(format!(
+                        "its parent folder {} {} (mode {:o}): whoever can rename entries there can swap the folder",
+                        parent.display(),
+                        if open {
+                            "is open to others' writes"
+                        } else {
+                            "belongs to another user"
+                        },
+                        p.mode() & 0o7777
+                    )));
+                }
+            }
+        }
+        let Ok(m) = std::fs::metadata(dir) else {
+            return Ok(());
+        };
         if m.uid() != me {
             return Err(unsafe_dir(format!(
                 "the folder belongs to another user (uid {}, you are {me})",

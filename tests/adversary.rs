@@ -124,3 +124,49 @@ error("links refused")
         "{err}"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_dir_inside_a_folder_others_can_write_is_refused() {
+    // Whoever may rename entries in a parent can swap the folder for a link after the check.
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let open = tmp.path().join("open");
+    let logs = open.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let args = |dir: &std::path::Path| {
+        vec![
+            "--url".to_string(),
+            "https://tickets.example.com".into(),
+            "--event".into(),
+            "ev".into(),
+            "--headless".into(),
+            "--log-dir".into(),
+            dir.display().to_string(),
+        ]
+    };
+    for dir in [logs.clone(), logs.join("not-yet")] {
+        let a = args(&dir);
+        let (code, _, err) = crate::support::bare(
+            &a.iter().map(String::as_str).collect::<Vec<_>>(),
+            tmp.path(),
+        )
+        .await;
+        assert_eq!(code, 2, "{}: {err}", dir.display());
+        assert!(err.contains("is open to others' writes"), "{err}");
+    }
+    // Sticky, as /tmp is: others cannot rename what is ours there.
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let d = Race::named("instant")
+        .args(["--log-dir", logs.to_str().unwrap()])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert_eq!(
+        crate::support::logged_in(&logs, ".cookies.").len(),
+        2,
+        "{d:?}"
+    );
+}

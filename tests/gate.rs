@@ -193,6 +193,40 @@ async fn redirects_through_many_names_draw_on_the_landing_hosts_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polls_redirect_hops_keep_the_2_s_floor() {
+    // A GET that redirects within one remote host: each hop is a poll of that host, so the
+    // polls stay 2 s apart however many redirects a page makes.
+    let d = Race::named("quiet")
+        .args(["--resolve", "shop.test:127.0.0.1", "--allow-host", "shop.test"])
+        .script(&script(
+            r#"
+  for i = 1, 2 do
+    say("hop" .. i, race.session:get(redirect("shop.test", 302, at("shop.test", "/_hostile/landed"))))
+  end
+"#,
+        ))
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let mut at: Vec<_> = d
+        .sim
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.starts_with("/_hostile/"))
+        .map(|s| s.at)
+        .collect();
+    at.sort();
+    assert_eq!(at.len(), 4, "two redirects and two landings: {d:?}");
+    for w in at.windows(2) {
+        assert!(
+            w[1] - w[0] >= Duration::from_millis(1900),
+            "{:?}\n{d:?}",
+            w[1] - w[0]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scripts_webhooks_to_a_remote_host_draw_on_its_budget() {
     let d = Race::named("quiet")
         .args([

@@ -745,7 +745,6 @@ impl Session {
         let (mut method, mut url, mut form) = (method, url.clone(), form);
         let mut hop_headers = headers.to_vec();
         let (mut waited, mut took, mut cookies_set) = (Duration::ZERO, Duration::ZERO, false);
-        let mut kind = kind;
         for hop in 0..=super::gate::MAX_HOPS {
             let mut r = self.hop(&method, &url, form, &hop_headers, kind).await?;
             waited += r.waited;
@@ -794,8 +793,8 @@ impl Session {
                     hop_headers.push(("referer".into(), r));
                 }
             }
-            // A hop is part of what its first request does: held by the budget, not the floor.
-            kind = Kind::Action;
+            // A hop is a request of the same kind as the first: a poll's hops keep the 2 s floor
+            // (a redirecting name must not make polls faster), an action's only the budget.
             method = m;
             url = next;
         }
