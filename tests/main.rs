@@ -11,6 +11,7 @@ mod engine;
 mod errors;
 mod gate;
 mod handoff;
+mod lazy_body;
 mod lua_api;
 mod output;
 mod politeness;

@@ -1,10 +1,17 @@
 //! The core's values as Lua sees them, and back: `IntoLua` for answers, listings and cookies,
 //! `FromLua` for a listing a strategy hands back to be bought. One place decides each table's
 //! shape; the stubs' `---@field` lines document it, and a test holds the two together.
+//!
+//! An answer's `body` is lazy: it stays in Rust (the answer's shared bytes) until a script reads
+//! it, then becomes a Lua string, once. A live marketplace page is ~15 KB, and a strategy that
+//! reads only what the core found (`state`, `listings`) would otherwise copy it into the VM on
+//! every poll and make the collector sweep it again: most of a long watch's Lua garbage.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use mlua::{FromLua, IntoLua, Lua, Table, Value};
+use bytes::Bytes;
+use mlua::{FromLua, IntoLua, Lua, RegistryKey, Table, UserData, Value};
 
 use super::url_arg;
 use crate::core::cookies::CookieInfo;
@@ -44,7 +51,7 @@ impl Resp<'_> {
             ("ok", Field::Bool(r.ok())),
             ("url", Field::Str(r.url.as_str().as_bytes())),
             ("headers", Field::Map(&headers)),
-            ("body", Field::Str(&r.body)),
+            // `body` is added when first read (see the top).
             ("size", Field::Int(r.body.len() as i64)),
             ("ttfb", Field::Num(r.ttfb.as_secs_f64())),
             ("ttlb", Field::Num(r.ttlb.as_secs_f64())),
@@ -52,8 +59,91 @@ impl Resp<'_> {
             ("retry_after", secs(r.retry_after)),
             ("backoff", secs(r.backoff.as_ref().map(|b| b.delay))),
         ];
-        fields_table(lua, &[&fields, extra], arg)
+        let t = fields_table(lua, &[&fields, extra], arg)?;
+        lazy_body(lua, &t, &r.body)?;
+        Ok(t)
     }
+}
+
+/// A body not yet read by the script, kept beside its answer's table.
+struct PendingBody(Bytes);
+
+impl UserData for PendingBody {}
+
+/// What lazy bodies share in one VM: the answers' metatable, the weak-keyed table of bodies
+/// not yet read (answer table -> [`PendingBody`]), and how many bodies became Lua strings.
+struct LazyBodies {
+    meta: RegistryKey,
+    pending: RegistryKey,
+    made: AtomicUsize,
+}
+
+/// The metatable: `__index` turns the pending body into the answer's `body` field on its first
+/// read (later reads find the field itself); `__pairs` does so first, so `pairs` lists `body`
+/// as it lists every other field.
+const LAZY_BODY_META: &str = r#"
+local pending, make = ...
+local function index(t, k)
+  if k == "body" then
+    local b = pending[t]
+    if b ~= nil then
+      local s = make(b)
+      rawset(t, "body", s)
+      pending[t] = nil
+      return s
+    end
+  end
+  return nil
+end
+return {
+  __index = index,
+  __pairs = function(t)
+    index(t, "body")
+    return next, t, nil
+  end,
+}
+"#;
+
+fn lazy_bodies(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, LazyBodies>> {
+    if let Some(b) = lua.app_data_ref::<LazyBodies>() {
+        return Ok(b);
+    }
+    let pending = lua.create_table()?;
+    let weak = lua.create_table()?;
+    weak.raw_set("__mode", "k")?;
+    pending.set_metatable(Some(weak))?;
+    let make = lua.create_function(|lua, b: mlua::AnyUserData| {
+        let s = lua.create_string(&b.borrow::<PendingBody>()?.0)?;
+        if let Some(l) = lua.app_data_ref::<LazyBodies>() {
+            l.made.fetch_add(1, Relaxed);
+        }
+        Ok(s)
+    })?;
+    let meta: Table = lua
+        .load(LAZY_BODY_META)
+        .set_name("=race/response")
+        .call((pending.clone(), make))?;
+    lua.set_app_data(LazyBodies {
+        meta: lua.create_registry_value(meta)?,
+        pending: lua.create_registry_value(pending)?,
+        made: AtomicUsize::new(0),
+    });
+    Ok(lua.app_data_ref::<LazyBodies>().expect("just set"))
+}
+
+/// Gives the answer's table `t` its body, to be made a Lua string when first read.
+fn lazy_body(lua: &Lua, t: &Table, body: &Bytes) -> mlua::Result<()> {
+    let l = lazy_bodies(lua)?;
+    let pending: Table = lua.registry_value(&l.pending)?;
+    pending.raw_set(t, PendingBody(body.clone()))?;
+    t.set_metatable(Some(lua.registry_value::<Table>(&l.meta)?))
+}
+
+/// How many answers' bodies scripts have read in this VM (each becomes a Lua string once).
+#[cfg(test)]
+pub fn bodies_made(lua: &Lua) -> usize {
+    lua.app_data_ref::<LazyBodies>()
+        .map_or(0, |l| l.made.load(Relaxed))
 }
 
 /// A plain value for [`fields_table`].
@@ -304,5 +394,90 @@ impl FromLua for CartProduct {
             action,
             fields,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn answer(body: &str) -> Response {
+        Response {
+            seq: 7,
+            method: reqwest::Method::GET,
+            status: 200,
+            url: url::Url::parse("https://t.example/e/secondhand/").unwrap(),
+            headers: vec![("content-type".into(), "text/html".into())],
+            body: Bytes::from(body.to_string()),
+            ttfb: Duration::ZERO,
+            ttlb: Duration::ZERO,
+            waited: Duration::ZERO,
+            retry_after: None,
+            backoff: None,
+            session_tag: "-".into(),
+        }
+    }
+
+    /// A strategy that reads only what the core found never pays for the page: a thousand
+    /// answers handed over and read as a poll loop reads them make no Lua string of a body.
+    #[test]
+    fn a_body_never_read_is_never_made() {
+        let lua = Lua::new();
+        let body = "<html>".to_string() + &"x".repeat(15_000) + "</html>";
+        let seen: mlua::Function = lua
+            .load(
+                "return function(r) return r.status == 200 and r.size > 0 and r.nope == nil \
+                 and rawget(r, 'body') == nil end",
+            )
+            .eval()
+            .unwrap();
+        let r = answer(&body);
+        // The first answer makes what all answers share; the collector is held still so the
+        // VM's bytes count what each answer costs.
+        let _ = Resp(&r).table(&lua).unwrap();
+        lua.gc_stop();
+        let before = lua.used_memory();
+        for _ in 0..1000 {
+            let t = Resp(&r).table(&lua).unwrap();
+            assert!(seen.call::<bool>(t).unwrap());
+        }
+        let per_answer = (lua.used_memory() - before) / 1000;
+        assert!(per_answer < 2048, "{per_answer} bytes of Lua memory per answer");
+        assert_eq!(bodies_made(&lua), 0);
+    }
+
+    /// A script that reads `body` gets it whole, as one string made once, and `pairs` lists it
+    /// (whether read before or not).
+    #[test]
+    fn a_body_read_is_whole_and_made_once() {
+        let lua = Lua::new();
+        let body = "<html>\0".to_string() + &"é".repeat(8_000) + "</html>";
+        let r = answer(&body);
+        let t = Resp(&r).table(&lua).unwrap();
+        let check: mlua::Function = lua
+            .load(
+                r#"return function(r, want)
+                  assert(rawget(r, "body") == nil)
+                  local keys = {}
+                  for k in pairs(r) do keys[k] = true end
+                  assert(keys.body and keys.status and keys.size)
+                  assert(rawget(r, "body") == want and r.body == want and #r.body == r.size)
+                  local again = r.body
+                  return again:sub(1, 6) == "<html>"
+                end"#,
+            )
+            .eval()
+            .unwrap();
+        let want = lua.create_string(&body).unwrap();
+        assert!(check.call::<bool>((t, want)).unwrap());
+        assert_eq!(bodies_made(&lua), 1);
+        // Read directly, without pairs first.
+        let t = Resp(&r).table(&lua).unwrap();
+        assert_eq!(
+            t.get::<mlua::LuaString>("body").unwrap().as_bytes().as_ref(),
+            body.as_bytes()
+        );
+        assert_eq!(bodies_made(&lua), 2);
     }
 }
