@@ -38,6 +38,8 @@ pub const WARM_AFTER: u32 = RECONNECT_AFTER - 10;
 const SWAP_BY: u32 = RECONNECT_AFTER + 30;
 /// Bodies larger than this are cut off: no marketplace page is anywhere near it.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
+/// The most of an answer's stated length reserved before its bytes arrive.
+const PRESIZE_MAX: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -848,7 +850,11 @@ impl Session {
             })
             .collect();
         let retry_after = retry_after(resp.headers());
-        let mut body = BytesMut::new();
+        // Sized once from the length the answer states (a live page arrives in several DATA
+        // frames: without it, each grows and copies the buffer again), up to a size no server
+        // can make us reserve for nothing.
+        let stated = resp.content_length().unwrap_or(0) as usize;
+        let mut body = BytesMut::with_capacity(stated.min(PRESIZE_MAX));
         while let Some(chunk) = resp.chunk().await.map_err(|e| transport(e, &reading))? {
             if body.len() + chunk.len() > MAX_BODY {
                 crate::log::warn(format!("{url}: answer cut off at {MAX_BODY} bytes"));
