@@ -283,7 +283,12 @@ fn h2load(url: &str, n: u32) -> Duration {
     // Its report is a few lines: the pipe holds it until it is read after the exit.
     let (ok, (cpu, _)) = wait_with_usage(child.id());
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     let want = format!("{n} succeeded");
     assert!(ok && out.contains(&want), "h2load failed:\n{out}");
     cpu

@@ -471,7 +471,10 @@ mod tests {
             assert!(seen.call::<bool>(t).unwrap());
         }
         let per_answer = (lua.used_memory() - before) / 1000;
-        assert!(per_answer < 2048, "{per_answer} bytes of Lua memory per answer");
+        assert!(
+            per_answer < 2048,
+            "{per_answer} bytes of Lua memory per answer"
+        );
         assert_eq!(bodies_made(&lua), 0);
         // The bodies of dropped answers do not wait in memory for a collection Lua has no cause
         // to run: 10 000 more, the collector running as it likes, hold a bounded few.
@@ -512,7 +515,10 @@ mod tests {
         // Read directly, without pairs first.
         let t = Resp(&r).table(&lua).unwrap();
         assert_eq!(
-            t.get::<mlua::LuaString>("body").unwrap().as_bytes().as_ref(),
+            t.get::<mlua::LuaString>("body")
+                .unwrap()
+                .as_bytes()
+                .as_ref(),
             body.as_bytes()
         );
         assert_eq!(bodies_made(&lua), 2);
