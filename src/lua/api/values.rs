@@ -86,6 +86,10 @@ struct LazyBodies {
     pending: RegistryKey,
     made: AtomicUsize,
     held: Arc<AtomicUsize>,
+    /// The bytes held at which the next step may run.
+    step_at: AtomicUsize,
+    /// Steps run for held bodies.
+    steps: AtomicUsize,
 }
 
 /// Bytes of unread bodies past which each new answer first runs a step of the collector. The
@@ -144,6 +148,8 @@ fn lazy_bodies(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, LazyBodies>> {
         pending: lua.create_registry_value(pending)?,
         made: AtomicUsize::new(0),
         held: Arc::new(AtomicUsize::new(0)),
+        step_at: AtomicUsize::new(0),
+        steps: AtomicUsize::new(0),
     });
     Ok(lua.app_data_ref::<LazyBodies>().expect("just set"))
 }
@@ -151,8 +157,13 @@ fn lazy_bodies(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, LazyBodies>> {
 /// Gives the answer's table `t` its body, to be made a Lua string when first read.
 fn lazy_body(lua: &Lua, t: &Table, body: &Bytes) -> mlua::Result<()> {
     let l = lazy_bodies(lua)?;
-    if l.held.load(Relaxed) > HELD_STEP {
+    // At most one step per HELD_STEP of new bodies: a step that frees nothing (an incremental
+    // cycle still marking a large heap) is not repeated on every answer after it.
+    let held = l.held.load(Relaxed);
+    if held > HELD_STEP && held >= l.step_at.load(Relaxed) {
         lua.gc_step()?;
+        l.steps.fetch_add(1, Relaxed);
+        l.step_at.store(l.held.load(Relaxed) + HELD_STEP, Relaxed);
     }
     let pending: Table = lua.registry_value(&l.pending)?;
     l.held.fetch_add(body.len(), Relaxed);
@@ -426,6 +437,12 @@ impl FromLua for CartProduct {
 }
 
 #[cfg(test)]
+fn held_steps(lua: &Lua) -> usize {
+    lua.app_data_ref::<LazyBodies>()
+        .map_or(0, |l| l.steps.load(Relaxed))
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
@@ -522,5 +539,22 @@ mod tests {
             body.as_bytes()
         );
         assert_eq!(bodies_made(&lua), 2);
+    }
+
+    /// A large heap under the incremental collector: a step frees no body until its cycle
+    /// ends, and must not then run again on every answer (each would mark more of the heap).
+    #[test]
+    fn unread_bodies_step_the_collector_at_most_once_per_half_megabyte() {
+        let lua = Lua::new();
+        lua.load("big = {} for i = 1, 200000 do big[i] = { i, tostring(i) } end")
+            .exec()
+            .unwrap();
+        let body = "x".repeat(15_000);
+        let r = answer(&body);
+        for _ in 0..1000 {
+            drop(Resp(&r).table(&lua).unwrap());
+        }
+        let most = 1000 * body.len() / HELD_STEP + 1;
+        assert!(held_steps(&lua) <= most, "{} steps", held_steps(&lua));
     }
 }
