@@ -374,6 +374,9 @@ fn main() {
     let wrapped = std::env::var_os("POLL_COST_WRAP").is_some_and(|w| !w.is_empty());
     let grew = long.peak - short.peak > RSS_GROWTH_KB || long.anon - short.anon > RSS_GROWTH_KB;
     let over = long.peak > RSS_LIMIT_KB || long.anon > ANON_LIMIT_KB;
+    // `exit` runs no destructors: nginx is stopped and the temp folder removed first.
+    drop(nginx);
+    drop(dir);
     if !wrapped && (over || grew) {
         eprintln!("poll_cost: memory check FAILED");
         std::process::exit(1);
