@@ -14,6 +14,7 @@ mod engine;
 mod errors;
 mod gate;
 mod handoff;
+mod lazy_body;
 mod lua_api;
 mod output;
 mod politeness;

@@ -92,8 +92,8 @@
 ---@field ok boolean          2xx
 ---@field url string          final URL, after redirects
 ---@field headers table<string,string> lower-case names
----@field body string
----@field size integer
+---@field body string       the page, made a Lua string when first read (a strategy that never reads it never pays for it; `pairs` lists it, `rawget` finds it once read)
+---@field size integer       the body's length in bytes
 ---@field ttfb number         seconds to the first byte
 ---@field ttlb number         seconds to the last byte
 ---@field waited number       seconds the politeness governor held the request back

@@ -51,6 +51,8 @@ pub const MAX_BODY: usize = 8 * 1024 * 1024;
 /// of waiting out the client's 30 s timeout. Not retried at once: the next poll is the fresh
 /// request.
 pub const STALL_AFTER: Duration = Duration::from_secs(15);
+/// The most of an answer's stated length reserved before its bytes arrive.
+const PRESIZE_MAX: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -985,7 +987,11 @@ impl Session {
             .collect();
         let retry_after = retry_after(resp.headers());
         self.keep_cookies(resp.headers(), &final_url);
-        let mut body = BytesMut::new();
+        // Sized once from the length the answer states (a live page arrives in several DATA
+        // frames: without it, each grows and copies the buffer again), up to a size no server
+        // can make us reserve for nothing.
+        let stated = resp.content_length().unwrap_or(0) as usize;
+        let mut body = BytesMut::with_capacity(stated.min(PRESIZE_MAX));
         // A redirect's headers are its whole answer (its cookies and where it goes): its body is
         // never read, so one that stalls cannot hold back a cart POST's outcome.
         let redirect = super::gate::is_redirect(status) && resp.headers().contains_key("location");

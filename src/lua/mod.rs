@@ -44,6 +44,8 @@ fn builtin(s: &ScriptSource) -> Option<(&'static str, &'static str)> {
         ScriptSource::File { .. } => None,
     }
 }
+/// Coroutines kept for reuse by the async API (a strategy rarely runs more than a few at once).
+const LUA_THREAD_POOL: usize = 16;
 /// The memory a strategy may use, unless `--memory-limit-mb` says otherwise.
 pub const MEMORY_LIMIT_MB: usize = 512;
 
@@ -228,9 +230,18 @@ impl Engine {
             | StdLib::MATH
             | StdLib::PACKAGE
             | StdLib::OS;
-        let lua = Lua::new_with(libs, LuaOptions::default()).map_err(setup)?;
+        // Each API call is a coroutine (mlua's async functions): recycled from a pool instead of
+        // a fresh Lua thread (its stack and call info) made and collected on every poll.
+        let opts = LuaOptions::new().thread_pool_size(LUA_THREAD_POOL);
+        let lua = Lua::new_with(libs, opts).map_err(setup)?;
         lua.set_memory_limit(ctx.config.memory_limit_mb * 1024 * 1024)
             .map_err(setup)?;
+        // A watch makes a little short-lived garbage per poll around a heap that hardly changes
+        // (the strategy's code and state): the generational collector sweeps the young objects
+        // only, where the incremental one marks the whole heap again every few polls.
+        lua.gc_set_mode(mlua::prelude::LuaGcMode::Generational(
+            mlua::prelude::LuaGcGenParams::default(),
+        ));
         ctx.chunks.add(DEFAULT_CHUNK, DEFAULT_SCRIPT);
         ctx.chunks.add(SHOP_CHUNK, SHOP_SCRIPT);
         let engine = Self { lua, ctx };

@@ -1,10 +1,18 @@
 //! The core's values as Lua sees them, and back: `IntoLua` for answers, listings and cookies,
 //! `FromLua` for a listing a strategy hands back to be bought. One place decides each table's
 //! shape; the stubs' `---@field` lines document it, and a test holds the two together.
+//!
+//! An answer's `body` is lazy: it stays in Rust (the answer's shared bytes) until a script reads
+//! it, then becomes a Lua string, once. A live marketplace page is ~15 KB, and a strategy that
+//! reads only what the core found (`state`, `listings`) would otherwise copy it into the VM on
+//! every poll and make the collector sweep it again: most of a long watch's Lua garbage.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use mlua::{FromLua, IntoLua, Lua, Table, Value};
+use bytes::Bytes;
+use mlua::{FromLua, IntoLua, Lua, RegistryKey, Table, UserData, Value};
 
 use super::url_arg;
 use crate::core::cookies::CookieInfo;
@@ -44,7 +52,7 @@ impl Resp<'_> {
             ("ok", Field::Bool(r.ok())),
             ("url", Field::Str(r.url.as_str().as_bytes())),
             ("headers", Field::Map(&headers)),
-            ("body", Field::Str(&r.body)),
+            // `body` is added when first read (see the top).
             ("size", Field::Int(r.body.len() as i64)),
             ("ttfb", Field::Num(r.ttfb.as_secs_f64())),
             ("ttlb", Field::Num(r.ttlb.as_secs_f64())),
@@ -52,8 +60,129 @@ impl Resp<'_> {
             ("retry_after", secs(r.retry_after)),
             ("backoff", secs(r.backoff.as_ref().map(|b| b.delay))),
         ];
-        fields_table(lua, &[&fields, extra], arg)
+        let t = fields_table(lua, &[&fields, extra], arg)?;
+        lazy_body(lua, &t, &r.body)?;
+        Ok(t)
     }
+}
+
+/// A body not yet read by the script, kept beside its answer's table; counted in its VM's
+/// [`LazyBodies::held`] while it lives.
+struct PendingBody(Bytes, Arc<AtomicUsize>);
+
+impl UserData for PendingBody {}
+
+impl Drop for PendingBody {
+    fn drop(&mut self) {
+        self.1.fetch_sub(self.0.len(), Relaxed);
+    }
+}
+
+/// What lazy bodies share in one VM: the answers' metatable, the weak-keyed table of bodies
+/// not yet read (answer table -> [`PendingBody`]), how many bodies became Lua strings, and the
+/// bytes of bodies held for answers not yet collected.
+struct LazyBodies {
+    meta: RegistryKey,
+    pending: RegistryKey,
+    made: AtomicUsize,
+    held: Arc<AtomicUsize>,
+    /// The bytes held at which the next step may run.
+    step_at: AtomicUsize,
+    /// Steps run for held bodies.
+    steps: AtomicUsize,
+}
+
+/// Bytes of unread bodies past which each new answer first runs a step of the collector. The
+/// collector sees a pending body as a small userdata, not as the page it holds; with the page no
+/// longer a Lua string, it runs rarely, and would let the pages of hundreds of dropped answers
+/// wait in memory. A step (a minor collection) frees the dropped ones.
+const HELD_STEP: usize = 512 * 1024;
+
+/// The metatable: `__index` turns the pending body into the answer's `body` field on its first
+/// read (later reads find the field itself); `__pairs` does so first, so `pairs` lists `body`
+/// as it lists every other field.
+const LAZY_BODY_META: &str = r#"
+local pending, make = ...
+local function index(t, k)
+  if k == "body" then
+    local b = pending[t]
+    if b ~= nil then
+      local s = make(b)
+      rawset(t, "body", s)
+      pending[t] = nil
+      return s
+    end
+  end
+  return nil
+end
+return {
+  __index = index,
+  __pairs = function(t)
+    index(t, "body")
+    return next, t, nil
+  end,
+}
+"#;
+
+fn lazy_bodies(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, LazyBodies>> {
+    if let Some(b) = lua.app_data_ref::<LazyBodies>() {
+        return Ok(b);
+    }
+    let pending = lua.create_table()?;
+    let weak = lua.create_table()?;
+    weak.raw_set("__mode", "k")?;
+    pending.set_metatable(Some(weak))?;
+    let make = lua.create_function(|lua, b: mlua::AnyUserData| {
+        let s = lua.create_string(&b.borrow::<PendingBody>()?.0)?;
+        if let Some(l) = lua.app_data_ref::<LazyBodies>() {
+            l.made.fetch_add(1, Relaxed);
+        }
+        Ok(s)
+    })?;
+    let meta: Table = lua
+        .load(LAZY_BODY_META)
+        .set_name("=race/response")
+        .call((pending.clone(), make))?;
+    lua.set_app_data(LazyBodies {
+        meta: lua.create_registry_value(meta)?,
+        pending: lua.create_registry_value(pending)?,
+        made: AtomicUsize::new(0),
+        held: Arc::new(AtomicUsize::new(0)),
+        step_at: AtomicUsize::new(0),
+        steps: AtomicUsize::new(0),
+    });
+    Ok(lua.app_data_ref::<LazyBodies>().expect("just set"))
+}
+
+/// Gives the answer's table `t` its body, to be made a Lua string when first read.
+fn lazy_body(lua: &Lua, t: &Table, body: &Bytes) -> mlua::Result<()> {
+    let l = lazy_bodies(lua)?;
+    // At most one step per HELD_STEP of new bodies: a step that frees nothing (an incremental
+    // cycle still marking a large heap) is not repeated on every answer after it.
+    let held = l.held.load(Relaxed);
+    if held > HELD_STEP && held >= l.step_at.load(Relaxed) {
+        lua.gc_step()?;
+        l.steps.fetch_add(1, Relaxed);
+        l.step_at.store(l.held.load(Relaxed) + HELD_STEP, Relaxed);
+    }
+    let pending: Table = lua.registry_value(&l.pending)?;
+    l.held.fetch_add(body.len(), Relaxed);
+    pending.raw_set(t, PendingBody(body.clone(), l.held.clone()))?;
+    t.set_metatable(Some(lua.registry_value::<Table>(&l.meta)?))
+}
+
+/// Bytes of unread bodies held for answers not yet collected.
+#[cfg(test)]
+fn bodies_held(lua: &Lua) -> usize {
+    lua.app_data_ref::<LazyBodies>()
+        .map_or(0, |l| l.held.load(Relaxed))
+}
+
+/// How many answers' bodies scripts have read in this VM (each becomes a Lua string once).
+#[cfg(test)]
+pub fn bodies_made(lua: &Lua) -> usize {
+    lua.app_data_ref::<LazyBodies>()
+        .map_or(0, |l| l.made.load(Relaxed))
 }
 
 /// A plain value for [`fields_table`].
@@ -304,5 +433,128 @@ impl FromLua for CartProduct {
             action,
             fields,
         }))
+    }
+}
+
+#[cfg(test)]
+fn held_steps(lua: &Lua) -> usize {
+    lua.app_data_ref::<LazyBodies>()
+        .map_or(0, |l| l.steps.load(Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn answer(body: &str) -> Response {
+        Response {
+            seq: 7,
+            method: reqwest::Method::GET,
+            status: 200,
+            url: url::Url::parse("https://t.example/e/secondhand/").unwrap(),
+            headers: vec![("content-type".into(), "text/html".into())],
+            body: Bytes::from(body.to_string()),
+            ttfb: Duration::ZERO,
+            ttlb: Duration::ZERO,
+            waited: Duration::ZERO,
+            retry_after: None,
+            backoff: None,
+            session_tag: "-".into(),
+        }
+    }
+
+    /// A strategy that reads only what the core found never pays for the page: a thousand
+    /// answers handed over and read as a poll loop reads them make no Lua string of a body.
+    #[test]
+    fn a_body_never_read_is_never_made() {
+        let lua = Lua::new();
+        let body = "<html>".to_string() + &"x".repeat(15_000) + "</html>";
+        let seen: mlua::Function = lua
+            .load(
+                "return function(r) return r.status == 200 and r.size > 0 and r.nope == nil \
+                 and rawget(r, 'body') == nil end",
+            )
+            .eval()
+            .unwrap();
+        let r = answer(&body);
+        // The first answer makes what all answers share; the collector is held still so the
+        // VM's bytes count what each answer costs.
+        let _ = Resp(&r).table(&lua).unwrap();
+        lua.gc_stop();
+        let before = lua.used_memory();
+        for _ in 0..1000 {
+            let t = Resp(&r).table(&lua).unwrap();
+            assert!(seen.call::<bool>(t).unwrap());
+        }
+        let per_answer = (lua.used_memory() - before) / 1000;
+        assert!(
+            per_answer < 2048,
+            "{per_answer} bytes of Lua memory per answer"
+        );
+        assert_eq!(bodies_made(&lua), 0);
+        // The bodies of dropped answers do not wait in memory for a collection Lua has no cause
+        // to run: 10 000 more, the collector running as it likes, hold a bounded few.
+        lua.gc_restart();
+        for _ in 0..10_000 {
+            let t = Resp(&r).table(&lua).unwrap();
+            assert!(seen.call::<bool>(t).unwrap());
+            let held = bodies_held(&lua);
+            assert!(held < 2 * HELD_STEP, "{held} bytes of unread bodies held");
+        }
+    }
+
+    /// A script that reads `body` gets it whole, as one string made once, and `pairs` lists it
+    /// (whether read before or not).
+    #[test]
+    fn a_body_read_is_whole_and_made_once() {
+        let lua = Lua::new();
+        let body = "<html>\0".to_string() + &"é".repeat(8_000) + "</html>";
+        let r = answer(&body);
+        let t = Resp(&r).table(&lua).unwrap();
+        let check: mlua::Function = lua
+            .load(
+                r#"return function(r, want)
+                  assert(rawget(r, "body") == nil)
+                  local keys = {}
+                  for k in pairs(r) do keys[k] = true end
+                  assert(keys.body and keys.status and keys.size)
+                  assert(rawget(r, "body") == want and r.body == want and #r.body == r.size)
+                  local again = r.body
+                  return again:sub(1, 6) == "<html>"
+                end"#,
+            )
+            .eval()
+            .unwrap();
+        let want = lua.create_string(&body).unwrap();
+        assert!(check.call::<bool>((t, want)).unwrap());
+        assert_eq!(bodies_made(&lua), 1);
+        // Read directly, without pairs first.
+        let t = Resp(&r).table(&lua).unwrap();
+        assert_eq!(
+            t.get::<mlua::LuaString>("body")
+                .unwrap()
+                .as_bytes()
+                .as_ref(),
+            body.as_bytes()
+        );
+        assert_eq!(bodies_made(&lua), 2);
+    }
+
+    /// A large heap under the incremental collector: a step frees no body until its cycle
+    /// ends, and must not then run again on every answer (each would mark more of the heap).
+    #[test]
+    fn unread_bodies_step_the_collector_at_most_once_per_half_megabyte() {
+        let lua = Lua::new();
+        lua.load("big = {} for i = 1, 200000 do big[i] = { i, tostring(i) } end")
+            .exec()
+            .unwrap();
+        let body = "x".repeat(15_000);
+        let r = answer(&body);
+        for _ in 0..1000 {
+            drop(Resp(&r).table(&lua).unwrap());
+        }
+        let most = 1000 * body.len() / HELD_STEP + 1;
+        assert!(held_steps(&lua) <= most, "{} steps", held_steps(&lua));
     }
 }
