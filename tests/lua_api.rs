@@ -130,6 +130,10 @@ async fn options_time_log_and_stats() {
               assert(j >= 8 and j <= 12, j)
             end
             assert(race.time.jitter(10, 0) == 10)
+            for _, bad in ipairs({ 0/0, -0.1, 1.5, math.huge }) do
+              local ok, err = pcall(race.time.jitter, 1, bad)
+              assert(not ok and tostring(err):find("must be from 0 to 1", 1, true), tostring(err))
+            end
             local t0 = race.time.now()
             race.time.sleep(0.05)
             assert(race.time.now() - t0 >= 0.05)

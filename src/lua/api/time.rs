@@ -53,10 +53,13 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                     "jitter: {secs} is not a number of seconds"
                 )));
             }
-            let d = governor::jitter(
-                Duration::from_secs_f64(secs.min(86_400.0)),
-                frac.unwrap_or(0.2),
-            );
+            let frac = frac.unwrap_or(0.2);
+            if !(0.0..=1.0).contains(&frac) {
+                return Err(mlua::Error::runtime(format!(
+                    "jitter: the fraction {frac} must be from 0 to 1 (0.2 is ±20 %)"
+                )));
+            }
+            let d = governor::jitter(Duration::from_secs_f64(secs.min(86_400.0)), frac);
             Ok(d.as_secs_f64())
         })?,
     )?;
