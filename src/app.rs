@@ -182,6 +182,10 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             .collect::<Vec<_>>()
             .join(", "),
     };
+    let watching = match &config.script {
+        ScriptSource::Shop => format!("{watching} ({})", shop_wanted(&config)),
+        _ => watching,
+    };
     let log_dir = config.log_dir.clone();
     let (supervisor_client, webhook_retry_pause, runaway_after) = (
         config.client.clone(),
@@ -467,4 +471,17 @@ impl Drop for Shutdown {
             signal_hook_registry::unregister(id);
         }
     }
+}
+
+/// What the shop strategy watches for, for the start line: "item 7, variation 3", "items 7, 9".
+fn shop_wanted(config: &Config) -> String {
+    let mut out = match config.items.as_slice() {
+        [] => "no --item".to_string(),
+        [one] => format!("item {one}"),
+        many => format!("items {}", many.join(", ")),
+    };
+    if let Some(v) = &config.variation {
+        out.push_str(&format!(", variation {v}"));
+    }
+    out
 }

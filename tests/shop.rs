@@ -113,6 +113,35 @@ async fn a_dry_run_announces_and_never_adds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_start_line_names_the_item_and_variation_watched_for() {
+    let mut r = shop()
+        .args([
+            "--strategy",
+            "shop",
+            "--item",
+            "9",
+            "--item",
+            "12",
+            "--variation",
+            "4",
+            "--dry-run",
+        ])
+        .spawn()
+        .await;
+    let line = r
+        .wait_for(
+            "strategy: built-in shop",
+            std::time::Duration::from_secs(20),
+        )
+        .await;
+    assert!(
+        line.contains("/rehearsal/ (items 9, 12, variation 4)"),
+        "{line}"
+    );
+    r.signal("INT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_item_not_on_the_page_is_watched_for_and_the_products_are_named() {
     // pretix hides sold-out, not-yet-available and voucher-only products: absent is not an answer.
     let mut r = shop()
