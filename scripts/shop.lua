@@ -115,6 +115,13 @@ end
 --- doesn't show is watched for (pretix hides sold-out, not-yet-available and voucher-only
 --- products); only what the page proves wrong ends the watch: --variation for a product the page
 --- shows without variations. Returns nil, message, hint to stop; true to watch on.
+---
+--- pretix's public product list (`<event>/widget/product_list`, for its widget) is no better
+--- proof: it is built by the same function as the page (`prepare_item_list_for_shop`) and leaves
+--- out the same products (seen on pretix 2026.8: a product hidden until its sale, a sold-out one
+--- under "hide sold-out products" and a voucher-only one are all missing), with nothing in it
+--- that says a product was left out. So no public page can tell a hidden product from a wrong
+--- id, and it is not read; the warning says where the id can be checked.
 function M.first_look(products, opts, url)
   local on_page, with_vars = {}, {}
   for _, p in ipairs(products) do
@@ -139,12 +146,14 @@ function M.first_look(products, opts, url)
       if p.variation == opts.variation then seen = true end
     end
     if not seen then
-      race.log.warn("variation %s is not on %s (products on it: %s); pretix hides sold-out and not-yet-available variations: watching for it",
+      race.log.warn("variation %s is not on %s (products on it: %s); pretix hides sold-out and not-yet-available variations: watching for it"
+        .. " (no public page of pretix's tells a hidden variation from a wrong id: if in doubt, check the id with the organiser)",
         opts.variation, url, ids(products))
     end
   end
   if #absent > 0 then
-    race.log.warn("product %s is not on %s (products on it: %s); pretix hides sold-out, not-yet-available and voucher-only products: watching for it",
+    race.log.warn("product %s is not on %s (products on it: %s); pretix hides sold-out, not-yet-available and voucher-only products: watching for it"
+      .. " (no public page of pretix's tells a hidden product from a wrong id: if in doubt, check the id with the organiser)",
       table.concat(absent, ", "), url, #products > 0 and ids(products) or "none")
   end
   return true

@@ -170,3 +170,25 @@ async fn a_shop_hiding_its_only_product_is_watched_not_taken_for_an_organisers_p
     assert!(!d.stderr.contains("organiser"), "{d:?}");
     assert_eq!(e.availability(quota).await["cart_positions"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_item_id_is_watched_for_as_pretix_cannot_tell_it_from_a_hidden_one() {
+    // pretix's page and its widget product list (`widget/product_list`) leave out the same
+    // products (hidden until a sale, sold out under "hide sold-out", voucher-only) and say
+    // nothing of it: no public page proves an id wrong, so the watch goes on and says so.
+    let e = event("wrong").await;
+    let item = e.item("Day ticket", "50.00", json!({})).await;
+    let quota = e.quota(5, &[item], &[], json!({})).await;
+    e.go_live().await;
+    let mut w = e.race(shop_item(999_999)).spawn().await;
+    let line = w.wait_for("product 999999 is not on").await;
+    assert!(line.contains(&format!("{item} Day ticket")), "{line}");
+    assert!(
+        line.contains("watching for it") && line.contains("tells a hidden product from a wrong id"),
+        "{line}"
+    );
+    w.wait_for("#0002").await;
+    let d = w.interrupt().await;
+    assert_eq!(d.stderr.matches("is not on").count(), 1, "said once: {d:?}");
+    assert_eq!(e.availability(quota).await["cart_positions"], 0);
+}
