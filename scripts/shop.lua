@@ -147,13 +147,13 @@ function M.first_look(products, opts, url)
     end
     if not seen then
       race.log.warn("variation %s is not on %s (products on it: %s); pretix hides sold-out and not-yet-available variations: watching for it"
-        .. " (no public page of pretix's tells a hidden variation from a wrong id: if in doubt, check the id with the organiser)",
+        .. " (no public page of pretix's tells a hidden variation from a wrong id: if in doubt, check the id where you found it)",
         opts.variation, url, ids(products))
     end
   end
   if #absent > 0 then
     race.log.warn("product %s is not on %s (products on it: %s); pretix hides sold-out, not-yet-available and voucher-only products: watching for it"
-      .. " (no public page of pretix's tells a hidden product from a wrong id: if in doubt, check the id with the organiser)",
+      .. " (no public page of pretix's tells a hidden product from a wrong id: if in doubt, check the id where you found it)",
       table.concat(absent, ", "), url, #products > 0 and ids(products) or "none")
   end
   return true
