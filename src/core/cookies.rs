@@ -28,6 +28,50 @@ pub struct CookieInfo {
     pub expires: Option<i64>,
 }
 
+/// The most cookies a session keeps for one host, and the largest one: what browsers keep (a
+/// server that floods `Set-Cookie` must not grow every later request and the hand-over).
+pub const MAX_PER_HOST: usize = 180;
+pub const MAX_COOKIE_BYTES: usize = 4096;
+
+/// Whether a `Set-Cookie` answered by `host` may enter a session's jar. Stricter than a browser
+/// where the session is at stake: a `__Host-` cookie must be Secure, Path=/ and without Domain,
+/// a `__Secure-` one Secure, both from a secure origin (https, or loopback); a `Domain` other
+/// than the host itself is taken only from a watched shop's own site (`own_site`), and never a
+/// one-label domain (`Domain=com`). So a host the user merely allowed cannot plant a cookie that
+/// shadows or replaces the shop's session.
+pub fn admit(
+    c: &cookie_store::RawCookie<'_>,
+    host: &str,
+    secure_origin: bool,
+    own_site: bool,
+) -> Result<(), &'static str> {
+    if c.name().len() + c.value().len() > MAX_COOKIE_BYTES {
+        return Err("larger than 4096 bytes");
+    }
+    let secure = c.secure().unwrap_or(false);
+    let domain = c
+        .domain()
+        .map(|d| d.trim_start_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty());
+    if c.name().starts_with("__Host-")
+        && !(secure && secure_origin && domain.is_none() && c.path() == Some("/"))
+    {
+        return Err("a __Host- cookie must be Secure, Path=/, without Domain, from https");
+    }
+    if c.name().starts_with("__Secure-") && !(secure && secure_origin) {
+        return Err("a __Secure- cookie must be Secure, from https");
+    }
+    if let Some(d) = domain.filter(|d| *d != host) {
+        if !own_site {
+            return Err("only a watched shop may set a cookie for a wider domain");
+        }
+        if !d.contains('.') || !(host.ends_with(&format!(".{d}"))) {
+            return Err("a Domain that is a top-level domain or not the host's own");
+        }
+    }
+    Ok(())
+}
+
 impl CookieInfo {
     pub fn from_store(c: &cookie_store::Cookie<'static>) -> Self {
         let (domain, host_only) = match &c.domain {
@@ -221,6 +265,54 @@ pub(crate) fn sample() -> Vec<CookieInfo> {
 mod tests {
     use super::*;
     use crate::core::cookies::sample;
+
+    #[test]
+    fn no_allowed_host_can_plant_a_cookie_that_shadows_the_shops_session() {
+        let admit = |set: &str, host: &str, own: bool| {
+            admit(
+                &cookie_store::RawCookie::parse(set).unwrap(),
+                host,
+                true,
+                own,
+            )
+        };
+        // The shop's own cookies, as pretix sets them.
+        assert!(
+            admit(
+                "__Host-pretix_session=a; Path=/; Secure; HttpOnly",
+                "shop.test",
+                true
+            )
+            .is_ok()
+        );
+        assert!(admit("pretix_csrftoken=b; Path=/", "shop.test", true).is_ok());
+        assert!(admit("q=1; Domain=shop.test", "shop.test", false).is_ok());
+        // A sibling the user allowed, aiming at the shop's domain or the whole TLD.
+        assert!(
+            admit(
+                "pretix_session=x; Domain=shop.test; Path=/",
+                "pay.shop.test",
+                false
+            )
+            .is_err()
+        );
+        assert!(
+            admit(
+                "__Host-pretix_session=x; Domain=shop.test; Path=/; Secure",
+                "pay.shop.test",
+                false
+            )
+            .is_err()
+        );
+        assert!(admit("pretix_session=x; Domain=test", "other.test", false).is_err());
+        assert!(admit("pretix_session=x; Domain=test", "shop.test", true).is_err());
+        assert!(admit("pretix_session=x; Domain=example.com", "shop.test", true).is_err());
+        // The prefixes' own rules.
+        assert!(admit("__Host-a=1; Path=/ev/; Secure", "shop.test", true).is_err());
+        assert!(admit("__Host-a=1; Path=/", "shop.test", true).is_err());
+        assert!(admit("__Secure-a=1", "shop.test", true).is_err());
+        assert!(admit(&format!("big={}", "x".repeat(5000)), "shop.test", true).is_err());
+    }
 
     #[test]
     fn netscape_lines() {

@@ -32,7 +32,14 @@ pub fn is_checkout(url: &Url) -> bool {
 /// Never fails: a file that cannot be written is recorded, and the rest is still handed over.
 /// Each file is created new (never an existing file, never through a link: see
 /// [`cookies::create_private`]), under the first free `cart-<stamp>[-n]` name.
-pub fn export(dir: &Path, cookies: Vec<CookieInfo>, checkout_url: &Url) -> Export {
+pub fn export(dir: &Path, mut cookies: Vec<CookieInfo>, checkout_url: &Url) -> Export {
+    // Only the shop's own cookies: the files, the printed session, the console script (which sets
+    // each on the checkout's site) and the browser get nothing another host set in this session.
+    let host = checkout_url.host_str().unwrap_or("").to_ascii_lowercase();
+    cookies.retain(|c| {
+        let d = c.domain.to_ascii_lowercase();
+        d == host || (!c.host_only && host.ends_with(&format!(".{d}")))
+    });
     let files = write_files(dir, &cookies).map_err(|e| {
         format!(
             "could not write the cookie files under {}: {e}",
@@ -485,6 +492,38 @@ mod tests {
             partitioned: true,
             expires: None,
         }
+    }
+
+    #[test]
+    fn only_the_shops_own_cookies_are_handed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Url::parse("https://t.example/e/checkout/questions/").unwrap();
+        let other = CookieInfo {
+            name: "__Host-pretix_session".into(),
+            value: "EVIL".into(),
+            domain: "other.example".into(),
+            ..cookie()
+        };
+        let parent = CookieInfo {
+            name: "q".into(),
+            domain: "example".into(),
+            host_only: false,
+            ..cookie()
+        };
+        let e = export(dir.path(), vec![cookie(), other, parent], &url);
+        assert_eq!(
+            e.cookies,
+            vec![
+                cookie(),
+                CookieInfo {
+                    name: "q".into(),
+                    domain: "example".into(),
+                    host_only: false,
+                    ..cookie()
+                }
+            ]
+        );
+        assert!(!e.console_script.contains("EVIL"));
     }
 
     #[test]

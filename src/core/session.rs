@@ -1053,14 +1053,46 @@ impl Session {
         if set.peek().is_none() {
             return;
         }
-        let cookies = set.filter_map(|v| {
-            let s = std::str::from_utf8(v.as_bytes()).ok()?;
-            cookie_store::RawCookie::parse(s)
-                .ok()
-                .map(|c| c.into_owned())
-        });
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        let secure_origin = url.scheme() == "https" || Target::of(url).loopback;
+        let own_site = self
+            .policy
+            .reach
+            .as_ref()
+            .is_none_or(|r| r.is_target_site(url));
         let mut store = self.jar.lock().unwrap_or_else(|e| e.into_inner());
-        store.store_response_cookies(cookies, url);
+        let mut names: std::collections::HashSet<String> = store
+            .iter_any()
+            .filter(|c| match &c.domain {
+                cookie_store::CookieDomain::HostOnly(d) | cookie_store::CookieDomain::Suffix(d) => {
+                    *d == host
+                }
+                _ => false,
+            })
+            .map(|c| c.name().to_string())
+            .collect();
+        let cookies: Vec<_> = set
+            .filter_map(|v| {
+                let s = std::str::from_utf8(v.as_bytes()).ok()?;
+                cookie_store::RawCookie::parse(s)
+                    .ok()
+                    .map(|c| c.into_owned())
+            })
+            .filter(|c| {
+                let admitted = super::cookies::admit(c, &host, secure_origin, own_site)
+                    .inspect_err(|why| {
+                        crate::log::debug(format!("{host}: cookie {} not kept: {why}", c.name()))
+                    })
+                    .is_ok();
+                // A new name past the host's share is not kept; a known one may be replaced.
+                let room = names.contains(c.name()) || names.len() < super::cookies::MAX_PER_HOST;
+                if admitted && room {
+                    names.insert(c.name().to_string());
+                }
+                admitted && room
+            })
+            .collect();
+        store.store_response_cookies(cookies.into_iter(), url);
     }
 
     /// Every unexpired cookie in the jar, with its attributes.

@@ -236,6 +236,7 @@ impl Engine {
         let lua = Lua::new_with(libs, opts).map_err(setup)?;
         lua.set_memory_limit(ctx.config.memory_limit_mb * 1024 * 1024)
             .map_err(setup)?;
+        lua.set_app_data(api::MemoryCap(ctx.config.memory_limit_mb * 1024 * 1024));
         // A watch makes a little short-lived garbage per poll around a heap that hardly changes
         // (the strategy's code and state): the generational collector sweeps the young objects
         // only, where the incremental one marks the whole heap again every few polls.

@@ -154,6 +154,10 @@ fn lazy_bodies(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, LazyBodies>> {
     Ok(lua.app_data_ref::<LazyBodies>().expect("just set"))
 }
 
+/// The script's memory cap (`--memory-limit-mb`), in bytes: what lives outside Lua's allocator on
+/// the script's behalf counts against it too.
+pub struct MemoryCap(pub usize);
+
 /// Gives the answer's table `t` its body, to be made a Lua string when first read.
 fn lazy_body(lua: &Lua, t: &Table, body: &Bytes) -> mlua::Result<()> {
     let l = lazy_bodies(lua)?;
@@ -164,6 +168,22 @@ fn lazy_body(lua: &Lua, t: &Table, body: &Bytes) -> mlua::Result<()> {
         lua.gc_step()?;
         l.steps.fetch_add(1, Relaxed);
         l.step_at.store(l.held.load(Relaxed) + HELD_STEP, Relaxed);
+    }
+    // Unread pages live outside Lua's allocator: they count against --memory-limit-mb with what
+    // the script holds. Over it, a full collection frees the answers no longer referenced; a
+    // script that keeps them all is out of memory, as it would be with their strings.
+    if let Some(cap) = lua.app_data_ref::<MemoryCap>().map(|c| c.0) {
+        let need = |l: &LazyBodies| lua.used_memory() + l.held.load(Relaxed) + body.len();
+        if need(&l) > cap {
+            lua.gc_collect()?;
+            if need(&l) > cap {
+                return Err(mlua::Error::MemoryError(format!(
+                    "not enough memory: the strategy keeps {} MB of answers' pages, over --memory-limit-mb {}",
+                    l.held.load(Relaxed) / (1024 * 1024),
+                    cap / (1024 * 1024)
+                )));
+            }
+        }
     }
     let pending: Table = lua.registry_value(&l.pending)?;
     l.held.fetch_add(body.len(), Relaxed);
