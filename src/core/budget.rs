@@ -144,14 +144,7 @@ pub fn check(body: &[u8], budget: &Budget) -> Result<Scanned, OverBudget> {
                 let (key, after_name) = name_key(b, lt + 2);
                 let (end, _, _) = skip_attributes(b, after_name);
                 at = end;
-                tags += 1;
-                walks += depth;
-                if tags > budget.tags {
-                    return Err(OverBudget::Tags { max: budget.tags });
-                }
-                if walks > budget.walks {
-                    return Err(OverBudget::Walks { max: budget.walks });
-                }
+                count_tag(&mut tags, &mut walks, depth, budget)?;
                 if frameset {
                     if key == key_of(b"frameset") && depth > 0 && stack[depth - 1].0 == key {
                         depth -= 1;
@@ -180,14 +173,7 @@ pub fn check(body: &[u8], budget: &Budget) -> Result<Scanned, OverBudget> {
         let (key, after_name) = name_key(b, lt + 1);
         let (end, self_closing, attrs) = skip_attributes(b, after_name);
         at = end;
-        tags += 1;
-        walks += depth;
-        if tags > budget.tags {
-            return Err(OverBudget::Tags { max: budget.tags });
-        }
-        if walks > budget.walks {
-            return Err(OverBudget::Walks { max: budget.walks });
-        }
+        count_tag(&mut tags, &mut walks, depth, budget)?;
         if attrs > budget.attributes {
             return Err(OverBudget::Attributes {
                 max: budget.attributes,
@@ -289,6 +275,24 @@ pub fn parse_fragment(body: &str) -> Result<Html, OverBudget> {
 /// each their own code, case folded), and its length. Distinct for every name the model treats
 /// specially; two odd names sharing a key only make the model close an element html5ever would
 /// also close by name.
+/// Counts one tag (start or end) and the scope walk it costs at `depth`, against the budget.
+fn count_tag(
+    tags: &mut usize,
+    walks: &mut usize,
+    depth: usize,
+    budget: &Budget,
+) -> Result<(), OverBudget> {
+    *tags += 1;
+    *walks += depth;
+    if *tags > budget.tags {
+        return Err(OverBudget::Tags { max: budget.tags });
+    }
+    if *walks > budget.walks {
+        return Err(OverBudget::Walks { max: budget.walks });
+    }
+    Ok(())
+}
+
 fn key_of(name: &[u8]) -> u64 {
     key_of_const(name)
 }

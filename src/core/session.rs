@@ -743,7 +743,7 @@ impl Session {
         stop_at: Option<&(dyn Fn(&Url) -> bool + Sync)>,
     ) -> Result<Response, HttpError> {
         check_headers(headers)?;
-        let first = url.clone();
+        let first = url;
         let (mut method, mut url, mut form) = (method, url.clone(), form);
         let mut hop_headers = headers.to_vec();
         let (mut waited, mut took, mut cookies_set) = (Duration::ZERO, Duration::ZERO, false);
@@ -795,8 +795,9 @@ impl Session {
                     hop_headers.push(("referer".into(), r));
                 }
             }
-            // A hop is a request of the same kind as the first: a poll's hops keep the 2 s floor
-            // (a redirecting name must not make polls faster), an action's only the budget.
+            // A hop keeps its first request's kind (`kind` is never changed): a poll's hops keep
+            // the 2 s floor (a redirecting name must not make polls faster), an action's only
+            // the budget.
             method = m;
             url = next;
         }
