@@ -50,8 +50,8 @@ fn took(stdout: &str) -> Duration {
 }
 
 /// Loads the event page's stylesheets and scripts once, as the shop's earlier visitors have by
-/// the time a ticket comes back: a fresh event's first visitor pays pretix's one-time work
-/// (its theme stylesheet is compiled on first request), which no fan racing for a ticket meets.
+/// the time a ticket comes back: a fresh event's first visitor pays pretix's one-time work (its
+/// theme stylesheet, the template caches), which no fan racing for a ticket meets.
 async fn warm(event_url: &str) {
     let client = reqwest::Client::new();
     let page = client
