@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use mlua::{AnyUserData, Lua, Table};
 
-use super::http::session_of;
+use super::session::session_of;
 use super::url_arg;
 use super::values::Cookies;
 use crate::core::browser::Browser;

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use mlua::{AnyUserData, FromLua, IntoLua, Lua, Table, Value};
 
-use super::http::{http_fail, session_of};
+use super::session::{cart_result, http_fail, session_of};
 use super::values::{BuyListing, Field, Listings, Resp};
 use super::{fail, ok, url_arg};
 use crate::core::market::{self, MarketError};
-use crate::core::pretix::{CartOutcome, PageState};
+use crate::core::pretix::PageState;
 use crate::core::session::Session;
 use crate::lua::Context;
 
@@ -147,38 +147,6 @@ pub(super) async fn add_to_cart(
     let res = cart_result(&lua, &c, &session, &carted)?;
     res.set("listing", lt)?;
     ok(res, &lua)
-}
-
-/// A cart add's result (`race.CartResult`), for a listing or a product.
-pub(super) fn cart_result(
-    lua: &Lua,
-    c: &Arc<Context>,
-    session: &Arc<Session>,
-    carted: &market::Carted,
-) -> mlua::Result<Table> {
-    let res = lua.create_table()?;
-    res.set("status", carted.outcome.label())?;
-    match &carted.outcome {
-        CartOutcome::InCart { checkout_url } => res.set("checkout_url", checkout_url.as_str())?,
-        CartOutcome::Failed { reason } => res.set("reason", reason.as_str())?,
-        CartOutcome::Lost => {}
-    }
-    if let Some(ch) = &carted.checkout {
-        res.set("expires", ch.expires.clone())?;
-        res.set("items", ch.items.clone())?;
-    }
-    if let Some(r) = &carted.response {
-        res.set("response", Resp(r))?;
-    }
-    // The session that holds the cart, to hand it over.
-    res.set(
-        "session",
-        super::http::LuaSession {
-            inner: session.clone(),
-            ctx: c.clone(),
-        },
-    )?;
-    Ok(res)
 }
 
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use mlua::{AnyUserData, FromLua, Lua, Table, Value};
 
-use super::http::{http_fail, session_of};
+use super::session::{http_fail, session_of};
 use super::values::{CartProduct, ProductOut, Resp};
 use super::{ok, url_arg};
 use crate::core::session::Session;
@@ -44,7 +44,7 @@ pub(super) async fn add_to_cart(
         Ok(x) => x,
         Err(e) => return http_fail(&lua, &e),
     };
-    let res = super::market::cart_result(&lua, &c, &session, &carted)?;
+    let res = super::session::cart_result(&lua, &c, &session, &carted)?;
     res.set("product", pt)?;
     res.set("count", count)?;
     res.set("requested", requested)?;

@@ -1,0 +1,86 @@
+//! A session's methods: `get` and `post` (`http`), `discover`, `poll` and `add_to_cart`
+//! (`market`, `shop`), `handoff`, `cookies` and `set_weight`. Each is implemented in its area's
+//! module; this is where they are joined into the one userdata.
+
+use mlua::{IntoLua, Table, UserData, UserDataMethods, Value};
+
+use super::session::LuaSession;
+use super::values::Cookies;
+
+impl UserData for LuaSession {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_async_method(
+            "get",
+            |lua, this, (url, opts): (String, Option<Table>)| async move {
+                super::http::get(lua, this.ctx.clone(), this.inner.clone(), url, opts).await
+            },
+        );
+        m.add_async_method(
+            "post",
+            |lua, this, (url, form, opts): (String, Option<Table>, Option<Table>)| async move {
+                super::http::post(lua, this.ctx.clone(), this.inner.clone(), url, form, opts).await
+            },
+        );
+        m.add_async_method(
+            "discover",
+            |lua, this, event_url: Option<String>| async move {
+                super::market::discover(lua, this.ctx.clone(), this.inner.clone(), event_url).await
+            },
+        );
+        m.add_async_method("poll", |lua, this, url: String| async move {
+            super::market::poll(lua, this.ctx.clone(), this.inner.clone(), url).await
+        });
+        m.add_async_method(
+            "add_to_cart",
+            |lua, this, (x, extra): (Table, Value)| async move {
+                let (c, s) = (this.ctx.clone(), this.inner.clone());
+                // A shop's product carries its input's name; a listing does not.
+                if x.contains_key("field")? {
+                    let opts = match extra {
+                        Value::Table(t) => Some(t),
+                        _ => None,
+                    };
+                    return super::shop::add_to_cart(lua, c, s, x, opts).await;
+                }
+                let referer = match extra {
+                    Value::String(r) => Some(r.to_string_lossy()),
+                    _ => None,
+                };
+                super::market::add_to_cart(lua, c, s, x, referer).await
+            },
+        );
+        m.add_async_method(
+            "handoff",
+            |lua, this, (url, opts): (String, Option<Table>)| async move {
+                super::handoff::handoff(lua, this.ctx.clone(), this.inner.clone(), url, opts).await
+            },
+        );
+        m.add_method("cookies", |lua, this, ()| {
+            Cookies(&this.inner.cookies()).into_lua(lua)
+        });
+        // Its share of a busy remote host's polls (see `core::governor`): a whole number, 1 to
+        // 1000; anything else is misuse.
+        m.add_method("set_weight", |_, this, weight: Value| match weight {
+            Value::Integer(w) if (1..=i64::from(crate::config::MAX_WEIGHT)).contains(&w) => {
+                this.inner.set_weight(w as u32);
+                Ok(())
+            }
+            Value::Number(w)
+                if w.fract() == 0.0
+                    && (1.0..=f64::from(crate::config::MAX_WEIGHT)).contains(&w) =>
+            {
+                this.inner.set_weight(w as u32);
+                Ok(())
+            }
+            other => Err(mlua::Error::runtime(format!(
+                "set_weight: expected a whole number from 1 to {}, got {}",
+                crate::config::MAX_WEIGHT,
+                match other {
+                    Value::Integer(i) => i.to_string(),
+                    Value::Number(n) => n.to_string(),
+                    v => format!("a {}", v.type_name()),
+                }
+            ))),
+        });
+    }
+}
