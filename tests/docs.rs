@@ -58,7 +58,7 @@ fn stubbed() -> BTreeSet<String> {
 async fn stubs_name_exactly_the_registered_api() {
     let reg = registered().await;
     assert!(
-        reg.contains("race.market.poll") && reg.contains("Session:get"),
+        reg.contains("race.market.url") && reg.contains("Session:get"),
         "{reg:?}"
     );
     assert_eq!(stubbed(), reg);
@@ -268,7 +268,7 @@ async fn the_stubs_fields_match_a_shops_real_results() {
               for k in pairs(t) do print(class .. " " .. k) end
             end
             while true do
-              local page = assert(race.shop.poll(s, race.options.event_url))
+              local page = assert(s:poll_shop(race.options.event_url))
               keys("race.ShopPage", page)
               keys("race.Product", page.products[1])
               local p = page.products[1]
@@ -277,7 +277,7 @@ async fn the_stubs_fields_match_a_shops_real_results() {
                 keys("race.CartResult", result)
                 if result.status == "in_cart" then
                   -- The cart panel now holds look-alike forms: still four products, ours reserved.
-                  local again = assert(race.shop.poll(s, race.options.event_url))
+                  local again = assert(s:poll_shop(race.options.event_url))
                   assert(#again.products == 4 and again.products[1].state == "reserved")
                   s:handoff(result.checkout_url, { headless = true })
                   return true

@@ -119,7 +119,6 @@
 --- away from the marketplace on the same site; unrecognised: anything else (garbage, a page cut
 --- off, a CDN/challenge/maintenance page, an unknown theme). Unrecognised answers are saved once,
 --- count toward watcher_failing, and after 5 in a row the host is backed off (30 s, doubling).
----@field active boolean      state == "open" (kept for older strategies)
 ---@field listings race.Listing[]
 ---@field new integer         listings not seen on any earlier poll
 
@@ -198,16 +197,26 @@ function Session:discover(event_url) end
 ---@return race.Page|nil, race.Error|nil
 function Session:poll(url) end
 
---- POSTs a marketplace listing's form (only buy URLs are accepted; anything else raises), or
---- adds a main shop's product (see race.shop.add_to_cart; the second argument is then
---- `{ count = n }`). The cart is the POST's outcome: `in_cart` once pretix sent the POST on to
---- the checkout (the cart is recorded then), even when the checkout page then stalls or fails
+--- GETs a main shop's event page once (a poll: the 2 s floor applies) and reads its products,
+--- with the log line; failures and pages without products count toward watcher_failing.
+---@param event_url string
+---@return race.ShopPage|nil, race.Error|nil
+function Session:poll_shop(event_url) end
+
+--- Adds a listing (from `session:poll`, `race.market.listings`) or a product (from
+--- `session:poll_shop`, `race.shop.products`) to this session's cart; anything else raises.
+--- A listing: POSTs its buy form (`opts.referer`, default the page it was found on). A product:
+--- POSTs its add-to-cart form for `opts.count` (default 1; more than `product.max` is cut to it,
+--- said in the log and in the result's `requested`), follows pretix's waiting page and confirms
+--- the cart at checkout/start. Unknown keys in `opts`, a wrong type, or `count` for a listing
+--- raise. The cart is the POST's outcome: `in_cart` once pretix sent the POST on to the
+--- checkout (the cart is recorded then), even when the checkout page then stalls or fails
 --- (`expires` is nil). A 403 (a stale CSRF token) fetches the page again for a fresh token and
---- retries at once, once.
----@param listing race.Listing|race.Product
----@param referer? string|{count?: integer}  a listing's Referer (default: listing.page_url)
+--- retries at once, once. Refused in a dry run.
+---@param item race.Listing|race.Product
+---@param opts? {referer?: string}|{count?: integer}  {referer} for a listing, {count} for a product
 ---@return race.CartResult|nil, race.Error|nil
-function Session:add_to_cart(listing, referer) end
+function Session:add_to_cart(item, opts) end
 
 --- Hands this session's cart over: writes the cookie files, prints checkout URL, cookies and
 --- console script, then (unless headless) opens the browser on the checkout page with every
@@ -269,7 +278,7 @@ function race.select(...) end
 ---@class race.Product
 ---@field id string            the item id
 ---@field variation string|nil the variation id, for a product with variations
----@field name string          "Festival Shirt – XL" for a variation
+---@field title string         the product's name, "Festival Shirt – XL" for a variation
 ---@field price number|nil
 ---@field price_text string
 ---@field state string         as pretix means it: "available"; "not_on_sale" (inputs disabled: the booking period is not running; or "not available yet/any more"); "sold_out"; "waiting_list" (sold out, pretix offers its waiting list); "reserved" (in someone's cart, may come back); "voucher_only"; "" when the page shows nothing known. Only "available" can be added
@@ -283,22 +292,6 @@ race.shop = {}
 
 ---@class race.ShopPage: race.Response
 ---@field products race.Product[]
-
---- GETs a main shop's event page once (a poll: the 2 s floor applies) and reads its products,
---- with the log line; failures and pages without products count toward watcher_failing.
----@param session Session
----@param event_url string
----@return race.ShopPage|nil, race.Error|nil
-function race.shop.poll(session, event_url) end
-
---- Adds `opts.count` (default 1, at most `product.max`) of a product to the session's cart:
---- POSTs its form, follows pretix's waiting page, reads the message, and confirms the cart at
---- checkout/start. The same as `session:add_to_cart(product, opts)`. Refused in a dry run.
----@param session Session
----@param product race.Product
----@param opts? {count?: integer}
----@return race.CartResult|nil, race.Error|nil
-function race.shop.add_to_cart(session, product, opts) end
 
 --- pretix's redeem page for a voucher: `{event_url}redeem?voucher=CODE` (its products are read
 --- and added like the event page's; the voucher goes with the form).
@@ -454,7 +447,7 @@ function race.time.unix() end
 
 --- The current UTC time, RFC 3339.
 ---@return string
-function race.time.iso8601() end
+function race.time.rfc3339() end
 
 --- `secs` scaled by a random factor in [1 - frac, 1 + frac] (frac defaults to 0.2).
 ---@param secs number
@@ -464,47 +457,17 @@ function race.time.jitter(secs, frac) end
 
 race.market = {}
 
---- Deprecated: use `session:discover(event_url)`.
----@deprecated
----@param session Session
----@param event_url? string
----@return string|nil url, race.Error|nil err
-function race.market.discover(session, event_url) end
-
 --- The marketplace URL with `item` and `sort` filters.
 ---@param market_url string
 ---@param filters? {item?: string, sort?: string}
 ---@return string
 function race.market.url(market_url, filters) end
 
---- Deprecated: use `session:poll(url)`.
----@deprecated
----@param session Session
----@param url string
----@return race.Page|nil, race.Error|nil
-function race.market.poll(session, url) end
-
 --- Listings in any HTML body; `base_url` resolves relative actions.
 ---@param body string
 ---@param base_url string
 ---@return race.Listing[]
 function race.market.listings(body, base_url) end
-
---- Deprecated: use `session:add_to_cart(listing, referer)`.
----@deprecated
----@param session Session
----@param listing race.Listing
----@param referer? string
----@return race.CartResult|nil, race.Error|nil
-function race.market.add_to_cart(session, listing, referer) end
-
---- Deprecated: use `session:handoff(checkout_url, opts)`.
----@deprecated
----@param session Session
----@param checkout_url string
----@param opts? {expires?: string, headless?: boolean, note?: string}  note: a line for the block, before the cookies
----@return race.Handoff
-function race.handoff(session, checkout_url, opts) end
 
 --- Alerts deliver in the background (they never hold up the strategy); failures are logged.
 race.alert = {}

@@ -318,28 +318,44 @@ impl Engine {
         let mut warnings = Vec::new();
         let mut found = Vec::new();
         for (i, entry) in list.sequence_values::<Value>().enumerate() {
-            let Ok(Value::Table(e)) = entry else {
-                return Err(self.bad_target(
-                    &format!(
-                        "targets[{}] must be a table {{ url = …, event = … }}",
-                        i + 1
-                    ),
-                    "targets",
-                ));
+            let entry = match entry {
+                Ok(v @ Value::Table(_)) => v,
+                _ => {
+                    return Err(self.bad_target(
+                        &format!(
+                            "targets[{}] must be a table {{ url = …, event = … }}",
+                            i + 1
+                        ),
+                        "targets",
+                    ));
+                }
             };
-            let text = |k: &str| e.get::<Option<String>>(k).ok().flatten();
-            let (url, event) = (
-                text("url").unwrap_or_default(),
-                text("event").unwrap_or_default(),
-            );
-            let item = e
-                .get::<Value>("item")
-                .ok()
-                .and_then(|v| v.to_string().ok())
-                .filter(|s| s != "nil");
-            let weight = match e.get::<Value>("weight").unwrap_or(Value::Nil) {
-                Value::Nil => Ok(1),
-                v => crate::config::parse_weight(
+            // Unknown keys and wrong types are named as they are written (a typo'd `evnet` is
+            // that, not an empty event), at the line that holds the key.
+            let e = match <api::TargetEntry as mlua::FromLua>::from_lua(entry.clone(), &self.lua) {
+                Ok(e) => e,
+                Err(err) => {
+                    let near = match &entry {
+                        Value::Table(t) => t
+                            .pairs::<String, Value>()
+                            .filter_map(Result::ok)
+                            .map(|(k, _)| k)
+                            .find(|k| !api::TARGET_KEYS.contains(&k.as_str()))
+                            .unwrap_or_else(|| "targets".into()),
+                        _ => "targets".into(),
+                    };
+                    let why = match &err {
+                        mlua::Error::RuntimeError(m) => m.clone(),
+                        other => other.to_string(),
+                    };
+                    return Err(self.bad_target(&format!("targets[{}]: {why}", i + 1), &near));
+                }
+            };
+            let (url, event) = (e.url.unwrap_or_default(), e.event.unwrap_or_default());
+            let item = e.item;
+            let weight = match e.weight {
+                None => Ok(1),
+                Some(v) => crate::config::parse_weight(
                     &format!("targets[{}].weight", i + 1),
                     &v.to_string().unwrap_or_default(),
                 ),

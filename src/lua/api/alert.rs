@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use mlua::{Lua, Table, Value};
 
+use super::opts::WebhookOpts;
 use super::{fail, ok, url_arg};
 use crate::core::notify::{EVENTS, RESERVED_FIELDS};
 use crate::lua::Context;
@@ -18,16 +19,12 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     t.set(
         "webhook",
         lua.create_async_function(
-            move |lua, (url, payload, opts): (String, Value, Option<Table>)| {
+            move |lua, (url, payload, opts): (String, Value, WebhookOpts)| {
                 let c = c.clone();
                 async move {
                     let url = url_arg(&url, "a webhook URL")?;
                     let json = super::json::to_json(&lua, &c, payload)?;
-                    let wait = match &opts {
-                        Some(o) => o.get::<Option<bool>>("wait")?.unwrap_or(false),
-                        None => false,
-                    };
-                    if wait {
+                    if opts.wait {
                         c.waiting();
                         let r = c.alerts.webhook_now(&url, &json).await;
                         c.waiting();

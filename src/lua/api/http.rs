@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use mlua::{Lua, Table, Value};
 
+use super::opts::RequestOpts;
 use super::session::{LuaSession, http_fail, string_pairs};
 use super::values::Resp;
 use super::{ok, url_arg};
@@ -13,11 +14,8 @@ use crate::core::session::Session;
 use crate::lua::Context;
 
 /// Per-request headers; the ones only the core sets (User-Agent, Cookie, Host) are misuse.
-fn headers_of(opts: &Option<Table>) -> mlua::Result<Vec<(String, String)>> {
-    let headers = string_pairs(match opts {
-        Some(o) => o.get::<Option<Table>>("headers")?,
-        None => None,
-    })?;
+fn headers_of(opts: RequestOpts) -> mlua::Result<Vec<(String, String)>> {
+    let headers = string_pairs(opts.headers)?;
     crate::core::session::check_headers(&headers)
         .map_err(|e| mlua::Error::runtime(e.to_string()))?;
     Ok(headers)
@@ -29,10 +27,10 @@ pub(super) async fn get(
     c: Arc<Context>,
     session: Arc<Session>,
     url: String,
-    opts: Option<Table>,
+    opts: RequestOpts,
 ) -> mlua::Result<(Value, Value)> {
     let url = url_arg(&url, "a URL")?;
-    let headers = headers_of(&opts)?;
+    let headers = headers_of(opts)?;
     c.waiting();
     let r = session.get(&url, &headers).await;
     c.waiting();
@@ -52,11 +50,11 @@ pub(super) async fn post(
     session: Arc<Session>,
     url: String,
     form: Option<Table>,
-    opts: Option<Table>,
+    opts: RequestOpts,
 ) -> mlua::Result<(Value, Value)> {
     let url = url_arg(&url, "a URL")?;
     let form = string_pairs(form)?;
-    let headers = headers_of(&opts)?;
+    let headers = headers_of(opts)?;
     c.waiting();
     let r = session.post_form(&url, &form, &headers).await;
     c.waiting();

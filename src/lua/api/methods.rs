@@ -2,22 +2,24 @@
 //! (`market`, `shop`), `handoff`, `cookies` and `set_weight`. Each is implemented in its area's
 //! module; this is where they are joined into the one userdata.
 
-use mlua::{IntoLua, Table, UserData, UserDataMethods, Value};
+use mlua::{FromLua, IntoLua, Table, UserData, UserDataMethods, Value};
+
+use super::opts::{HandoffOpts, ListingOpts, ProductOpts, RequestOpts};
 
 use super::session::LuaSession;
-use super::values::Cookies;
+use super::values::{Cookies, Kind};
 
 impl UserData for LuaSession {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_async_method(
             "get",
-            |lua, this, (url, opts): (String, Option<Table>)| async move {
+            |lua, this, (url, opts): (String, RequestOpts)| async move {
                 super::http::get(lua, this.ctx.clone(), this.inner.clone(), url, opts).await
             },
         );
         m.add_async_method(
             "post",
-            |lua, this, (url, form, opts): (String, Option<Table>, Option<Table>)| async move {
+            |lua, this, (url, form, opts): (String, Option<Table>, RequestOpts)| async move {
                 super::http::post(lua, this.ctx.clone(), this.inner.clone(), url, form, opts).await
             },
         );
@@ -30,28 +32,34 @@ impl UserData for LuaSession {
         m.add_async_method("poll", |lua, this, url: String| async move {
             super::market::poll(lua, this.ctx.clone(), this.inner.clone(), url).await
         });
+        m.add_async_method("poll_shop", |lua, this, url: String| async move {
+            super::shop::poll(lua, this.ctx.clone(), this.inner.clone(), url).await
+        });
+        // A listing and a product are distinct types (their metatables): the second argument's
+        // shape is the type's.
         m.add_async_method(
             "add_to_cart",
-            |lua, this, (x, extra): (Table, Value)| async move {
+            |lua, this, (x, opts): (Value, Value)| async move {
                 let (c, s) = (this.ctx.clone(), this.inner.clone());
-                // A shop's product carries its input's name; a listing does not.
-                if x.contains_key("field")? {
-                    let opts = match extra {
-                        Value::Table(t) => Some(t),
-                        _ => None,
-                    };
-                    return super::shop::add_to_cart(lua, c, s, x, opts).await;
+                match (Kind::of(&lua, &x)?, x) {
+                    (Some(Kind::Listing), Value::Table(t)) => {
+                        let opts = ListingOpts::from_lua(opts, &lua)?;
+                        super::market::add_to_cart(lua, c, s, t, opts).await
+                    }
+                    (Some(Kind::Product), Value::Table(t)) => {
+                        let opts = ProductOpts::from_lua(opts, &lua)?;
+                        super::shop::add_to_cart(lua, c, s, t, opts).await
+                    }
+                    (_, other) => Err(mlua::Error::runtime(format!(
+                        "add_to_cart takes a listing from session:poll or a product from session:poll_shop / race.shop.products, got {}",
+                        super::opts::a(&other)
+                    ))),
                 }
-                let referer = match extra {
-                    Value::String(r) => Some(r.to_string_lossy()),
-                    _ => None,
-                };
-                super::market::add_to_cart(lua, c, s, x, referer).await
             },
         );
         m.add_async_method(
             "handoff",
-            |lua, this, (url, opts): (String, Option<Table>)| async move {
+            |lua, this, (url, opts): (String, HandoffOpts)| async move {
                 super::handoff::handoff(lua, this.ctx.clone(), this.inner.clone(), url, opts).await
             },
         );

@@ -16,6 +16,8 @@ mod log;
 mod market;
 mod methods;
 mod options;
+mod opts;
+mod removed;
 mod session;
 mod shop;
 mod stats;
@@ -33,6 +35,7 @@ use super::Context;
 pub use values::MemoryCap;
 
 pub use options::set_targets;
+pub use opts::{TARGET_KEYS, TargetEntry};
 
 pub type Register = fn(&Lua, &Table, &Arc<Context>) -> mlua::Result<()>;
 
@@ -48,7 +51,6 @@ pub const AREAS: &[(&str, Register)] = &[
     ("json", json::register),
     ("url", url::register),
     ("store", store::register),
-    ("handoff", handoff::register),
     ("alert", alert::register),
     ("stats", stats::register),
     ("decision_error", decision::register),
@@ -66,6 +68,7 @@ pub fn register_all(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result
     for (name, register) in AREAS {
         register(lua, race, ctx).map_err(|e| e.context(format!("registering race.{name}")))?;
     }
+    removed::register(lua, race)?;
     // For the tests (what a panic must not lose; the methods a userdata really has, which its
     // protected metatable hides from scripts): never registered in a normal run.
     if std::env::var_os("PRETIX_RACE_TEST_HOOKS").is_some() {

@@ -1,11 +1,11 @@
-//! The session userdata (`race.Session`) and what every operation on a session shares: taking
-//! the session out of an argument, an HTTP failure as `nil, err`, a cart add's result. A leaf:
+//! The session userdata (`race.Session`) and what every operation on a session shares: an HTTP
+//! failure as `nil, err`, a form's or headers' string pairs, a cart add's result. A leaf:
 //! the API modules that give a session its methods (`http`, `market`, `shop`, `handoff`, joined in
 //! `methods`) import from here, never from each other.
 
 use std::sync::Arc;
 
-use mlua::{AnyUserData, Lua, Table, Value};
+use mlua::{Lua, Table, Value};
 
 use super::fail;
 use super::values::Resp;
@@ -18,17 +18,6 @@ use crate::lua::Context;
 pub struct LuaSession {
     pub inner: Arc<Session>,
     pub ctx: Arc<Context>,
-}
-
-/// The session behind a userdata argument (`race.market.*(session, …)`, `race.handoff`).
-pub fn session_of(ud: &AnyUserData) -> mlua::Result<Arc<Session>> {
-    Ok(ud
-        .borrow::<LuaSession>()
-        .map_err(|_| {
-            mlua::Error::runtime("expected a session (race.session) as the first argument")
-        })?
-        .inner
-        .clone())
 }
 
 pub fn http_fail(lua: &Lua, e: &HttpError) -> mlua::Result<(Value, Value)> {
