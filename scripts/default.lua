@@ -337,7 +337,8 @@ function M.watch(opts, session)
         end
         if #fresh > 0 then
           -- Remembered across restarts, so a restarted dry run does not announce them again.
-          race.store.set(memo, announced)
+          local saved, serr = race.store.set(memo, announced)
+          if not saved then race.log.warn("%s%s (a restart may announce these again)", tag, tostring(serr)) end
           decide("on_available", fresh, page)
         end
       elseif M.attempt(page, session) then

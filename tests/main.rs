@@ -28,5 +28,6 @@ mod robust;
 mod scheduling;
 mod scripting;
 mod shop;
+mod stubs;
 mod supervisor;
 mod url_mistakes;

@@ -51,7 +51,7 @@ const UNAVAILABLE_LIBS: &[(&str, &str)] = &[
     ),
     (
         "coroutine",
-        "the race API is asynchronous already; run things side by side with separate strategies",
+        "the race API is asynchronous already; run things side by side with race.spawn(fn, ...)",
     ),
 ];
 

@@ -9,7 +9,7 @@ use mlua::{Lua, Table, Value};
 use super::opts::RequestOpts;
 use super::session::{LuaSession, http_fail, string_pairs};
 use super::values::Resp;
-use super::{ok, url_arg};
+use super::{fail, ok, url_arg};
 use crate::core::session::Session;
 use crate::lua::Context;
 
@@ -78,15 +78,16 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     let c = ctx.clone();
     race.set(
         "new_session",
-        lua.create_function(move |lua, ()| {
-            let inner = c
-                .session
-                .sibling()
-                .map_err(|e| mlua::Error::runtime(e.to_string()))?;
-            lua.create_userdata(LuaSession {
-                inner: Arc::new(inner),
-                ctx: c.clone(),
-            })
+        // What a new session can fail on (its TLS set-up) is an expected failure: `nil, err`.
+        lua.create_function(move |lua, ()| match c.session.sibling() {
+            Ok(inner) => ok(
+                LuaSession {
+                    inner: Arc::new(inner),
+                    ctx: c.clone(),
+                },
+                lua,
+            ),
+            Err(e) => fail(lua, "setup", e),
         })?,
     )
 }

@@ -10,6 +10,10 @@ use super::session::LuaSession;
 use super::values::{Cookies, Kind};
 
 impl UserData for LuaSession {
+    fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
+        f.add_meta_field("__name", "race.Session");
+    }
+
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_async_method(
             "get",

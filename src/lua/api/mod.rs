@@ -133,8 +133,12 @@ pub fn url_arg(s: &str, what: &str) -> mlua::Result<::url::Url> {
     }) {
         return Ok(u);
     }
-    let url = ::url::Url::parse(s)
-        .map_err(|e| mlua::Error::runtime(format!("{e} while parsing {s:?} as {what}")))?;
+    let url = ::url::Url::parse(s).map_err(|e| match e {
+        ::url::ParseError::RelativeUrlWithoutBase => mlua::Error::runtime(format!(
+            "{s:?} is a relative URL: resolve it with el:url(\"href\") or race.url.join(base, …)"
+        )),
+        e => mlua::Error::runtime(format!("{e} while parsing {s:?} as {what}")),
+    })?;
     LAST.set(Some((s.to_string(), url.clone())));
     Ok(url)
 }
