@@ -5,6 +5,7 @@ mod support;
 
 mod adversary;
 mod alerts;
+mod api_shape;
 mod cart_outcome;
 mod commands;
 mod connections;

@@ -154,7 +154,8 @@ pub fn register(lua: &Lua, race: &Table, _ctx: &Arc<Context>) -> mlua::Result<()
 
     t.set(
         "url",
-        lua.create_function(|_, (market, q): (String, MarketFilters)| {
+        lua.create_function(|lua, (market, q): (String, Value)| {
+            let q = MarketFilters::from_lua(q, lua)?;
             let m = url_arg(&market, "a marketplace URL")?;
             Ok(market::filtered_url(&m, q.item.as_deref(), q.sort.as_deref()).to_string())
         })?,

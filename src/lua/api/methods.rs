@@ -1,6 +1,8 @@
 //! A session's methods: `get` and `post` (`http`), `discover`, `poll` and `add_to_cart`
 //! (`market`, `shop`), `handoff`, `cookies` and `set_weight`. Each is implemented in its area's
-//! module; this is where they are joined into the one userdata.
+//! module; this is where they are joined into the one userdata. Option tables are taken as
+//! values and read here (`opts`), so a mistake in one is reported as itself, not as a bad
+//! argument.
 
 use mlua::{FromLua, IntoLua, Table, UserData, UserDataMethods, Value};
 
@@ -17,13 +19,15 @@ impl UserData for LuaSession {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_async_method(
             "get",
-            |lua, this, (url, opts): (String, RequestOpts)| async move {
+            |lua, this, (url, opts): (String, Value)| async move {
+                let opts = RequestOpts::from_lua(opts, &lua)?;
                 super::http::get(lua, this.ctx.clone(), this.inner.clone(), url, opts).await
             },
         );
         m.add_async_method(
             "post",
-            |lua, this, (url, form, opts): (String, Option<Table>, RequestOpts)| async move {
+            |lua, this, (url, form, opts): (String, Option<Table>, Value)| async move {
+                let opts = RequestOpts::from_lua(opts, &lua)?;
                 super::http::post(lua, this.ctx.clone(), this.inner.clone(), url, form, opts).await
             },
         );
@@ -63,7 +67,8 @@ impl UserData for LuaSession {
         );
         m.add_async_method(
             "handoff",
-            |lua, this, (url, opts): (String, HandoffOpts)| async move {
+            |lua, this, (url, opts): (String, Value)| async move {
+                let opts = HandoffOpts::from_lua(opts, &lua)?;
                 super::handoff::handoff(lua, this.ctx.clone(), this.inner.clone(), url, opts).await
             },
         );

@@ -1,10 +1,14 @@
 //! The `race` API, one file per area. [`AREAS`] is the one list of what is registered; the LuaLS
 //! stubs in `scripts/types/race.lua` document the same names, and a test holds the two together.
 //!
-//! Two error channels, as documented per function: an expected failure (network error, HTTP
-//! error, no marketplace link, dry run) returns `nil, err`, where `err` is a table with `kind` and
-//! `message` that prints as its message; misuse (wrong argument types, a listing without a buy
-//! URL) raises.
+//! One failure rule, as the stubs state it once: an expected failure (the network, no marketplace
+//! link, a dry run, a refusal, a store write, a session's set-up) returns `nil, err`, where `err` is
+//! a table with `kind` and `message` that prints as its message; misuse (wrong argument types, an
+//! unknown option key, a relative URL, a table that is no listing or product) raises.
+//!
+//! Modules: `session` (the session userdata and what its operations share) is a leaf; `http`,
+//! `market`, `shop` and `handoff` implement the operations, `methods` joins them into the
+//! userdata, `opts` reads every option table, `removed` answers the names earlier releases had.
 
 mod alert;
 mod decision;
