@@ -297,3 +297,47 @@ impl mlua::FromLua for TargetEntry {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlua::FromLua;
+
+    #[test]
+    fn a_near_miss_is_suggested_and_a_stranger_is_not() {
+        assert_eq!(suggest("evnet", TARGET_KEYS), Some("event"));
+        assert_eq!(suggest("URL", TARGET_KEYS), None);
+        assert_eq!(suggest("wieght", TARGET_KEYS), Some("weight"));
+        assert_eq!(suggest("colour", TARGET_KEYS), None);
+        assert_eq!(
+            unknown_key("colour", "a target", TARGET_KEYS),
+            "unknown key `colour` in a target; it takes `url`, `event`, `item`, `weight`"
+        );
+    }
+
+    #[test]
+    fn a_count_is_a_whole_number_in_range() {
+        let lua = mlua::Lua::new();
+        let read = |src: &str| -> Result<u32, String> {
+            let v: Value = lua.load(src).eval().unwrap();
+            ProductOpts::from_lua(v, &lua)
+                .map(|o| o.count)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(read("nil"), Ok(1));
+        assert_eq!(read("{ count = 3 }"), Ok(3));
+        assert_eq!(read("{ count = 3.0 }"), Ok(3));
+        assert_eq!(
+            read("{ count = 1.5 }").unwrap_err(),
+            "runtime error: `count` in add_to_cart's options for a product must be a whole number, got a number"
+        );
+        assert_eq!(
+            read("{ count = 0 }").unwrap_err(),
+            "runtime error: `count` in add_to_cart's options for a product must be a whole number from 1 to 10000, got 0"
+        );
+        assert_eq!(
+            read("{ cuont = 2 }").unwrap_err(),
+            "runtime error: unknown key `cuont` in add_to_cart's options for a product; did you mean `count`?"
+        );
+    }
+}
