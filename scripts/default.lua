@@ -86,7 +86,7 @@ function M.cart_fields(result, handed)
   -- A marketplace listing, or a shop's product (with how many).
   local what = result.listing or result.product or {}
   return {
-    ticket = what.title or what.name,
+    ticket = what.title,
     price = what.price_text,
     count = result.product and result.count or nil,
     checkout_url = result.checkout_url,
@@ -186,7 +186,7 @@ function M.discover(opts, was_inactive, session)
         for _, p in ipairs(products) do
           if not seen[p.id] then
             seen[p.id] = true
-            ids[#ids + 1] = p.id .. " " .. p.name:gsub(" – .*", "")
+            ids[#ids + 1] = p.id .. " " .. p.title:gsub(" – .*", "")
           end
         end
         return nil, "this shop has no open marketplace (its event page lists products, but no marketplace)",
@@ -337,7 +337,8 @@ function M.watch(opts, session)
         end
         if #fresh > 0 then
           -- Remembered across restarts, so a restarted dry run does not announce them again.
-          race.store.set(memo, announced)
+          local saved, serr = race.store.set(memo, announced)
+          if not saved then race.log.warn("%s%s (a restart may announce these again)", tag, tostring(serr)) end
           decide("on_available", fresh, page)
         end
       elseif M.attempt(page, session) then

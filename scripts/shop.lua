@@ -30,7 +30,7 @@ function M.choose(products, opts)
   for _, want in ipairs(opts.items or {}) do
     for _, p in ipairs(products) do
       if p.id == want and p.available and (not opts.variation or p.variation == opts.variation)
-        and require("race.default").wanted(p.name, p.price, opts) then
+        and require("race.default").wanted(p.title, p.price, opts) then
         out[#out + 1] = p
       end
     end
@@ -54,7 +54,7 @@ function M.on_cart(result)
   local note
   if result.requested and result.count and result.count < result.requested then
     note = ("Reserved: %d of %d (the shop offered no more)"):format(result.count, result.requested)
-    race.log.warn("%s: %d of %d reserved (the shop offered no more)", result.product and result.product.name or "the product",
+    race.log.warn("%s: %d of %d reserved (the shop offered no more)", result.product and result.product.title or "the product",
       result.count, result.requested)
   end
   local handed = result.session:handoff(result.checkout_url, { expires = result.expires, note = note })
@@ -67,8 +67,8 @@ end
 function M.on_available(fresh)
   local list = {}
   for i, p in ipairs(fresh) do
-    race.log.info("dry run: would add %s (%s)", p.name, p.price_text)
-    list[i] = { id = p.id, variation = p.variation, title = p.name, price = p.price_text }
+    race.log.info("dry run: would add %s (%s)", p.title, p.price_text)
+    list[i] = { id = p.id, variation = p.variation, title = p.title, price = p.price_text }
   end
   race.alert.event("tickets_available", { listings = list })
 end
@@ -80,7 +80,7 @@ local function ids(products)
     local key = p.variation and (p.id .. " (variation " .. p.variation .. ")") or p.id
     if not seen[key] then
       seen[key] = true
-      out[#out + 1] = key .. " " .. p.name
+      out[#out + 1] = key .. " " .. p.title
     end
   end
   return table.concat(out, ", ")
@@ -168,7 +168,7 @@ local function say_states(products, opts, states, url)
       local key = p.id .. "/" .. tostring(p.variation)
       if states[key] ~= p.state then
         states[key] = p.state
-        race.log.info("%s (%s) on %s: %s", p.name, p.id, url, M.state_words[p.state] or ("state " .. p.state))
+        race.log.info("%s (%s) on %s: %s", p.title, p.id, url, M.state_words[p.state] or ("state " .. p.state))
       end
     end
   end
@@ -244,7 +244,7 @@ function M.watch(opts, session)
   local url, first = opts.event_url, nil
   do
     -- One look first: a series' or an organiser's page has no products, and links below it.
-    local page = race.shop.poll(session, url)
+    local page = session:poll_shop(url)
     first = page
     if page and page.ok and #page.products == 0 then
       first = nil
@@ -287,7 +287,7 @@ function M.watch_page(opts, session, url, label, first)
     opts.variation and (" variation " .. opts.variation) or "",
     opts.interval, opts.dry_run and " (dry run)" or "")
   while true do
-    local page = first or race.shop.poll(session, url)
+    local page = first or session:poll_shop(url)
     first = nil
     if page and (page.status == 404 or page.status == 410) then
       return nil, ("%sthe event page %s answered %d"):format(tag, url, page.status),
@@ -331,9 +331,9 @@ function M.watch_page(opts, session, url, label, first)
                 return true
               end
             elseif result and result.status == "lost" then
-              race.log.info("%s%s went to someone faster; watching on", tag, p.name)
+              race.log.info("%s%s went to someone faster; watching on", tag, p.title)
             else
-              race.log.warn("%scould not add %s: %s", tag, p.name, tostring(err or result.reason))
+              race.log.warn("%scould not add %s: %s", tag, p.title, tostring(err or result.reason))
             end
           end
         end

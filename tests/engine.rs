@@ -303,7 +303,7 @@ async fn the_next_connection_is_opened_in_the_background_and_resumes_tls() {
             local race = require("race")
             local url = race.options.event_url .. "secondhand/"
             for _ = 1, 1000 do
-              assert(race.market.poll(race.session, url))
+              assert(race.session:poll(url))
             end
             "#,
         )

@@ -110,14 +110,14 @@ return s
 async fn misuse_of_the_api_raises_with_the_callers_line() {
     let d = Race::named("instant")
         .script(
-            "local race = require('race')\n\nrace.market.add_to_cart(race.session, { action = 'https://127.0.0.1/cart/add' })\n",
+            "local race = require('race')\nlocal page = assert(race.session:poll(race.options.event_url .. 'secondhand/'))\nlocal l = page.listings[1]\nl.action = 'https://127.0.0.1/cart/' .. 'add'\nrace.session:add_to_cart(l)\n",
         )
         .run()
         .await;
     assert_eq!(d.code, 3, "{d:?}");
-    assert!(d.stderr.contains("strategy.lua:3"), "{d:?}");
+    assert!(d.stderr.contains("strategy.lua:5"), "{d:?}");
     assert!(d.stderr.contains("not a marketplace buy URL"), "{d:?}");
-    assert!(d.sim.seen().is_empty(), "nothing was POSTed");
+    assert!(d.posts().is_empty(), "nothing was POSTed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

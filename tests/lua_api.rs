@@ -37,11 +37,11 @@ async fn a_loop_written_from_primitives() {
             local s = race.session
             local ev = assert(s:get(race.options.event_url))
             assert(ev.status == 200 and ev.ok and ev.size == #ev.body and ev.ttfb <= ev.ttlb)
-            local market = assert(race.market.discover(s))
+            local market = assert(s:discover())
             local url = race.market.url(market, { sort = "price_desc" })
             assert(url:find("sort=price_desc", 1, true), url)
             while true do
-              local page, err = race.market.poll(s, url)
+              local page, err = s:poll(url)
               if page and #page.listings > 0 then
                 -- The same parse, from the body, for scripts that fetch pages themselves.
                 local again = race.market.listings(page.body, page.url)
@@ -49,7 +49,7 @@ async fn a_loop_written_from_primitives() {
                 local l = page.listings[1]
                 assert(l.title == "Ticket – Type B" and l.price == 210 and l.currency == "EUR")
                 assert(l.fields.csrfmiddlewaretoken and l.position == 1)
-                local result = assert(race.market.add_to_cart(s, l))
+                local result = assert(s:add_to_cart(l))
                 assert(result.status == "in_cart", result.status)
                 assert(result.items[1] == "Ticket – Type B" and result.expires)
                 local cookies = s:cookies()
@@ -73,7 +73,7 @@ async fn expected_failures_return_nil_and_an_error() {
         .script(
             r#"
             local race = require("race")
-            local url, err = race.market.discover(race.session)
+            local url, err = race.session:discover()
             assert(url == nil)
             assert(err.kind == "no_link", err.kind)
             assert(tostring(err) == err.message and err.message:find("no link", 1, true))
@@ -97,8 +97,8 @@ async fn dry_run_is_enforced_below_the_script() {
         .script(
             r#"
             local race = require("race")
-            local page = assert(race.market.poll(race.session, race.options.event_url .. "secondhand/"))
-            local r, err = race.market.add_to_cart(race.session, page.listings[1])
+            local page = assert(race.session:poll(race.options.event_url .. "secondhand/"))
+            local r, err = race.session:add_to_cart(page.listings[1])
             assert(r == nil and err.kind == "dry_run", tostring(err))
             local r2, err2 = race.session:post(page.listings[1].action, page.listings[1].fields)
             assert(r2 == nil and err2.kind == "dry_run")
@@ -137,7 +137,7 @@ async fn options_time_log_and_stats() {
             local t0 = race.time.now()
             race.time.sleep(0.05)
             assert(race.time.now() - t0 >= 0.05)
-            assert(race.time.iso8601():match("^%d%d%d%d%-%d%d%-%d%dT"))
+            assert(race.time.rfc3339():match("^%d%d%d%d%-%d%d%-%d%dT"))
             race.log.info("formatted %d and %s", 42, "text")
             assert(race.stats().polls == 0)
             assert(race.session:get(race.options.event_url))
@@ -333,8 +333,8 @@ async fn no_script_can_post_a_checkout_form() {
         .script(
             r#"
             local race = require("race")
-            local page = assert(race.market.poll(race.session, race.options.event_url .. "secondhand/"))
-            local result = assert(race.market.add_to_cart(race.session, page.listings[1]))
+            local page = assert(race.session:poll(race.options.event_url .. "secondhand/"))
+            local result = assert(race.session:add_to_cart(page.listings[1]))
             assert(result.status == "in_cart")
             local r, err = race.session:post(result.checkout_url, { email = "me@example.com" })
             assert(r == nil and err.kind == "refused", tostring(err))

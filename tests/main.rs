@@ -5,6 +5,7 @@ mod support;
 
 mod adversary;
 mod alerts;
+mod api_shape;
 mod cart_outcome;
 mod commands;
 mod connections;
@@ -28,5 +29,6 @@ mod robust;
 mod scheduling;
 mod scripting;
 mod shop;
+mod stubs;
 mod supervisor;
 mod url_mistakes;

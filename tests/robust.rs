@@ -22,8 +22,8 @@ return s
 /// A strategy's first lines: secure the first listing, without handing it over.
 pub(crate) const SECURE_FIRST: &str = r#"
 local race = require("race")
-local page = assert(race.market.poll(race.session, race.options.event_url .. "secondhand/"))
-assert(assert(race.market.add_to_cart(race.session, page.listings[1])).status == "in_cart")
+local page = assert(race.session:poll(race.options.event_url .. "secondhand/"))
+assert(assert(race.session:add_to_cart(page.listings[1])).status == "in_cart")
 "#;
 
 pub(crate) fn assert_cart_handed_over_at_exit(d: &Done) {
@@ -145,8 +145,8 @@ async fn handoff_of_a_page_that_is_not_checkout_says_so_and_names_never_clash() 
             r#"
             local race = require("race")
             assert(race.session:get(race.options.event_url))
-            local a = race.handoff(race.session, race.options.event_url, { headless = true })
-            local b = race.handoff(race.session, race.options.event_url, { headless = true })
+            local a = race.session:handoff(race.options.event_url, { headless = true })
+            local b = race.session:handoff(race.options.event_url, { headless = true })
             assert(a.checkout == false)
             assert(a.cookie_file ~= b.cookie_file, a.cookie_file)
             print("FILES " .. a.cookie_file .. " " .. b.cookie_file)
@@ -265,8 +265,8 @@ async fn only_a_recognised_inactive_marketplace_stops_the_default() {
         r#"
         local race = require("race")
         local url = race.options.event_url .. "secondhand/"
-        local a = assert(race.market.poll(race.session, url))
-        local b = assert(race.market.poll(race.session, url))
+        local a = assert(race.session:poll(url))
+        local b = assert(race.session:poll(url))
         print(("STATES %s %s %s %s"):format(tostring(a.ok), a.state, a.status, b.state))
         "#,
     )
@@ -473,7 +473,7 @@ async fn a_dead_port_does_not_stall_the_marketplace_on_the_same_host() {
             local race = require("race")
             local r, err = race.session:get("https://127.0.0.1:" .. os.getenv("DEAD_PORT") .. "/")
             assert(r == nil and err.kind == "network", tostring(err))
-            local page = assert(race.market.poll(race.session, race.options.event_url .. "secondhand/"))
+            local page = assert(race.session:poll(race.options.event_url .. "secondhand/"))
             print("MARKET WAITED " .. page.waited)
             "#,
         )

@@ -384,7 +384,7 @@ async fn a_strategy_reads_a_main_shops_products() {
         assert(day.fields.csrfmiddlewaretoken == "tok-shop-1")
         assert(day.action:find("/org/samplecon/cart/add", 1, true))
         assert(products[3].state == "sold_out" and not products[3].available)
-        assert(shirt.name == "Festival Shirt – XL" and shirt.variation == "4" and shirt.max == 2)
+        assert(shirt.title == "Festival Shirt – XL" and shirt.variation == "4" and shirt.max == 2)
         print("PRODUCTS OK")
         "#
     );

@@ -2,23 +2,26 @@
 --- LuaLS type stubs for the pretix-race strategy API: the reference your editor reads.
 --- Point LuaLS at this folder (`"workspace.library": ["scripts/types"]`) for completion and checks.
 ---
---- Error channels: an expected failure returns `nil, err` (`err.kind`, `err.message`; `tostring(err)`
---- is the message). Misuse (wrong argument types, a non-buy URL to add_to_cart) raises.
---- One failure rule everywhere: an expected failure returns `nil, err`, with `err.kind` one of
---- "network", "tls", "no_link" (discover: the event page had no marketplace link; `err.status` and
---- `err.readable` say what it answered), "dry_run", "refused" (a POST to a checkout page: paying
---- is the person's step; plain http to a non-loopback host; a webhook aimed at a watched shop),
---- "not_allowed" (a host the user did not name: only the targets' hosts, the --webhook host,
---- loopback and --allow-host hosts can be reached; in a rehearsal, loopback only),
---- "redirect_loop" (more than 10 redirects), "json", "webhook", "imessage",
+--- One failure rule everywhere: an expected failure (the network, a page that cannot be read, a
+--- refusal, a write that fails) returns `nil, err`; misuse (a wrong argument type, an unknown or
+--- mistyped option key, a relative URL, a table that is no listing or product, a value JSON cannot
+--- hold, a reserved header, a hand-over off the watched shop's site) raises at the caller's line.
+--- `err.kind` is one of "network", "tls", "no_link" (discover: the event page had no marketplace
+--- link; `err.status` and `err.readable` say what it answered), "dry_run", "refused" (a POST to a
+--- checkout page: paying is the person's step; plain http to a non-loopback host; a webhook aimed
+--- at a watched shop), "not_allowed" (a host the user did not name: only the targets' hosts, the
+--- --webhook host, loopback and --allow-host hosts can be reached; in a rehearsal, loopback only),
+--- "redirect_loop" (more than 10 redirects), "json", "webhook", "imessage", "store", "setup",
 --- "too_large" and "memory" (race.html: a page over the reading budget, or no room under
---- --memory-limit-mb for its DOM; race.json.decode: no room for the decoded value). An
---- HTTP status is data (`response.status`), never an error. Misuse (wrong argument types, a
---- non-buy URL to add_to_cart, a reserved header) raises at the caller's line.
+--- --memory-limit-mb for its DOM; race.json.decode: no room for the decoded value); `err.message`
+--- says what happened and `tostring(err)` is the message. An HTTP status is data
+--- (`response.status`), never an error.
 ---
 --- Operations are methods of a session (`s:get`, `s:post`, `s:discover`, `s:poll`,
---- `s:add_to_cart`, `s:handoff`); the free functions `race.market.discover/poll/add_to_cart(s, …)`
---- and `race.handoff(s, …)` still work for one release, deprecated.
+--- `s:poll_shop`, `s:add_to_cart`, `s:handoff`); `race.market`, `race.shop`, `race.html`,
+--- `race.url` and `race.json` hold pure functions. A name an earlier release had
+--- (`race.market.poll`, `race.handoff`, `race.shop.poll`, `race.time.iso8601`, `page.active`, …)
+--- raises with what to write instead.
 ---
 --- A strategy that ends with `nil, message, hint, "deadline"` ends the run with exit code 4 (the
 --- built-in strategies do so when --until passes).
@@ -30,7 +33,7 @@
 --- script error (exit 3): it would otherwise look like a watch that did nothing.
 ---
 --- Whatever ends the run (return, error, Ctrl-C, SIGTERM, SIGHUP), every cart the core secured and
---- no `race.handoff` handed over is handed over first (files, printed session, alert).
+--- no `session:handoff` handed over is handed over first (files, printed session, alert).
 ---
 --- Rules no script can bend (the core enforces them under every request): per remote host a
 --- burst of 6 requests then one per 2 s, GETs at least 2 s apart, every Retry-After, backoff on
@@ -119,13 +122,12 @@
 --- away from the marketplace on the same site; unrecognised: anything else (garbage, a page cut
 --- off, a CDN/challenge/maintenance page, an unknown theme). Unrecognised answers are saved once,
 --- count toward watcher_failing, and after 5 in a row the host is backed off (30 s, doubling).
----@field active boolean      state == "open" (kept for older strategies)
 ---@field listings race.Listing[]
 ---@field new integer         listings not seen on any earlier poll
 
 ---@class race.CartResult
 ---@field status "in_cart"|"lost"|"failed"
----@field session Session          the session holding the cart (hand it over with result.session:handoff)
+---@field session race.Session     the session holding the cart (hand it over with result.session:handoff)
 ---@field product race.Product|nil  a shop's cart add: the product
 ---@field count integer|nil         a shop's cart add: how many were asked for (at most the product's max)
 ---@field requested integer|nil     a shop's cart add: how many the strategy wanted (more than count when the shop offered fewer)
@@ -161,7 +163,7 @@
 ---@field error string|nil         why the files could not be written or the browser not opened
 ---@field checkout boolean         checkout_url is a checkout page (else the report says no cart is confirmed)
 
----@class Session
+---@class race.Session
 local Session = {}
 
 --- GET (a poll: spaced by the 2 s floor for remote hosts, held by any backoff). Setting the
@@ -198,16 +200,26 @@ function Session:discover(event_url) end
 ---@return race.Page|nil, race.Error|nil
 function Session:poll(url) end
 
---- POSTs a marketplace listing's form (only buy URLs are accepted; anything else raises), or
---- adds a main shop's product (see race.shop.add_to_cart; the second argument is then
---- `{ count = n }`). The cart is the POST's outcome: `in_cart` once pretix sent the POST on to
---- the checkout (the cart is recorded then), even when the checkout page then stalls or fails
+--- GETs a main shop's event page once (a poll: the 2 s floor applies) and reads its products,
+--- with the log line; failures and pages without products count toward watcher_failing.
+---@param event_url string
+---@return race.ShopPage|nil, race.Error|nil
+function Session:poll_shop(event_url) end
+
+--- Adds a listing (from `session:poll`, `race.market.listings`) or a product (from
+--- `session:poll_shop`, `race.shop.products`) to this session's cart; anything else raises.
+--- A listing: POSTs its buy form (`opts.referer`, default the page it was found on). A product:
+--- POSTs its add-to-cart form for `opts.count` (default 1; more than `product.max` is cut to it,
+--- said in the log and in the result's `requested`), follows pretix's waiting page and confirms
+--- the cart at checkout/start. Unknown keys in `opts`, a wrong type, or `count` for a listing
+--- raise. The cart is the POST's outcome: `in_cart` once pretix sent the POST on to the
+--- checkout (the cart is recorded then), even when the checkout page then stalls or fails
 --- (`expires` is nil). A 403 (a stale CSRF token) fetches the page again for a fresh token and
---- retries at once, once.
----@param listing race.Listing|race.Product
----@param referer? string|{count?: integer}  a listing's Referer (default: listing.page_url)
+--- retries at once, once. Refused in a dry run.
+---@param item race.Listing|race.Product
+---@param opts? {referer?: string}|{count?: integer}  {referer} for a listing, {count} for a product
 ---@return race.CartResult|nil, race.Error|nil
-function Session:add_to_cart(listing, referer) end
+function Session:add_to_cart(item, opts) end
 
 --- Hands this session's cart over: writes the cookie files, prints checkout URL, cookies and
 --- console script, then (unless headless) opens the browser on the checkout page with every
@@ -236,32 +248,33 @@ race.options = {}
 
 --- The run's HTTP session: one cookie jar (its requests go on the shop's one connection, shared
 --- by every session).
----@type Session
+---@type race.Session
 race.session = {}
 
 --- Another session: its own cookie jar (a second cart) on the same connections (one per shop,
 --- each request carrying its own session's cookies), under the same rules as every other (the
---- governor is per host, not per session).
----@return Session
+--- governor is per host, not per session). What it can fail on (its TLS set-up) is `nil, err`
+--- with kind "setup".
+---@return race.Session|nil, race.Error|nil
 function race.new_session() end
 
----@class Task
+---@class race.Task
 
 --- Starts `fn(...)` as a task beside the caller and returns its handle at once. Tasks run one at a
 --- time and switch whenever one waits on the API (a poll, a sleep). Ctrl-C and the runaway
 --- watchdog stop every task; tasks still running when the strategy ends are stopped.
 ---@param fn function
----@return Task
+---@return race.Task
 function race.spawn(fn, ...) end
 
 --- Waits for every task and returns each one's first result, in order. A task that raised
 --- raises here.
----@param ... Task
+---@param ... race.Task
 ---@return any ...
 function race.join(...) end
 
 --- Waits for the first of the tasks to finish: returns its position (1-based) and all its results.
----@param ... Task
+---@param ... race.Task
 ---@return integer index, any ...
 function race.select(...) end
 
@@ -269,7 +282,7 @@ function race.select(...) end
 ---@class race.Product
 ---@field id string            the item id
 ---@field variation string|nil the variation id, for a product with variations
----@field name string          "Festival Shirt – XL" for a variation
+---@field title string         the product's name, "Festival Shirt – XL" for a variation
 ---@field price number|nil
 ---@field price_text string
 ---@field state string         as pretix means it: "available"; "not_on_sale" (inputs disabled: the booking period is not running; or "not available yet/any more"); "sold_out"; "waiting_list" (sold out, pretix offers its waiting list); "reserved" (in someone's cart, may come back); "voucher_only"; "" when the page shows nothing known. Only "available" can be added
@@ -283,22 +296,6 @@ race.shop = {}
 
 ---@class race.ShopPage: race.Response
 ---@field products race.Product[]
-
---- GETs a main shop's event page once (a poll: the 2 s floor applies) and reads its products,
---- with the log line; failures and pages without products count toward watcher_failing.
----@param session Session
----@param event_url string
----@return race.ShopPage|nil, race.Error|nil
-function race.shop.poll(session, event_url) end
-
---- Adds `opts.count` (default 1, at most `product.max`) of a product to the session's cart:
---- POSTs its form, follows pretix's waiting page, reads the message, and confirms the cart at
---- checkout/start. The same as `session:add_to_cart(product, opts)`. Refused in a dry run.
----@param session Session
----@param product race.Product
----@param opts? {count?: integer}
----@return race.CartResult|nil, race.Error|nil
-function race.shop.add_to_cart(session, product, opts) end
 
 --- pretix's redeem page for a voucher: `{event_url}redeem?voucher=CODE` (its products are read
 --- and added like the event page's; the voucher goes with the form).
@@ -333,29 +330,37 @@ function race.shop.products(page) end
 
 race.html = {}
 
----@class Element
+---@class race.Element
 ---@field tag string
 ---@field text string         its text, whitespace folded
 ---@field html string         its outer HTML
----@field attrs table<string,string>
+---@field attrs table<string,string>  as written in the page (a link's `href` is not resolved: see :url)
+---@field base string         the document's URL, what :url resolves against
 local Element = {}
 
---- The attribute's value, or nil.
+--- The attribute's value as written in the page, or nil.
 ---@param name string
 ---@return string|nil
 function Element:attr(name) end
 
+--- The attribute resolved against the document's `base_url`, as a browser follows a link
+--- (`el:url("href")`, `el:url("action")`, `el:url("src")`); nil when the element has no such
+--- attribute, or its value is no URL.
+---@param name string
+---@return string|nil
+function Element:url(name) end
+
 --- Elements inside this one matching `css`.
 ---@param css string
----@return Element[]
+---@return race.Element[]
 function Element:select(css) end
 
----@class Document
+---@class race.Document
 local Document = {}
 
 --- Elements matching `css`, in document order. A bad selector raises.
 ---@param css string
----@return Element[]
+---@return race.Element[]
 function Document:select(css) end
 
 --- The page's forms (see race.html.forms).
@@ -368,13 +373,13 @@ function Document:forms() end
 ---@field id string|nil
 ---@field fields table<string,string>  inputs with a name (checked boxes, selected options), text areas
 
---- Parses any page; `base_url` resolves its relative links. A page over the reading budget
+--- Parses any page; `base_url` is what its relative links resolve against (`el:url("href")`). A page over the reading budget
 --- (2 MB, elements nested 256 deep, 100 000 tags, 100 attributes on one element) is `nil, err`
 --- with kind "too_large"; a page whose DOM would not fit under --memory-limit-mb beside what the
 --- strategy holds (the DOM is counted at about 384 bytes a tag plus 4 a byte) is kind "memory".
 ---@param body string
 ---@param base_url string
----@return Document|nil, race.Error|nil
+---@return race.Document|nil, race.Error|nil
 function race.html.parse(body, base_url) end
 
 --- The forms of a page, in document order, with absolute actions and their fields. Refused as
@@ -400,7 +405,9 @@ function race.json.decode(text) end
 
 race.url = {}
 
---- `relative` resolved against `base`, as a browser resolves a link.
+--- `relative` resolved against `base`, as a browser resolves a link. Every URL the API takes is
+--- absolute: a relative one (`session:get("secondhand/")`) raises; resolve it here or with
+--- `el:url("href")`.
 ---@param base string
 ---@param relative string
 ---@return string
@@ -421,9 +428,12 @@ race.store = {}
 ---@return any
 function race.store.get(key) end
 
---- Stores `value` (anything JSON can hold; nil removes the key).
+--- Stores `value` (anything JSON can hold; nil removes the key) and returns true. A write that
+--- fails is `nil, err` (kind "store") and keeps nothing; a value JSON cannot hold (a function, a
+--- table that holds itself) raises.
 ---@param key string
 ---@param value any
+---@return true|nil, race.Error|nil
 function race.store.set(key, value) end
 
 race.log = {}
@@ -454,7 +464,7 @@ function race.time.unix() end
 
 --- The current UTC time, RFC 3339.
 ---@return string
-function race.time.iso8601() end
+function race.time.rfc3339() end
 
 --- `secs` scaled by a random factor in [1 - frac, 1 + frac] (frac defaults to 0.2).
 ---@param secs number
@@ -464,47 +474,17 @@ function race.time.jitter(secs, frac) end
 
 race.market = {}
 
---- Deprecated: use `session:discover(event_url)`.
----@deprecated
----@param session Session
----@param event_url? string
----@return string|nil url, race.Error|nil err
-function race.market.discover(session, event_url) end
-
 --- The marketplace URL with `item` and `sort` filters.
 ---@param market_url string
 ---@param filters? {item?: string, sort?: string}
 ---@return string
 function race.market.url(market_url, filters) end
 
---- Deprecated: use `session:poll(url)`.
----@deprecated
----@param session Session
----@param url string
----@return race.Page|nil, race.Error|nil
-function race.market.poll(session, url) end
-
 --- Listings in any HTML body; `base_url` resolves relative actions.
 ---@param body string
 ---@param base_url string
 ---@return race.Listing[]
 function race.market.listings(body, base_url) end
-
---- Deprecated: use `session:add_to_cart(listing, referer)`.
----@deprecated
----@param session Session
----@param listing race.Listing
----@param referer? string
----@return race.CartResult|nil, race.Error|nil
-function race.market.add_to_cart(session, listing, referer) end
-
---- Deprecated: use `session:handoff(checkout_url, opts)`.
----@deprecated
----@param session Session
----@param checkout_url string
----@param opts? {expires?: string, headless?: boolean, note?: string}  note: a line for the block, before the cookies
----@return race.Handoff
-function race.handoff(session, checkout_url, opts) end
 
 --- Alerts deliver in the background (they never hold up the strategy); failures are logged.
 race.alert = {}

@@ -192,6 +192,25 @@ fn root(err: &mlua::Error) -> &mlua::Error {
     }
 }
 
+/// The API's userdata classes: the Rust type mlua names a method by, and the class a script
+/// knows it as (the stubs' name).
+const CLASSES: &[(&str, &str)] = &[
+    ("LuaSession", "race.Session"),
+    ("Task", "race.Task"),
+    ("Document", "race.Document"),
+];
+
+/// A userdata method as mlua names it (`LuaSession.get`), as the class and method a script calls
+/// (`race.Session`, `get`). Its argument positions count `self` first, which a script's `s:get(x)`
+/// does not write.
+fn method_of(to: &str) -> Option<(&'static str, &str)> {
+    let (ty, method) = to.split_once('.')?;
+    CLASSES
+        .iter()
+        .find(|(rust, _)| *rust == ty)
+        .map(|(_, class)| (*class, method))
+}
+
 /// The innermost message and the outermost traceback.
 fn flatten(err: &mlua::Error) -> (String, Option<String>) {
     match err {
@@ -218,7 +237,11 @@ fn flatten(err: &mlua::Error) -> (String, Option<String>) {
             cause,
         } => {
             let (m, t) = flatten(cause);
-            let f = to.as_deref().unwrap_or("function");
+            let (f, pos) = match to.as_deref().map(method_of) {
+                Some(Some((class, method))) => (format!("{class}:{method}"), pos.saturating_sub(1)),
+                Some(None) => (to.clone().unwrap_or_default(), *pos),
+                None => ("function".into(), *pos),
+            };
             let n = name
                 .as_deref()
                 .map(|n| format!(" ({n})"))

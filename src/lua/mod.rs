@@ -13,14 +13,15 @@
 
 pub mod api;
 pub mod diagnostics;
+mod prelude;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mlua::chunk::ChunkMode;
-use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 
 use crate::config::{Config, ScriptSource, Watch};
 use crate::core::market::ResponseLog;
@@ -177,32 +178,6 @@ pub struct Engine {
     ctx: Arc<Context>,
 }
 
-/// Library functions a strategy does not get, each with the reason it hears when it reaches for one.
-const UNAVAILABLE: &[(&str, &str, &str)] = &[
-    ("os", "execute", "strategies cannot run programs"),
-    ("os", "exit", "return from the strategy to end the run"),
-    ("os", "remove", "strategies cannot change files"),
-    ("os", "rename", "strategies cannot change files"),
-    ("os", "tmpname", "strategies cannot create files"),
-    ("os", "setlocale", "the locale is the process's"),
-    (
-        "string",
-        "dump",
-        "strategies are shared as source text, never bytecode",
-    ),
-    ("package", "loadlib", "strategies cannot load C modules"),
-    (
-        "_G",
-        "dofile",
-        "use require(\"module\") for a module beside the strategy",
-    ),
-    (
-        "_G",
-        "loadfile",
-        "use require(\"module\") for a module beside the strategy",
-    ),
-];
-
 fn display_name(path: &Path) -> String {
     let s = path.display().to_string();
     // Lua shortens chunk names over 60 bytes in messages; keep ours under that.
@@ -246,200 +221,8 @@ impl Engine {
         ctx.chunks.add(DEFAULT_CHUNK, DEFAULT_SCRIPT);
         ctx.chunks.add(SHOP_CHUNK, SHOP_SCRIPT);
         let engine = Self { lua, ctx };
-        engine.prepare().map_err(setup)?;
+        prelude::prepare(&engine.lua, &engine.ctx).map_err(setup)?;
         Ok(engine)
-    }
-
-    fn prepare(&self) -> mlua::Result<()> {
-        let lua = &self.lua;
-        let g = lua.globals();
-        // Each function a strategy does not get says why, at the caller's line.
-        for (lib, name, why) in UNAVAILABLE {
-            let table: Table = if *lib == "_G" {
-                g.clone()
-            } else {
-                g.get(*lib)?
-            };
-            let full = if *lib == "_G" {
-                name.to_string()
-            } else {
-                format!("{lib}.{name}")
-            };
-            let f = lua
-                .load(format!(
-                    "return function() error({:?}, 2) end",
-                    format!("{full} is not available in strategies: {why}")
-                ))
-                .set_name("=race/sandbox")
-                .call::<Function>(())?;
-            table.set(*name, f)?;
-        }
-        let package: Table = g.get("package")?;
-        let dir = match &self.ctx.config.script {
-            ScriptSource::File { path, .. } => {
-                path.parent().map(Path::to_path_buf).unwrap_or_default()
-            }
-            ScriptSource::Default | ScriptSource::Shop => PathBuf::new(),
-        };
-        let dir = if dir.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            dir
-        };
-        package.set("path", format!("{0}/?.lua;{0}/?/init.lua", dir.display()))?;
-        let module_dir = dir;
-        package.set("cpath", "")?;
-
-        let race = lua.create_table()?;
-        api::register_all(lua, &race, &self.ctx)?;
-        let loaded: Table = package.get("loaded")?;
-        loaded.set("race", race.clone())?;
-        // mlua loads `coroutine` to build async functions (each captures what it needs); scripts
-        // don't get it, since an async API call inside a user coroutine cannot work.
-        // Whole libraries a strategy does not get: touching one says why.
-        for (lib, why) in [
-            (
-                "io",
-                "the network is reachable through race.session, files are not",
-            ),
-            (
-                "coroutine",
-                "the race API is asynchronous already; run things side by side with separate strategies",
-            ),
-        ] {
-            let stub = lua
-                .load(format!(
-                    "local msg = {:?}\nreturn setmetatable({{}}, {{ __index = function(_, k) error({lib:?} .. '.' .. tostring(k) .. msg, 2) end }})",
-                    format!(" is not available in strategies: {why}")
-                ))
-                .set_name("=race/sandbox")
-                .call::<Table>(())?;
-            g.set(lib, stub)?;
-            loaded.set(lib, Value::Nil)?;
-        }
-        g.set("race", race)?;
-        let preload: Table = package.get("preload")?;
-        preload.set(
-            "race.default",
-            lua.create_function(|lua, ()| {
-                lua.load(DEFAULT_SCRIPT)
-                    .set_name(format!("@{DEFAULT_CHUNK}"))
-                    .call::<Value>(())
-            })?,
-        )?;
-        preload.set(
-            "race.shop_strategy",
-            lua.create_function(|lua, ()| {
-                lua.load(SHOP_SCRIPT)
-                    .set_name(format!("@{SHOP_CHUNK}"))
-                    .call::<Value>(())
-            })?,
-        )?;
-
-        // Ctrl-C and the runaway watchdog, checked every 1000 instructions in every thread. Once
-        // runaway, always runaway: the stop is raised again until the script has ended.
-        let ctx = self.ctx.clone();
-        lua.set_global_hook(
-            HookTriggers::new().every_nth_instruction(1000),
-            move |_, debug| {
-                if let Some(why) = ctx.stop_reason() {
-                    return Err(mlua::Error::runtime(why));
-                }
-                if ctx.computing_for() > ctx.config.runaway_after {
-                    let src = debug.source();
-                    let file = src
-                        .source
-                        .as_deref()
-                        .and_then(|s| s.strip_prefix('@'))
-                        .unwrap_or("strategy")
-                        .to_string();
-                    let line = debug.current_line().unwrap_or(0);
-                    let why = format!(
-                        "{file}:{line}: runaway script: it computed for {} s without waiting on the race API (sleep, poll, get), so it was stopped",
-                        ctx.config.runaway_after.as_secs_f64()
-                    );
-                    *ctx.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
-                    return Err(mlua::Error::runtime(why));
-                }
-                Ok(VmState::Continue)
-            },
-        )?;
-        // pcall/xpcall must not swallow an interruption or a runaway stop (and a script that
-        // replaces the global `error` cannot make them: the prelude keeps its own).
-        let ctx = self.ctx.clone();
-        g.set(
-            "__race_stopped",
-            lua.create_function(move |_, ()| Ok(ctx.stop_reason()))?,
-        )?;
-        // `require` reads modules as text only (the stock file searcher also takes bytecode).
-        let chunks = self.ctx.chunks.clone();
-        let root = std::fs::canonicalize(&module_dir).ok();
-        g.set(
-            "__race_read_module",
-            lua.create_function(move |_, path: String| {
-                // A link in the folder (a shared strategy's repository can carry one) must not
-                // lead outside it: the real path must lie inside the folder's real path.
-                let inside = std::fs::canonicalize(&path)
-                    .ok()
-                    .zip(root.as_ref())
-                    .is_some_and(|(real, root)| real.starts_with(root));
-                if !inside {
-                    return Err(mlua::Error::runtime(format!(
-                        "module {path} is outside the strategy's folder (a link?): modules are read from that folder only"
-                    )));
-                }
-                let text = std::fs::read(&path)
-                    .map_err(|e| mlua::Error::runtime(format!("cannot read module {path}: {e}")))?;
-                let text = String::from_utf8(text).map_err(|_| {
-                    mlua::Error::runtime(format!(
-                        "module {path} is not Lua source text (bytecode is refused)"
-                    ))
-                })?;
-                chunks.add(&path, &text);
-                Ok(text)
-            })?,
-        )?;
-        lua.load(
-            r#"
-            local stopped, raw_pcall, raw_xpcall, raw_load, raw_error = __race_stopped, pcall, xpcall, load, error
-            local read_module, searchpath, pack, unpack = __race_read_module, package.searchpath, table.pack, table.unpack
-            -- Modules come from the strategy's folder only: the path is fixed here, so a script
-            -- that changes package.path (or cpath: no C searcher is left) reaches no other file.
-            local module_path = package.path
-            __race_stopped, __race_read_module = nil, nil
-            -- searchpath would tell a script whether any file exists anywhere.
-            package.searchpath = function() error("package.searchpath is not available in strategies: require(\"module\") finds modules beside the strategy", 2) end
-            local function pass(r)
-              local why = stopped()
-              if why then raw_error(why, 0) end
-              return unpack(r, 1, r.n)
-            end
-            pcall = function(...) return pass(pack(raw_pcall(...))) end
-            xpcall = function(...) return pass(pack(raw_xpcall(...))) end
-            load = function(chunk, name, mode, env)
-              if mode ~= nil and mode ~= "t" then
-                return nil, "load: only source text can be loaded in strategies (mode \"t\")"
-              end
-              return raw_load(chunk, name, "t", env)
-            end
-            package.searchers = {
-              package.searchers[1],
-              function(name)
-                if type(name) ~= "string" or name:find("..", 1, true) or name:find("^[/\\]") or name:find("\\", 1, true) then
-                  return "\n\tno module " .. tostring(name) .. ": modules are named from the strategy's folder (no '..', no absolute path)"
-                end
-                local path, err = searchpath(name, module_path)
-                if not path then return "\n\t" .. err end
-                local f, lerr = raw_load(read_module(path), "@" .. path, "t")
-                if not f then error(lerr, 0) end
-                return f, path
-              end,
-            }
-            "#,
-        )
-        .set_name("=race/prelude")
-        .exec()?;
-        Ok(())
     }
 
     /// Compiles the strategy (no code runs yet): syntax errors stop here.
@@ -535,28 +318,44 @@ impl Engine {
         let mut warnings = Vec::new();
         let mut found = Vec::new();
         for (i, entry) in list.sequence_values::<Value>().enumerate() {
-            let Ok(Value::Table(e)) = entry else {
-                return Err(self.bad_target(
-                    &format!(
-                        "targets[{}] must be a table {{ url = …, event = … }}",
-                        i + 1
-                    ),
-                    "targets",
-                ));
+            let entry = match entry {
+                Ok(v @ Value::Table(_)) => v,
+                _ => {
+                    return Err(self.bad_target(
+                        &format!(
+                            "targets[{}] must be a table {{ url = …, event = … }}",
+                            i + 1
+                        ),
+                        "targets",
+                    ));
+                }
             };
-            let text = |k: &str| e.get::<Option<String>>(k).ok().flatten();
-            let (url, event) = (
-                text("url").unwrap_or_default(),
-                text("event").unwrap_or_default(),
-            );
-            let item = e
-                .get::<Value>("item")
-                .ok()
-                .and_then(|v| v.to_string().ok())
-                .filter(|s| s != "nil");
-            let weight = match e.get::<Value>("weight").unwrap_or(Value::Nil) {
-                Value::Nil => Ok(1),
-                v => crate::config::parse_weight(
+            // Unknown keys and wrong types are named as they are written (a typo'd `evnet` is
+            // that, not an empty event), at the line that holds the key.
+            let e = match <api::TargetEntry as mlua::FromLua>::from_lua(entry.clone(), &self.lua) {
+                Ok(e) => e,
+                Err(err) => {
+                    let near = match &entry {
+                        Value::Table(t) => t
+                            .pairs::<String, Value>()
+                            .filter_map(Result::ok)
+                            .map(|(k, _)| k)
+                            .find(|k| !api::TARGET_KEYS.contains(&k.as_str()))
+                            .unwrap_or_else(|| "targets".into()),
+                        _ => "targets".into(),
+                    };
+                    let why = match &err {
+                        mlua::Error::RuntimeError(m) => m.clone(),
+                        other => other.to_string(),
+                    };
+                    return Err(self.bad_target(&format!("targets[{}]: {why}", i + 1), &near));
+                }
+            };
+            let (url, event) = (e.url.unwrap_or_default(), e.event.unwrap_or_default());
+            let item = e.item;
+            let weight = match e.weight {
+                None => Ok(1),
+                Some(v) => crate::config::parse_weight(
                     &format!("targets[{}].weight", i + 1),
                     &v.to_string().unwrap_or_default(),
                 ),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use mlua::{Lua, Table, Value};
 
+use super::opts::WebhookOpts;
 use super::{fail, ok, url_arg};
 use crate::core::notify::{EVENTS, RESERVED_FIELDS};
 use crate::lua::Context;
@@ -17,32 +18,27 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     let c = ctx.clone();
     t.set(
         "webhook",
-        lua.create_async_function(
-            move |lua, (url, payload, opts): (String, Value, Option<Table>)| {
-                let c = c.clone();
-                async move {
-                    let url = url_arg(&url, "a webhook URL")?;
-                    let json = super::json::to_json(&lua, &c, payload)?;
-                    let wait = match &opts {
-                        Some(o) => o.get::<Option<bool>>("wait")?.unwrap_or(false),
-                        None => false,
-                    };
-                    if wait {
-                        c.waiting();
-                        let r = c.alerts.webhook_now(&url, &json).await;
-                        c.waiting();
-                        return match r {
-                            Ok(()) => ok(true, &lua),
-                            Err(e) => fail(&lua, e.kind(), e),
-                        };
-                    }
-                    match c.alerts.webhook(&url, json) {
+        lua.create_async_function(move |lua, (url, payload, opts): (String, Value, Value)| {
+            let c = c.clone();
+            async move {
+                let opts = <WebhookOpts as mlua::FromLua>::from_lua(opts, &lua)?;
+                let url = url_arg(&url, "a webhook URL")?;
+                let json = super::json::to_json(&lua, &c, payload)?;
+                if opts.wait {
+                    c.waiting();
+                    let r = c.alerts.webhook_now(&url, &json).await;
+                    c.waiting();
+                    return match r {
                         Ok(()) => ok(true, &lua),
                         Err(e) => fail(&lua, e.kind(), e),
-                    }
+                    };
                 }
-            },
-        )?,
+                match c.alerts.webhook(&url, json) {
+                    Ok(()) => ok(true, &lua),
+                    Err(e) => fail(&lua, e.kind(), e),
+                }
+            }
+        })?,
     )?;
 
     let c = ctx.clone();

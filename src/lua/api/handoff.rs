@@ -1,14 +1,13 @@
-//! `session:handoff(checkout_url, opts)` (and `race.handoff(session, …)`): gives the secured cart
-//! to the person. The cookie
+//! `session:handoff(checkout_url, opts)`: gives the secured cart to the person. The cookie
 //! files are written and the session printed first, whatever follows; then (unless headless) the
 //! browser opens on the checkout page holding the cart. No browser, or a browser that fails, loses
 //! nothing: the printed session and instructions remain, and the run still succeeds.
 
 use std::sync::Arc;
 
-use mlua::{AnyUserData, Lua, Table};
+use mlua::{Lua, Table};
 
-use super::http::session_of;
+use super::opts::HandoffOpts;
 use super::url_arg;
 use super::values::Cookies;
 use crate::core::browser::Browser;
@@ -16,27 +15,26 @@ use crate::core::handoff::{self, Window};
 use crate::core::session::Session;
 use crate::lua::Context;
 
-/// `session:handoff(url, opts)` and `race.handoff(session, url, opts)`.
+/// `session:handoff(url, opts)`.
 pub(super) async fn handoff(
     lua: Lua,
     c: Arc<Context>,
     session: Arc<Session>,
     url: String,
-    opts: Option<Table>,
+    opts: HandoffOpts,
 ) -> mlua::Result<Table> {
-    let opt = |k: &str| -> mlua::Result<mlua::Value> {
-        opts.as_ref().map_or(Ok(mlua::Value::Nil), |o| o.get(k))
-    };
-    let expires = opt("expires")?.as_string().map(|s| s.to_string_lossy());
-    let headless = opt("headless")?.as_boolean();
-    let note = opt("note")?.as_string().map(|s| s.to_string_lossy());
+    let HandoffOpts {
+        expires,
+        headless,
+        note,
+    } = opts;
     let url = url_arg(&url, "a checkout URL")?;
     // The session's cookies, the console script and the browser all go to this URL's site: only
     // a shop the person named may get them (a shared strategy must not send them elsewhere).
     if let Some(reach) = session.policy().reach.as_ref() {
         crate::core::gate::check_handoff(&url, reach).map_err(mlua::Error::runtime)?;
     }
-    let browser = if headless == Some(true) {
+    let browser = if headless {
         Browser::Headless
     } else {
         c.config.browser.clone()
@@ -92,18 +90,4 @@ fn handed_table(lua: &Lua, h: &handoff::HandedOver) -> mlua::Result<Table> {
         Window::Skipped | Window::NotFound => {}
     }
     Ok(res)
-}
-
-pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
-    let c = ctx.clone();
-    race.set(
-        "handoff",
-        lua.create_async_function(
-            move |lua, (ud, url, opts): (AnyUserData, String, Option<Table>)| {
-                let c = c.clone();
-                let session = session_of(&ud);
-                async move { handoff(lua, c, session?, url, opts).await }
-            },
-        )?,
-    )
 }

@@ -1,6 +1,8 @@
 //! `race.html`: reading any page, not only marketplace listings. `parse(body, base_url)` gives a
 //! document; `doc:select(css)` the matching elements, in document order; an element has `text`
-//! (whitespace folded), `html` (its outer HTML), `tag`, `attrs`, `:attr(name)` and `:select(css)`.
+//! (whitespace folded), `html` (its outer HTML), `tag`, `attrs` and `:attr(name)` (as written),
+//! `:url(name)` (the attribute resolved against `base_url`, as a browser follows a link) and
+//! `:select(css)`.
 //! `forms(body, base_url)` lists the forms with absolute actions and their fields.
 //!
 //! Elements are plain tables (the parsed tree cannot cross threads with the VM): each `select`
@@ -111,6 +113,10 @@ fn select(
 }
 
 impl UserData for Document {
+    fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
+        f.add_meta_field("__name", "race.Document");
+    }
+
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_function("select", |lua, (ud, css): (AnyUserData, String)| {
             let body: mlua::LuaString = ud.user_value()?;
@@ -211,6 +217,18 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
             el.get::<Table>("attrs")?.get::<Option<String>>(name)
         })?,
     )?;
+    // The attribute resolved against the document's URL, as a browser follows it (`attr` and
+    // `attrs` stay as written).
+    methods.set(
+        "url",
+        lua.create_function(|_, (el, name): (Table, String)| {
+            let Some(raw) = el.get::<Table>("attrs")?.get::<Option<String>>(name)? else {
+                return Ok(None);
+            };
+            let base = url_arg(&el.get::<String>("base")?, "the page's URL")?;
+            Ok(base.join(raw.trim()).ok().map(String::from))
+        })?,
+    )?;
     methods.set(
         "select",
         lua.create_function(move |lua, (el, css): (Table, String)| {
@@ -221,6 +239,7 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     )?;
     let mt = lua.create_table()?;
     mt.set("__index", methods)?;
+    mt.set("__name", "race.Element")?;
     lua.set_named_registry_value("race.html.element_mt", mt)?;
 
     let t = lua.create_table()?;

@@ -1,17 +1,16 @@
-//! The marketplace operations. `discover` follows the event page's link, `poll` fetches and reads
-//! listings, `add_to_cart` POSTs one listing's form: methods of a session (`s:poll(url)`), and, as
-//! before, free functions in `race.market` taking the session first (deprecated). `race.market.url`
-//! adds the filters, `race.market.listings` parses any body.
+//! The marketplace operations, methods of a session: `discover` follows the event page's link,
+//! `poll` fetches and reads listings, `add_to_cart` POSTs one listing's form. `race.market.url`
+//! adds the filters, `race.market.listings` parses any body (pure functions, no session).
 
 use std::sync::Arc;
 
-use mlua::{AnyUserData, FromLua, IntoLua, Lua, Table, Value};
+use mlua::{FromLua, IntoLua, Lua, Table, Value};
 
-use super::http::{http_fail, session_of};
+use super::opts::{ListingOpts, MarketFilters};
+use super::session::{cart_result, http_fail};
 use super::values::{BuyListing, Field, Listings, Resp};
 use super::{fail, ok, url_arg};
 use crate::core::market::{self, MarketError};
-use crate::core::pretix::{CartOutcome, PageState};
 use crate::core::session::Session;
 use crate::lua::Context;
 
@@ -54,7 +53,7 @@ fn slug_of(event_url: &url::Url) -> String {
         .to_string()
 }
 
-/// `session:discover(event_url?)` and `race.market.discover(session, event_url?)`.
+/// `session:discover(event_url?)`.
 pub(super) async fn discover(
     lua: Lua,
     c: Arc<Context>,
@@ -85,7 +84,7 @@ pub(super) async fn discover(
     }
 }
 
-/// `session:poll(url)` and `race.market.poll(session, url)`.
+/// `session:poll(url)`.
 pub(super) async fn poll(
     lua: Lua,
     c: Arc<Context>,
@@ -111,7 +110,6 @@ pub(super) async fn poll(
         &lua,
         &[
             ("state", Field::Str(p.page.state.label().as_bytes())),
-            ("active", Field::Bool(p.page.state == PageState::Open)),
             ("new", Field::Int(p.new_listings as i64)),
             ("listings", listings),
         ],
@@ -120,16 +118,18 @@ pub(super) async fn poll(
     ok(page, &lua)
 }
 
-/// `session:add_to_cart(listing, referer?)` and `race.market.add_to_cart(session, listing, referer?)`.
+/// `session:add_to_cart(listing, { referer = url })`.
 pub(super) async fn add_to_cart(
     lua: Lua,
     c: Arc<Context>,
     session: Arc<Session>,
     lt: Table,
-    referer: Option<String>,
+    opts: ListingOpts,
 ) -> mlua::Result<(Value, Value)> {
     let BuyListing(listing) = BuyListing::from_lua(Value::Table(lt.clone()), &lua)?;
-    let referer = referer.or_else(|| lt.get::<Option<String>>("page_url").ok().flatten());
+    let referer = opts
+        .referer
+        .or_else(|| lt.get::<Option<String>>("page_url").ok().flatten());
     let referer = match referer {
         Some(r) => url_arg(&r, "the referring page's URL")?,
         None => listing
@@ -149,71 +149,15 @@ pub(super) async fn add_to_cart(
     ok(res, &lua)
 }
 
-/// A cart add's result (`race.CartResult`), for a listing or a product.
-pub(super) fn cart_result(
-    lua: &Lua,
-    c: &Arc<Context>,
-    session: &Arc<Session>,
-    carted: &market::Carted,
-) -> mlua::Result<Table> {
-    let res = lua.create_table()?;
-    res.set("status", carted.outcome.label())?;
-    match &carted.outcome {
-        CartOutcome::InCart { checkout_url } => res.set("checkout_url", checkout_url.as_str())?,
-        CartOutcome::Failed { reason } => res.set("reason", reason.as_str())?,
-        CartOutcome::Lost => {}
-    }
-    if let Some(ch) = &carted.checkout {
-        res.set("expires", ch.expires.clone())?;
-        res.set("items", ch.items.clone())?;
-    }
-    if let Some(r) = &carted.response {
-        res.set("response", Resp(r))?;
-    }
-    // The session that holds the cart, to hand it over.
-    res.set(
-        "session",
-        super::http::LuaSession {
-            inner: session.clone(),
-            ctx: c.clone(),
-        },
-    )?;
-    Ok(res)
-}
-
-pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
+pub fn register(lua: &Lua, race: &Table, _ctx: &Arc<Context>) -> mlua::Result<()> {
     let t = lua.create_table()?;
-
-    let c = ctx.clone();
-    t.set(
-        "discover",
-        lua.create_async_function(move |lua, (ud, event_url): (AnyUserData, Option<String>)| {
-            let (c, session) = (c.clone(), session_of(&ud));
-            async move { discover(lua, c, session?, event_url).await }
-        })?,
-    )?;
 
     t.set(
         "url",
-        lua.create_function(|_, (market, q): (String, Option<Table>)| {
+        lua.create_function(|lua, (market, q): (String, Value)| {
+            let q = MarketFilters::from_lua(q, lua)?;
             let m = url_arg(&market, "a marketplace URL")?;
-            let (item, sort) = match q {
-                Some(q) => (
-                    q.get::<Option<String>>("item")?,
-                    q.get::<Option<String>>("sort")?,
-                ),
-                None => (None, None),
-            };
-            Ok(market::filtered_url(&m, item.as_deref(), sort.as_deref()).to_string())
-        })?,
-    )?;
-
-    let c = ctx.clone();
-    t.set(
-        "poll",
-        lua.create_async_function(move |lua, (ud, url): (AnyUserData, String)| {
-            let (c, session) = (c.clone(), session_of(&ud));
-            async move { poll(lua, c, session?, url).await }
+            Ok(market::filtered_url(&m, q.item.as_deref(), q.sort.as_deref()).to_string())
         })?,
     )?;
 
@@ -225,17 +169,6 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
             let found = crate::core::pretix::parse_listings(&body, &base);
             Listings(&found, base.as_str()).into_lua(lua)
         })?,
-    )?;
-
-    let c = ctx.clone();
-    t.set(
-        "add_to_cart",
-        lua.create_async_function(
-            move |lua, (ud, lt, referer): (AnyUserData, Table, Option<String>)| {
-                let (c, session) = (c.clone(), session_of(&ud));
-                async move { add_to_cart(lua, c, session?, lt, referer).await }
-            },
-        )?,
     )?;
 
     race.set("market", t)

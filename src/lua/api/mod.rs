@@ -1,10 +1,14 @@
 //! The `race` API, one file per area. [`AREAS`] is the one list of what is registered; the LuaLS
 //! stubs in `scripts/types/race.lua` document the same names, and a test holds the two together.
 //!
-//! Two error channels, as documented per function: an expected failure (network error, HTTP
-//! error, no marketplace link, dry run) returns `nil, err`, where `err` is a table with `kind` and
-//! `message` that prints as its message; misuse (wrong argument types, a listing without a buy
-//! URL) raises.
+//! One failure rule, as the stubs state it once: an expected failure (the network, no marketplace
+//! link, a dry run, a refusal, a store write, a session's set-up) returns `nil, err`, where `err` is
+//! a table with `kind` and `message` that prints as its message; misuse (wrong argument types, an
+//! unknown option key, a relative URL, a table that is no listing or product) raises.
+//!
+//! Modules: `session` (the session userdata and what its operations share) is a leaf; `http`,
+//! `market`, `shop` and `handoff` implement the operations, `methods` joins them into the
+//! userdata, `opts` reads every option table, `removed` answers the names earlier releases had.
 
 mod alert;
 mod decision;
@@ -14,7 +18,11 @@ mod http;
 mod json;
 mod log;
 mod market;
+mod methods;
 mod options;
+mod opts;
+mod removed;
+mod session;
 mod shop;
 mod stats;
 mod store;
@@ -31,6 +39,7 @@ use super::Context;
 pub use values::MemoryCap;
 
 pub use options::set_targets;
+pub use opts::{TARGET_KEYS, TargetEntry};
 
 pub type Register = fn(&Lua, &Table, &Arc<Context>) -> mlua::Result<()>;
 
@@ -46,7 +55,6 @@ pub const AREAS: &[(&str, Register)] = &[
     ("json", json::register),
     ("url", url::register),
     ("store", store::register),
-    ("handoff", handoff::register),
     ("alert", alert::register),
     ("stats", stats::register),
     ("decision_error", decision::register),
@@ -64,6 +72,7 @@ pub fn register_all(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result
     for (name, register) in AREAS {
         register(lua, race, ctx).map_err(|e| e.context(format!("registering race.{name}")))?;
     }
+    removed::register(lua, race)?;
     // For the tests (what a panic must not lose; the methods a userdata really has, which its
     // protected metatable hides from scripts): never registered in a normal run.
     if std::env::var_os("PRETIX_RACE_TEST_HOOKS").is_some() {
@@ -128,8 +137,12 @@ pub fn url_arg(s: &str, what: &str) -> mlua::Result<::url::Url> {
     }) {
         return Ok(u);
     }
-    let url = ::url::Url::parse(s)
-        .map_err(|e| mlua::Error::runtime(format!("{e} while parsing {s:?} as {what}")))?;
+    let url = ::url::Url::parse(s).map_err(|e| match e {
+        ::url::ParseError::RelativeUrlWithoutBase => mlua::Error::runtime(format!(
+            "{s:?} is a relative URL: resolve it with el:url(\"href\") or race.url.join(base, …)"
+        )),
+        e => mlua::Error::runtime(format!("{e} while parsing {s:?} as {what}")),
+    })?;
     LAST.set(Some((s.to_string(), url.clone())));
     Ok(url)
 }

@@ -1,39 +1,37 @@
-//! `race.shop`: a pretix main shop's products, read off an event page (`products(page)`), and
-//! adding one to the cart (`session:add_to_cart(product, { count = n })`, or
-//! `race.shop.add_to_cart(session, product, opts)`), for strategies that watch for a sold-out
-//! product to come back (an expired reservation, a cancelled order, a raised quota).
+//! A pretix main shop, for strategies that watch for a sold-out product to come back (an expired
+//! reservation, a cancelled order, a raised quota): `session:poll_shop(event_url)` reads an event
+//! page's products, `session:add_to_cart(product, { count = n })` adds one; `race.shop` holds the
+//! pure functions on a page (`products`, `voucher_url`, `error_message`, `links_below`).
 
 use std::sync::Arc;
 
-use mlua::{AnyUserData, FromLua, Lua, Table, Value};
+use mlua::{FromLua, Lua, Table, Value};
 
-use super::http::{http_fail, session_of};
+use super::opts::ProductOpts;
+use super::session::{cart_result, http_fail};
 use super::values::{CartProduct, ProductOut, Resp};
 use super::{ok, url_arg};
 use crate::core::session::Session;
 use crate::core::shop;
 use crate::lua::Context;
 
-/// `session:add_to_cart(product, { count = n })` and `race.shop.add_to_cart(session, product, opts)`.
+/// `session:add_to_cart(product, { count = n })`.
 pub(super) async fn add_to_cart(
     lua: Lua,
     c: Arc<Context>,
     session: Arc<Session>,
     pt: Table,
-    opts: Option<Table>,
+    opts: ProductOpts,
 ) -> mlua::Result<(Value, Value)> {
     let CartProduct(product) = CartProduct::from_lua(Value::Table(pt.clone()), &lua)?;
-    let count = match &opts {
-        Some(o) => o.get::<Option<u32>>("count")?.unwrap_or(1),
-        None => 1,
-    };
     // The shop's own limit (the input's `max`: what one order may hold, or what is left) caps
-    // the count; the result says when it did (`requested`), and the log says so at the cart.
-    let requested = count.max(1);
-    let count = count.clamp(1, product.max.unwrap_or(1).max(1));
+    // the count; the log says so, and the result says what was asked for (`requested`).
+    let requested = opts.count;
+    let max = product.max.unwrap_or(1).max(1);
+    let count = requested.min(max);
     if count < requested {
-        crate::log::info(format!(
-            "{}: the shop offers at most {count} now, so {count} of {requested} is asked for",
+        crate::log::warn(format!(
+            "{}: asked for {requested}, one order may hold {max}: asking for {count}",
             product.name
         ));
     }
@@ -44,14 +42,37 @@ pub(super) async fn add_to_cart(
         Ok(x) => x,
         Err(e) => return http_fail(&lua, &e),
     };
-    let res = super::market::cart_result(&lua, &c, &session, &carted)?;
+    let res = cart_result(&lua, &c, &session, &carted)?;
     res.set("product", pt)?;
     res.set("count", count)?;
     res.set("requested", requested)?;
     ok(res, &lua)
 }
 
-pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
+/// `session:poll_shop(event_url)`: the event page once, and its products.
+pub(super) async fn poll(
+    lua: Lua,
+    c: Arc<Context>,
+    session: Arc<Session>,
+    url: String,
+) -> mlua::Result<(Value, Value)> {
+    let url = url_arg(&url, "an event page URL")?;
+    c.waiting();
+    let r = shop::poll(&session, &url, &c.responses).await;
+    c.waiting();
+    let looked = match r {
+        Ok(l) => l,
+        Err(e) => return http_fail(&lua, &e),
+    };
+    let page = Resp(&looked.response).table(&lua)?;
+    page.set(
+        "products",
+        lua.create_sequence_from(looked.products.iter().map(ProductOut))?,
+    )?;
+    ok(page, &lua)
+}
+
+pub fn register(lua: &Lua, race: &Table, _ctx: &Arc<Context>) -> mlua::Result<()> {
     let t = lua.create_table()?;
     t.set(
         "products",
@@ -95,40 +116,6 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                     .collect::<mlua::Result<Vec<_>>>()?,
             )
         })?,
-    )?;
-    let c = ctx.clone();
-    t.set(
-        "poll",
-        lua.create_async_function(move |lua, (ud, url): (AnyUserData, String)| {
-            let (c, session) = (c.clone(), session_of(&ud));
-            async move {
-                let session = session?;
-                let url = url_arg(&url, "an event page URL")?;
-                c.waiting();
-                let r = shop::poll(&session, &url, &c.responses).await;
-                c.waiting();
-                let looked = match r {
-                    Ok(l) => l,
-                    Err(e) => return http_fail(&lua, &e),
-                };
-                let page = Resp(&looked.response).table(&lua)?;
-                page.set(
-                    "products",
-                    lua.create_sequence_from(looked.products.iter().map(ProductOut))?,
-                )?;
-                ok(page, &lua)
-            }
-        })?,
-    )?;
-    let c = ctx.clone();
-    t.set(
-        "add_to_cart",
-        lua.create_async_function(
-            move |lua, (ud, pt, opts): (AnyUserData, Table, Option<Table>)| {
-                let (c, session) = (c.clone(), session_of(&ud));
-                async move { add_to_cart(lua, c, session?, pt, opts).await }
-            },
-        )?,
     )?;
     race.set("shop", t)
 }

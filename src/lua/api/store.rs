@@ -1,7 +1,8 @@
 //! `race.store.get(key)` and `race.store.set(key, value)`: a little state that survives a restart
 //! (what a dry run already announced, a counter, a deadline), as one JSON file under the state
 //! directory (`--state-dir`, default beside `--log-dir`). Every `set` rewrites the file atomically
-//! (a new temporary file renamed over it), created 0600, never through a link.
+//! (a new temporary file renamed over it), created 0600, never through a link. A `set` that cannot
+//! write is `nil, err` (kind "store") and keeps nothing; a value JSON cannot hold raises.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use mlua::{Lua, Table, Value};
 
 use super::json::{from_json, to_json};
+use super::{fail, ok};
 use crate::lua::Context;
 
 struct Store {
@@ -64,21 +66,30 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     t.set(
         "set",
         lua.create_function(move |lua, (key, value): (String, Value)| {
+            // A value JSON cannot hold is misuse (raised by to_json); a write that fails is
+            // an expected failure, and the value is not kept (the store says what is on disk).
             let v = to_json(lua, &ctx, value)?;
-            s.with(|m| {
+            let saved = s.with(|m| {
+                let before = m.clone();
                 if v.is_null() {
                     m.remove(&key);
                 } else {
                     m.insert(key.clone(), v);
                 }
-                s.save(m)
-            })
-            .map_err(|e| {
-                mlua::Error::runtime(format!(
-                    "could not save the state to {}: {e}",
-                    s.file.display()
-                ))
-            })
+                let r = s.save(m);
+                if r.is_err() {
+                    *m = before;
+                }
+                r
+            });
+            match saved {
+                Ok(()) => ok(true, lua),
+                Err(e) => fail(
+                    lua,
+                    "store",
+                    format!("could not save the state to {}: {e}", s.file.display()),
+                ),
+            }
         })?,
     )?;
     race.set("store", t)

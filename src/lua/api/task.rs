@@ -20,7 +20,11 @@ pub struct Task {
     outcome: Outcome,
 }
 
-impl UserData for Task {}
+impl UserData for Task {
+    fn add_fields<F: mlua::UserDataFields<Self>>(f: &mut F) {
+        f.add_meta_field("__name", "race.Task");
+    }
+}
 
 impl Task {
     async fn finished(&self) {

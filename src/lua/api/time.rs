@@ -42,7 +42,7 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
         lua.create_function(|_, ()| Ok(clock::unix_seconds(SystemTime::now())))?,
     )?;
     t.set(
-        "iso8601",
+        "rfc3339",
         lua.create_function(|_, ()| Ok(clock::rfc3339(SystemTime::now())))?,
     )?;
     t.set(

@@ -23,7 +23,7 @@ pub fn register(lua: &Lua, race: &Table, _ctx: &Arc<Context>) -> mlua::Result<()
         "query",
         lua.create_function(|_, (url, params): (String, Table)| {
             let mut u = url_arg(&url, "a URL")?;
-            let mut set = super::http::string_pairs(Some(params))?;
+            let mut set = super::session::string_pairs(Some(params))?;
             set.sort();
             let keep: Vec<(String, String)> = u
                 .query_pairs()

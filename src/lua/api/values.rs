@@ -112,6 +112,8 @@ local function index(t, k)
       pending[t] = nil
       return s
     end
+  elseif k == "active" then
+    error('page.active is gone: use page.state == "open"', 2)
   end
   return nil
 end
@@ -327,6 +329,7 @@ impl IntoLua for ListingOut<'_> {
         t.raw_set("fields", f)?;
         t.raw_set("position", l.position)?;
         t.raw_set("page_url", page_url)?;
+        t.set_metatable(Some(kind_mt(lua, Kind::Listing)?))?;
         Ok(Value::Table(t))
     }
 }
@@ -340,6 +343,52 @@ impl IntoLua for Listings<'_> {
         lua.create_sequence_from(self.0.iter().map(|l| ListingOut(l, page_url)))
             .map(Value::Table)
     }
+}
+
+/// What can be added to a cart: a marketplace listing or a shop's product. Each is a table with
+/// its type's metatable (one per type, shared), made only by the API (`session:poll`,
+/// `race.market.listings`; `session:poll_shop`, `race.shop.products`): `add_to_cart` goes by the
+/// type, never by guessing from the keys a table happens to hold.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Listing,
+    Product,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Listing => "race.Listing",
+            Kind::Product => "race.Product",
+        }
+    }
+
+    /// The kind of `v`: a table with one of the kinds' metatables.
+    pub fn of(lua: &Lua, v: &Value) -> mlua::Result<Option<Kind>> {
+        let Value::Table(t) = v else { return Ok(None) };
+        let Some(mt) = t.metatable() else {
+            return Ok(None);
+        };
+        for k in [Kind::Listing, Kind::Product] {
+            if kind_mt(lua, k)?.to_pointer() == mt.to_pointer() {
+                return Ok(Some(k));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The metatable of `kind` (made once per VM): `__name` is the type's name, so `tostring` of a
+/// listing says what it is.
+fn kind_mt(lua: &Lua, kind: Kind) -> mlua::Result<Table> {
+    let key = kind.name();
+    if let Some(t) = lua.named_registry_value::<Option<Table>>(key)? {
+        return Ok(t);
+    }
+    let mt = lua.create_table()?;
+    mt.raw_set("__name", key)?;
+    lua.set_named_registry_value(key, &mt)?;
+    Ok(mt)
 }
 
 /// A listing a strategy hands back to be bought. Only buy forms can be POSTed: any other
@@ -391,7 +440,7 @@ impl IntoLua for ProductOut<'_> {
         let t = lua.create_table()?;
         t.raw_set("id", p.id.as_str())?;
         t.raw_set("variation", p.variation.clone())?;
-        t.raw_set("name", p.name.as_str())?;
+        t.raw_set("title", p.name.as_str())?;
         t.raw_set("price", p.price)?;
         t.raw_set("price_text", p.price_text.as_str())?;
         t.raw_set("state", p.state.as_str())?;
@@ -404,6 +453,7 @@ impl IntoLua for ProductOut<'_> {
             f.raw_set(k.as_str(), v.as_str())?;
         }
         t.raw_set("fields", f)?;
+        t.set_metatable(Some(kind_mt(lua, Kind::Product)?))?;
         Ok(Value::Table(t))
     }
 }
@@ -444,7 +494,7 @@ impl FromLua for CartProduct {
         Ok(CartProduct(Product {
             id: text("id")?,
             variation: t.get("variation")?,
-            name: text("name")?,
+            name: text("title")?,
             price: t.get("price")?,
             price_text: text("price_text")?,
             state: text("state")?,

@@ -1,0 +1,343 @@
+//! Option tables as the API reads them: each shape is a struct with `FromLua`, built with
+//! [`Keys`], so an unknown key or a value of the wrong type raises at the user's line, naming the
+//! key and what is allowed ("unknown key `evnet` in a target; did you mean `event`?"). A typo is
+//! never quietly a default.
+
+use mlua::{Table, Value};
+
+/// The keys of one option table being read: what it is called in messages, and every key it may
+/// hold.
+pub struct Keys<'a> {
+    pub t: Table,
+    pub what: &'a str,
+}
+
+/// The closest of `allowed` to `key`, when close enough to be what was meant.
+pub fn suggest<'k>(key: &str, allowed: &[&'k str]) -> Option<&'k str> {
+    allowed
+        .iter()
+        .map(|a| (strsim::damerau_levenshtein(key, a), *a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 3) && *d < a.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, a)| a)
+}
+
+/// "unknown key `k` in WHAT; did you mean `x`?" (or the keys it may hold).
+pub fn unknown_key(key: &str, what: &str, allowed: &[&str]) -> String {
+    match suggest(key, allowed) {
+        Some(s) => format!("unknown key `{key}` in {what}; did you mean `{s}`?"),
+        None => format!(
+            "unknown key `{key}` in {what}; it takes {}",
+            allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A Lua value's type as a message names it ("a string", "an integer", "nil").
+pub fn a(v: &Value) -> String {
+    match v {
+        Value::Nil => "nil".into(),
+        Value::Integer(_) => "an integer".into(),
+        Value::Number(n) if n.fract() == 0.0 => "a whole number".into(),
+        Value::Number(_) => "a number".into(),
+        other => format!("a {}", other.type_name()),
+    }
+}
+
+impl<'a> Keys<'a> {
+    /// The table of `v` (nil: an empty one), its keys checked against `allowed`.
+    pub fn of(v: Value, what: &'a str, allowed: &[&str]) -> mlua::Result<Option<Self>> {
+        let t = match v {
+            Value::Nil => return Ok(None),
+            Value::Table(t) => t,
+            other => {
+                return Err(mlua::Error::runtime(format!(
+                    "{what} must be a table, got {}",
+                    a(&other)
+                )));
+            }
+        };
+        for pair in t.pairs::<Value, Value>() {
+            let (k, _) = pair?;
+            let key = match &k {
+                Value::String(s) => s.to_string_lossy(),
+                other => {
+                    return Err(mlua::Error::runtime(format!(
+                        "{what} takes named keys only ({}), got {} key",
+                        allowed
+                            .iter()
+                            .map(|a| format!("`{a}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        a(other)
+                    )));
+                }
+            };
+            if !allowed.contains(&key.as_str()) {
+                return Err(mlua::Error::runtime(unknown_key(&key, what, allowed)));
+            }
+        }
+        Ok(Some(Self { t, what }))
+    }
+
+    fn wrong(&self, key: &str, want: &str, got: &Value) -> mlua::Error {
+        mlua::Error::runtime(format!(
+            "`{key}` in {} must be {want}, got {}",
+            self.what,
+            a(got)
+        ))
+    }
+
+    pub fn string(&self, key: &str) -> mlua::Result<Option<String>> {
+        match self.t.raw_get::<Value>(key)? {
+            Value::Nil => Ok(None),
+            Value::String(s) => Ok(Some(s.to_string_lossy())),
+            other => Err(self.wrong(key, "a string", &other)),
+        }
+    }
+
+    pub fn boolean(&self, key: &str) -> mlua::Result<Option<bool>> {
+        match self.t.raw_get::<Value>(key)? {
+            Value::Nil => Ok(None),
+            Value::Boolean(b) => Ok(Some(b)),
+            other => Err(self.wrong(key, "true or false", &other)),
+        }
+    }
+
+    /// A whole number in `range`.
+    pub fn integer(
+        &self,
+        key: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> mlua::Result<Option<i64>> {
+        let v = self.t.raw_get::<Value>(key)?;
+        let n = match &v {
+            Value::Nil => return Ok(None),
+            Value::Integer(i) => Some(*i),
+            Value::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Some(*n as i64),
+            _ => None,
+        };
+        match n {
+            Some(n) if range.contains(&n) => Ok(Some(n)),
+            Some(n) => Err(mlua::Error::runtime(format!(
+                "`{key}` in {} must be a whole number from {} to {}, got {n}",
+                self.what,
+                range.start(),
+                range.end()
+            ))),
+            None => Err(self.wrong(key, "a whole number", &v)),
+        }
+    }
+
+    /// A string, or a number written as text (an item id given as `965`).
+    pub fn text(&self, key: &str) -> mlua::Result<Option<String>> {
+        match self.t.raw_get::<Value>(key)? {
+            Value::Nil => Ok(None),
+            Value::String(s) => Ok(Some(s.to_string_lossy())),
+            Value::Integer(i) => Ok(Some(i.to_string())),
+            other => Err(self.wrong(key, "a string", &other)),
+        }
+    }
+
+    pub fn table(&self, key: &str) -> mlua::Result<Option<Table>> {
+        match self.t.raw_get::<Value>(key)? {
+            Value::Nil => Ok(None),
+            Value::Table(t) => Ok(Some(t)),
+            other => Err(self.wrong(key, "a table", &other)),
+        }
+    }
+}
+
+/// `session:get(url, opts)` and `session:post(url, form, opts)`: `{ headers = { … } }`.
+#[derive(Default)]
+pub struct RequestOpts {
+    pub headers: Option<Table>,
+}
+
+impl mlua::FromLua for RequestOpts {
+    fn from_lua(v: Value, _: &mlua::Lua) -> mlua::Result<Self> {
+        let Some(k) = Keys::of(v, "a request's options", &["headers"])? else {
+            return Ok(Self::default());
+        };
+        Ok(Self {
+            headers: k.table("headers")?,
+        })
+    }
+}
+
+/// `session:handoff(url, opts)`: `{ expires = …, headless = …, note = … }`.
+#[derive(Default)]
+pub struct HandoffOpts {
+    pub expires: Option<String>,
+    pub headless: bool,
+    pub note: Option<String>,
+}
+
+impl mlua::FromLua for HandoffOpts {
+    fn from_lua(v: Value, _: &mlua::Lua) -> mlua::Result<Self> {
+        let Some(k) = Keys::of(v, "handoff's options", &["expires", "headless", "note"])? else {
+            return Ok(Self::default());
+        };
+        Ok(Self {
+            expires: k.string("expires")?,
+            headless: k.boolean("headless")?.unwrap_or(false),
+            note: k.string("note")?,
+        })
+    }
+}
+
+/// `race.alert.webhook(url, payload, opts)`: `{ wait = true }`.
+#[derive(Default)]
+pub struct WebhookOpts {
+    pub wait: bool,
+}
+
+impl mlua::FromLua for WebhookOpts {
+    fn from_lua(v: Value, _: &mlua::Lua) -> mlua::Result<Self> {
+        let Some(k) = Keys::of(v, "webhook's options", &["wait"])? else {
+            return Ok(Self::default());
+        };
+        Ok(Self {
+            wait: k.boolean("wait")?.unwrap_or(false),
+        })
+    }
+}
+
+/// `race.market.url(url, filters)`: `{ item = …, sort = … }`.
+#[derive(Default)]
+pub struct MarketFilters {
+    pub item: Option<String>,
+    pub sort: Option<String>,
+}
+
+impl mlua::FromLua for MarketFilters {
+    fn from_lua(v: Value, _: &mlua::Lua) -> mlua::Result<Self> {
+        let Some(k) = Keys::of(v, "the marketplace filters", &["item", "sort"])? else {
+            return Ok(Self::default());
+        };
+        Ok(Self {
+            item: k.text("item")?,
+            sort: k.string("sort")?,
+        })
+    }
+}
+
+/// `session:add_to_cart(listing, opts)`: `{ referer = url }` (default: the listing's page).
+#[derive(Default)]
+pub struct ListingOpts {
+    pub referer: Option<String>,
+}
+
+impl mlua::FromLua for ListingOpts {
+    fn from_lua(v: Value, _: &mlua::Lua) -> mlua::Result<Self> {
+        if let Value::Table(t) = &v
+            && t.contains_key("count")?
+        {
+            return Err(mlua::Error::runtime(
+                "add_to_cart: `count` is for a product; a listing is one ticket (a listing's options: `referer`)",
+            ));
+        }
+        let Some(k) = Keys::of(v, "add_to_cart's options for a listing", &["referer"])? else {
+            return Ok(Self::default());
+        };
+        Ok(Self {
+            referer: k.string("referer")?,
+        })
+    }
+}
+
+/// `session:add_to_cart(product, opts)`: `{ count = n }` (default 1).
+pub struct ProductOpts {
+    pub count: u32,
+}
+
+/// More than any shop lets one order hold.
+const MAX_COUNT: i64 = 10_000;
+
+impl mlua::FromLua for ProductOpts {
+    fn from_lua(v: Value, _: &mlua::Lua) -> mlua::Result<Self> {
+        let Some(k) = Keys::of(v, "add_to_cart's options for a product", &["count"])? else {
+            return Ok(Self { count: 1 });
+        };
+        Ok(Self {
+            count: k.integer("count", 1..=MAX_COUNT)?.unwrap_or(1) as u32,
+        })
+    }
+}
+
+/// One entry of a strategy's `targets`: `{ url = …, event = …, item = …, weight = … }`.
+pub struct TargetEntry {
+    pub url: Option<String>,
+    pub event: Option<String>,
+    pub item: Option<String>,
+    /// As written: `config::parse_weight` checks it, as it checks `--event day2:3`.
+    pub weight: Option<Value>,
+}
+
+/// The keys a target takes.
+pub const TARGET_KEYS: &[&str] = &["url", "event", "item", "weight"];
+
+impl mlua::FromLua for TargetEntry {
+    fn from_lua(v: Value, _: &mlua::Lua) -> mlua::Result<Self> {
+        let Some(k) = Keys::of(v, "a target", TARGET_KEYS)? else {
+            return Err(mlua::Error::runtime("a target must be a table, got nil"));
+        };
+        Ok(Self {
+            url: k.string("url")?,
+            event: k.string("event")?,
+            item: k.text("item")?,
+            weight: match k.t.raw_get::<Value>("weight")? {
+                Value::Nil => None,
+                v => Some(v),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mlua::FromLua;
+
+    #[test]
+    fn a_near_miss_is_suggested_and_a_stranger_is_not() {
+        assert_eq!(suggest("evnet", TARGET_KEYS), Some("event"));
+        assert_eq!(suggest("URL", TARGET_KEYS), None);
+        assert_eq!(suggest("wieght", TARGET_KEYS), Some("weight"));
+        assert_eq!(suggest("colour", TARGET_KEYS), None);
+        assert_eq!(
+            unknown_key("colour", "a target", TARGET_KEYS),
+            "unknown key `colour` in a target; it takes `url`, `event`, `item`, `weight`"
+        );
+    }
+
+    #[test]
+    fn a_count_is_a_whole_number_in_range() {
+        let lua = mlua::Lua::new();
+        let read = |src: &str| -> Result<u32, String> {
+            let v: Value = lua.load(src).eval().unwrap();
+            ProductOpts::from_lua(v, &lua)
+                .map(|o| o.count)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(read("nil"), Ok(1));
+        assert_eq!(read("{ count = 3 }"), Ok(3));
+        assert_eq!(read("{ count = 3.0 }"), Ok(3));
+        assert_eq!(
+            read("{ count = 1.5 }").unwrap_err(),
+            "runtime error: `count` in add_to_cart's options for a product must be a whole number, got a number"
+        );
+        assert_eq!(
+            read("{ count = 0 }").unwrap_err(),
+            "runtime error: `count` in add_to_cart's options for a product must be a whole number from 1 to 10000, got 0"
+        );
+        assert_eq!(
+            read("{ cuont = 2 }").unwrap_err(),
+            "runtime error: unknown key `cuont` in add_to_cart's options for a product; did you mean `count`?"
+        );
+    }
+}

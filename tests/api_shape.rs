@@ -1,0 +1,255 @@
+//! The API's one shape, from the user's side: each name an earlier release had raises with what
+//! to write instead; `add_to_cart` takes a listing or a product and one options table, and says
+//! what it takes otherwise; option tables name an unknown key (with a suggestion) and a wrong
+//! type; a product's count cut to the shop's limit is logged; `el:url` resolves a link, and a
+//! relative URL says how to; a typo'd target names its key; a store write that fails is `nil, err`.
+//! Each message is asserted whole, on the report's headline (the source listing below it repeats
+//! the script, so nothing is asserted that the script itself spells).
+
+use crate::support::{Done, Race};
+
+/// The report's headline (`× …`), without the marker and the test's own folder.
+fn headline(d: &Done) -> String {
+    d.stderr
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("× "))
+        .unwrap_or_else(|| panic!("no report: {d:?}"))
+        .replace(&format!("{}/", d.dir.path().display()), "")
+}
+
+/// Runs `script` (after `local race = require("race")` on line 1) and expects exit 3 with this
+/// headline.
+async fn raises(scenario: &str, script: &str, want: &str) {
+    let d = Race::named(scenario)
+        .script(&format!("local race = require(\"race\")\n{script}"))
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{script}: {d:?}");
+    assert_eq!(headline(&d), want, "{script}: {d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_removed_name_says_what_to_write_instead() {
+    let poll =
+        "local page = assert(race.session:poll(race.options.event_url .. \"secondhand/\"))\n";
+    for (script, want) in [
+        (
+            "race.handoff(race.session, race.options.event_url)\n".to_string(),
+            "script error in strategy.lua:2: race.handoff is gone: use session:handoff(checkout_url, opts)",
+        ),
+        (
+            "race.market.discover(race.session)\n".into(),
+            "script error in strategy.lua:2: race.market.discover is gone: use session:discover(event_url)",
+        ),
+        (
+            "race.market.poll(race.session, race.options.event_url)\n".into(),
+            "script error in strategy.lua:2: race.market.poll is gone: use session:poll(url)",
+        ),
+        (
+            format!("{poll}race.market.add_to_cart(race.session, page.listings[1])\n"),
+            "script error in strategy.lua:3: race.market.add_to_cart is gone: use session:add_to_cart(listing, opts)",
+        ),
+        (
+            "race.shop.poll(race.session, race.options.event_url)\n".into(),
+            "script error in strategy.lua:2: race.shop.poll is gone: use session:poll_shop(event_url)",
+        ),
+        (
+            "race.shop.add_to_cart(race.session, {})\n".into(),
+            "script error in strategy.lua:2: race.shop.add_to_cart is gone: use session:add_to_cart(product, { count = n })",
+        ),
+        (
+            "print(race.time.iso8601())\n".into(),
+            "script error in strategy.lua:2: race.time.iso8601 is gone: use race.time.rfc3339()",
+        ),
+        (
+            format!("{poll}if page.active then return end\n"),
+            "script error in strategy.lua:3: page.active is gone: use page.state == \"open\"",
+        ),
+    ] {
+        raises("instant", &script, want).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_to_cart_takes_a_listing_or_a_product_and_one_options_table() {
+    let poll =
+        "local page = assert(race.session:poll(race.options.event_url .. \"secondhand/\"))\n";
+    for (script, want) in [
+        // A table that merely looks like a listing is none.
+        (
+            "race.session:add_to_cart({ action = race.options.event_url .. \"secondhand/buy/1\" })\n".to_string(),
+            "script error in strategy.lua:2: add_to_cart takes a listing from session:poll or a product from session:poll_shop / race.shop.products, got a table",
+        ),
+        (
+            format!("{poll}race.session:add_to_cart(page.listings[1], {{ count = 2 }})\n"),
+            "script error in strategy.lua:3: add_to_cart: `count` is for a product; a listing is one ticket (a listing's options: `referer`)",
+        ),
+        (
+            format!("{poll}race.session:add_to_cart(page.listings[1], {{ refrer = page.url }})\n"),
+            "script error in strategy.lua:3: unknown key `refrer` in add_to_cart's options for a listing; did you mean `referer`?",
+        ),
+        // The old shape: the referer as a bare string.
+        (
+            format!("{poll}race.session:add_to_cart(page.listings[1], page.url)\n"),
+            "script error in strategy.lua:3: add_to_cart's options for a listing must be a table, got a string",
+        ),
+        (
+            format!("{poll}race.session:add_to_cart(page.listings[1], {{ referer = 1 }})\n"),
+            "script error in strategy.lua:3: `referer` in add_to_cart's options for a listing must be a string, got an integer",
+        ),
+    ] {
+        raises("instant", &script, want).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn option_tables_name_an_unknown_key_and_a_wrong_type() {
+    for (script, want) in [
+        (
+            "race.session:get(race.options.event_url, { header = { accept = \"text/html\" } })\n",
+            "script error in strategy.lua:2: unknown key `header` in a request's options; did you mean `headers`?",
+        ),
+        (
+            "race.session:handoff(race.options.event_url, { headless = \"yes\" })\n",
+            "script error in strategy.lua:2: `headless` in handoff's options must be true or false, got a string",
+        ),
+        (
+            "race.market.url(race.options.event_url, { srot = \"newest\" })\n",
+            "script error in strategy.lua:2: unknown key `srot` in the marketplace filters; did you mean `sort`?",
+        ),
+        (
+            "race.alert.webhook(\"https://127.0.0.1:9/\", {}, { wiat = true })\n",
+            "script error in strategy.lua:2: unknown key `wiat` in webhook's options; did you mean `wait`?",
+        ),
+        // A method's arguments are counted as the script writes them, on the class it knows.
+        (
+            "race.session:get({})\n",
+            "script error in strategy.lua:2: bad argument #1 to race.Session:get: error converting Lua table to String (expected string or number)",
+        ),
+    ] {
+        raises("quiet", script, want).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_count_over_what_one_order_may_hold_is_cut_and_said() {
+    let d = Race::new(
+        pretix_race::sim::Scenario::named("shop")
+            .unwrap()
+            .with_retry_after("0"),
+    )
+    .args(["--interval", "0"])
+    .script(
+        r#"
+local race = require("race")
+local s = race.session
+while true do
+  local page = assert(s:poll_shop(race.options.event_url))
+  local p = page.products[1]
+  if p.available then
+    local result = assert(s:add_to_cart(p, { count = 99 }))
+    print("REQUESTED " .. result.requested .. " COUNT " .. result.count .. " MAX " .. p.max)
+    if result.status == "in_cart" then
+      s:handoff(result.checkout_url, { headless = true })
+      return true
+    end
+  end
+end
+"#,
+    )
+    .run()
+    .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("REQUESTED 99 COUNT 1 MAX 1"), "{d:?}");
+    assert!(
+        d.stderr
+            .contains("Day Ticket: asked for 99, one order may hold 1: asking for 1"),
+        "{d:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn el_url_resolves_a_link_and_a_relative_url_says_how_to() {
+    let d = Race::named("quiet")
+        .script(
+            r#"
+local race = require("race")
+local event = assert(race.session:get(race.options.event_url))
+local doc = assert(race.html.parse('<a href="secondhand/">M</a><form action="../x/"></form>', event.url))
+local a = doc:select("a")[1]
+print("RAW " .. a:attr("href") .. " " .. a.attrs.href)
+print("RESOLVED " .. a:url("href"))
+print("FORM " .. doc:select("form")[1]:url("action"))
+print("ABSENT " .. tostring(a:url("title")))
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let event = format!("{}rehearsal/", d.sim.base_url());
+    assert!(d.stdout.contains("RAW secondhand/ secondhand/"), "{d:?}");
+    assert!(
+        d.stdout.contains(&format!("RESOLVED {event}secondhand/")),
+        "{d:?}"
+    );
+    assert!(
+        d.stdout.contains(&format!("FORM {}x/", d.sim.base_url())),
+        "{d:?}"
+    );
+    assert!(d.stdout.contains("ABSENT nil"), "{d:?}");
+    // The raw attribute given to a session is a relative URL: the report says how to resolve it.
+    raises(
+        "quiet",
+        "local doc = assert(race.html.parse('<a href=\"second' .. 'hand/\">M</a>', race.options.event_url))\nrace.session:get(doc:select(\"a\")[1]:attr(\"href\"))\n",
+        "script error in strategy.lua:3: \"secondhand/\" is a relative URL: resolve it with el:url(\"href\") or race.url.join(base, …)",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typo_in_a_target_names_the_key_and_what_was_meant() {
+    let d = Race::named("quiet")
+        .own_targets()
+        .script(
+            "local strategy = require(\"race.default\")\nstrategy.targets = {\n  { url = \"{BASE}\",\n    evnet = \"rehearsal\" },\n}\nreturn strategy\n",
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert_eq!(
+        headline(&d),
+        "script error in strategy.lua:4: the strategy's targets: targets[1]: unknown key `evnet` in a target; did you mean `event`?",
+        "{d:?}"
+    );
+    assert!(d.sim.seen().is_empty(), "no request: {d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_write_that_fails_is_nil_err_and_a_value_json_cannot_hold_raises() {
+    let state = tempfile::tempdir().unwrap();
+    // Where the store's file goes, a folder: the write cannot replace it.
+    std::fs::create_dir(state.path().join("store.json")).unwrap();
+    let state_dir = state.path().to_str().unwrap().to_string();
+    let d = Race::named("quiet")
+        .args(["--state-dir", &state_dir])
+        .script(
+            r#"
+local race = require("race")
+assert(race.session:get(race.options.event_url))
+local ok, err = race.store.set("runs", 1)
+print("SET " .. tostring(ok) .. " " .. err.kind)
+print("KEPT " .. tostring(race.store.get("runs")))
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("SET nil store"), "{d:?}");
+    assert!(d.stdout.contains("KEPT nil"), "{d:?}");
+    raises(
+        "quiet",
+        "race.store.set(\"f\", { print })\n",
+        "script error in strategy.lua:2: not JSON: cannot serialize <function>",
+    )
+    .await;
+}
