@@ -8,6 +8,7 @@ pub mod carts;
 pub mod clock;
 pub mod cookies;
 pub mod events;
+pub mod failure;
 pub mod gate;
 pub mod governor;
 pub mod handoff;

@@ -31,6 +31,7 @@ use std::collections::HashMap;
 use url::Url;
 
 use super::cookies::CookieInfo;
+use super::failure::Cause;
 use super::governor::{Backoff, Governor, Kind, Outcome, Share, Target, parse_retry_after};
 pub use super::http::{ClientConfig, SetupError, chain};
 use super::stats::Stats;
@@ -67,11 +68,8 @@ pub enum HttpError {
         method: &'static str,
         url: Box<str>,
         detail: String,
-        connect: bool,
-        /// The server's certificate was not accepted: retrying will not help.
-        tls: bool,
-        /// The host name did not resolve.
-        dns: bool,
+        /// Why, from the error's types (`core::failure`).
+        cause: Cause,
         /// The URL whose answer was awaited or being read when it failed: after redirects, the
         /// last hop's. A cart POST whose redirect reached the checkout before the failure put a
         /// ticket in the cart (see `market::add_to_cart`).
@@ -114,17 +112,30 @@ fn not_allowed_why(rehearsal: &bool, host: &str) -> String {
 }
 
 impl HttpError {
+    /// Why a request got no answer (`None`: it got one, or was never sent).
+    pub fn cause(&self) -> Option<Cause> {
+        match self {
+            HttpError::Transport { cause, .. } => Some(*cause),
+            _ => None,
+        }
+    }
+
+    /// The connection was not made, or its TLS handshake failed.
     pub fn is_connect(&self) -> bool {
-        matches!(self, HttpError::Transport { connect: true, .. })
+        matches!(
+            self.cause(),
+            Some(Cause::Dns | Cause::Refused | Cause::Tls | Cause::Connect)
+        )
     }
 
     /// The host name did not resolve (a typo, or no network).
     pub fn is_dns(&self) -> bool {
-        matches!(self, HttpError::Transport { dns: true, .. })
+        self.cause() == Some(Cause::Dns)
     }
 
+    /// The TLS handshake failed: retrying will not help.
     pub fn is_tls(&self) -> bool {
-        matches!(self, HttpError::Transport { tls: true, .. })
+        self.cause() == Some(Cause::Tls)
     }
 
     /// For a request that failed on the way, the URL it had reached (after redirects).
@@ -939,12 +950,7 @@ impl Session {
                     "GET"
                 },
                 url: url.as_str().into(),
-                connect: e.is_connect(),
-                tls: detail.to_ascii_lowercase().contains("certificate"),
-                dns: {
-                    let d = detail.to_ascii_lowercase();
-                    d.contains("dns error") || d.contains("failed to lookup address")
-                },
+                cause: super::failure::classify(&e),
                 detail,
             }
         };
