@@ -362,7 +362,7 @@ pub struct RunArgs {
     pub webhook_retry_pause: Duration,
 
     /// The memory a strategy may use, in MB.
-    #[arg(long, value_name = "MB", default_value_t = crate::lua::MEMORY_LIMIT_MB, hide = true)]
+    #[arg(long, value_name = "MB", default_value = "512", hide = true)]
     pub memory_limit_mb: usize,
 
     /// How long one request (its redirects and its answer's reading included) may take.

@@ -487,7 +487,7 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     if fresh {
         let dir = std::env::temp_dir().join(format!(
             "pretix-race-rehearsal-{}-{}",
-            crate::core::clock::compact(std::time::SystemTime::now()),
+            crate::clock::compact(std::time::SystemTime::now()),
             std::process::id()
         ));
         r.run.state_dir.get_or_insert_with(|| dir.join("state"));

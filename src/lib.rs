@@ -11,6 +11,7 @@ pub mod alert_test;
 pub mod app;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod error;

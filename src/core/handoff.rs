@@ -11,8 +11,8 @@ use std::time::SystemTime;
 use url::Url;
 
 use super::browser::{Browser, BrowserError, Early, Shown};
-use super::clock;
 use super::cookies::{self, CookieInfo};
+use crate::clock;
 
 #[derive(Clone, Debug)]
 pub struct Export {

@@ -203,7 +203,7 @@ fn write_response(
     }
     let stem = format!(
         "{}-req{:05}-{}-{}",
-        super::clock::compact(SystemTime::now()),
+        crate::clock::compact(SystemTime::now()),
         r.seq,
         r.status,
         reason

@@ -5,7 +5,6 @@
 pub mod browser;
 pub mod budget;
 pub mod carts;
-pub mod clock;
 pub mod cookies;
 pub mod events;
 pub mod failure;

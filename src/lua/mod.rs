@@ -46,8 +46,6 @@ fn builtin(s: &ScriptSource) -> Option<(&'static str, &'static str)> {
 }
 /// Coroutines kept for reuse by the async API (a strategy rarely runs more than a few at once).
 const LUA_THREAD_POOL: usize = 16;
-/// The memory a strategy may use, unless `--memory-limit-mb` says otherwise.
-pub const MEMORY_LIMIT_MB: usize = 512;
 
 /// Everything the API reaches.
 pub struct Context {

@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::{SimListing, SimProduct};
-use crate::core::clock;
+use crate::clock;
 
 pub struct Words {
     pub marketplace: &'static str,

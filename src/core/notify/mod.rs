@@ -41,7 +41,7 @@ pub fn payload(target: &str, event: &str, mut fields: Map<String, Value>) -> Val
     m.insert("version".into(), PAYLOAD_VERSION.into());
     m.insert(
         "timestamp".into(),
-        super::clock::rfc3339(SystemTime::now()).into(),
+        crate::clock::rfc3339(SystemTime::now()).into(),
     );
     m.insert("event".into(), event.into());
     m.insert("target".into(), target.into());
