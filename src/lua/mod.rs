@@ -23,6 +23,7 @@ use mlua::chunk::ChunkMode;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
 use crate::config::{Config, ScriptSource, Watch};
+use crate::core::handoff::EarlyBrowser;
 use crate::core::market::ResponseLog;
 use crate::core::notify::Alerts;
 use crate::core::session::DryRun;
@@ -70,6 +71,8 @@ pub struct Context {
     targets: Mutex<Vec<Watch>>,
     /// The run's dry-run policy, if any (a strategy's targets join its hosts).
     pub dry_run: Option<DryRun>,
+    /// The browser started early (`--browser-early`), taken by the first hand-over.
+    pub early: EarlyBrowser,
 }
 
 impl Context {
@@ -80,8 +83,10 @@ impl Context {
         responses: Arc<ResponseLog>,
         alerts: Arc<Alerts>,
         kill: Arc<AtomicBool>,
+        early: EarlyBrowser,
     ) -> Self {
         Self {
+            early,
             targets: Mutex::new(config.targets.clone()),
             dry_run: session.policy().dry_run.clone(),
             config,

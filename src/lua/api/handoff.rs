@@ -57,7 +57,7 @@ pub(super) async fn handoff(
         browser_args: c.config.browser_args.clone(),
         headless_browser: false,
         secured_at: c.net.carts.last_secured_at(session.id()),
-        early: Some(&c.config.early),
+        early: Some(&c.early),
         note,
     })
     .await;
