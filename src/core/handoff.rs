@@ -23,11 +23,6 @@ pub struct Export {
     pub console_script: String,
 }
 
-/// Whether `url` is a pretix checkout page (where a secured cart is finished).
-pub fn is_checkout(url: &Url) -> bool {
-    url.path().contains("/checkout/")
-}
-
 /// Writes the cookie files under `dir` and builds the console script; nothing is printed yet.
 /// Never fails: a file that cannot be written is recorded, and the rest is still handed over.
 /// Each file is created new (never an existing file, never through a link: see
@@ -380,7 +375,7 @@ pub async fn hand_over(req: Request<'_>) -> HandedOver {
 
 async fn hand_over_now(req: Request<'_>) -> HandedOver {
     let export = export(req.dir, req.cookies.clone(), req.url);
-    let checkout = is_checkout(req.url);
+    let checkout = super::pretix::is_checkout(req.url);
     let title = if checkout {
         Title::InCart
     } else {

@@ -286,9 +286,7 @@ impl DryRun {
     }
 
     pub fn refuses(&self, url: &Url, target: &Target) -> bool {
-        let path = super::pretix::routed_path(url);
-        path.contains(super::pretix::BUY_MARKER)
-            || path.contains("/cart/add")
+        super::pretix::could_fill_a_cart(url)
             || self
                 .hosts
                 .lock()
@@ -843,7 +841,7 @@ impl Session {
                 rehearsal: why == super::gate::Refusal::Rehearsal,
             });
         }
-        if *method == Method::POST && super::pretix::routed_path(url).contains("/checkout/") {
+        if *method == Method::POST && super::pretix::routes_to_checkout(url) {
             return Err(HttpError::Checkout {
                 url: url.as_str().into(),
             });
@@ -1122,15 +1120,12 @@ impl Session {
 
     fn read_session_tag(&self) -> String {
         let store = self.jar.lock().unwrap_or_else(|e| e.into_inner());
-        let pick = |name: &str| {
-            store
-                .iter_unexpired()
-                .find(|c| c.name() == name)
-                .map(|c| c.value().chars().take(6).collect::<String>() + "…")
-        };
-        pick("__Host-pretix_session")
-            .or_else(|| pick("pretix_session"))
-            .or_else(|| pick("__QXSESSION"))
+        let cookies: Vec<_> = store
+            .iter_unexpired()
+            .map(|c| (c.name(), c.value()))
+            .collect();
+        super::pretix::session_cookie(&cookies)
+            .map(|v| v.chars().take(6).collect::<String>() + "…")
             .unwrap_or_else(|| "-".into())
     }
 }
@@ -1174,10 +1169,7 @@ mod tests {
             "https://t.example/ev//checkout//confirm/",
         ] {
             let url = Url::parse(u).unwrap();
-            assert!(
-                super::super::pretix::routed_path(&url).contains("/checkout/"),
-                "{u}"
-            );
+            assert!(super::super::pretix::routes_to_checkout(&url), "{u}");
         }
     }
 
