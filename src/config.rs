@@ -1067,32 +1067,14 @@ pub fn parse_until(value: &str) -> Result<Duration, ConfigError> {
             return Err(bad());
         }
         // Seconds since local midnight, now; then to the given time (tomorrow if it has passed).
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs() as i64;
-        let local = (now + local_offset_secs(now)).rem_euclid(86_400);
+        let local = i64::from(crate::clock::local_seconds_of_day(
+            std::time::SystemTime::now(),
+        ));
         let at = h * 3600 + m * 60;
         let wait = (at - local).rem_euclid(86_400);
         return Ok(Duration::from_secs(wait as u64));
     }
     crate::cli::parse_duration(v).map_err(|_| bad())
-}
-
-/// The local time zone's offset from UTC at `unix` seconds (0 where it cannot be read).
-fn local_offset_secs(unix: i64) -> i64 {
-    #[cfg(unix)]
-    {
-        let t = unix as libc::time_t;
-        // SAFETY: localtime_r writes only into the `tm` we own; both pointers are valid.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-        if ok {
-            return tm.tm_gmtoff;
-        }
-    }
-    let _ = unix;
-    0
 }
 
 /// `--log-dir` is created (0700) and proved writable now, not at the moment a cart is secured;

@@ -20,3 +20,4 @@ pub mod session;
 pub mod shop;
 pub mod stats;
 pub mod status_page;
+pub mod web;
