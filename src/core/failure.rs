@@ -132,4 +132,30 @@ mod tests {
         let e = get(&format!("https://127.0.0.1:{port}/")).await;
         assert_eq!(classify(&e), Cause::Tls, "{e:?}");
     }
+
+    #[tokio::test]
+    async fn a_certificate_nobody_vouched_for() {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        // A self-signed certificate for the very name asked: only its issuer is unknown.
+        let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(made.cert.der().to_vec())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der())),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let _ = acceptor.accept(tcp).await;
+        });
+        let e = get(&format!("https://127.0.0.1:{port}/")).await;
+        assert_eq!(classify(&e), Cause::Tls, "{e:?}");
+    }
 }
