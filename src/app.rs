@@ -7,19 +7,21 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::cli::Cli;
-use crate::config::{self, Config, Mode, Rehearsal, ScriptSource};
+use crate::config::{self, Config, Mode, Notices, Rehearsal, ScriptSource};
+use crate::core::handoff::EarlyBrowser;
 use crate::core::market::ResponseLog;
 use crate::core::notify::{Alerts, Webhook};
 use crate::core::session::{DryRun, Net, Policy, Session};
 use crate::error::AppError;
+use crate::lua::diagnostics::ScriptError;
 use crate::lua::{Context, Engine, Outcome};
 use crate::sim::Sim;
 
 pub async fn run(cli: Cli) -> Result<(), AppError> {
     match config::mode(cli)? {
-        Mode::Race(config) => {
+        Mode::Race(config, notices) => {
             crate::log::set_up(config.verbose, config.quiet, config.log_format);
-            race(*config).await
+            race(*config, notices).await
         }
         Mode::Rehearse(r) => rehearse(*r).await,
         Mode::HandoffTest(h) => crate::handoff_test::run(h).await,
@@ -56,6 +58,7 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
         name,
         files,
         mut config,
+        notices,
     } = r;
     let what = if scenario.shop.is_some() {
         "shop"
@@ -93,7 +96,7 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let result = race(config).await;
+    let result = race(config, notices).await;
     drop(sim);
     if let Some(dir) = files {
         crate::log::info(format!("rehearsal files: {}", dir.display()));
@@ -121,54 +124,190 @@ fn reach(config: &Config) -> crate::core::gate::Reach {
     reach
 }
 
-/// Runs the configured strategy to its end.
-pub async fn race(config: Config) -> Result<(), AppError> {
-    for n in &config.notes {
+/// Runs the configured strategy to its end: the run's parts are made (`Run::new`), the strategy
+/// compiled, then watched until it ends or a signal comes (`watch`); every secured cart is handed
+/// over (`wind_down`) before the outcome is said (`conclude`).
+pub async fn race(config: Config, notices: Notices) -> Result<(), AppError> {
+    say(&notices, &config);
+    crate::core::handoff::set_browser_bound(config.handoff_timeout);
+    let run = Run::new(&config)?;
+    let start_line = start_line(&config);
+    let watching_count = config.targets.len().max(1);
+    let status_wanted = !config.quiet
+        && config.log_format == crate::log::Format::Text
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // The browser started early belongs to this run, not to its configuration.
+    let early = EarlyBrowser::default();
+    let _status_page = start_early(
+        &config,
+        &early,
+        &start_line.watching,
+        watching_count,
+        &run.net,
+    )
+    .await;
+    let ends = Ends {
+        log_dir: config.log_dir.clone(),
+        browser: config.browser.clone(),
+        client: config.client.clone(),
+        webhook_retry_pause: config.webhook_retry_pause,
+        runaway_after: config.runaway_after,
+    };
+    let kill = Arc::new(AtomicBool::new(false));
+    let saves = run.responses.clone();
+    let ctx = Arc::new(Context::new(
+        config,
+        run.session,
+        run.net.clone(),
+        run.responses,
+        run.alerts.clone(),
+        kill.clone(),
+        early.clone(),
+    ));
+    let engine = Engine::new(ctx.clone())?;
+    let chunk = engine.compile()?;
+    crate::core::pretix::warm_up();
+    crate::log::info(format!(
+        "pretix-race {} · strategy: {} · watching: {}",
+        env!("CARGO_PKG_VERSION"),
+        start_line.strategy,
+        start_line.watching,
+    ));
+
+    let mut shutdown = Shutdown::install(&kill);
+    // From here on, the supervisor (another thread) hands over every secured cart even if this
+    // thread is held by the script or a page, and the heartbeat tells it (and the runaway clock)
+    // whether this thread gets back to its scheduler.
+    let armed = Arc::new(crate::supervisor::Armed::new(
+        run.net.clone(),
+        ends.log_dir.clone(),
+        run.alerts.clone(),
+        ends.client.clone(),
+        ends.webhook_retry_pause,
+        run.reach.clone(),
+        kill.clone(),
+        shutdown.caught.clone(),
+        ends.runaway_after,
+    ));
+    let _disarm = crate::supervisor::arm(armed.clone());
+    let heartbeat = crate::core::heartbeat::start();
+    // On a terminal, one line that updates in place says how the watch goes.
+    let status = live_status(&run.net, watching_count, status_wanted);
+    let strategy = async move {
+        // The VM is never closed: closing runs every `__gc` finalizer, which a script could make
+        // loop forever with hooks off. The process ends soon after; the OS takes the memory back.
+        let engine = std::mem::ManuallyDrop::new(engine);
+        engine.run(chunk).await
+    };
+    let (outcome, signal) = watch(strategy, &kill, &mut shutdown).await;
+    armed.ending();
+    ctx.stop_tasks();
+    if let Some(s) = status {
+        s.abort();
+    }
+    crate::log::clear_status();
+    if let Some(sig) = signal {
+        crate::log::info(format!("{sig}: stopping"));
+    }
+    let left = wind_down(&run.net, &run.alerts, &early, &ends, signal.is_some()).await;
+    saves.flush(Duration::from_secs(3)).await;
+    heartbeat.abort();
+    crate::core::heartbeat::stop();
+    let mut summary = run.net.stats.summary();
+    if left > 0 {
+        summary.push_str(&format!(
+            "; {left} secured cart{} handed over as the run ended (above: take it over now)",
+            if left == 1 { "" } else { "s" }
+        ));
+    }
+    conclude(outcome, summary)
+}
+
+/// What resolving the flags had to say, and the polling budget, once logging is set up.
+fn say(notices: &Notices, config: &Config) {
+    for n in &notices.notes {
         crate::log::info(n);
     }
-    for w in &config.warnings {
+    for w in &notices.warnings {
         crate::log::warn(w);
     }
     for line in crate::config::budget_lines(&config.targets, config.interval) {
         crate::log::info(line);
     }
-    crate::core::handoff::set_browser_bound(config.handoff_timeout);
-    let net = Net::new();
-    let setup = |e: crate::core::http::SetupError| AppError::failure(e.to_string(), None);
-    let reach = reach(&config);
-    let webhook = Webhook::new(&config.client)
-        .map_err(setup)?
-        .with_retry_pause(config.webhook_retry_pause)
-        .with_gate(net.clone(), reach.clone());
-    let alerts = Arc::new(
-        Alerts::new(
-            webhook,
-            config.webhook.clone(),
-            config.imessage.clone(),
-            &config
-                .event_url()
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
-        )
-        .local_only(config.local_only),
-    );
-    let dry_run = config.dry_run.then(|| {
-        let d = DryRun::default();
-        for t in &config.targets {
-            d.add_host(&t.url);
-        }
-        d
-    });
-    let policy = Policy {
-        dry_run: dry_run.clone(),
-        events: Some(alerts.clone()),
-        reach: Some(reach.clone()),
-    };
-    let session =
-        Arc::new(Session::new(config.client.clone(), net.clone(), policy).map_err(setup)?);
-    let responses = Arc::new(ResponseLog::new(Some(config.log_dir.clone())));
-    let saves = responses.clone();
-    let kill = Arc::new(AtomicBool::new(false));
+}
+
+/// The run's shared parts, made before the strategy is compiled: the process-wide net, who may
+/// be reached, the alerts, the first session, and where unusual answers are saved.
+struct Run {
+    net: Arc<Net>,
+    reach: crate::core::gate::Reach,
+    alerts: Arc<Alerts>,
+    session: Arc<Session>,
+    responses: Arc<ResponseLog>,
+}
+
+impl Run {
+    fn new(config: &Config) -> Result<Self, AppError> {
+        let net = Net::new();
+        let setup = |e: crate::core::http::SetupError| AppError::failure(e.to_string(), None);
+        let reach = reach(config);
+        let webhook = Webhook::new(&config.client)
+            .map_err(setup)?
+            .with_retry_pause(config.webhook_retry_pause)
+            .with_gate(net.clone(), reach.clone());
+        let alerts = Arc::new(
+            Alerts::new(
+                webhook,
+                config.webhook.clone(),
+                config.imessage.clone(),
+                &config
+                    .event_url()
+                    .map(|u| u.to_string())
+                    .unwrap_or_default(),
+            )
+            .local_only(config.local_only),
+        );
+        let dry_run = config.dry_run.then(|| {
+            let d = DryRun::default();
+            for t in &config.targets {
+                d.add_host(&t.url);
+            }
+            d
+        });
+        let policy = Policy {
+            dry_run,
+            events: Some(alerts.clone()),
+            reach: Some(reach.clone()),
+        };
+        let session =
+            Arc::new(Session::new(config.client.clone(), net.clone(), policy).map_err(setup)?);
+        let responses = Arc::new(ResponseLog::new(Some(config.log_dir.clone())));
+        Ok(Run {
+            net,
+            reach,
+            alerts,
+            session,
+            responses,
+        })
+    }
+}
+
+/// What the end of a run needs from its configuration (which the engine has taken by then).
+struct Ends {
+    log_dir: std::path::PathBuf,
+    browser: crate::core::browser::Browser,
+    client: crate::core::http::ClientConfig,
+    webhook_retry_pause: Duration,
+    runaway_after: Duration,
+}
+
+/// The start line's strategy and what is watched.
+struct StartLine {
+    strategy: String,
+    watching: String,
+}
+
+fn start_line(config: &Config) -> StartLine {
     let strategy = match &config.script {
         ScriptSource::Default => "built-in default".to_string(),
         ScriptSource::Shop => "built-in shop".to_string(),
@@ -183,66 +322,26 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             .join(", "),
     };
     let watching = match &config.script {
-        ScriptSource::Shop => format!("{watching} ({})", shop_wanted(&config)),
+        ScriptSource::Shop => format!("{watching} ({})", shop_wanted(config)),
         _ => watching,
     };
-    let log_dir = config.log_dir.clone();
-    let (supervisor_client, webhook_retry_pause, runaway_after) = (
-        config.client.clone(),
-        config.webhook_retry_pause,
-        config.runaway_after,
-    );
-    let watching_count = config.targets.len().max(1);
-    let status_wanted = !config.quiet
-        && config.log_format == crate::log::Format::Text
-        && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let early = config.early.clone();
-    let browser = config.browser.clone();
-    let _status_page = start_early(&config, &watching, watching_count, &net).await;
-    let ctx = Arc::new(Context::new(
-        config,
-        session,
-        net.clone(),
-        responses,
-        alerts.clone(),
-        kill.clone(),
-    ));
-    let ctx_for_tasks = ctx.clone();
-    let engine = Engine::new(ctx)?;
-    let chunk = engine.compile()?;
-    crate::core::pretix::warm_up();
-    crate::log::info(format!(
-        "pretix-race {} · strategy: {strategy} · watching: {watching}",
-        env!("CARGO_PKG_VERSION")
-    ));
+    StartLine { strategy, watching }
+}
 
-    let tasks = ctx_for_tasks.clone();
-    let mut shutdown = Shutdown::install(&kill);
-    // From here on, the supervisor (another thread) hands over every secured cart even if this
-    // thread is held by the script or a page, and the heartbeat tells it (and the runaway clock)
-    // whether this thread gets back to its scheduler.
-    let armed = Arc::new(crate::supervisor::Armed::new(
-        net.clone(),
-        log_dir.clone(),
-        alerts.clone(),
-        supervisor_client,
-        webhook_retry_pause,
-        reach.clone(),
-        kill.clone(),
-        shutdown.caught.clone(),
-        runaway_after,
-    ));
-    let _disarm = crate::supervisor::arm(armed.clone());
-    let heartbeat = crate::core::heartbeat::start();
-    // On a terminal, one line that updates in place says how the watch goes.
-    let status = live_status(&net, watching_count, status_wanted);
-    let mut task = tokio::spawn(async move {
-        // The VM is never closed: closing runs every `__gc` finalizer, which a script could make
-        // loop forever with hooks off. The process ends soon after; the OS takes the memory back.
-        let engine = std::mem::ManuallyDrop::new(engine);
-        engine.run(chunk).await
-    });
-    let (outcome, signal) = tokio::select! {
+/// How the strategy's task ended, if it did (a signal stops it: `None`).
+type Finished = Result<Result<Outcome, Box<ScriptError>>, tokio::task::JoinError>;
+
+/// Runs the strategy (`run`) until it ends or a signal comes; says which signal, if one did.
+async fn watch<T: Send + 'static>(
+    run: impl Future<Output = T> + Send + 'static,
+    kill: &Arc<AtomicBool>,
+    shutdown: &mut Shutdown,
+) -> (
+    Option<Result<T, tokio::task::JoinError>>,
+    Option<&'static str>,
+) {
+    let mut task = tokio::spawn(run);
+    tokio::select! {
         biased;
         sig = shutdown.recv() => {
             kill.store(true, Relaxed);
@@ -255,22 +354,25 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             Some(sig) => (None, Some(sig)),
             None => (Some(r), None),
         },
-    };
-    armed.ending();
-    tasks.stop_tasks();
-    if let Some(s) = status {
-        s.abort();
     }
-    crate::log::clear_status();
-    if let Some(sig) = signal {
-        crate::log::info(format!("{sig}: stopping"));
-    }
-    // Whatever ended the run, a secured cart is the person's before anything else happens.
-    let left = crate::supervisor::hand_over_left(&net, &log_dir, Some(&alerts));
+}
+
+/// Whatever ended the run, a secured cart is the person's before anything else happens: each
+/// left is handed over, the early browser shows the first, and the alerts get time to go out.
+/// Returns how many were handed over here.
+async fn wind_down(
+    net: &Arc<Net>,
+    alerts: &Arc<Alerts>,
+    early: &EarlyBrowser,
+    ends: &Ends,
+    signalled: bool,
+) -> usize {
+    let left = crate::supervisor::hand_over_left(net, &ends.log_dir, Some(alerts));
     // With --browser-early, the watch's tab shows the first of them (its session is printed
     // already); after a signal, only briefly: the person asked us to stop.
-    if let (Some(cart), crate::core::browser::Browser::Found(path)) = (left.first(), &browser) {
-        let within = Duration::from_secs(if signal.is_some() { 5 } else { 30 });
+    if let (Some(cart), crate::core::browser::Browser::Found(path)) = (left.first(), &ends.browser)
+    {
+        let within = Duration::from_secs(if signalled { 5 } else { 30 });
         if tokio::time::timeout(within, early.show_at_exit(cart, path))
             .await
             .is_err()
@@ -281,20 +383,14 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         }
     }
     early.close_unused();
-    let left = left.len();
     // Alerts queued at the end (the cart's above all) get time to go out before we exit.
-    let grace = if signal.is_some() { 3 } else { 20 };
+    let grace = if signalled { 3 } else { 20 };
     alerts.drain(Duration::from_secs(grace)).await;
-    saves.flush(Duration::from_secs(3)).await;
-    heartbeat.abort();
-    crate::core::heartbeat::stop();
-    let mut summary = net.stats.summary();
-    if left > 0 {
-        summary.push_str(&format!(
-            "; {left} secured cart{} handed over as the run ended (above: take it over now)",
-            if left == 1 { "" } else { "s" }
-        ));
-    }
+    left.len()
+}
+
+/// The run's result, from how the strategy ended; `summary` closes its last line.
+fn conclude(outcome: Option<Finished>, summary: String) -> Result<(), AppError> {
     let Some(outcome) = outcome else {
         return Err(AppError::Interrupted { summary });
     };
@@ -350,6 +446,7 @@ fn live_status(
 /// background: the first poll does not wait for it). The page lives as long as what this returns.
 async fn start_early(
     config: &Config,
+    early: &EarlyBrowser,
     watching: &str,
     count: usize,
     net: &Arc<Net>,
@@ -378,7 +475,7 @@ async fn start_early(
         args: config.browser_args.clone(),
         profile_root: config.log_dir.clone(),
     };
-    config.early.start(launch, page.url.clone());
+    early.start(launch, page.url.clone());
     Some(page)
 }
 

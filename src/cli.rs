@@ -362,7 +362,7 @@ pub struct RunArgs {
     pub webhook_retry_pause: Duration,
 
     /// The memory a strategy may use, in MB.
-    #[arg(long, value_name = "MB", default_value_t = crate::lua::MEMORY_LIMIT_MB, hide = true)]
+    #[arg(long, value_name = "MB", default_value = "512", hide = true)]
     pub memory_limit_mb: usize,
 
     /// How long one request (its redirects and its answer's reading included) may take.
@@ -402,7 +402,8 @@ pub struct RunArgs {
 }
 
 /// `15`, `15s`, `2.5`, `500ms`, `1m`, `90s`, `1h30m`, `2h`: a number with an optional unit, or
-/// several parts with units.
+/// several parts with units. Ours: no crate in the tree reads these (`time` parses dates and
+/// times of day, not spans), and a bare number of seconds (`2.5`) is what most flags get.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("'{s}' is not a duration (try 15, 15s, 2.5, 500ms, 1m or 1h30m)");
     let t = s.trim();

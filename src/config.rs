@@ -344,7 +344,7 @@ pub fn shared_periods(weights: &[u32], interval: Duration) -> Vec<f64> {
 /// What this invocation does, with everything it needs resolved and checked.
 pub enum Mode {
     /// Watch live targets (`pretix-race …`).
-    Race(Box<Config>),
+    Race(Box<Config>, Notices),
     /// The same run against the simulated marketplace.
     Rehearse(Box<Rehearsal>),
     HandoffTest(HandoffTest),
@@ -366,6 +366,7 @@ pub struct Rehearsal {
     /// The fresh folder its files went to (printed at the end), unless --log-dir named one.
     pub files: Option<PathBuf>,
     pub config: Config,
+    pub notices: Notices,
 }
 
 /// `handoff-test`: against the simulator, or a live event page (nothing is bought).
@@ -438,7 +439,7 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
                 None => {}
             }
             resolve(url.as_deref(), &events, &run, DEFAULT_INTERVAL, vec![])
-                .map(|c| Mode::Race(Box::new(c)))
+                .map(|(c, notices)| Mode::Race(Box::new(c), notices))
         }
     }
 }
@@ -487,7 +488,7 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     if fresh {
         let dir = std::env::temp_dir().join(format!(
             "pretix-race-rehearsal-{}-{}",
-            crate::core::clock::compact(std::time::SystemTime::now()),
+            crate::clock::compact(std::time::SystemTime::now()),
             std::process::id()
         ));
         r.run.state_dir.get_or_insert_with(|| dir.join("state"));
@@ -495,7 +496,7 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     }
     // Checked now as a run's flags are; the targets come once the simulator is up.
     let placeholder = Some("https://127.0.0.1");
-    let mut config = resolve(
+    let (mut config, notices) = resolve(
         placeholder,
         &[scenario.event.clone()],
         &r.run,
@@ -510,6 +511,7 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
         name,
         files: fresh.then(|| config.log_dir.clone()),
         config,
+        notices,
     })
 }
 
@@ -592,6 +594,8 @@ impl Watch {
     }
 }
 
+/// The flags of a run, resolved and checked: nothing here is made or started (the run's browser,
+/// sessions and alerts are the run's own, `app`), and what resolving had to say is in [`Notices`].
 #[derive(Clone, Debug)]
 pub struct Config {
     /// The events named by flags (`--url` with one or more `--event`s); empty when the strategy
@@ -641,17 +645,20 @@ pub struct Config {
     pub browser: Browser,
     /// `--browser-early`: the browser starts at start-up, on the status page.
     pub browser_early: bool,
-    /// The browser started early, once it is (taken by the first hand-over).
-    pub early: crate::core::handoff::EarlyBrowser,
     /// Extra browser flags (rehearsals: trust the simulator's certificate).
     pub browser_args: Vec<String>,
-    /// Warnings and notes to print once logging is set up.
-    pub warnings: Vec<String>,
-    pub notes: Vec<String>,
     /// `-v`: debug lines; `-q`: only warnings and errors.
     pub verbose: bool,
     pub quiet: bool,
     pub log_format: crate::log::Format,
+}
+
+/// What resolving the flags had to say (a browser found, an aggressive interval): the run prints
+/// it once its logging is set up.
+#[derive(Clone, Debug, Default)]
+pub struct Notices {
+    pub warnings: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 impl Config {
@@ -880,7 +887,7 @@ pub fn resolve(
     args: &RunArgs,
     default_interval: Duration,
     extra_roots: Vec<crate::core::http::Root>,
-) -> Result<Config, ConfigError> {
+) -> Result<(Config, Notices), ConfigError> {
     let mut warnings = Vec::new();
     let interval = args.interval.unwrap_or(default_interval);
     let targets = match (url, events) {
@@ -978,7 +985,7 @@ pub fn resolve(
         check_imessage(to)?;
     }
 
-    Ok(Config {
+    let config = Config {
         targets,
         interval,
         item: args.items.first().cloned().filter(|s| !s.trim().is_empty()),
@@ -1036,14 +1043,12 @@ pub fn resolve(
         log_dir,
         browser,
         browser_early: args.browser_early,
-        early: Default::default(),
         browser_args: Vec::new(),
-        warnings,
-        notes,
         verbose: args.verbose,
         quiet: args.quiet,
         log_format: args.log_format,
-    })
+    };
+    Ok((config, Notices { warnings, notes }))
 }
 
 /// `--until`: a duration from now (`90m`, `2h`), or a clock time today (`22:30`, local time;
@@ -1062,32 +1067,14 @@ pub fn parse_until(value: &str) -> Result<Duration, ConfigError> {
             return Err(bad());
         }
         // Seconds since local midnight, now; then to the given time (tomorrow if it has passed).
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs() as i64;
-        let local = (now + local_offset_secs(now)).rem_euclid(86_400);
+        let local = i64::from(crate::clock::local_seconds_of_day(
+            std::time::SystemTime::now(),
+        ));
         let at = h * 3600 + m * 60;
         let wait = (at - local).rem_euclid(86_400);
         return Ok(Duration::from_secs(wait as u64));
     }
     crate::cli::parse_duration(v).map_err(|_| bad())
-}
-
-/// The local time zone's offset from UTC at `unix` seconds (0 where it cannot be read).
-fn local_offset_secs(unix: i64) -> i64 {
-    #[cfg(unix)]
-    {
-        let t = unix as libc::time_t;
-        // SAFETY: localtime_r writes only into the `tm` we own; both pointers are valid.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-        if ok {
-            return tm.tm_gmtoff;
-        }
-    }
-    let _ = unix;
-    0
 }
 
 /// `--log-dir` is created (0700) and proved writable now, not at the moment a cart is secured;
@@ -1241,7 +1228,7 @@ mod tests {
         crate::cli::Cli::try_parse_from(v).unwrap().run
     }
 
-    fn go(url: &str, extra: &[&str]) -> Result<Config, ConfigError> {
+    fn go(url: &str, extra: &[&str]) -> Result<(Config, Notices), ConfigError> {
         resolve(
             Some(url),
             &["myevent".to_string()],
@@ -1253,7 +1240,7 @@ mod tests {
 
     #[test]
     fn resolves_defaults() {
-        let c = go("https://tickets.example.com", &[]).unwrap();
+        let (c, notices) = go("https://tickets.example.com", &[]).unwrap();
         assert_eq!(c.interval, DEFAULT_INTERVAL);
         assert_eq!(
             c.event_url().unwrap().as_str(),
@@ -1263,8 +1250,8 @@ mod tests {
             c.client.user_agent,
             format!("pretix-race/{}", env!("CARGO_PKG_VERSION"))
         );
-        assert!(c.warnings.is_empty());
-        let c = go("https://tickets.example.com/shop/", &[]).unwrap();
+        assert!(notices.warnings.is_empty());
+        let (c, _) = go("https://tickets.example.com/shop/", &[]).unwrap();
         assert_eq!(
             c.event_url().unwrap().as_str(),
             "https://tickets.example.com/shop/myevent/"
@@ -1277,10 +1264,10 @@ mod tests {
             go("https://tickets.example.com", &["--interval", "1.5"]),
             Err(ConfigError::IntervalBelowFloor { .. })
         ));
-        let c = go("https://tickets.example.com", &["--interval", "3"]).unwrap();
-        assert_eq!(c.warnings.len(), 1);
-        let c = go("https://127.0.0.1:8443", &["--interval", "0"]).unwrap();
-        assert!(c.warnings.is_empty());
+        let (_, notices) = go("https://tickets.example.com", &["--interval", "3"]).unwrap();
+        assert_eq!(notices.warnings.len(), 1);
+        let (_, notices) = go("https://127.0.0.1:8443", &["--interval", "0"]).unwrap();
+        assert!(notices.warnings.is_empty());
     }
 
     #[test]
@@ -1359,7 +1346,8 @@ mod tests {
             DEFAULT_INTERVAL,
             vec![],
         )
-        .unwrap();
+        .unwrap()
+        .0;
         let urls: Vec<String> = c
             .targets
             .iter()

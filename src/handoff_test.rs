@@ -31,6 +31,8 @@ pub async fn run(a: HandoffTest) -> Result<(), AppError> {
     }
 }
 
+/// `--simulate`: a cart secured on the simulator, handed over to the browser, then checked from
+/// both ends.
 async fn simulate(
     a: &HandoffTest,
     path: std::path::PathBuf,
@@ -45,49 +47,21 @@ async fn simulate(
             )
         })?;
     client.extra_roots.extend(sim.ca_certificates());
-    let net = Net::new();
-    let session = Session::new(client, net.clone(), Default::default())
+    let session = Session::new(client, Net::new(), Default::default())
         .map_err(|e| fail(e.to_string(), None))?;
     let responses = ResponseLog::new(Some(a.log_dir.clone()));
-    let event_url = sim
-        .base_url()
-        .join(&format!("{}/", sim.event()))
-        .expect("valid");
-    crate::log::info(format!("simulated marketplace at {event_url}"));
-
-    let market_url = market::discover(&session, &event_url, sim.event())
-        .await
-        .map_err(|e| fail(e.to_string(), None))?;
-    let polled = market::poll(&session, &market_url, &responses)
-        .await
-        .map_err(|e| fail(e.to_string(), None))?;
-    let listing = polled
-        .page
-        .listings
-        .first()
-        .cloned()
-        .ok_or_else(|| fail("the simulated marketplace showed no listing", None))?;
-    let carted = market::add_to_cart(&session, &listing, &polled.response.url, &responses)
-        .await
-        .map_err(|e| fail(e.to_string(), None))?;
-    let CartOutcome::InCart { checkout_url } = carted.outcome else {
-        return Err(fail(
-            format!("the simulated cart add ended {:?}", carted.outcome),
-            None,
-        ));
-    };
-    let secured = Instant::now();
+    let cart = secure(&sim, &session, &responses).await?;
     let cookies = session.cookies();
     let browser = Browser::Found(path.clone());
     let handed = handoff::hand_over(handoff::Request {
         dir: &a.log_dir,
         cookies: cookies.clone(),
-        url: &checkout_url,
-        expires: carted.checkout.as_ref().and_then(|c| c.expires.clone()),
+        url: &cart.checkout_url,
+        expires: cart.expires.clone(),
         browser: &browser,
         browser_args: vec![sim.browser_trust_arg()],
         headless_browser: a.headless_browser,
-        secured_at: Some(secured),
+        secured_at: Some(cart.secured),
         early: None,
         note: None,
     })
@@ -108,7 +82,81 @@ async fn simulate(
         }
     };
     responses.flush(std::time::Duration::from_secs(5)).await;
+    let checks = checks(&sim, &cart, &shown, &cookies, a.headless_browser);
+    crate::outln!("\nHand-over check ({}):", path.display());
+    for (ok, what) in &checks {
+        crate::outln!("  {} {what}", if *ok { "ok  " } else { "FAIL" });
+    }
+    crate::outln!(
+        "  hand-over took {} from cart secured to checkout page loaded",
+        crate::core::session::ms(latency)
+    );
+    shown.close_if_headless();
+    match checks.iter().filter(|(ok, _)| !ok).count() {
+        0 => verified(a, &cart.checkout_url).await,
+        n => Err(fail(format!("{n} hand-over check(s) failed"), None)),
+    }
+}
 
+/// A cart secured on the simulator: what it holds, where its checkout is, and when.
+struct Secured {
+    title: String,
+    checkout_url: url::Url,
+    expires: Option<String>,
+    secured: Instant,
+}
+
+/// Finds the simulator's marketplace, reads its first listing and puts it in the cart, as a
+/// watch would.
+async fn secure(
+    sim: &Sim,
+    session: &Session,
+    responses: &ResponseLog,
+) -> Result<Secured, AppError> {
+    let event_url = sim
+        .base_url()
+        .join(&format!("{}/", sim.event()))
+        .expect("valid");
+    crate::log::info(format!("simulated marketplace at {event_url}"));
+    let market_url = market::discover(session, &event_url, sim.event())
+        .await
+        .map_err(|e| fail(e.to_string(), None))?;
+    let polled = market::poll(session, &market_url, responses)
+        .await
+        .map_err(|e| fail(e.to_string(), None))?;
+    let listing = polled
+        .page
+        .listings
+        .first()
+        .cloned()
+        .ok_or_else(|| fail("the simulated marketplace showed no listing", None))?;
+    let carted = market::add_to_cart(session, &listing, &polled.response.url, responses)
+        .await
+        .map_err(|e| fail(e.to_string(), None))?;
+    let CartOutcome::InCart { checkout_url } = carted.outcome else {
+        return Err(fail(
+            format!("the simulated cart add ended {:?}", carted.outcome),
+            None,
+        ));
+    };
+    Ok(Secured {
+        title: listing.title,
+        checkout_url,
+        expires: carted.checkout.and_then(|c| c.expires),
+        secured: Instant::now(),
+    })
+}
+
+/// What the hand-over must have done, each with whether it did: seen over DevTools (the page,
+/// its cart, its deadline, an ordinary window) and from the server's side (the browser's
+/// checkout request carried the session).
+fn checks(
+    sim: &Sim,
+    cart: &Secured,
+    shown: &browser::Shown,
+    cookies: &[crate::core::cookies::CookieInfo],
+    headless: bool,
+) -> Vec<(bool, String)> {
     let from_browser = sim.seen().into_iter().rfind(|s| {
         s.path.ends_with("/checkout/questions/")
             && !s
@@ -119,14 +167,14 @@ async fn simulate(
     });
     let mut checks: Vec<(bool, String)> = vec![
         (
-            shown.url.starts_with(checkout_url.as_str()),
+            shown.url.starts_with(cart.checkout_url.as_str()),
             format!("the browser shows the checkout page ({})", shown.url),
         ),
         (
-            shown.cart_items.iter().any(|i| i == &listing.title),
+            shown.cart_items.iter().any(|i| i == &cart.title),
             format!(
                 "the page lists the cart item {:?} (cart rows: {:?})",
-                listing.title, shown.cart_items
+                cart.title, shown.cart_items
             ),
         ),
         (
@@ -153,37 +201,27 @@ async fn simulate(
             ),
         ),
     ];
-    if !a.headless_browser {
+    if !headless {
         checks.push((
             !shown.webdriver,
             "the window is an ordinary one (navigator.webdriver is not set)".into(),
         ));
     }
-    crate::outln!("\nHand-over check ({}):", path.display());
-    for (ok, what) in &checks {
-        crate::outln!("  {} {what}", if *ok { "ok  " } else { "FAIL" });
-    }
-    crate::outln!(
-        "  hand-over took {} from cart secured to checkout page loaded",
-        crate::core::session::ms(latency)
-    );
-    shown.close_if_headless();
-    match checks.iter().filter(|(ok, _)| !ok).count() {
-        0 => {
-            crate::outln!("Hand-over verified.");
-            if let Some(to) = &a.imessage {
-                let text = format!(
-                    "pretix-race hand-over test: verified, the browser showed {checkout_url}"
-                );
-                match crate::core::notify::imessage::send(to, &text).await {
-                    Ok(()) => crate::outln!("Test iMessage sent to {to}."),
-                    Err(e) => return Err(fail(format!("test iMessage to {to}: {e}"), None)),
-                }
-            }
-            Ok(())
+    checks
+}
+
+/// Every check passed: said, and with --imessage, sent.
+async fn verified(a: &HandoffTest, checkout_url: &url::Url) -> Result<(), AppError> {
+    crate::outln!("Hand-over verified.");
+    if let Some(to) = &a.imessage {
+        let text =
+            format!("pretix-race hand-over test: verified, the browser showed {checkout_url}");
+        match crate::core::notify::imessage::send(to, &text).await {
+            Ok(()) => crate::outln!("Test iMessage sent to {to}."),
+            Err(e) => return Err(fail(format!("test iMessage to {to}: {e}"), None)),
         }
-        n => Err(fail(format!("{n} hand-over check(s) failed"), None)),
     }
+    Ok(())
 }
 
 async fn live(

@@ -188,7 +188,7 @@ fn write_json(level: &str, msg: &str, fields: serde_json::Map<String, serde_json
     let mut m = serde_json::Map::new();
     m.insert(
         "ts".into(),
-        crate::core::clock::rfc3339(std::time::SystemTime::now()).into(),
+        crate::clock::rfc3339(std::time::SystemTime::now()).into(),
     );
     m.insert("level".into(), level.into());
     m.insert("msg".into(), msg.into());
@@ -259,7 +259,7 @@ where
         write!(
             w,
             "{} {label} ",
-            crate::core::clock::utc_hms(std::time::SystemTime::now())
+            crate::clock::utc_hms(std::time::SystemTime::now())
         )?;
         if !meta.target().starts_with(OURS) {
             write!(w, "{}: ", meta.target())?;
@@ -296,7 +296,7 @@ impl<S: Subscriber> Layer<S> for Goaway {
         if json() {
             write_json("debug", &msg, serde_json::Map::new());
         } else {
-            let ts = crate::core::clock::utc_hms(std::time::SystemTime::now());
+            let ts = crate::clock::utc_hms(std::time::SystemTime::now());
             write_line(format!("{ts} debug {msg}\n").as_bytes());
         }
     }

@@ -302,22 +302,10 @@ pub fn hand_over_left(
         return carts;
     };
     for (cart, export) in carts.iter().zip(&exports) {
-        let cookies: Vec<serde_json::Value> = export
-            .cookies
-            .iter()
-            .map(|c| {
-                serde_json::json!({ "name": c.name, "value": c.value, "domain": c.domain, "path": c.path })
-            })
-            .collect();
-        let mut fields = serde_json::Map::new();
-        fields.insert("ticket".into(), cart.ticket.clone().into());
-        fields.insert("price".into(), cart.price.clone().into());
-        fields.insert("checkout_url".into(), cart.checkout_url.as_str().into());
-        fields.insert("expires".into(), cart.expires.clone().into());
-        fields.insert("cookies".into(), cookies.into());
-        fields.insert("cookie_script".into(), export.console_script.clone().into());
-        fields.insert("handed_over_at_exit".into(), true.into());
-        alerts.event("ticket_in_cart", fields);
+        alerts.event(
+            crate::core::notify::TICKET_IN_CART,
+            crate::core::notify::handed_over_at_exit(cart, export),
+        );
     }
     carts
 }

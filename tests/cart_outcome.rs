@@ -149,7 +149,7 @@ async fn a_symlink_planted_under_the_next_cookie_file_name_is_not_followed() {
     // link to nowhere yet (where another user would read it), the JSON a link to their file.
     let now = std::time::SystemTime::now();
     for s in 0..180u64 {
-        let stamp = pretix_race::core::clock::compact(now + std::time::Duration::from_secs(s));
+        let stamp = pretix_race::clock::compact(now + std::time::Duration::from_secs(s));
         let stem = log.path().join(format!("cart-{stamp}"));
         let nowhere = outside.path().join(format!("read-me-{stamp}"));
         std::os::unix::fs::symlink(&nowhere, stem.with_extension("cookies.txt")).unwrap();

@@ -341,7 +341,7 @@ async fn start(l: &Launch) -> Result<Started, BrowserError> {
     let start = Instant::now();
     let profile = l.profile_root.join(format!(
         "browser-profile-{}-{}",
-        super::clock::compact(std::time::SystemTime::now()),
+        crate::clock::compact(std::time::SystemTime::now()),
         std::process::id()
     ));
     cookies::create_private_dir(&profile).map_err(|source| BrowserError::Profile {

@@ -11,8 +11,8 @@ use std::time::SystemTime;
 use url::Url;
 
 use super::browser::{Browser, BrowserError, Early, Shown};
-use super::clock;
 use super::cookies::{self, CookieInfo};
+use crate::clock;
 
 #[derive(Clone, Debug)]
 pub struct Export {
@@ -21,11 +21,6 @@ pub struct Export {
     /// The Netscape and JSON cookie files, or why they could not be written.
     pub files: Result<(PathBuf, PathBuf), String>,
     pub console_script: String,
-}
-
-/// Whether `url` is a pretix checkout page (where a secured cart is finished).
-pub fn is_checkout(url: &Url) -> bool {
-    url.path().contains("/checkout/")
 }
 
 /// Writes the cookie files under `dir` and builds the console script; nothing is printed yet.
@@ -380,7 +375,7 @@ pub async fn hand_over(req: Request<'_>) -> HandedOver {
 
 async fn hand_over_now(req: Request<'_>) -> HandedOver {
     let export = export(req.dir, req.cookies.clone(), req.url);
-    let checkout = is_checkout(req.url);
+    let checkout = super::pretix::is_checkout(req.url);
     let title = if checkout {
         Title::InCart
     } else {

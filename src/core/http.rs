@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use reqwest::Client;
 
+use super::failure::NotResolved;
+
 /// A client could not be built (a certificate the TLS stack refused, for one).
 #[derive(Debug, thiserror::Error)]
 #[error("could not set up HTTPS: {0}")]
@@ -52,7 +54,8 @@ impl ClientConfig {
             // Redirects are followed by the session, one hop at a time under the rules
             // (`core::gate`); a webhook's redirect is not followed at all.
             .redirect(reqwest::redirect::Policy::none())
-            .tls_backend_preconfigured(self.tls()?);
+            .tls_backend_preconfigured(self.tls()?)
+            .dns_resolver(Lookup);
         for (name, addr) in &self.resolve {
             b = b.resolve(name, *addr);
         }
@@ -87,6 +90,26 @@ impl ClientConfig {
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         *cached = Some((self.extra_roots.clone(), tls.clone()));
         Ok(tls)
+    }
+}
+
+/// The system's resolver (getaddrinfo on tokio's blocking pool, as reqwest's own), its failure
+/// our [`NotResolved`]: a name that did not resolve is known by its type (`core::failure`).
+/// `--resolve` overrides are applied on top by reqwest.
+struct Lookup;
+
+impl reqwest::dns::Resolve for Lookup {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map(|addrs| addrs.collect::<Vec<_>>());
+            match found {
+                Ok(addrs) => Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs),
+                Err(source) => Err(NotResolved { host, source }.into()),
+            }
+        })
     }
 }
 

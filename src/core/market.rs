@@ -203,7 +203,7 @@ fn write_response(
     }
     let stem = format!(
         "{}-req{:05}-{}-{}",
-        super::clock::compact(SystemTime::now()),
+        crate::clock::compact(SystemTime::now()),
         r.seq,
         r.status,
         reason
@@ -261,7 +261,7 @@ pub async fn discover(session: &Session, event_url: &Url, event: &str) -> Result
     // Positive evidence of an event page: links, or a shop's product list.
     let readable = r.ok() && pretix::is_html(r.header("content-type")) && {
         let t = r.text();
-        t.contains("<a ") || t.contains("<A ") || t.contains("/cart/add")
+        t.contains("<a ") || t.contains("<A ") || pretix::names_cart_add(&t)
     };
     let found = readable
         .then(|| pretix::find_marketplace_link(&r.text(), &r.url, event))
@@ -294,26 +294,11 @@ pub async fn discover(session: &Session, event_url: &Url, event: &str) -> Result
 
 /// The marketplace URL with the `item` and `sort` filters.
 pub fn filtered_url(market: &Url, item: Option<&str>, sort: Option<&str>) -> Url {
-    let mut u = market.clone();
-    let keep: Vec<(String, String)> = u
-        .query_pairs()
-        .filter(|(k, _)| k != "item" && k != "sort")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    {
-        let mut q = u.query_pairs_mut();
-        q.clear();
-        for (k, v) in &keep {
-            q.append_pair(k, v);
-        }
-        if let Some(i) = item.filter(|s| !s.is_empty()) {
-            q.append_pair("item", i);
-        }
-        if let Some(s) = sort.filter(|s| !s.is_empty()) {
-            q.append_pair("sort", s);
-        }
-    }
-    pretix::without_empty_query(u)
+    let set = [("item", item), ("sort", sort)];
+    let add = set
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.filter(|s| !s.is_empty())?)));
+    super::web::rewrite_query(market, &["item", "sort"], add)
 }
 
 /// Polls in a row that must fail before `watcher_failing` goes out.
@@ -359,7 +344,7 @@ fn read_answer(r: &Response, asked: &Url, log: &ResponseLog) -> (Page, Option<St
         );
     }
     let moved_away = r.url.path() != asked.path()
-        && !r.url.path().contains("/secondhand")
+        && !pretix::in_marketplace(r.url.path())
         && Target::of(&r.url).host == Target::of(asked).host;
     if moved_away {
         return (page(PageState::Inactive), Some("redirected".into()));
@@ -516,7 +501,7 @@ pub async fn add_to_cart(
             Ok(c) if c.ok() => {
                 let checkout = pretix::parse_checkout(&c.text());
                 log.save(&c, "cart-in_cart");
-                if super::handoff::is_checkout(&c.url) {
+                if pretix::is_checkout(&c.url) {
                     checkout_url = pretix::without_empty_query(c.url.clone());
                 }
                 session.net().carts.confirmed(
@@ -579,7 +564,7 @@ async fn post_listing(
     // The redirect to the checkout comes back unfollowed: see `redirect_to_checkout`.
     session
         .post_form_until(&listing.action, &listing.fields, &headers, &|next: &Url| {
-            own_checkout(next, &listing.action)
+            pretix::own_checkout(next, &listing.action)
         })
         .await
 }
@@ -598,20 +583,10 @@ async fn fresh_listing(session: &Session, listing: &Listing, page: &Url) -> Opti
         .find(|l| l.action == listing.action)
 }
 
-/// A redirect (the answer itself, not followed) whose `Location` is a checkout page: pretix's
-/// answer to a won listing, the cart is ours.
+/// A redirect (the answer itself, not followed) whose `Location` is a checkout page of the same
+/// site: the cart is ours (`pretix::redirect_to_checkout`).
 fn redirect_to_checkout(r: &Response) -> Option<Url> {
-    if !(300..400).contains(&r.status) {
-        return None;
-    }
-    let to = pretix::without_empty_query(r.url.join(r.header("location")?).ok()?);
-    own_checkout(&to, &r.url).then_some(to)
-}
-
-/// A checkout page on the site the cart POST went to: pretix sends a won cart on to its own
-/// checkout. One on another site is no cart of ours (and its URL is never handed to a person).
-fn own_checkout(to: &Url, posted: &Url) -> bool {
-    super::handoff::is_checkout(to) && to.origin() == posted.origin()
+    pretix::redirect_to_checkout(r.status, &r.url, r.header("location"))
 }
 
 /// Records a secured cart (this session's cookies now) and counts it.
@@ -631,7 +606,10 @@ fn record(session: &Session, listing: &Listing, checkout_url: &Url, expires: Opt
 /// A cart POST that failed on the way: when its redirect had already reached the checkout (the
 /// confirmation page stalled or broke off), the ticket is in the cart all the same.
 fn unconfirmed(session: &Session, listing: &Listing, e: HttpError) -> Result<Carted, HttpError> {
-    let Some(checkout_url) = e.reached().filter(|u| own_checkout(u, &listing.action)) else {
+    let Some(checkout_url) = e
+        .reached()
+        .filter(|u| pretix::own_checkout(u, &listing.action))
+    else {
         return Err(e);
     };
     let checkout_url = pretix::without_empty_query(checkout_url.clone());

@@ -5,9 +5,9 @@
 pub mod browser;
 pub mod budget;
 pub mod carts;
-pub mod clock;
 pub mod cookies;
 pub mod events;
+pub mod failure;
 pub mod gate;
 pub mod governor;
 pub mod handoff;
@@ -20,3 +20,4 @@ pub mod session;
 pub mod shop;
 pub mod stats;
 pub mod status_page;
+pub mod web;

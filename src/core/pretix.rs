@@ -20,8 +20,153 @@ use url::Url;
 
 use super::budget::{self, OverBudget};
 
+// Names and URL shapes: pretix's own (`pretix/presale/urls.py`, its cookies), each written here
+// once. Every other module asks these; none spells a pretix path or cookie itself. (The simulator
+// writes its own: it stands in for pretix, so our knowledge is checked against it, not shared.)
+
 /// The marker every listing's form action carries.
 pub const BUY_MARKER: &str = "/secondhand/buy/";
+/// The marketplace's path segment under an event (`{event}/secondhand/`).
+const MARKETPLACE: &str = "secondhand";
+/// A shop's add-to-cart form action, under an event.
+const CART_ADD: &str = "cart/add";
+/// A checkout page's path segment; `checkout/start` forwards to the first step with the cart.
+const CHECKOUT: &str = "/checkout/";
+const CHECKOUT_START: &str = "checkout/start";
+/// A voucher's page under an event (`redeem?voucher=CODE`).
+const REDEEM: &str = "redeem";
+/// The query parameter of pretix's waiting page for a cart add still running in the background.
+const WAITING: &str = "async_id";
+/// The cookies that carry a visitor's session, most telling first: pretix's own (`__Host-` over
+/// HTTPS), then a queueing proxy's in front of it.
+pub const SESSION_COOKIES: [&str; 3] = ["__Host-pretix_session", "pretix_session", "__QXSESSION"];
+
+/// The pages of pretix's own below an event or organiser page (`pretix/presale/urls.py`), never
+/// a date or an event.
+pub const ROUTES: [&str; 21] = [
+    "cart",
+    "checkout",
+    "redeem",
+    "resend",
+    "widget",
+    "waitinglist",
+    "order",
+    "account",
+    "events",
+    "seatingframe",
+    "unlock",
+    "ical",
+    "auth",
+    "locale",
+    "accessibility",
+    "oauth",
+    "ticket",
+    "timemachine",
+    "theme",
+    "favicon",
+    "robots",
+];
+
+/// Whether `url` is a pretix checkout page, as pretix links one (where a secured cart is
+/// finished).
+pub fn is_checkout(url: &Url) -> bool {
+    url.path().contains(CHECKOUT)
+}
+
+/// Whether a server would route `url` to a checkout page, however it is spelt (see
+/// [`routed_path`]): no POST ever goes there.
+pub fn routes_to_checkout(url: &Url) -> bool {
+    routed_path(url).contains(CHECKOUT)
+}
+
+/// Whether a POST to `url` could put a ticket in a cart (a marketplace buy URL, a shop's
+/// `cart/add`), however it is spelt: a dry run refuses these on any host.
+pub fn could_fill_a_cart(url: &Url) -> bool {
+    let path = routed_path(url);
+    path.contains(BUY_MARKER) || path.contains(&format!("/{CART_ADD}"))
+}
+
+/// Whether `url` is a shop's add-to-cart form action (`…/{event}/cart/add`).
+pub fn is_cart_add(url: &Url) -> bool {
+    url.path()
+        .trim_end_matches('/')
+        .ends_with(&format!("/{CART_ADD}"))
+}
+
+/// The event page a `…/{event}/cart/add` form action belongs to (`…/{event}/`).
+pub fn event_of_cart_add(action: &Url) -> Url {
+    let mut u = action.clone();
+    u.set_query(None);
+    let path = u.path().trim_end_matches('/');
+    let event = path.strip_suffix(CART_ADD).unwrap_or(path).to_string();
+    u.set_path(&event);
+    u
+}
+
+/// Where an event's cart is shown: `{event}/checkout/start`.
+pub fn checkout_start(event: &Url) -> Url {
+    event.join(CHECKOUT_START).unwrap_or_else(|_| event.clone())
+}
+
+/// pretix's redeem page for a voucher: `{event}/redeem?voucher=CODE`. It lists the products the
+/// voucher unlocks in the same `cart/add` form as the event page, with a hidden
+/// `_voucher_code`, so its products are read and added like the event page's.
+pub fn voucher_url(event: &Url, code: &str) -> Url {
+    let mut u = event.clone();
+    if !u.path().ends_with('/') {
+        let p = format!("{}/", u.path());
+        u.set_path(&p);
+    }
+    let mut u = u.join(REDEEM).unwrap_or(u);
+    u.query_pairs_mut().clear().append_pair("voucher", code);
+    u
+}
+
+/// Whether an answer is pretix's waiting page for a cart add still running in the background
+/// (`?async_id=…` in its URL).
+pub fn is_waiting(url: &Url) -> bool {
+    url.query_pairs().any(|(k, _)| k == WAITING)
+}
+
+/// Whether a page's text names a shop's `cart/add` (an event page with products on it).
+pub fn names_cart_add(text: &str) -> bool {
+    text.contains(&format!("/{CART_ADD}"))
+}
+
+/// Whether a path is on (or below) a marketplace.
+pub fn in_marketplace(path: &str) -> bool {
+    path.contains(&format!("/{MARKETPLACE}"))
+}
+
+/// The part of a marketplace URL before its `secondhand/` (the event's URL), if it is one.
+pub fn event_part_of_marketplace(market: &str) -> Option<&str> {
+    market
+        .find(&format!("{MARKETPLACE}/"))
+        .map(|i| &market[..i])
+}
+
+/// The session cookie's value among `(name, value)` pairs, by [`SESSION_COOKIES`]' order.
+pub fn session_cookie<'a>(cookies: &[(&str, &'a str)]) -> Option<&'a str> {
+    SESSION_COOKIES
+        .iter()
+        .find_map(|name| cookies.iter().find(|(n, _)| n == name).map(|(_, v)| *v))
+}
+
+/// A redirect (the answer itself, not followed) from `posted` to `location` that ends on a
+/// checkout page of the same site: pretix's answer to a won listing, the cart is ours.
+pub fn redirect_to_checkout(status: u16, posted: &Url, location: Option<&str>) -> Option<Url> {
+    if !(300..400).contains(&status) {
+        return None;
+    }
+    let to = without_empty_query(posted.join(location?).ok()?);
+    own_checkout(&to, posted).then_some(to)
+}
+
+/// A checkout page on the site the cart POST went to: pretix sends a won cart on to its own
+/// checkout. One on another site is no cart of ours (and its URL is never handed to a person).
+pub fn own_checkout(to: &Url, posted: &Url) -> bool {
+    is_checkout(to) && to.origin() == posted.origin()
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Listing {
@@ -355,10 +500,10 @@ pub fn find_marketplace_link(body: &str, base: &Url, event: &str) -> Option<Url>
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .filter(|u| {
             let p = u.path().trim_end_matches('/');
-            p.ends_with("/secondhand")
+            p.ends_with(&format!("/{MARKETPLACE}"))
         })
         .collect();
-    let own = format!("/{}/secondhand", event.trim_matches('/'));
+    let own = format!("/{}/{MARKETPLACE}", event.trim_matches('/'));
     candidates
         .iter()
         .find(|u| u.path().trim_end_matches('/').ends_with(&own) && u.host_str() == base.host_str())
@@ -394,11 +539,11 @@ pub fn without_empty_query(mut url: Url) -> Url {
 /// Classifies a cart add by where it ended up. Success only on a `/checkout/` page.
 pub fn classify_cart(status: u16, final_url: &Url) -> CartOutcome {
     let path = final_url.path();
-    if path.contains("/checkout/") && (200..300).contains(&status) {
+    if is_checkout(final_url) && (200..300).contains(&status) {
         CartOutcome::InCart {
             checkout_url: without_empty_query(final_url.clone()),
         }
-    } else if path.contains("/secondhand") && !path.contains(BUY_MARKER) && status < 400 {
+    } else if in_marketplace(path) && !path.contains(BUY_MARKER) && status < 400 {
         CartOutcome::Lost
     } else {
         CartOutcome::Failed {
@@ -513,6 +658,86 @@ impl FastHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_shapes() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        // A checkout as pretix links one, and every spelling a server routes to one.
+        assert!(is_checkout(&u("https://t.example/e/checkout/questions/")));
+        assert!(!is_checkout(&u(
+            "https://t.example/e/%63heckout/questions/"
+        )));
+        assert!(routes_to_checkout(&u(
+            "https://t.example/e/%63heckout/questions/"
+        )));
+        assert!(routes_to_checkout(&u(
+            "https://t.example/e//CHECKOUT//confirm/"
+        )));
+        assert!(!routes_to_checkout(&u("https://t.example/e/secondhand/")));
+        // What a dry run refuses to POST, on any host.
+        assert!(could_fill_a_cart(&u(
+            "https://x.example/e/secondhand/%62uy/abc/"
+        )));
+        assert!(could_fill_a_cart(&u("https://x.example/e/cart/add")));
+        assert!(!could_fill_a_cart(&u("https://x.example/e/secondhand/")));
+        // A shop's form, its event, its cart and a voucher's page.
+        let add = u("https://s.example/org/con/cart/add?next=/org/con/");
+        assert!(is_cart_add(&add));
+        assert!(!is_cart_add(&u("https://s.example/org/con/cart/remove")));
+        let event = event_of_cart_add(&add);
+        assert_eq!(event.as_str(), "https://s.example/org/con/");
+        assert_eq!(
+            checkout_start(&event).as_str(),
+            "https://s.example/org/con/checkout/start"
+        );
+        assert_eq!(
+            voucher_url(&u("http://127.0.0.1:8000/demo/con"), "A B&C").as_str(),
+            "http://127.0.0.1:8000/demo/con/redeem?voucher=A+B%26C"
+        );
+        assert!(is_waiting(&u("https://s.example/o/e/?async_id=abc-1")));
+        assert!(!is_waiting(&u(
+            "https://s.example/o/e/?require_cookie=true"
+        )));
+        // The marketplace, and the event it belongs to.
+        assert!(in_marketplace("/e/secondhand/"));
+        assert!(!in_marketplace("/e/checkout/start"));
+        assert_eq!(
+            event_part_of_marketplace("https://t.example/e/secondhand/?item=3"),
+            Some("https://t.example/e/")
+        );
+        assert_eq!(event_part_of_marketplace("https://t.example/e/"), None);
+    }
+
+    #[test]
+    fn the_session_cookie_by_name_order() {
+        let jar = [
+            ("__QXSESSION", "proxy"),
+            ("pretix_session", "plain"),
+            ("pretix_csrftoken", "t"),
+        ];
+        assert_eq!(session_cookie(&jar), Some("plain"));
+        assert_eq!(session_cookie(&jar[..1]), Some("proxy"));
+        assert_eq!(session_cookie(&jar[2..]), None);
+        let host = [
+            ("pretix_session", "plain"),
+            ("__Host-pretix_session", "host"),
+        ];
+        assert_eq!(session_cookie(&host), Some("host"));
+    }
+
+    #[test]
+    fn a_redirect_to_the_same_sites_checkout_is_a_won_cart() {
+        let posted = Url::parse("https://t.example/e/secondhand/buy/abc/").unwrap();
+        assert_eq!(
+            redirect_to_checkout(302, &posted, Some("/e/checkout/questions/?")).map(String::from),
+            Some("https://t.example/e/checkout/questions/".to_string())
+        );
+        assert!(
+            redirect_to_checkout(302, &posted, Some("https://evil.example/e/checkout/")).is_none()
+        );
+        assert!(redirect_to_checkout(302, &posted, None).is_none());
+        assert!(redirect_to_checkout(200, &posted, Some("/e/checkout/start")).is_none());
+    }
 
     fn base() -> Url {
         Url::parse("https://tickets.example.com/event/secondhand/?sort=price_asc").unwrap()

@@ -31,6 +31,7 @@ use std::collections::HashMap;
 use url::Url;
 
 use super::cookies::CookieInfo;
+use super::failure::Cause;
 use super::governor::{Backoff, Governor, Kind, Outcome, Share, Target, parse_retry_after};
 pub use super::http::{ClientConfig, SetupError, chain};
 use super::stats::Stats;
@@ -67,11 +68,8 @@ pub enum HttpError {
         method: &'static str,
         url: Box<str>,
         detail: String,
-        connect: bool,
-        /// The server's certificate was not accepted: retrying will not help.
-        tls: bool,
-        /// The host name did not resolve.
-        dns: bool,
+        /// Why, from the error's types (`core::failure`).
+        cause: Cause,
         /// The URL whose answer was awaited or being read when it failed: after redirects, the
         /// last hop's. A cart POST whose redirect reached the checkout before the failure put a
         /// ticket in the cart (see `market::add_to_cart`).
@@ -114,17 +112,30 @@ fn not_allowed_why(rehearsal: &bool, host: &str) -> String {
 }
 
 impl HttpError {
+    /// Why a request got no answer (`None`: it got one, or was never sent).
+    pub fn cause(&self) -> Option<Cause> {
+        match self {
+            HttpError::Transport { cause, .. } => Some(*cause),
+            _ => None,
+        }
+    }
+
+    /// The connection was not made, or its TLS handshake failed.
     pub fn is_connect(&self) -> bool {
-        matches!(self, HttpError::Transport { connect: true, .. })
+        matches!(
+            self.cause(),
+            Some(Cause::Dns | Cause::Refused | Cause::Tls | Cause::Connect)
+        )
     }
 
     /// The host name did not resolve (a typo, or no network).
     pub fn is_dns(&self) -> bool {
-        matches!(self, HttpError::Transport { dns: true, .. })
+        self.cause() == Some(Cause::Dns)
     }
 
+    /// The TLS handshake failed: retrying will not help.
     pub fn is_tls(&self) -> bool {
-        matches!(self, HttpError::Transport { tls: true, .. })
+        self.cause() == Some(Cause::Tls)
     }
 
     /// For a request that failed on the way, the URL it had reached (after redirects).
@@ -275,9 +286,7 @@ impl DryRun {
     }
 
     pub fn refuses(&self, url: &Url, target: &Target) -> bool {
-        let path = super::pretix::routed_path(url);
-        path.contains(super::pretix::BUY_MARKER)
-            || path.contains("/cart/add")
+        super::pretix::could_fill_a_cart(url)
             || self
                 .hosts
                 .lock()
@@ -832,7 +841,7 @@ impl Session {
                 rehearsal: why == super::gate::Refusal::Rehearsal,
             });
         }
-        if *method == Method::POST && super::pretix::routed_path(url).contains("/checkout/") {
+        if *method == Method::POST && super::pretix::routes_to_checkout(url) {
             return Err(HttpError::Checkout {
                 url: url.as_str().into(),
             });
@@ -939,12 +948,7 @@ impl Session {
                     "GET"
                 },
                 url: url.as_str().into(),
-                connect: e.is_connect(),
-                tls: detail.to_ascii_lowercase().contains("certificate"),
-                dns: {
-                    let d = detail.to_ascii_lowercase();
-                    d.contains("dns error") || d.contains("failed to lookup address")
-                },
+                cause: super::failure::classify(&e),
                 detail,
             }
         };
@@ -1116,15 +1120,12 @@ impl Session {
 
     fn read_session_tag(&self) -> String {
         let store = self.jar.lock().unwrap_or_else(|e| e.into_inner());
-        let pick = |name: &str| {
-            store
-                .iter_unexpired()
-                .find(|c| c.name() == name)
-                .map(|c| c.value().chars().take(6).collect::<String>() + "…")
-        };
-        pick("__Host-pretix_session")
-            .or_else(|| pick("pretix_session"))
-            .or_else(|| pick("__QXSESSION"))
+        let cookies: Vec<_> = store
+            .iter_unexpired()
+            .map(|c| (c.name(), c.value()))
+            .collect();
+        super::pretix::session_cookie(&cookies)
+            .map(|v| v.chars().take(6).collect::<String>() + "…")
             .unwrap_or_else(|| "-".into())
     }
 }
@@ -1168,10 +1169,7 @@ mod tests {
             "https://t.example/ev//checkout//confirm/",
         ] {
             let url = Url::parse(u).unwrap();
-            assert!(
-                super::super::pretix::routed_path(&url).contains("/checkout/"),
-                "{u}"
-            );
+            assert!(super::super::pretix::routes_to_checkout(&url), "{u}");
         }
     }
 

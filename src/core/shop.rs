@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::budget::{self, OverBudget};
 use super::carts::SecuredCart;
 use super::market::{Carted, ResponseLog};
-use super::pretix::{self, CartOutcome, parse_price, squash};
+use super::pretix::{self, CartOutcome, is_waiting, parse_price, squash};
 use super::session::{HttpError, Response, Session};
 
 /// One product (or one variation of a product) on an event page.
@@ -136,11 +136,7 @@ fn is_cart_add(form: &ElementRef, base: &Url) -> Option<Url> {
         return None;
     }
     let action = base.join(form.attr("action")?.trim()).ok()?;
-    action
-        .path()
-        .trim_end_matches('/')
-        .ends_with("/cart/add")
-        .then_some(action)
+    pretix::is_cart_add(&action).then_some(action)
 }
 
 /// Every product and variation on an event page, in page order (none on a page over budget).
@@ -287,12 +283,7 @@ fn read_state(boxed: Option<ElementRef>, input: bool, disabled: bool) -> Option<
 
 /// The event page a product's form belongs to (`…/{event}/`, from its `…/cart/add` action).
 pub fn event_page(p: &Product) -> Url {
-    let mut u = p.action.clone();
-    u.set_query(None);
-    let path = u.path().trim_end_matches('/');
-    let event = path.strip_suffix("cart/add").unwrap_or(path).to_string();
-    u.set_path(&event);
-    u
+    pretix::event_of_cart_add(&p.action)
 }
 
 /// One look at a main shop's event page.
@@ -382,20 +373,6 @@ pub fn states_summary(products: &[Product]) -> String {
     }
 }
 
-/// pretix's redeem page for a voucher: `{event}/redeem?voucher=CODE`. It lists the products the
-/// voucher unlocks in the same `cart/add` form as the event page, with a hidden
-/// `_voucher_code`, so its products are read and added like the event page's.
-pub fn voucher_url(event: &Url, code: &str) -> Url {
-    let mut u = event.clone();
-    if !u.path().ends_with('/') {
-        let p = format!("{}/", u.path());
-        u.set_path(&p);
-    }
-    let mut u = u.join("redeem").unwrap_or(u);
-    u.query_pairs_mut().clear().append_pair("voucher", code);
-    u
-}
-
 /// pretix's error message on a page (`.alert-danger`), e.g. why a voucher was refused.
 pub fn error_message(body: &str) -> Option<String> {
     match add_outcome(body) {
@@ -417,32 +394,6 @@ pub struct Below {
 static ALL_LINKS: LazyLock<Selector> = LazyLock::new(|| sel("a[href]"));
 static EVENT_NAME: LazyLock<Selector> = LazyLock::new(|| sel(".event-name"));
 static TIMED: LazyLock<Selector> = LazyLock::new(|| sel("[data-time], time[datetime]"));
-
-/// The pages of pretix's own below an event or organiser page (`pretix/presale/urls.py`), never
-/// a date or an event.
-const ROUTES: [&str; 21] = [
-    "cart",
-    "checkout",
-    "redeem",
-    "resend",
-    "widget",
-    "waitinglist",
-    "order",
-    "account",
-    "events",
-    "seatingframe",
-    "unlock",
-    "ical",
-    "auth",
-    "locale",
-    "accessibility",
-    "oauth",
-    "ticket",
-    "timemachine",
-    "theme",
-    "favicon",
-    "robots",
-];
 
 /// Every link one segment below `base` (series dates or an organiser's events), in page order,
 /// once each.
@@ -467,7 +418,7 @@ pub fn links_below(body: &str, base: &Url) -> Vec<Below> {
         if segment.is_empty()
             || segment.contains('/')
             || segment.contains('.')
-            || ROUTES.contains(&segment)
+            || pretix::ROUTES.contains(&segment)
         {
             continue;
         }
@@ -520,12 +471,6 @@ fn date_near(a: ElementRef) -> Option<String> {
     })
 }
 
-/// Whether an answer is pretix's waiting page for a cart add still running in the background
-/// (`?async_id=…` in its URL).
-pub fn is_waiting(url: &Url) -> bool {
-    url.query_pairs().any(|(k, _)| k == "async_id")
-}
-
 /// What a cart add's answer says, read from the page it ended on.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AddOutcome {
@@ -567,56 +512,29 @@ pub async fn add_to_cart(
     count: u32,
     log: &ResponseLog,
 ) -> Result<Carted, HttpError> {
-    let stats = &session.net().stats;
-    stats.cart_attempts.fetch_add(1, Relaxed);
+    session.net().stats.cart_attempts.fetch_add(1, Relaxed);
     let event = event_page(product);
     let headers = [
         ("Referer".to_string(), event.to_string()),
         ("Origin".to_string(), event.origin().ascii_serialization()),
     ];
-    let mut r = post_product(session, product, count, &headers).await?;
-    if r.status == 403 {
-        // Django's CSRF refusal (a token gone stale): a fresh token from the event page at once,
-        // and the POST again, once.
-        r.log("cart add refused (403: a stale CSRF token?); fetching a fresh one");
-        log.save(&r, "shop-cart-403");
-        let fresh = session.get_action(&event, &[]).await?;
-        fresh.log("fresh page for the cart add");
-        let again = products(&fresh.text(), &fresh.url)
-            .into_iter()
-            .find(|p| p.id == product.id && p.variation == product.variation);
-        if let Some(p) = again {
-            r = post_product(session, &p, count, &headers).await?;
-        }
-    }
+    let r = post(session, product, count, &event, &headers, log).await?;
     r.log(&format!("cart add: {} × {count}", product.name));
-    // A shop with background workers answers with a waiting page first.
-    let mut waits = 0;
-    while is_waiting(&r.url) && waits < WAITING_PAGES {
-        waits += 1;
-        tokio::time::sleep(WAITING_PAUSE).await;
-        let url = r.url.clone();
-        r = session.get_action(&url, &headers[..1]).await?;
-        r.log(if is_waiting(&r.url) {
-            "the shop is still reserving"
-        } else {
-            "the shop has answered"
-        });
-    }
+    let r = through_waiting_pages(session, r, &headers[..1]).await?;
     match add_outcome(&r.text()) {
         AddOutcome::Refused { message } => {
-            stats.races_lost.fetch_add(1, Relaxed);
+            session.net().stats.races_lost.fetch_add(1, Relaxed);
             r.log(&format!("not added: {message}"));
             log.save(&r, "shop-cart-lost");
-            return Ok(Carted {
+            Ok(Carted {
                 response: Some(r),
                 outcome: CartOutcome::Lost,
                 checkout: None,
-            });
+            })
         }
         AddOutcome::Unrecognised => {
             log.save(&r, "shop-cart-unrecognised");
-            return Ok(Carted {
+            Ok(Carted {
                 outcome: CartOutcome::Failed {
                     reason: format!(
                         "HTTP {} at {}: an answer without pretix's message",
@@ -625,41 +543,89 @@ pub async fn add_to_cart(
                 },
                 response: Some(r),
                 checkout: None,
-            });
+            })
         }
-        AddOutcome::Added => {}
+        AddOutcome::Added => confirm(session, product, &event, &headers[..1], r, log).await,
     }
-    // Confirm: the cart is real when the checkout shows it.
-    let start = event
-        .join("checkout/start")
-        .unwrap_or_else(|_| event.clone());
-    // The shop said added: the cart is ours. A confirmation that stalls or breaks off loses
-    // nothing; the cart is recorded as the shop's message said, its deadline unknown.
-    let c = match session.get_action(&start, &headers[..1]).await {
+}
+
+/// The cart add's POST. On Django's CSRF refusal (a token gone stale): a fresh token from the
+/// event page at once, and the POST again, once.
+async fn post(
+    session: &Session,
+    product: &Product,
+    count: u32,
+    event: &Url,
+    headers: &[(String, String)],
+    log: &ResponseLog,
+) -> Result<Response, HttpError> {
+    let r = post_product(session, product, count, headers).await?;
+    if r.status != 403 {
+        return Ok(r);
+    }
+    r.log("cart add refused (403: a stale CSRF token?); fetching a fresh one");
+    log.save(&r, "shop-cart-403");
+    let fresh = session.get_action(event, &[]).await?;
+    fresh.log("fresh page for the cart add");
+    let again = products(&fresh.text(), &fresh.url)
+        .into_iter()
+        .find(|p| p.id == product.id && p.variation == product.variation);
+    match again {
+        Some(p) => post_product(session, &p, count, headers).await,
+        None => Ok(r),
+    }
+}
+
+/// A shop with background workers answers with a waiting page first: followed (a few times a
+/// second, as pretix's own page does) until the shop answers, or [`WAITING_PAGES`] of them.
+async fn through_waiting_pages(
+    session: &Session,
+    mut r: Response,
+    headers: &[(String, String)],
+) -> Result<Response, HttpError> {
+    let mut waits = 0;
+    while is_waiting(&r.url) && waits < WAITING_PAGES {
+        waits += 1;
+        tokio::time::sleep(WAITING_PAUSE).await;
+        let url = r.url.clone();
+        r = session.get_action(&url, headers).await?;
+        r.log(if is_waiting(&r.url) {
+            "the shop is still reserving"
+        } else {
+            "the shop has answered"
+        });
+    }
+    Ok(r)
+}
+
+/// The shop said added: the cart is ours, and real when the checkout shows it. A confirmation
+/// that stalls or breaks off loses nothing: the cart is recorded as the shop's message said, its
+/// deadline unknown.
+async fn confirm(
+    session: &Session,
+    product: &Product,
+    event: &Url,
+    headers: &[(String, String)],
+    added: Response,
+    log: &ResponseLog,
+) -> Result<Carted, HttpError> {
+    let start = pretix::checkout_start(event);
+    let c = match session.get_action(&start, headers).await {
         Ok(c) => c,
         Err(e) => {
             let checkout_url = e
                 .reached()
-                .filter(|u| super::handoff::is_checkout(u))
+                .filter(|u| pretix::is_checkout(u))
                 .unwrap_or(&start)
                 .clone();
-            let checkout_url = super::pretix::without_empty_query(checkout_url);
-            stats.carts_won.fetch_add(1, Relaxed);
-            session.net().carts.record(SecuredCart {
-                session: session.id(),
-                checkout_url: checkout_url.clone(),
-                cookies: session.cookies(),
-                expires: None,
-                ticket: product.name.clone(),
-                price: product.price_text.clone(),
-                at: std::time::Instant::now(),
-            });
+            let checkout_url = pretix::without_empty_query(checkout_url);
+            record(session, product, &checkout_url, None);
             crate::log::info(format!(
                 "IN CART: {} -> {checkout_url} (the checkout did not load: {e}; the shop said added, its deadline unknown)",
                 product.name
             ));
             return Ok(Carted {
-                response: Some(r),
+                response: Some(added),
                 outcome: CartOutcome::InCart { checkout_url },
                 checkout: None,
             });
@@ -668,16 +634,7 @@ pub async fn add_to_cart(
     let checkout = pretix::parse_checkout(&c.text());
     let outcome = match pretix::classify_cart(c.status, &c.url) {
         CartOutcome::InCart { checkout_url } if !checkout.items.is_empty() => {
-            stats.carts_won.fetch_add(1, Relaxed);
-            session.net().carts.record(SecuredCart {
-                session: session.id(),
-                checkout_url: checkout_url.clone(),
-                cookies: session.cookies(),
-                expires: checkout.expires.clone(),
-                ticket: product.name.clone(),
-                price: product.price_text.clone(),
-                at: std::time::Instant::now(),
-            });
+            record(session, product, &checkout_url, checkout.expires.clone());
             CartOutcome::InCart { checkout_url }
         }
         _ => CartOutcome::Failed {
@@ -700,6 +657,20 @@ pub async fn add_to_cart(
         checkout: matches!(outcome, CartOutcome::InCart { .. }).then_some(checkout),
         outcome,
     })
+}
+
+/// Records a secured cart (this session's cookies now) and counts it.
+fn record(session: &Session, product: &Product, checkout_url: &Url, expires: Option<String>) {
+    session.net().stats.carts_won.fetch_add(1, Relaxed);
+    session.net().carts.record(SecuredCart {
+        session: session.id(),
+        checkout_url: checkout_url.clone(),
+        cookies: session.cookies(),
+        expires,
+        ticket: product.name.clone(),
+        price: product.price_text.clone(),
+        at: std::time::Instant::now(),
+    });
 }
 
 async fn post_product(
@@ -825,28 +796,15 @@ mod tests {
             ],
             "pretix's own pages, other hosts and queries are not dates"
         );
-        assert_eq!(
-            voucher_url(
-                &Url::parse("http://127.0.0.1:8000/demo/con").unwrap(),
-                "A B&C"
-            )
-            .as_str(),
-            "http://127.0.0.1:8000/demo/con/redeem?voucher=A+B%26C"
-        );
     }
 
     #[test]
-    fn the_event_page_and_the_waiting_page() {
+    fn the_event_page() {
         let p = &products(&fixture("shop_available.html"), &base())[0];
         assert_eq!(
             event_page(p).as_str(),
             "https://shop.example/org/samplecon/"
         );
-        let u = |s: &str| Url::parse(s).unwrap();
-        assert!(is_waiting(&u("https://s.example/o/e/?async_id=abc-1")));
-        assert!(!is_waiting(&u(
-            "https://s.example/o/e/?require_cookie=true"
-        )));
     }
 
     #[test]

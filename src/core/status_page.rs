@@ -10,9 +10,11 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, body::Incoming, header};
 use hyper_util::rt::TokioIo;
+
 use url::Url;
 
 use super::session::Net;
+use super::web::escape;
 
 /// The running page; it stops with the process.
 pub struct StatusPage {
@@ -75,13 +77,6 @@ impl Drop for StatusPage {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The page: the watch in words, the live line, and what will happen here.

@@ -24,6 +24,7 @@ use mlua::chunk::ChunkMode;
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 
 use crate::config::{Config, ScriptSource, Watch};
+use crate::core::handoff::EarlyBrowser;
 use crate::core::market::ResponseLog;
 use crate::core::notify::Alerts;
 use crate::core::session::DryRun;
@@ -47,8 +48,6 @@ fn builtin(s: &ScriptSource) -> Option<(&'static str, &'static str)> {
 }
 /// Coroutines kept for reuse by the async API (a strategy rarely runs more than a few at once).
 const LUA_THREAD_POOL: usize = 16;
-/// The memory a strategy may use, unless `--memory-limit-mb` says otherwise.
-pub const MEMORY_LIMIT_MB: usize = 512;
 
 /// Everything the API reaches.
 pub struct Context {
@@ -73,6 +72,8 @@ pub struct Context {
     targets: Mutex<Vec<Watch>>,
     /// The run's dry-run policy, if any (a strategy's targets join its hosts).
     pub dry_run: Option<DryRun>,
+    /// The browser started early (`--browser-early`), taken by the first hand-over.
+    pub early: EarlyBrowser,
 }
 
 impl Context {
@@ -83,8 +84,10 @@ impl Context {
         responses: Arc<ResponseLog>,
         alerts: Arc<Alerts>,
         kill: Arc<AtomicBool>,
+        early: EarlyBrowser,
     ) -> Self {
         Self {
+            early,
             targets: Mutex::new(config.targets.clone()),
             dry_run: session.policy().dry_run.clone(),
             config,

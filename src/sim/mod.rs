@@ -895,8 +895,42 @@ impl Shared {
         conn: usize,
     ) -> Result<(Response<Body>, bool, Option<std::time::Duration>), Dropped> {
         let method = req.method().clone();
-        let path = req.uri().path().to_string();
-        let query = req.uri().query().map(str::to_string);
+        let (seen, authority) = self.read(req, conn).await;
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.seen.push(seen.clone());
+        let seen_index = inner.seen.len() - 1;
+        let (session_id, set_cookies) = self.session(&mut inner, &seen);
+        let sc = &self.scenario;
+        let names = sc.event_names();
+        let event = names
+            .iter()
+            .find(|n| seen.path.starts_with(&format!("/{n}/")))
+            .unwrap_or(&names[0])
+            .clone();
+        let scheme = if self.https { "https" } else { "http" };
+        let base = authority.map_or_else(|| self.base.clone(), |a| format!("{scheme}://{a}"));
+        let mut ctx = routes::Ctx {
+            sc,
+            inner: &mut inner,
+            seen: &seen,
+            session_id: &session_id,
+            sells: Some(&event) == names.last(),
+            ev: format!("/{event}/"),
+            event: &event,
+            base: &base,
+        };
+        let reply = dispatch(&method, &mut ctx)?;
+        inner.seen[seen_index].replied = Some(std::time::Instant::now());
+        drop(inner);
+        let (close, delay) = (reply.close, reply.delay);
+        let http1 = seen.version == "HTTP/1.1";
+        Ok((response(reply, set_cookies, http1), close, delay))
+    }
+
+    /// What a request is, as the scenario's pages and the tests see it (its form read whole), and
+    /// the authority it named, if it is a plain host name.
+    async fn read(&self, req: Request<Incoming>, conn: usize) -> (Seen, Option<String>) {
+        let method = req.method().clone();
         let cookies = parse_cookies(&req);
         let header = |name: header::HeaderName| {
             req.headers()
@@ -909,7 +943,6 @@ impl Shared {
             header(header::REFERER),
             header(header::ORIGIN),
         );
-        let version = format!("{:?}", req.version());
         // Links are absolute for the name the client used (as a real shop's are), so a client
         // that reaches us through `--resolve` stays on that name.
         let authority = req
@@ -921,6 +954,11 @@ impl Shared {
                 a.bytes()
                     .all(|c| c.is_ascii_alphanumeric() || b".-:[]".contains(&c))
             });
+        let (path, query) = (
+            req.uri().path().to_string(),
+            req.uri().query().map(str::to_string),
+        );
+        let version = format!("{:?}", req.version());
         let form: Vec<(String, String)> = if method == Method::POST {
             let body = req
                 .into_body()
@@ -937,27 +975,27 @@ impl Shared {
             wall: std::time::SystemTime::now(),
             replied: None,
             method: method.to_string(),
-            path: path.clone(),
-            query: query.clone(),
+            path,
+            query,
             version,
             connection: conn,
             open_connections: self
                 .connections
                 .load(Relaxed)
                 .saturating_sub(self.closed.load(Relaxed)),
-            cookies: cookies.clone(),
+            cookies,
             user_agent,
             referer,
             origin,
             form,
         };
+        (seen, authority)
+    }
+
+    /// The visitor's session (a new one for a visitor without a known session cookie), and the
+    /// cookies to set: the "front proxy" and pretix hand out theirs on the first visit.
+    fn session(&self, inner: &mut Inner, seen: &Seen) -> (String, Vec<String>) {
         let cookie = |name: &str| seen.cookie(name).map(str::to_string);
-
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.seen.push(seen.clone());
-        let seen_index = inner.seen.len() - 1;
-
-        // The "front proxy" and pretix hand out their cookies on the first visit.
         let mut set_cookies = Vec::new();
         if cookie("__QXSESSION").is_none() {
             set_cookies.push(format!(
@@ -966,107 +1004,89 @@ impl Shared {
             ));
         }
         let (session_cookie, csrf_cookie) = cookie_names(self.https);
-        let session_id = match cookie(session_cookie).filter(|s| inner.sessions.contains_key(s)) {
-            Some(s) => s,
-            None => {
-                let id = random_string(32).to_lowercase();
-                let secret = random_string(32);
-                let secure = if self.https {
-                    "; Partitioned; Path=/; SameSite=None; Secure"
-                } else {
-                    "; Path=/; SameSite=Lax"
-                };
-                set_cookies.push(format!(
-                    "{csrf_cookie}={secret}; expires=Thu, 24 Dec 2099 11:31:56 GMT; Max-Age=31449600{secure}"
-                ));
-                set_cookies.push(format!(
-                    "{session_cookie}={id}; expires=Thu, 08 Jan 2099 11:31:56 GMT; HttpOnly; Max-Age=1209600{secure}"
-                ));
-                inner.sessions.insert(
-                    id.clone(),
-                    SimSession {
-                        csrf_secret: secret,
-                        cart: Vec::new(),
-                        message: None,
-                        waiting: 0,
-                    },
-                );
-                id
-            }
+        if let Some(s) = cookie(session_cookie).filter(|s| inner.sessions.contains_key(s)) {
+            return (s, set_cookies);
+        }
+        let id = random_string(32).to_lowercase();
+        let secret = random_string(32);
+        let secure = if self.https {
+            "; Partitioned; Path=/; SameSite=None; Secure"
+        } else {
+            "; Path=/; SameSite=Lax"
         };
-        let sc = &self.scenario;
-        let names = sc.event_names();
-        let event = names
-            .iter()
-            .find(|n| path.starts_with(&format!("/{n}/")))
-            .unwrap_or(&names[0])
-            .clone();
-        let scheme = if self.https { "https" } else { "http" };
-        let base = authority.map_or_else(|| self.base.clone(), |a| format!("{scheme}://{a}"));
-        let mut ctx = routes::Ctx {
-            sc,
-            inner: &mut inner,
-            seen: &seen,
-            session_id: &session_id,
-            sells: Some(&event) == names.last(),
-            ev: format!("/{event}/"),
-            event: &event,
-            base: &base,
-        };
-        let reply = match routes::route(&method, &path, &ctx.ev) {
-            routes::Route::Event if sc.shop.is_some() => routes::shop_page(&mut ctx),
-            routes::Route::CartAdd if sc.shop.is_some() => routes::cart_add(&mut ctx),
-            routes::Route::Event => routes::event_page(&mut ctx),
-            routes::Route::Market => routes::market(&mut ctx)?,
-            routes::Route::Buy => routes::buy(&mut ctx),
-            routes::Route::Theme => routes::theme(),
-            routes::Route::CheckoutStart => routes::checkout_start(&ctx),
-            routes::Route::CheckoutQuestions => routes::checkout_questions(&ctx),
-            routes::Route::Head => Reply::status(200, String::new()),
-            routes::Route::CartAdd | routes::Route::NotFound => {
-                Reply::status(404, pages::not_found())
-            }
-            routes::Route::Hostile => routes::hostile(&ctx),
-        };
-        inner.seen[seen_index].replied = Some(std::time::Instant::now());
-        drop(inner);
-        let http1 = seen.version == "HTTP/1.1";
-
-        let body = match reply.tail {
-            None => http_body_util::Full::new(Bytes::from(reply.body)).boxed_unsync(),
-            Some(tail) => tail_body(reply.body, tail),
-        };
-        let mut resp = Response::new(body);
-        *resp.status_mut() = reply.status;
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(reply.content_type),
+        set_cookies.push(format!(
+            "{csrf_cookie}={secret}; expires=Thu, 24 Dec 2099 11:31:56 GMT; Max-Age=31449600{secure}"
+        ));
+        set_cookies.push(format!(
+            "{session_cookie}={id}; expires=Thu, 08 Jan 2099 11:31:56 GMT; HttpOnly; Max-Age=1209600{secure}"
+        ));
+        inner.sessions.insert(
+            id.clone(),
+            SimSession {
+                csrf_secret: secret,
+                cart: Vec::new(),
+                message: None,
+                waiting: 0,
+            },
         );
-        h.insert(header::SERVER, HeaderValue::from_static("pretix-race-sim"));
-        h.insert(
-            header::VARY,
-            HeaderValue::from_static("Accept-Language, Cookie, Host"),
-        );
-        if let Some(loc) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-            h.insert(header::LOCATION, loc);
-        }
-        if let Some(ra) = reply
-            .retry_after
-            .and_then(|v| HeaderValue::from_str(&v).ok())
-        {
-            h.insert(header::RETRY_AFTER, ra);
-        }
-        for c in set_cookies {
-            if let Ok(v) = HeaderValue::from_str(&c) {
-                h.append(header::SET_COOKIE, v);
-            }
-        }
-        if reply.close && http1 {
-            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        Ok((resp, reply.close, reply.delay))
+        (id, set_cookies)
     }
+}
+
+/// The page a request gets: one small function per route (`routes`).
+fn dispatch(method: &Method, ctx: &mut routes::Ctx) -> Result<Reply, Dropped> {
+    let shop = ctx.sc.shop.is_some();
+    Ok(match routes::route(method, &ctx.seen.path, &ctx.ev) {
+        routes::Route::Event if shop => routes::shop_page(ctx),
+        routes::Route::CartAdd if shop => routes::cart_add(ctx),
+        routes::Route::Event => routes::event_page(ctx),
+        routes::Route::Market => routes::market(ctx)?,
+        routes::Route::Buy => routes::buy(ctx),
+        routes::Route::Theme => routes::theme(),
+        routes::Route::CheckoutStart => routes::checkout_start(ctx),
+        routes::Route::CheckoutQuestions => routes::checkout_questions(ctx),
+        routes::Route::Head => Reply::status(200, String::new()),
+        routes::Route::CartAdd | routes::Route::NotFound => Reply::status(404, pages::not_found()),
+        routes::Route::Hostile => routes::hostile(ctx),
+    })
+}
+
+/// A reply as the HTTP answer, with the cookies to set.
+fn response(reply: Reply, set_cookies: Vec<String>, http1: bool) -> Response<Body> {
+    let body = match reply.tail {
+        None => http_body_util::Full::new(Bytes::from(reply.body)).boxed_unsync(),
+        Some(tail) => tail_body(reply.body, tail),
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = reply.status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(reply.content_type),
+    );
+    h.insert(header::SERVER, HeaderValue::from_static("pretix-race-sim"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Language, Cookie, Host"),
+    );
+    if let Some(loc) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        h.insert(header::LOCATION, loc);
+    }
+    if let Some(ra) = reply
+        .retry_after
+        .and_then(|v| HeaderValue::from_str(&v).ok())
+    {
+        h.insert(header::RETRY_AFTER, ra);
+    }
+    for c in set_cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    if reply.close && http1 {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
 }
 
 #[cfg(test)]

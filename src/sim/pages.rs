@@ -5,7 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::{SimListing, SimProduct};
-use crate::core::clock;
+use crate::clock;
 
 pub struct Words {
     pub marketplace: &'static str,
@@ -44,12 +44,7 @@ pub fn words(locale: &str) -> Words {
     }
 }
 
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+pub use crate::core::web::escape as esc;
 
 pub fn price(cents: u64, locale: &str) -> String {
     if locale.starts_with("de") {

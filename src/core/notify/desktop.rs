@@ -2,15 +2,11 @@
 //! on macOS, through notify-rust. The body is escaped, so markup in a ticket title cannot format
 //! or link anything; nothing in it is ever run.
 
+use crate::core::web::escape;
+
 #[derive(Debug, thiserror::Error)]
 #[error("no desktop notification: {0}")]
 pub struct DesktopError(String);
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
 
 pub async fn show(title: &str, body: &str) -> Result<(), DesktopError> {
     let mut n = notify_rust::Notification::new();

@@ -22,9 +22,12 @@ pub use webhook::{Webhook, WebhookError, check_url};
 /// The payload format's version, sent as `"version"` in every event.
 pub const PAYLOAD_VERSION: u32 = 1;
 
+/// A ticket is in a cart (its fields: [`handed_over_at_exit`]; a strategy's `cart_fields`).
+pub const TICKET_IN_CART: &str = "ticket_in_cart";
+
 /// The events pretix-race sends.
 pub const EVENTS: [&str; 4] = [
-    "ticket_in_cart",
+    TICKET_IN_CART,
     "tickets_available",
     "marketplace_available",
     "watcher_failing",
@@ -41,12 +44,36 @@ pub fn payload(target: &str, event: &str, mut fields: Map<String, Value>) -> Val
     m.insert("version".into(), PAYLOAD_VERSION.into());
     m.insert(
         "timestamp".into(),
-        super::clock::rfc3339(SystemTime::now()).into(),
+        crate::clock::rfc3339(SystemTime::now()).into(),
     );
     m.insert("event".into(), event.into());
     m.insert("target".into(), target.into());
     m.extend(fields);
     Value::Object(m)
+}
+
+/// [`TICKET_IN_CART`]'s fields for a cart the run handed over as it ended (not its strategy):
+/// what the cart is, where to finish it, and the session to finish it with.
+pub fn handed_over_at_exit(
+    cart: &crate::core::carts::SecuredCart,
+    export: &crate::core::handoff::Export,
+) -> Map<String, Value> {
+    let cookies: Vec<Value> = export
+        .cookies
+        .iter()
+        .map(|c| {
+            serde_json::json!({ "name": c.name, "value": c.value, "domain": c.domain, "path": c.path })
+        })
+        .collect();
+    let mut fields = Map::new();
+    fields.insert("ticket".into(), cart.ticket.clone().into());
+    fields.insert("price".into(), cart.price.clone().into());
+    fields.insert("checkout_url".into(), cart.checkout_url.as_str().into());
+    fields.insert("expires".into(), cart.expires.clone().into());
+    fields.insert("cookies".into(), cookies.into());
+    fields.insert("cookie_script".into(), export.console_script.clone().into());
+    fields.insert("handed_over_at_exit".into(), true.into());
+    fields
 }
 
 pub struct Alerts {
@@ -196,8 +223,7 @@ impl Alerts {
         let found = self.found.lock().unwrap_or_else(|e| e.into_inner());
         let mine = about.and_then(|a| {
             found.iter().find(|m| {
-                m.find("secondhand/")
-                    .is_some_and(|i| a.starts_with(&m[..i]))
+                crate::core::pretix::event_part_of_marketplace(m).is_some_and(|e| a.starts_with(e))
             })
         });
         match mine {
@@ -220,7 +246,7 @@ impl Alerts {
                 .to_string()
         };
         match event {
-            "ticket_in_cart" => {
+            TICKET_IN_CART => {
                 let (ticket, price, url) = (text("ticket"), text("price"), text("checkout_url"));
                 let until = fields
                     .get("expires")

@@ -16,6 +16,7 @@ use url::Url;
 
 use std::sync::Arc;
 
+use crate::core::failure::Cause;
 use crate::core::gate::{Reach, Refusal};
 use crate::core::governor::{Kind, Target, jitter};
 use crate::core::http::{ClientConfig, SetupError, chain};
@@ -29,7 +30,12 @@ pub enum WebhookError {
     #[error("webhook {url}: use https:// (plain http is only allowed for loopback hosts)")]
     InsecureUrl { url: String },
     #[error("webhook {url}: {detail}")]
-    Send { url: String, detail: String },
+    Send {
+        url: String,
+        detail: String,
+        /// Why, from the error's types (`core::failure`).
+        cause: Cause,
+    },
     #[error("webhook {url} answered HTTP {status}")]
     Status { url: String, status: u16 },
     #[error("webhook {url}: refusing to reach {host}: {}", if *.rehearsal { "a rehearsal sends nothing off this machine" } else { "the strategy may reach only the targets' hosts, the --webhook host, loopback and hosts given with --allow-host" })]
@@ -47,7 +53,8 @@ pub enum WebhookError {
 impl WebhookError {
     fn transient(&self) -> bool {
         match self {
-            WebhookError::Send { .. } => true,
+            // A certificate the receiver's name does not vouch for stays so: no second try.
+            WebhookError::Send { cause, .. } => *cause != Cause::Tls,
             WebhookError::Status { status, .. } => {
                 *status >= 500 || *status == 429 || *status == 408
             }
@@ -151,6 +158,7 @@ impl Webhook {
             .map_err(|e| WebhookError::Send {
                 url: url.to_string(),
                 detail: chain(&e),
+                cause: crate::core::failure::classify(&e),
             })?;
         let status = r.status().as_u16();
         if (200..300).contains(&status) {
@@ -211,12 +219,16 @@ mod tests {
         };
         assert!(s(500).transient() && s(503).transient() && s(429).transient());
         assert!(!s(400).transient() && !s(404).transient());
+        let send = |cause| WebhookError::Send {
+            url: "u".into(),
+            detail: "d".into(),
+            cause,
+        };
+        assert!(send(Cause::Other).transient() && send(Cause::Refused).transient());
         assert!(
-            WebhookError::Send {
-                url: "u".into(),
-                detail: "reset".into()
-            }
-            .transient()
+            send(Cause::Dns).transient(),
+            "a resolver can be briefly down"
         );
+        assert!(!send(Cause::Tls).transient());
     }
 }

@@ -42,7 +42,7 @@ pub(super) async fn handoff(
     // The hand-over writes and prints the session before its first await (the browser), so a
     // stop from here on cannot come before the person has it: mark it now, not after the
     // browser, or a Ctrl-C while the window opens would hand the same cart over twice.
-    if handoff::is_checkout(&url) {
+    if crate::core::pretix::is_checkout(&url) {
         c.net.carts.handed_over(session.id());
     }
     c.waiting();
@@ -55,7 +55,7 @@ pub(super) async fn handoff(
         browser_args: c.config.browser_args.clone(),
         headless_browser: false,
         secured_at: c.net.carts.last_secured_at(session.id()),
-        early: Some(&c.config.early),
+        early: Some(&c.early),
         note,
     })
     .await;

@@ -85,7 +85,7 @@ pub fn register_all(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result
             "_test_close_early_browser",
             lua.create_async_function(move |_, ()| {
                 let c = c.clone();
-                async move { Ok(c.config.early.close_window().await) }
+                async move { Ok(c.early.close_window().await) }
             })?,
         )?;
         race.set(

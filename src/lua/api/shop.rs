@@ -87,7 +87,7 @@ pub fn register(lua: &Lua, race: &Table, _ctx: &Arc<Context>) -> mlua::Result<()
         "voucher_url",
         lua.create_function(|_, (event, code): (String, String)| {
             let event = url_arg(&event, "an event page URL")?;
-            Ok(shop::voucher_url(&event, &code).to_string())
+            Ok(crate::core::pretix::voucher_url(&event, &code).to_string())
         })?,
     )?;
     t.set(

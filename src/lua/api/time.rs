@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use mlua::{Lua, Table};
 
-use crate::core::{clock, governor};
+use crate::clock;
+use crate::core::governor;
 use crate::lua::Context;
 
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {

@@ -22,22 +22,12 @@ pub fn register(lua: &Lua, race: &Table, _ctx: &Arc<Context>) -> mlua::Result<()
     t.set(
         "query",
         lua.create_function(|_, (url, params): (String, Table)| {
-            let mut u = url_arg(&url, "a URL")?;
+            let u = url_arg(&url, "a URL")?;
             let mut set = super::session::string_pairs(Some(params))?;
             set.sort();
-            let keep: Vec<(String, String)> = u
-                .query_pairs()
-                .filter(|(k, _)| !set.iter().any(|(s, _)| s == k))
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            u.query_pairs_mut()
-                .clear()
-                .extend_pairs(keep)
-                .extend_pairs(set);
-            if u.query() == Some("") {
-                u.set_query(None);
-            }
-            Ok(u.to_string())
+            let names: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
+            let add = set.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            Ok(crate::core::web::rewrite_query(&u, &names, add).to_string())
         })?,
     )?;
     race.set("url", t)

@@ -474,7 +474,7 @@ impl FromLua for CartProduct {
             Ok(t.get::<Option<String>>(k)?.unwrap_or_default())
         };
         let action = url_arg(&text("action")?, "a product's cart/add URL")?;
-        if !action.path().trim_end_matches('/').ends_with("/cart/add") {
+        if !crate::core::pretix::is_cart_add(&action) {
             return Err(mlua::Error::runtime(format!(
                 "{action} is not a shop's cart/add URL: only add-to-cart forms are ever POSTed"
             )));
