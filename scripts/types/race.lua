@@ -129,7 +129,7 @@
 ---@field status "in_cart"|"lost"|"failed"
 ---@field session race.Session     the session holding the cart (hand it over with result.session:handoff)
 ---@field product race.Product|nil  a shop's cart add: the product
----@field count integer|nil         a shop's cart add: how many were asked for (at most the product's max)
+---@field count integer|nil         a shop's cart add: how many it reserved (as the checkout's row for the product shows; pretix adds in part when fewer are left than the page showed), else how many were asked for (at most the product's max)
 ---@field requested integer|nil     a shop's cart add: how many the strategy wanted (more than count when the shop offered fewer)
 ---@field checkout_url string|nil  with in_cart (the cart is the POST's outcome: in_cart once pretix sent it to the checkout, even if the checkout page then failed to load)
 ---@field expires string|nil       the reservation's end (data-expires), with in_cart; nil when the checkout page did not load

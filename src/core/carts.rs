@@ -32,9 +32,28 @@ pub struct SecuredCart {
 pub struct Carts {
     /// (cart, handed over).
     list: Mutex<Vec<(SecuredCart, bool)>>,
+    /// How many of each article (pretix's cart-row id) each session's checkout last showed: a
+    /// shop's cart add reserved what the checkout shows beyond it.
+    held: Mutex<std::collections::HashMap<(u64, String), u32>>,
 }
 
 impl Carts {
+    /// How many of `article` `session`'s checkout showed last (0 before any).
+    pub fn held(&self, session: u64, article: &str) -> u32 {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.get(&(session, article.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// What `session`'s checkout shows of `article` now.
+    pub fn set_held(&self, session: u64, article: &str, count: u32) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((session, article.to_string()), count);
+    }
+
     pub fn record(&self, cart: SecuredCart) {
         self.list
             .lock()

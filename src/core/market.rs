@@ -63,6 +63,9 @@ pub struct Carted {
     pub response: Option<Response>,
     pub outcome: CartOutcome,
     pub checkout: Option<Checkout>,
+    /// A shop's cart add: how many of the product it put in the cart, as the checkout's row for
+    /// it shows (beyond what the session held before); `None` where that row can't be read.
+    pub reserved: Option<u32>,
 }
 
 /// Saves unusual answers under `--log-dir`, judging "unusual" against the first empty page seen
@@ -518,6 +521,7 @@ pub async fn add_to_cart(
             response: Some(r),
             outcome: CartOutcome::InCart { checkout_url },
             checkout,
+            reserved: None,
         });
     }
     let outcome = pretix::classify_cart(r.status, &r.url);
@@ -546,6 +550,7 @@ pub async fn add_to_cart(
         response: Some(r),
         outcome,
         checkout,
+        reserved: None,
     })
 }
 
@@ -622,6 +627,7 @@ fn unconfirmed(session: &Session, listing: &Listing, e: HttpError) -> Result<Car
         response: None,
         outcome: CartOutcome::InCart { checkout_url },
         checkout: None,
+        reserved: None,
     })
 }
 

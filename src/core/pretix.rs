@@ -245,6 +245,60 @@ impl CartOutcome {
 pub struct Checkout {
     pub expires: Option<String>,
     pub items: Vec<String>,
+    /// How many of each article the cart holds, by pretix's row id (see [`article`]).
+    pub positions: Vec<(String, u32)>,
+}
+
+impl Checkout {
+    /// How many of `article` the cart holds; `None` when no row of it is shown.
+    pub fn count_of(&self, article: &str) -> Option<u32> {
+        let mut rows = self.positions.iter().filter(|(a, _)| a == article);
+        let first = rows.next()?.1;
+        Some(first + rows.map(|(_, n)| n).sum::<u32>())
+    }
+}
+
+/// pretix's id for a cart row of a product (`data-article-id`): `item-<id>`, or
+/// `item-<id>-<variation>` for one variation.
+pub fn article(item: &str, variation: Option<&str>) -> String {
+    match variation {
+        Some(v) => format!("item-{item}-{v}"),
+        None => format!("item-{item}"),
+    }
+}
+
+/// The cart's rows on any page that shows the cart panel (the event page after a cart add, the
+/// checkout): each row's article and count. A row's count cell holds its number, or nothing
+/// (pretix leaves a single position's count blank).
+fn cart_positions(doc: &scraper::Html) -> Vec<(String, u32)> {
+    doc.select(&ARTICLE_ROWS)
+        .filter_map(|row| {
+            let article = row.attr("data-article-id")?.to_string();
+            let count = row
+                .select(&COUNT_CELL)
+                .next()
+                .and_then(|c| {
+                    c.text()
+                        .flat_map(|t| t.split(|ch: char| !ch.is_ascii_digit()))
+                        .find(|d| !d.is_empty())
+                        .and_then(|d| d.parse().ok())
+                })
+                .unwrap_or(1);
+            Some((article, count))
+        })
+        .collect()
+}
+
+/// How many of `article` the cart panel on `body` shows (0 when none, or the page can't be read).
+pub fn cart_count(body: &str, article: &str) -> u32 {
+    let Ok(doc) = budget::parse_document(body) else {
+        return 0;
+    };
+    cart_positions(&doc)
+        .iter()
+        .filter(|(a, _)| a == article)
+        .map(|(_, n)| n)
+        .sum()
 }
 
 fn sel(s: &str) -> Selector {
@@ -260,6 +314,8 @@ static TITLE: LazyLock<Selector> = LazyLock::new(|| sel(".panel-title"));
 static PRICE: LazyLock<Selector> = LazyLock::new(|| sel(".text-primary, .price"));
 static HEADINGS: LazyLock<Selector> = LazyLock::new(|| sel("h1, h2, h3, h4, h5"));
 static EXPIRES: LazyLock<Selector> = LazyLock::new(|| sel("[data-expires]"));
+static ARTICLE_ROWS: LazyLock<Selector> = LazyLock::new(|| sel(".cart-row[data-article-id]"));
+static COUNT_CELL: LazyLock<Selector> = LazyLock::new(|| sel(".count"));
 static CART_ROWS: LazyLock<Selector> =
     LazyLock::new(|| sel(".cart-row[data-article-id] .product, .cart-row:not(.total) .product"));
 
@@ -562,7 +618,12 @@ pub fn parse_checkout(body: &str) -> Checkout {
         .find_map(|e| e.attr("data-expires").map(str::to_string));
     let mut items: Vec<String> = doc.select(&CART_ROWS).map(squash).collect();
     items.dedup();
-    Checkout { expires, items }
+    let positions = cart_positions(&doc);
+    Checkout {
+        expires,
+        items,
+        positions,
+    }
 }
 
 /// A fingerprint of a page with its per-load bits (`data-now`, CSRF values, `?version=`) removed,

@@ -521,7 +521,16 @@ pub async fn add_to_cart(
     let r = post(session, product, count, &event, &headers, log).await?;
     r.log(&format!("cart add: {} × {count}", product.name));
     let r = through_waiting_pages(session, r, &headers[..1]).await?;
+    let article = pretix::article(&product.id, product.variation.as_deref());
+    let held = session.net().carts.held(session.id(), &article);
     match add_outcome(&r.text()) {
+        // pretix adds what its quota still has and says the rest is gone ("no longer available
+        // in the quantity you selected"): its cart panel, beside the message, shows more of the
+        // product than the session held. Those are the user's tickets: confirmed like any add.
+        AddOutcome::Refused { message } if pretix::cart_count(&r.text(), &article) > held => {
+            r.log(&format!("added in part: {message}"));
+            confirm(session, product, &event, &headers[..1], r, log).await
+        }
         AddOutcome::Refused { message } => {
             session.net().stats.races_lost.fetch_add(1, Relaxed);
             r.log(&format!("not added: {message}"));
@@ -530,6 +539,7 @@ pub async fn add_to_cart(
                 response: Some(r),
                 outcome: CartOutcome::Lost,
                 checkout: None,
+                reserved: None,
             })
         }
         AddOutcome::Unrecognised => {
@@ -543,6 +553,7 @@ pub async fn add_to_cart(
                 },
                 response: Some(r),
                 checkout: None,
+                reserved: None,
             })
         }
         AddOutcome::Added => confirm(session, product, &event, &headers[..1], r, log).await,
@@ -628,10 +639,19 @@ async fn confirm(
                 response: Some(added),
                 outcome: CartOutcome::InCart { checkout_url },
                 checkout: None,
+                reserved: None,
             });
         }
     };
     let checkout = pretix::parse_checkout(&c.text());
+    // What this add reserved: the product's row now, beyond what the session held before.
+    let article = pretix::article(&product.id, product.variation.as_deref());
+    let reserved = checkout.count_of(&article).map(|now| {
+        let carts = &session.net().carts;
+        let before = carts.held(session.id(), &article);
+        carts.set_held(session.id(), &article, now);
+        now.saturating_sub(before)
+    });
     let outcome = match pretix::classify_cart(c.status, &c.url) {
         CartOutcome::InCart { checkout_url } if !checkout.items.is_empty() => {
             record(session, product, &checkout_url, checkout.expires.clone());
@@ -656,6 +676,7 @@ async fn confirm(
         response: Some(c),
         checkout: matches!(outcome, CartOutcome::InCart { .. }).then_some(checkout),
         outcome,
+        reserved,
     })
 }
 

@@ -44,7 +44,9 @@ pub(super) async fn add_to_cart(
     };
     let res = cart_result(&lua, &c, &session, &carted)?;
     res.set("product", pt)?;
-    res.set("count", count)?;
+    // What the shop really reserved, where its checkout row says (pretix adds in part when its
+    // quota has fewer left than the page showed).
+    res.set("count", carted.reserved.filter(|&n| n > 0).unwrap_or(count))?;
     res.set("requested", requested)?;
     ok(res, &lua)
 }
