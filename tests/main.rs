@@ -16,6 +16,7 @@ mod gate;
 mod handoff;
 mod lazy_body;
 mod lua_api;
+mod mistakes;
 mod output;
 mod politeness;
 mod pretix_count;

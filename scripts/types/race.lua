@@ -542,16 +542,28 @@ function race.alert.desktop(title, text) end
 ---@return true|nil, race.Error|nil
 function race.alert.imessage(to, text) end
 
---- Reports a bug in one of a strategy's decisions (it raised `problem`, or returned the wrong
---- thing) at the user's own file and line: a location in `problem` if it names one, else where
---- `fn` is defined. Logs it and returns, so the caller can use a built-in decision for that moment;
---- with --strict it raises instead and the run stops there. The default strategy guards every
---- decision you override with it.
+--- Reports a bug in one of a strategy's decisions (it raised `problem`, returned the wrong thing,
+--- or ran over its time budget) at the user's own file and line: a location in `problem` if it
+--- names one, else where `fn` is defined. Logs it (a warning) and returns, so the caller can use
+--- its fallback for that moment (`instead` says which, e.g. "taking nothing from this page";
+--- default: the built-in decision); with --strict it raises instead and the run stops there. The
+--- built-in strategies guard every decision you override with it (`guard` in race.default).
 ---@param name string      the decision's name, e.g. "choose"
 ---@param fn function      the decision that failed
 ---@param problem string   the error message, or what it returned
 ---@param must_return string  what the decision must return, in words
-function race.decision_error(name, fn, problem, must_return) end
+---@param instead? string  what stands in for it this time
+function race.decision_error(name, fn, problem, must_return, instead) end
+
+--- Calls decision `fn(...)` as pcall does (`true, ...` or `false, message`), under the decision
+--- time budget: a call that computes for more than 1 s (waiting on the API does not count) is
+--- cut off at the line it was running ("choose took longer than 1 s (cut off at my.lua:12)"),
+--- and no pcall inside it can keep it alive. The built-in strategies' guard calls every decision
+--- you override through it.
+---@param name string  the decision's name, e.g. "choose"
+---@param fn function
+---@return boolean ok, any ...
+function race.decision_call(name, fn, ...) end
 
 ---@class race.Stats
 ---@field requests integer

@@ -12,7 +12,9 @@
 //! sandbox. Memory is capped. `coroutine` is left out: the async API cannot run inside one.
 
 pub mod api;
+pub mod budget;
 pub mod diagnostics;
+pub mod names;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -72,6 +74,8 @@ pub struct Context {
     targets: Mutex<Vec<Watch>>,
     /// The run's dry-run policy, if any (a strategy's targets join its hosts).
     pub dry_run: Option<DryRun>,
+    /// The decisions running now, and their time budget.
+    pub decisions: budget::Decisions,
 }
 
 impl Context {
@@ -97,6 +101,7 @@ impl Context {
             stopped: Mutex::new(None),
             chunks: Chunks::default(),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
+            decisions: budget::Decisions::default(),
         }
     }
 
@@ -132,6 +137,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+            .or_else(|| self.decisions.cut())
     }
 
     /// Seconds since the run started (monotonic).
@@ -345,7 +351,19 @@ impl Engine {
                 if let Some(why) = ctx.stop_reason() {
                     return Err(mlua::Error::runtime(why));
                 }
-                if ctx.computing_for() > ctx.config.runaway_after {
+                let computing = ctx.computing_for();
+                if let Some(why) = ctx.decisions.over(computing, || {
+                    let src = debug.source();
+                    let file = src.source.as_deref().and_then(|s| s.strip_prefix('@'));
+                    format!(
+                        "{}:{}",
+                        file.unwrap_or("strategy"),
+                        debug.current_line().unwrap_or(0)
+                    )
+                }) {
+                    return Err(mlua::Error::runtime(why));
+                }
+                if computing > ctx.config.runaway_after {
                     let src = debug.source();
                     let file = src
                         .source
@@ -477,6 +495,9 @@ impl Engine {
             |e: mlua::Error| Box::new(diagnostics::report(&e, self.phase(), &self.ctx.chunks));
         let ret: MultiValue = chunk.call_async(()).await.map_err(report)?;
         let first = ret.front().cloned().unwrap_or(Value::Nil);
+        if let Value::Table(t) = &first {
+            self.misspelled(t)?;
+        }
         let ret = match first {
             Value::Table(t) => match t.get::<Value>("run").map_err(report)? {
                 Value::Function(run) if self.adopt_targets(&t)? => {
@@ -627,6 +648,31 @@ impl Engine {
         api::set_targets(&self.lua, &options, &found)
             .map_err(|e| Box::new(ScriptError::plain(Phase::Load, e.to_string(), None)))?;
         Ok(true)
+    }
+
+    /// A function on the strategy's table named a typo away from a decision (`chose`): a script
+    /// error at the line that assigns it (`names`).
+    fn misspelled(&self, t: &Table) -> Result<(), Box<ScriptError>> {
+        let found = names::misspelled(&self.lua, t)
+            .map_err(|e| Box::new(diagnostics::report(&e, Phase::Load, &self.ctx.chunks)))?;
+        let Some((field, decision)) = found else {
+            return Ok(());
+        };
+        let message = format!("unknown decision `{field}`: did you mean `{decision}`?");
+        let help = format!(
+            "a field named `{field}` is never called; name the function `{decision}` (other names, for your own helpers, are fine when not a typo away from a decision)"
+        );
+        let (file, source) = match &self.ctx.config.script {
+            ScriptSource::File { path, source } => (display_name(path), source.clone()),
+            other => {
+                let (n, s) = builtin(other).expect("a built-in strategy");
+                (n.to_string(), s.to_string())
+            }
+        };
+        Err(Box::new(match names::assigned_at(&source, &field) {
+            Some(line) => diagnostics::at_line(&file, &source, line, &message, &help),
+            None => ScriptError::plain(Phase::Load, format!("{file}: {message}"), Some(help)),
+        }))
     }
 
     /// A bad `targets` entry, reported at the line of the strategy that holds `near`.
