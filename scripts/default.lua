@@ -116,7 +116,10 @@ function M.more_wanted(result)
   local n = (in_cart[result.checkout_url] or 0) + (result.count or 1)
   in_cart[result.checkout_url] = n
   if n < want then
-    race.log.info("%d of %d tickets in the cart; watching on", n, want)
+    -- Say how long the first is held: the rest must come before it expires.
+    local held = result.expires and result.expires:match("(%d%d:%d%d)")
+    race.log.info("%d of %d tickets in the cart%s; watching on", n, want,
+      held and (", reserved until " .. held) or "")
     return true
   end
   return false
@@ -169,8 +172,9 @@ function M.discover(opts, was_inactive, session)
         "the site's certificate is not trusted; for a private CA give it with --ca-cert FILE (or SSL_CERT_FILE)"
     elseif err.kind == "network" and err.dns and network_failures == 0 and not was_inactive then
       -- The very first request: a name that does not resolve is a typo more often than an outage.
+      local from = opts.named_at and ("the strategy's targets (" .. opts.named_at .. ")") or "--url"
       return nil, err.message,
-        "the host in --url does not resolve: check it for a typo (and that this machine is online)"
+        ("the host in %s does not resolve: check it for a typo (and that this machine is online)"):format(from)
     elseif err.kind == "network" then
       network_failures = network_failures + 1
       if network_failures >= 3 and not opts.poll_inactive then
@@ -334,7 +338,7 @@ end
 function M.options_for(target)
   local own = {
     url = target.url, event = target.event, event_url = target.event_url, item = target.item,
-    weight = target.weight,
+    weight = target.weight, named_at = target.named_at,
   }
   return setmetatable(own, { __index = race.options })
 end
@@ -393,24 +397,14 @@ end
 
 --- Runs `watch(opts, session)` for every target (repeated --event, or the strategy's
 --- `targets`), each with its own session, interval and jitter, side by side; the first that
---- returns true ends the run. Shared by the built-in strategies.
+--- returns true ends the run. Shared by the built-in strategies. (--until needs nothing here:
+--- the core ends the run at the deadline, whatever the strategy.)
 ---@param watch fun(opts: race.Options, session: Session): boolean|nil, string?, string?
 function M.run_all(watch)
   local targets = race.options.targets or {}
   if #targets == 0 then
     return nil, "nothing to watch",
       "give --url and --event, or return a strategy table with targets = { { url = …, event = … } }"
-  end
-  if race.options["until"] then
-    -- --until: the watch, and a timer beside it; whichever ends first ends the run.
-    local deadline = race.options["until"]
-    local all = race.spawn(M.run_targets, watch, targets)
-    local timer = race.spawn(race.time.sleep, deadline)
-    local first, done, message, hint = race.select(all, timer)
-    if first == 2 then
-      return nil, "--until: nothing was secured in time", "start again with a later --until", "deadline"
-    end
-    return done, message, hint
   end
   return M.run_targets(watch, targets)
 end

@@ -197,6 +197,11 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         && config.log_format == crate::log::Format::Text
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let early = config.early.clone();
+    let (deadline, dry_run, result_file) = (
+        crate::ending::Deadline::of(&config),
+        config.dry_run,
+        config.result_file.clone(),
+    );
     let browser = config.browser.clone();
     let _status_page = start_early(&config, &watching, watching_count, &net).await;
     let ctx = Arc::new(Context::new(
@@ -242,6 +247,14 @@ pub async fn race(config: Config) -> Result<(), AppError> {
         let engine = std::mem::ManuallyDrop::new(engine);
         engine.run(chunk).await
     });
+    // --until (or a rehearsal's limit): the core ends the run, whatever the strategy does.
+    let time_up = async {
+        match &deadline {
+            Some(d) => tokio::time::sleep(d.after).await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut out_of_time = false;
     let (outcome, signal) = tokio::select! {
         biased;
         sig = shutdown.recv() => {
@@ -249,6 +262,11 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             task.abort();
             let _ = task.await;
             (None, Some(sig))
+        }
+        () = time_up => {
+            task.abort();
+            out_of_time = true;
+            (task.await.ok().map(Ok), None)
         }
         r = &mut task => match shutdown.caught() {
             // The raw handler stopped the script before the signal task could run.
@@ -295,6 +313,24 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             if left == 1 { "" } else { "s" }
         ));
     }
+    let result = if out_of_time && outcome.as_ref().is_none_or(|o| o.is_err()) {
+        crate::log::info(format!("gave up: {summary}"));
+        let d = deadline.as_ref().expect("a deadline passed");
+        Err(d.passed(&net.stats, dry_run))
+    } else {
+        ended(outcome, summary)
+    };
+    crate::ending::write_result(result_file.as_deref(), &result, &net.stats);
+    result
+}
+
+/// What the strategy's ending (none: a signal stopped it) makes of the run.
+fn ended(
+    outcome: Option<
+        Result<Result<Outcome, Box<crate::lua::diagnostics::ScriptError>>, tokio::task::JoinError>,
+    >,
+    summary: String,
+) -> Result<(), AppError> {
     let Some(outcome) = outcome else {
         return Err(AppError::Interrupted { summary });
     };
@@ -303,15 +339,8 @@ pub async fn race(config: Config) -> Result<(), AppError> {
             crate::log::info(format!("done: {summary}"));
             Ok(())
         }
-        Ok(Ok(Outcome::Failed {
-            message,
-            hint,
-            deadline,
-        })) => {
+        Ok(Ok(Outcome::Failed { message, hint })) => {
             crate::log::info(format!("gave up: {summary}"));
-            if deadline {
-                return Err(AppError::Deadline { message, hint });
-            }
             Err(AppError::failure(message, hint))
         }
         Ok(Err(script)) => {

@@ -13,6 +13,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod ending;
 pub mod error;
 pub mod handoff_test;
 pub mod log;

@@ -25,6 +25,7 @@ mod pretix_shop;
 mod pretix_states;
 mod reading;
 mod reading_props;
+mod rehearse_check;
 mod robust;
 mod scheduling;
 mod scripting;

@@ -128,3 +128,73 @@ return s
     assert!(d.stdout.contains("=== TICKET IN CART"), "{d:?}");
     assert_eq!(d.posts().len(), 1, "{d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_that_already_ends_in_the_event_says_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = crate::support::bare(
+        &[
+            "--url",
+            "https://shop.example/org/day1",
+            "--event",
+            "day1",
+            "--headless",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("× the url https://shop.example/org/day1 already ends in the event day1: give url = https://shop.example/org\n"),
+        "{err}"
+    );
+    // The same in a strategy's targets, at its line.
+    std::fs::write(
+        dir.path().join("festival.lua"),
+        "local s = require(\"race.default\")\ns.targets = {\n  { url = \"https://shop.example/org/day1\", event = \"day1\" },\n}\nreturn s\n",
+    )
+    .unwrap();
+    let (code, _, err) = crate::support::bare(&["festival.lua", "--headless"], dir.path()).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("× script error in festival.lua:3: the strategy's targets: targets[1]: the url https://shop.example/org/day1 already ends in the event day1: give url = https://shop.example/org\n"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_loopback_port_fails_fast() {
+    // Three refused connections, each backoff capped on loopback: seconds, not 79 s (the run is
+    // bounded by the harness's 60 s).
+    let d = Race::named("instant")
+        .no_target()
+        .args(["--url", "https://127.0.0.1:9", "--event", "x"])
+        .run()
+        .await;
+    assert_eq!(d.code, 1, "{d:?}");
+    assert!(
+        d.stderr
+            .contains("help: check the --url and your connection"),
+        "{d:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn want_two_says_until_when_the_first_is_reserved() {
+    let d = Race::named("pair").args(["--want", "2"]).run().await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let l = d
+        .stderr
+        .lines()
+        .find(|l| l.contains("1 of 2 tickets in the cart"))
+        .unwrap_or_else(|| panic!("{d:?}"));
+    let said = &l[l.find("1 of 2").unwrap()..];
+    let time = said
+        .strip_prefix("1 of 2 tickets in the cart, reserved until ")
+        .and_then(|r| r.strip_suffix("; watching on"))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        time.len() == 5 && time.as_bytes()[2] == b':',
+        "a time of day: {said}"
+    );
+}

@@ -20,8 +20,9 @@
 --- `s:add_to_cart`, `s:handoff`); the free functions `race.market.discover/poll/add_to_cart(s, …)`
 --- and `race.handoff(s, …)` still work for one release, deprecated.
 ---
---- A strategy that ends with `nil, message, hint, "deadline"` ends the run with exit code 4 (the
---- built-in strategies do so when --until passes).
+--- --until is enforced by the core, whatever the strategy: when it passes with nothing secured,
+--- the run ends with exit code 4 and a reason ("choose picked nothing from 2 listings (40 polls)");
+--- a strategy needs no timer for it.
 ---
 --- A strategy file returns a table with a `run` method (like `require("race.default")`), or a
 --- function, or does its work at top level. `run` returning `false|nil, message[, hint]` ends the
@@ -59,6 +60,7 @@
 ---@field event_url string   `{url}/{event}/`
 ---@field item string|nil    product id filter
 ---@field weight integer      its share of a busy shop's polls against the other events' (`--event day2:3`, a target's `weight`; 1 by default)
+---@field named_at string|nil  where a strategy file names it ("festival.lua:3"); nil for the flags' targets
 
 ---@class race.Options
 ---@field targets race.Target[]  every event watched: the flags' (--url with each --event), or the strategy's `targets`

@@ -173,8 +173,6 @@ pub enum Outcome {
     Failed {
         message: String,
         hint: Option<String>,
-        /// The strategy's deadline (`--until`) passed: returned as a fourth value "deadline".
-        deadline: bool,
     },
 }
 
@@ -646,6 +644,7 @@ impl Engine {
             .and_then(|r| r.get("options"))
             .map_err(|e| Box::new(ScriptError::plain(Phase::Load, e.to_string(), None)))?;
         api::set_targets(&self.lua, &options, &found)
+            .and_then(|()| self.name_places(&options, &found))
             .map_err(|e| Box::new(ScriptError::plain(Phase::Load, e.to_string(), None)))?;
         Ok(true)
     }
@@ -673,6 +672,25 @@ impl Engine {
             Some(line) => diagnostics::at_line(&file, &source, line, &message, &help),
             None => ScriptError::plain(Phase::Load, format!("{file}: {message}"), Some(help)),
         }))
+    }
+
+    /// Each of the strategy's targets gets `named_at` ("festival.lua:3", the line holding its
+    /// url), so a message about its host (one that does not resolve) says where it came from.
+    fn name_places(&self, options: &Table, found: &[Watch]) -> mlua::Result<()> {
+        let ScriptSource::File { path, source } = &self.ctx.config.script else {
+            return Ok(());
+        };
+        let file = display_name(path);
+        let list: Table = options.get("targets")?;
+        for (i, w) in found.iter().enumerate() {
+            let url = w.url.as_str().trim_end_matches('/');
+            let at = match source.lines().position(|l| l.contains(url)) {
+                Some(n) => format!("{file}:{}", n + 1),
+                None => file.clone(),
+            };
+            list.get::<Table>(i + 1)?.set("named_at", at)?;
+        }
+        Ok(())
     }
 
     /// A bad `targets` entry, reported at the line of the strategy that holds `near`.
@@ -727,12 +745,10 @@ fn outcome(ret: MultiValue) -> Outcome {
             Some(message) => Outcome::Failed {
                 message,
                 hint: text(it.next()),
-                deadline: text(it.next()).as_deref() == Some("deadline"),
             },
             None if matches!(first, Value::Boolean(false)) => Outcome::Failed {
                 message: "the strategy gave up".into(),
                 hint: None,
-                deadline: false,
             },
             None => Outcome::Done,
         },
