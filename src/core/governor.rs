@@ -692,14 +692,26 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_network_error_holds_its_origin_not_the_host() {
         let g = Governor::new();
-        let dead = t("https://127.0.0.1:9/");
-        let market = t("https://127.0.0.1:8443/secondhand/");
+        let dead = t("https://tickets.example.com:9/");
+        let market = t("https://tickets.example.com:8443/secondhand/");
         g.record(&dead, Outcome::NetworkError).unwrap();
         assert_eq!(g.admit(&market, Kind::Poll).await, Duration::ZERO);
         assert!(g.admit(&dead, Kind::Poll).await >= Duration::from_secs(24));
         // A status answer holds the whole host.
         g.record(&market, status(503)).unwrap();
-        assert!(g.admit(&t("https://127.0.0.1:7/"), Kind::Poll).await >= Duration::from_secs(24));
+        let other_port = t("https://tickets.example.com:7/");
+        assert!(g.admit(&other_port, Kind::Poll).await >= Duration::from_secs(24));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_network_error_holds_a_loopback_origin_briefly() {
+        let g = Governor::new();
+        let dead = t("https://127.0.0.1:9/");
+        for _ in 0..3 {
+            let b = g.record(&dead, Outcome::NetworkError).unwrap();
+            assert!(b.delay <= LOOPBACK_NETWORK_BACKOFF, "{:?}", b.delay);
+            assert!(g.admit(&dead, Kind::Poll).await <= LOOPBACK_NETWORK_BACKOFF);
+        }
     }
 
     /// Polls served, in order, when sessions of these weights all keep a poll waiting for one

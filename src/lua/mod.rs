@@ -684,7 +684,12 @@ impl Engine {
         let list: Table = options.get("targets")?;
         for (i, w) in found.iter().enumerate() {
             let url = w.url.as_str().trim_end_matches('/');
-            let at = match source.lines().position(|l| l.contains(url)) {
+            let event = format!("\"{}\"", w.event);
+            let line = source
+                .lines()
+                .position(|l| l.contains(url) && l.contains(&event))
+                .or_else(|| source.lines().position(|l| l.contains(url)));
+            let at = match line {
                 Some(n) => format!("{file}:{}", n + 1),
                 None => file.clone(),
             };
