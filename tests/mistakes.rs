@@ -198,3 +198,29 @@ async fn want_two_says_until_when_the_first_is_reserved() {
         "a time of day: {said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_choose_that_crashes_adds_nothing() {
+    let d = Race::named("shop")
+        .args(["--strategy", "shop", "--item", "7", "--until", "2s"])
+        .script(
+            r#"local s = require("race.shop_strategy")
+function s.choose(products, opts)
+  local out = {}
+  for _, p in ipairs(products) do
+    if p.prcie <= 10 then out[#out + 1] = p end
+  end
+  return out
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `choose` failed"),
+        "strategy.lua:5: decision `choose` failed: attempt to compare nil with number; it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+    );
+    assert!(d.posts().is_empty(), "nothing was added: {d:?}");
+}
