@@ -177,3 +177,38 @@ async fn a_shop_strategy_of_ones_own_rehearses_and_checks() {
     assert!(out.contains("shop --strategy shop"), "{out}");
     assert!(out.contains("all 1 scenarios secured a cart"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_fails_a_misspelled_decision_and_a_choose_that_never_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("typo.lua"),
+        "local s = require(\"race.default\")\nfunction s.chose(listings)\n  return listings\nend\nreturn s\n",
+    )
+    .unwrap();
+    let (code, out, err) = within(&["check", "--script", "typo.lua"], dir.path()).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains(" FAIL ")).collect();
+    assert_eq!(rows.len(), 10, "{out}");
+    assert!(
+        rows.iter().all(|r| r.ends_with(
+            "  script error in typo.lua:2: unknown decision `chose`: did you mean `choose`?"
+        )),
+        "{out}"
+    );
+    std::fs::write(
+        dir.path().join("loops.lua"),
+        "local s = require(\"race.default\")\nfunction s.choose(listings)\n  while true do end\nend\nreturn s\n",
+    )
+    .unwrap();
+    let (code, out, err) = within(&["check", "--script", "loops.lua"], dir.path()).await;
+    assert_eq!(code, 1, "{out}\n{err}");
+    let instant = out
+        .lines()
+        .find(|l| l.starts_with("instant "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        instant.ends_with("  script error in loops.lua:2: decision `choose` failed: choose took longer than 1 s (cut off at loops.lua:3); it must return a list (table) of listings to try, in order"),
+        "{instant}"
+    );
+}
