@@ -24,6 +24,15 @@
 --- the run ends with exit code 4 and a reason ("choose picked nothing from 2 listings (40 polls)");
 --- a strategy needs no timer for it.
 ---
+--- Decisions (`choose`, `wait`, `cart_fields`, `on_cart`, `on_available`, `discover`: fields of
+--- `require("race.default")`, and of `require("race.shop_strategy")` but `discover`) that you
+--- override are guarded: one that raises, returns the wrong thing (`choose` returning one listing:
+--- "wrap it in { }") or computes for more than 1 s is reported at your line, and a fallback that
+--- never does what your rule forbade stands in: a failed `choose` takes nothing from that page;
+--- `wait`, `cart_fields`, `on_available` and `discover` use the built-in; a failed `on_cart` is
+--- taken as done. --strict stops instead. A function named a typo away from a decision
+--- (`chose`) is a script error before the first request.
+---
 --- A strategy file returns a table with a `run` method (like `require("race.default")`), or a
 --- function, or does its work at top level. `run` returning `false|nil, message[, hint]` ends the
 --- run as a failure (exit 1); returning normally ends it as a success (exit 0). A file that returns
