@@ -18,9 +18,13 @@
 ---     end
 ---     return strategy
 ---
---- A decision you override that raises or returns the wrong thing does not lose the race: the
---- error is reported at your file and line, and the built-in decision is used for that moment
---- (`--strict` stops instead).
+--- A decision you override that raises, returns the wrong thing or computes for more than 1 s
+--- does not lose the race: the error is reported at your file and line, and a safe fallback
+--- stands in for that moment, never one that does what your rule forbade: a failed `choose`
+--- takes nothing from that page; `wait`, `cart_fields`, `on_available` and `discover` use the
+--- built-in; a failed `on_cart` is taken as done (see `contracts` below). `--strict` stops
+--- instead. A function named a typo away from a decision (`chose`) is an error before the first
+--- request.
 ---
 --- Written only against the public API (scripts/types/race.lua): nothing here is privileged.
 
@@ -112,7 +116,10 @@ function M.more_wanted(result)
   local n = (in_cart[result.checkout_url] or 0) + (result.count or 1)
   in_cart[result.checkout_url] = n
   if n < want then
-    race.log.info("%d of %d tickets in the cart; watching on", n, want)
+    -- Say how long the first is held: the rest must come before it expires.
+    local held = result.expires and result.expires:match("(%d%d:%d%d)")
+    race.log.info("%d of %d tickets in the cart%s; watching on", n, want,
+      held and (", reserved until " .. held) or "")
     return true
   end
   return false
@@ -165,8 +172,9 @@ function M.discover(opts, was_inactive, session)
         "the site's certificate is not trusted; for a private CA give it with --ca-cert FILE (or SSL_CERT_FILE)"
     elseif err.kind == "network" and err.dns and network_failures == 0 and not was_inactive then
       -- The very first request: a name that does not resolve is a typo more often than an outage.
+      local from = opts.named_at and ("the strategy's targets (" .. opts.named_at .. ")") or "--url"
       return nil, err.message,
-        "the host in --url does not resolve: check it for a typo (and that this machine is online)"
+        ("the host in %s does not resolve: check it for a typo (and that this machine is online)"):format(from)
     elseif err.kind == "network" then
       network_failures = network_failures + 1
       if network_failures >= 3 and not opts.poll_inactive then
@@ -207,17 +215,42 @@ function M.discover(opts, was_inactive, session)
   end
 end
 
---- What each decision must return, and what stands in when an override returned something else.
+--- What each decision must return, and what stands in when an override fails (raises, returns
+--- the wrong thing, or computes for more than 1 s): the rule is that a fallback never does what
+--- the user's own rule forbade.
+---
+---   choose        filters: a failure takes NOTHING from that page (the built-in could pick what
+---                 your rule excludes), said loudly, and the watch goes on to the next poll;
+---   wait          timing: the built-in `wait` (--interval ±20%);
+---   cart_fields   the built-in fields; on_available: the built-in announcement;
+---   on_cart       it ran (and may have handed over): taken as "done", the core hands the cart
+---                 over at exit whatever happened;
+---   discover      the built-in `discover`.
+---
+--- `--strict` stops the run at the first failure instead.
+local function single(v)
+  -- One listing (or product) where a list was due: it has the fields, not the entries.
+  return type(v) == "table" and v[1] == nil and (v.action ~= nil or v.id ~= nil or v.title ~= nil)
+end
+
+local function list_of(v, field, what)
+  if type(v) ~= "table" then return false end
+  if single(v) then
+    return false, ("choose returned a single %s: wrap it in { } (return { %s })"):format(what, what)
+  end
+  for _, l in ipairs(v) do
+    if type(l) ~= "table" or l[field] == nil then return false end
+  end
+  return true
+end
+
+M.list_of = list_of
+
 local contracts = {
   choose = {
     must = "a list (table) of listings to try, in order",
-    ok = function(v)
-      if type(v) ~= "table" then return false end
-      for _, l in ipairs(v) do
-        if type(l) ~= "table" or type(l.action) ~= "string" then return false end
-      end
-      return true
-    end,
+    ok = function(v) return list_of(v, "action", "listing") end,
+    nothing = function() return {} end,
   },
   wait = {
     must = "a number of seconds, 0 or more",
@@ -236,45 +269,58 @@ local contracts = {
     ok = function(v, msg) return type(v) == "string" or (v == nil and type(msg) == "string") end,
   },
 }
+M.contracts = contracts
 
 local function describe(v)
   if type(v) == "table" then return "a table of another shape" end
   return type(v) == "string" and ("the string %q"):format(v) or ("%s (a %s)"):format(tostring(v), type(v))
 end
 
-local builtin = {}
-
---- Calls decision `name`; an override that raises or returns the wrong thing is reported (at its
---- own file and line) and the built-in decision stands in.
----@param name string
-local function decide(name, ...)
-  local fn, own = M[name], builtin[name]
-  if fn == own then
-    return fn(...)
+--- A guard for the decisions of `mod` (a strategy module: this one, or the shop's): returns
+--- `decide(name, ...)`, which calls `mod[name]` under the decision time budget; an override that
+--- raises, returns the wrong thing or runs over the budget is reported (at its own file and line)
+--- and its contract's fallback stands in (see `contracts`). The built-ins are taken as they are
+--- now: call this after the module's decisions are defined.
+---@param mod table
+---@param rules table<string, table>
+function M.guard(mod, rules)
+  local own = {}
+  for name in pairs(rules) do own[name] = mod[name] end
+  return function(name, ...)
+    local fn, builtin, c = mod[name], own[name], rules[name]
+    if fn == builtin then
+      return fn(...)
+    end
+    local r = table.pack(race.decision_call(name, fn, ...))
+    local fine, why = false, nil
+    if r[1] then fine, why = c.ok(r[2], r[3]) end
+    if fine then
+      return table.unpack(r, 2, r.n)
+    end
+    local problem = r[1] and (why or ("it returned " .. describe(r[2]))) or r[2]
+    local instead = c.nothing and "taking nothing from this page (your rule decides what is taken)"
+      or (r[1] and c.returned) and "taken as done"
+      or ("using the built-in `" .. name .. "` this time")
+    race.decision_error(name, fn, problem, c.must, instead)
+    if c.nothing then
+      return c.nothing(...)
+    end
+    if r[1] and c.returned then
+      return c.returned(...)
+    end
+    return builtin(...)
   end
-  local r = table.pack(pcall(fn, ...))
-  local c = contracts[name]
-  if r[1] and c.ok(r[2], r[3]) then
-    return table.unpack(r, 2, r.n)
-  end
-  local problem = r[1] and ("it returned " .. describe(r[2])) or tostring(r[2])
-  race.decision_error(name, fn, problem, c.must)
-  if r[1] and c.returned then
-    return c.returned(...)
-  end
-  return own(...)
 end
-M.decide = decide
 
 --- Tries listings in order until one is in the cart. Returns true when the strategy is done.
 ---@param page race.Page
 ---@param session? Session  the session that polled the page (default: race.session)
 function M.attempt(page, session)
   session = session or race.session
-  for _, listing in ipairs(decide("choose", page.listings, page)) do
+  for _, listing in ipairs(M.decide("choose", page.listings, page)) do
     local result, err = session:add_to_cart(listing)
     if result and result.status == "in_cart" then
-      if decide("on_cart", result) ~= false then
+      if M.decide("on_cart", result) ~= false then
         return true
       end
     elseif result and result.status == "lost" then
@@ -292,7 +338,7 @@ end
 function M.options_for(target)
   local own = {
     url = target.url, event = target.event, event_url = target.event_url, item = target.item,
-    weight = target.weight,
+    weight = target.weight, named_at = target.named_at,
   }
   return setmetatable(own, { __index = race.options })
 end
@@ -303,7 +349,7 @@ end
 ---@param session Session
 function M.watch(opts, session)
   local tag = #(race.options.targets or {}) > 1 and ("[" .. opts.event .. "] ") or ""
-  local market, message, hint = decide("discover", opts, false, session)
+  local market, message, hint = M.decide("discover", opts, false, session)
   if not market then
     return nil, tag .. tostring(message), hint
   end
@@ -321,7 +367,7 @@ function M.watch(opts, session)
       end
       race.log.warn("%sthe marketplace is not active; waiting for the event page to link it again", tag)
       race.time.sleep(race.time.jitter(opts.poll_inactive))
-      market, message, hint = decide("discover", opts, true, session)
+      market, message, hint = M.decide("discover", opts, true, session)
       if not market then
         return nil, tag .. tostring(message), hint
       end
@@ -339,37 +385,27 @@ function M.watch(opts, session)
           -- Remembered across restarts, so a restarted dry run does not announce them again.
           local saved, serr = race.store.set(memo, announced)
           if not saved then race.log.warn("%s%s (a restart may announce these again)", tag, tostring(serr)) end
-          decide("on_available", fresh, page)
+          M.decide("on_available", fresh, page)
         end
       elseif M.attempt(page, session) then
         race.log.info("%sdone", tag)
         return true
       end
     end
-    race.time.sleep(decide("wait", opts))
+    race.time.sleep(M.decide("wait", opts))
   end
 end
 
 --- Runs `watch(opts, session)` for every target (repeated --event, or the strategy's
 --- `targets`), each with its own session, interval and jitter, side by side; the first that
---- returns true ends the run. Shared by the built-in strategies.
+--- returns true ends the run. Shared by the built-in strategies. (--until needs nothing here:
+--- the core ends the run at the deadline, whatever the strategy.)
 ---@param watch fun(opts: race.Options, session: Session): boolean|nil, string?, string?
 function M.run_all(watch)
   local targets = race.options.targets or {}
   if #targets == 0 then
     return nil, "nothing to watch",
       "give --url and --event, or return a strategy table with targets = { { url = …, event = … } }"
-  end
-  if race.options["until"] then
-    -- --until: the watch, and a timer beside it; whichever ends first ends the run.
-    local deadline = race.options["until"]
-    local all = race.spawn(M.run_targets, watch, targets)
-    local timer = race.spawn(race.time.sleep, deadline)
-    local first, done, message, hint = race.select(all, timer)
-    if first == 2 then
-      return nil, "--until: nothing was secured in time", "start again with a later --until", "deadline"
-    end
-    return done, message, hint
   end
   return M.run_targets(watch, targets)
 end
@@ -405,8 +441,9 @@ function M.run()
   return M.run_all(M.watch)
 end
 
-for name in pairs(contracts) do
-  builtin[name] = M[name]
-end
+M.decide = M.guard(M, contracts)
+
+--- The decisions a strategy overrides (a field named close to one is a misspelling).
+M.decisions = { "choose", "wait", "cart_fields", "on_cart", "on_available", "discover" }
 
 return M

@@ -7,7 +7,12 @@
 --- the session over. A refused add (someone was faster) goes back to watching.
 ---
 --- Every decision is a field of the table this file returns (`require("race.shop_strategy")`),
---- as with the marketplace's default. Written only against the public API.
+--- as with the marketplace's default, and one you override is guarded as there: a failure
+--- (raises, returns the wrong thing, computes for more than 1 s) is reported at your line and
+--- the watch goes on. A failed `choose` takes nothing from that look at the page (the built-in
+--- could add what your rule excludes); `wait`, `cart_fields` and `on_available` fall back to the
+--- built-in; a failed `on_cart` is taken as done. `--strict` stops instead. Written only against
+--- the public API.
 
 local race = require("race")
 
@@ -58,7 +63,7 @@ function M.on_cart(result)
       result.count, result.requested)
   end
   local handed = result.session:handoff(result.checkout_url, { expires = result.expires, note = note })
-  race.alert.event("ticket_in_cart", M.cart_fields(result, handed))
+  race.alert.event("ticket_in_cart", M.decide("cart_fields", result, handed))
   return true
 end
 
@@ -312,7 +317,7 @@ function M.watch_page(opts, session, url, label, first)
       else
         quiet = 0
         say_states(products, opts, states, tag .. url)
-        local chosen = M.choose(products, opts)
+        local chosen = M.decide("choose", products, opts)
         if opts.dry_run then
           local fresh = {}
           for _, p in ipairs(chosen) do
@@ -322,12 +327,12 @@ function M.watch_page(opts, session, url, label, first)
               fresh[#fresh + 1] = p
             end
           end
-          if #fresh > 0 then M.on_available(fresh) end
+          if #fresh > 0 then M.decide("on_available", fresh) end
         else
           for _, p in ipairs(chosen) do
             local result, err = session:add_to_cart(p, { count = opts.count })
             if result and result.status == "in_cart" then
-              if M.on_cart(result) ~= false then
+              if M.decide("on_cart", result) ~= false then
                 return true
               end
             elseif result and result.status == "lost" then
@@ -339,7 +344,7 @@ function M.watch_page(opts, session, url, label, first)
         end
       end
     end
-    race.time.sleep(M.wait(opts))
+    race.time.sleep(M.decide("wait", opts))
   end
 end
 
@@ -347,5 +352,22 @@ end
 function M.run()
   return require("race.default").run_all(M.watch)
 end
+
+local default = require("race.default")
+local rules = default.contracts
+M.decide = default.guard(M, {
+  choose = {
+    must = "a list (table) of products to try, in order",
+    ok = function(v) return default.list_of(v, "id", "product") end,
+    nothing = rules.choose.nothing,
+  },
+  wait = rules.wait,
+  cart_fields = rules.cart_fields,
+  on_cart = rules.on_cart,
+  on_available = rules.on_available,
+})
+
+--- The decisions a strategy overrides (a field named close to one is a misspelling).
+M.decisions = { "choose", "wait", "cart_fields", "on_cart", "on_available" }
 
 return M

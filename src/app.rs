@@ -152,6 +152,9 @@ pub async fn race(config: Config, notices: Notices) -> Result<(), AppError> {
         client: config.client.clone(),
         webhook_retry_pause: config.webhook_retry_pause,
         runaway_after: config.runaway_after,
+        deadline: crate::ending::Deadline::of(&config),
+        dry_run: config.dry_run,
+        result_file: config.result_file.clone(),
     };
     let kill = Arc::new(AtomicBool::new(false));
     let saves = run.responses.clone();
@@ -199,7 +202,8 @@ pub async fn race(config: Config, notices: Notices) -> Result<(), AppError> {
         let engine = std::mem::ManuallyDrop::new(engine);
         engine.run(chunk).await
     };
-    let (outcome, signal) = watch(strategy, &kill, &mut shutdown).await;
+    let (outcome, signal, out_of_time) =
+        watch(strategy, ends.deadline.as_ref(), &kill, &mut shutdown).await;
     armed.ending();
     ctx.stop_tasks();
     if let Some(s) = status {
@@ -220,7 +224,17 @@ pub async fn race(config: Config, notices: Notices) -> Result<(), AppError> {
             if left == 1 { "" } else { "s" }
         ));
     }
-    conclude(outcome, summary)
+    // --until (or a rehearsal's limit) passed with nothing secured: the core's reason, not the
+    // strategy's (it was stopped mid-watch).
+    let result = match &ends.deadline {
+        Some(d) if out_of_time && outcome.as_ref().is_none_or(|o| o.is_err()) => {
+            crate::log::info(format!("gave up: {summary}"));
+            Err(d.passed(&run.net.stats, ends.dry_run))
+        }
+        _ => conclude(outcome, summary),
+    };
+    crate::ending::write_result(ends.result_file.as_deref(), &result, &run.net.stats);
+    result
 }
 
 /// What resolving the flags had to say, and the polling budget, once logging is set up.
@@ -299,6 +313,11 @@ struct Ends {
     client: crate::core::http::ClientConfig,
     webhook_retry_pause: Duration,
     runaway_after: Duration,
+    /// --until, or a rehearsal's time limit: the core ends the run then, whatever the strategy does.
+    deadline: Option<crate::ending::Deadline>,
+    dry_run: bool,
+    /// The hidden `--result-file` (what `check` reads).
+    result_file: Option<std::path::PathBuf>,
 }
 
 /// The start line's strategy and what is watched.
@@ -331,28 +350,41 @@ fn start_line(config: &Config) -> StartLine {
 /// How the strategy's task ended, if it did (a signal stops it: `None`).
 type Finished = Result<Result<Outcome, Box<ScriptError>>, tokio::task::JoinError>;
 
-/// Runs the strategy (`run`) until it ends or a signal comes; says which signal, if one did.
+/// Runs the strategy (`run`) until it ends, a signal comes, or the `deadline` passes; says
+/// which signal, if one did, and whether the deadline ended it.
 async fn watch<T: Send + 'static>(
     run: impl Future<Output = T> + Send + 'static,
+    deadline: Option<&crate::ending::Deadline>,
     kill: &Arc<AtomicBool>,
     shutdown: &mut Shutdown,
 ) -> (
     Option<Result<T, tokio::task::JoinError>>,
     Option<&'static str>,
+    bool,
 ) {
     let mut task = tokio::spawn(run);
+    let time_up = async {
+        match deadline {
+            Some(d) => tokio::time::sleep(d.after).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         biased;
         sig = shutdown.recv() => {
             kill.store(true, Relaxed);
             task.abort();
             let _ = task.await;
-            (None, Some(sig))
+            (None, Some(sig), false)
+        }
+        () = time_up => {
+            task.abort();
+            (task.await.ok().map(Ok), None, true)
         }
         r = &mut task => match shutdown.caught() {
             // The raw handler stopped the script before the signal task could run.
-            Some(sig) => (None, Some(sig)),
-            None => (Some(r), None),
+            Some(sig) => (None, Some(sig), false),
+            None => (Some(r), None, false),
         },
     }
 }
@@ -399,15 +431,8 @@ fn conclude(outcome: Option<Finished>, summary: String) -> Result<(), AppError> 
             crate::log::info(format!("done: {summary}"));
             Ok(())
         }
-        Ok(Ok(Outcome::Failed {
-            message,
-            hint,
-            deadline,
-        })) => {
+        Ok(Ok(Outcome::Failed { message, hint })) => {
             crate::log::info(format!("gave up: {summary}"));
-            if deadline {
-                return Err(AppError::Deadline { message, hint });
-            }
             Err(AppError::failure(message, hint))
         }
         Ok(Err(script)) => {

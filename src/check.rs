@@ -1,12 +1,17 @@
-//! `pretix-race check`: rehearses a strategy against every simulated scenario, strictly (an error
-//! in a decision fails it), each in a process of its own (the real binary, as a user runs it), and
-//! prints one row per scenario: outcome, polls, time and the first error at the user's file:line.
+//! `pretix-race check`: rehearses a strategy against every simulated scenario of its kind
+//! (marketplace, or the shop's with `--strategy shop`), strictly (an error in a decision fails
+//! it), each in a process of its own (the real binary, as a user runs it), and prints one row per
+//! scenario: outcome, polls, time and why it failed (at the user's file:line for a script error).
+//! Each rehearsal writes its ending as JSON (`--result-file`, see `ending`): that is what is read,
+//! never the log; a scenario ends at the rehearsal's own `--time-limit`, so no `--until` the user
+//! did not give is ever named.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cli::{CheckArgs, Strategy};
+use crate::ending::RunResult;
 use crate::error::AppError;
 
 /// One scenario to rehearse (a cart is the expected outcome of each): its name and extra flags.
@@ -76,8 +81,8 @@ pub async fn run(a: CheckArgs) -> Result<(), AppError> {
     let exe = std::env::current_exe()
         .map_err(|e| AppError::failure(format!("cannot find pretix-race itself: {e}"), None))?;
     let cases = match a.strategy {
-        Strategy::Shop if a.script.is_none() => SHOP,
-        _ => MARKETPLACE,
+        Strategy::Shop => SHOP,
+        Strategy::Marketplace => MARKETPLACE,
     };
     let dir = std::env::temp_dir().join(format!("pretix-race-check-{}", std::process::id()));
     let mut rows = Vec::new();
@@ -108,7 +113,14 @@ pub async fn run(a: CheckArgs) -> Result<(), AppError> {
     if failed > 0 {
         return Err(AppError::failure(
             format!("{failed} of {} scenarios failed", rows.len()),
-            Some("rehearse one with `pretix-race rehearse --scenario NAME --script FILE --strict` to see it whole".into()),
+            Some(format!(
+                "rehearse one with `pretix-race rehearse --scenario NAME{} --script FILE --strict` to see it whole",
+                if a.strategy == Strategy::Shop {
+                    " --strategy shop"
+                } else {
+                    ""
+                }
+            )),
         ));
     }
     crate::outln!("all {} scenarios secured a cart", rows.len());
@@ -116,6 +128,7 @@ pub async fn run(a: CheckArgs) -> Result<(), AppError> {
 }
 
 async fn rehearse(exe: &PathBuf, a: &CheckArgs, case: &Case, dir: &std::path::Path) -> Row {
+    let result_file = dir.with_extension("json");
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("rehearse");
     if !case.args.contains(&"--seed") {
@@ -130,8 +143,10 @@ async fn rehearse(exe: &PathBuf, a: &CheckArgs, case: &Case, dir: &std::path::Pa
             "--webhook-retry-pause",
             "0",
         ])
-        .arg("--until")
-        .arg(format!("{}s", a.timeout.as_secs().max(1)))
+        .arg("--time-limit")
+        .arg(format!("{}", a.timeout.as_secs_f64().max(1.0)))
+        .arg("--result-file")
+        .arg(&result_file)
         .arg("--log-dir")
         .arg(dir)
         .stdin(Stdio::null())
@@ -145,47 +160,47 @@ async fn rehearse(exe: &PathBuf, a: &CheckArgs, case: &Case, dir: &std::path::Pa
     let start = Instant::now();
     let out = tokio::time::timeout(a.timeout + Duration::from_secs(10), cmd.output()).await;
     let secs = start.elapsed().as_secs_f64();
-    let Ok(Ok(out)) = out else {
-        return Row {
-            label,
-            ok: false,
-            outcome: "did not finish".into(),
-            polls: "-".into(),
-            secs,
-            error: String::new(),
-        };
-    };
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let code = out.status.code().unwrap_or(-1);
-    let carted = stdout.contains("=== TICKET IN CART");
-    let outcome = match code {
-        0 if carted => "cart secured".to_string(),
-        0 => "ended without a cart".to_string(),
-        3 => "script error".to_string(),
-        4 => "nothing in time".to_string(),
-        c => format!("failed (exit {c})"),
-    };
-    // The summary line: "done: N polls, …" (or "gave up: …", "stopped …: …").
-    let polls = stderr
-        .lines()
-        .filter(|l| l.contains(" polls, "))
-        .find_map(|l| {
-            let n = l.split(": ").nth(1)?.split(" polls").next()?;
-            n.chars().all(|c| c.is_ascii_digit()).then(|| n.to_string())
-        })
-        .unwrap_or_else(|| "-".into());
-    let error = stderr
-        .lines()
-        .find(|l| l.contains("error in ") || l.contains("decision `") || l.contains("× "))
-        .map(|l| l.trim().trim_start_matches("× ").to_string())
-        .unwrap_or_default();
-    Row {
-        label,
-        ok: code == 0 && carted,
-        outcome,
+    let row = |ok, outcome: &str, polls: String, error: String| Row {
+        label: label.clone(),
+        ok,
+        outcome: outcome.to_string(),
         polls,
         secs,
         error,
-    }
+    };
+    let Ok(Ok(out)) = out else {
+        return row(
+            false,
+            "did not finish",
+            "-".into(),
+            "still running 10 s past its --time-limit".into(),
+        );
+    };
+    let Some(r) = RunResult::read(&result_file) else {
+        // It ended before a run began (a usage error) or was stopped from outside it.
+        let code = out.status.code().unwrap_or(-1);
+        let last = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().trim_start_matches("× ").to_string())
+            .unwrap_or_default();
+        return row(false, &format!("failed (exit {code})"), "-".into(), last);
+    };
+    let ok = r.exit == 0 && r.carts > 0;
+    let outcome = match (r.outcome.as_str(), r.exit) {
+        _ if ok => "cart secured".to_string(),
+        ("done", _) => "ended without a cart".to_string(),
+        ("script_error", _) => "script error".to_string(),
+        ("deadline", _) => "nothing in time".to_string(),
+        (_, c) => format!("failed (exit {c})"),
+    };
+    let error = if ok {
+        String::new()
+    } else if r.reason.is_empty() {
+        "the strategy ended without securing a cart".into()
+    } else {
+        r.reason.lines().next().unwrap_or_default().to_string()
+    };
+    row(ok, &outcome, r.polls.to_string(), error)
 }

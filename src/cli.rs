@@ -169,7 +169,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     pub script: Option<PathBuf>,
 
-    /// The built-in strategy to check when there is no --script.
+    /// Which kind of strategy: marketplace (its scenarios) or shop (the main shop's scenarios;
+    /// with --script, a shop strategy of yours built on race.shop_strategy).
     #[arg(long, value_enum, default_value_t = Strategy::Marketplace)]
     pub strategy: Strategy,
 
@@ -184,7 +185,9 @@ pub struct RehearseArgs {
     /// instant, inactive (the marketplace opens later), busy (503, 409, a reset, a changed page),
     /// quiet (nothing is ever listed), chaos (garbage, cut pages, resets, closed connections,
     /// 500/503, maintenance and odd pages, a slow answer, then a listing), many (12 listings,
-    /// prices in every form, long titles), pair (two listings to win).
+    /// prices in every form, long titles), pair (two listings to win); shop (the main shop, a
+    /// product that becomes available: the default with --strategy shop, with or without your
+    /// --script).
     #[arg(long, default_value = "standard", value_name = "NAME")]
     pub scenario: String,
 
@@ -202,6 +205,11 @@ pub struct RehearseArgs {
     /// watching several events at once.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub events: u32,
+
+    /// End the rehearsal after this long when nothing is secured (exit 4, saying what happened:
+    /// listings seen, picked, tried, lost); 0: no limit.
+    #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "60")]
+    pub time_limit: Duration,
 
     /// The simulated shop's language (en or de), to rehearse against a non-English page.
     #[arg(long, default_value = "en", value_name = "LOCALE")]
@@ -252,7 +260,8 @@ pub struct RunArgs {
     pub interval: Option<Duration>,
 
     /// The built-in strategy: marketplace (the secondhand marketplace) or shop (the main shop's
-    /// products: a sold-out one that comes back; needs --item).
+    /// products: a sold-out one that comes back; needs --item). With --script: the kind of
+    /// strategy the file is (a shop one is built on race.shop_strategy).
     #[arg(long, value_enum, default_value_t = Strategy::Marketplace)]
     pub strategy: Strategy,
 
@@ -349,9 +358,15 @@ pub struct RunArgs {
     pub script: Option<PathBuf>,
 
     /// Stop at the first error in a decision your strategy overrides (choose, wait, …). Without
-    /// it the error is reported at your file and line and the built-in decision is used instead.
+    /// it the error is reported at your file and line and a safe fallback stands in (a failed
+    /// choose takes nothing; wait uses the built-in).
     #[arg(long)]
     pub strict: bool,
+
+    /// Write how the run ended (outcome, exit code, reason, polls, carts) as JSON to this new
+    /// file: what `check` reads of each rehearsal.
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub result_file: Option<PathBuf>,
 
     /// Seconds a strategy may compute without waiting on the API before it is stopped.
     #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "30", hide = true)]

@@ -70,6 +70,17 @@ pub enum ConfigError {
     )]
     BadEvent { value: String },
 
+    #[error("the url {url} already ends in the event {event}: give url = {base}")]
+    #[diagnostic(
+        code(usage::url),
+        help("the url is the shop's address up to the event: --url {base} --event {event}")
+    )]
+    UrlEndsInEvent {
+        url: String,
+        event: String,
+        base: String,
+    },
+
     #[error("--interval {secs} s is below the {floor} s floor for {host}")]
     #[diagnostic(
         code(usage::interval),
@@ -152,13 +163,6 @@ pub enum ConfigError {
         )
     )]
     ShopNeedsItem,
-
-    #[error("--strategy shop and --script both name a strategy")]
-    #[diagnostic(
-        code(usage::script),
-        help("give one: a built-in strategy or your file")
-    )]
-    StrategyAndScript,
 
     #[error("--webhook {url}: a rehearsal sends nothing off this machine")]
     #[diagnostic(
@@ -505,6 +509,7 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     )?;
     config.targets.clear();
     config.local_only = true;
+    config.time_limit = Some(r.time_limit).filter(|d| !d.is_zero());
     config.allow_hosts = allowed;
     Ok(Rehearsal {
         scenario,
@@ -616,6 +621,10 @@ pub struct Config {
     pub want: u32,
     /// Seconds from start-up until `--until`.
     pub until: Option<Duration>,
+    /// A rehearsal's `--time-limit` (none for a real run).
+    pub time_limit: Option<Duration>,
+    /// `--result-file`: where the run's ending is written as JSON (for `check`).
+    pub result_file: Option<PathBuf>,
     pub sort: Sort,
     pub dry_run: bool,
     pub imessage: Option<String>,
@@ -752,6 +761,20 @@ pub fn target(url: &str, event: &str) -> Result<(Url, String), ConfigError> {
     let event = event.trim().trim_matches('/').to_string();
     if event.is_empty() || event.contains(['/', '?', '#', ' ']) {
         return Err(ConfigError::BadEvent { value: event });
+    }
+    // `https://shop/org/day1` with event day1 would be fetched as /org/day1/day1/.
+    let segments: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.filter(|p| !p.is_empty()).collect())
+        .unwrap_or_default();
+    if let Some((_, shop)) = segments.split_last().filter(|(l, _)| **l == event) {
+        let mut base = url.clone();
+        base.set_path(&format!("/{}", shop.join("/")));
+        return Err(ConfigError::UrlEndsInEvent {
+            url: url.to_string().trim_end_matches('/').to_string(),
+            event,
+            base: base.to_string().trim_end_matches('/').to_string(),
+        });
     }
     Ok((url, event))
 }
@@ -939,7 +962,8 @@ pub fn resolve(
     client.timeout = Some(args.request_timeout.max(Duration::from_millis(100)));
 
     let script = match &args.script {
-        Some(_) if args.strategy == Strategy::Shop => return Err(ConfigError::StrategyAndScript),
+        // `--strategy shop --script s.lua`: s.lua is a shop strategy (built on
+        // race.shop_strategy): run as given; a rehearsal and `check` use the shop's scenarios.
         None if args.strategy == Strategy::Shop => {
             if args.items.is_empty() {
                 return Err(ConfigError::ShopNeedsItem);
@@ -1018,6 +1042,8 @@ pub fn resolve(
             .collect(),
         want: args.want.max(1),
         until: args.until.as_deref().map(parse_until).transpose()?,
+        time_limit: None,
+        result_file: args.result_file.clone(),
         sort: args.sort,
         dry_run: args.dry_run,
         imessage: args.imessage.clone(),

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod ending;
 pub mod error;
 pub mod handoff_test;
 pub mod log;

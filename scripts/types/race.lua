@@ -23,8 +23,18 @@
 --- (`race.market.poll`, `race.handoff`, `race.shop.poll`, `race.time.iso8601`, `page.active`, …)
 --- raises with what to write instead.
 ---
---- A strategy that ends with `nil, message, hint, "deadline"` ends the run with exit code 4 (the
---- built-in strategies do so when --until passes).
+--- --until is enforced by the core, whatever the strategy: when it passes with nothing secured,
+--- the run ends with exit code 4 and a reason ("choose picked nothing from 2 listings (40 polls)");
+--- a strategy needs no timer for it.
+---
+--- Decisions (`choose`, `wait`, `cart_fields`, `on_cart`, `on_available`, `discover`: fields of
+--- `require("race.default")`, and of `require("race.shop_strategy")` but `discover`) that you
+--- override are guarded: one that raises, returns the wrong thing (`choose` returning one listing:
+--- "wrap it in { }") or computes for more than 1 s is reported at your line, and a fallback that
+--- never does what your rule forbade stands in: a failed `choose` takes nothing from that page;
+--- `wait`, `cart_fields`, `on_available` and `discover` use the built-in; a failed `on_cart` is
+--- taken as done. --strict stops instead. A function named a typo away from a decision
+--- (`chose`) is a script error before the first request.
 ---
 --- A strategy file returns a table with a `run` method (like `require("race.default")`), or a
 --- function, or does its work at top level. `run` returning `false|nil, message[, hint]` ends the
@@ -62,6 +72,7 @@
 ---@field event_url string   `{url}/{event}/`
 ---@field item string|nil    product id filter
 ---@field weight integer      its share of a busy shop's polls against the other events' (`--event day2:3`, a target's `weight`; 1 by default)
+---@field named_at string|nil  where a strategy file names it ("festival.lua:3"); nil for the flags' targets
 
 ---@class race.Options
 ---@field targets race.Target[]  every event watched: the flags' (--url with each --event), or the strategy's `targets`
@@ -522,16 +533,28 @@ function race.alert.desktop(title, text) end
 ---@return true|nil, race.Error|nil
 function race.alert.imessage(to, text) end
 
---- Reports a bug in one of a strategy's decisions (it raised `problem`, or returned the wrong
---- thing) at the user's own file and line: a location in `problem` if it names one, else where
---- `fn` is defined. Logs it and returns, so the caller can use a built-in decision for that moment;
---- with --strict it raises instead and the run stops there. The default strategy guards every
---- decision you override with it.
+--- Reports a bug in one of a strategy's decisions (it raised `problem`, returned the wrong thing,
+--- or ran over its time budget) at the user's own file and line: a location in `problem` if it
+--- names one, else where `fn` is defined. Logs it (a warning) and returns, so the caller can use
+--- its fallback for that moment (`instead` says which, e.g. "taking nothing from this page";
+--- default: the built-in decision); with --strict it raises instead and the run stops there. The
+--- built-in strategies guard every decision you override with it (`guard` in race.default).
 ---@param name string      the decision's name, e.g. "choose"
 ---@param fn function      the decision that failed
 ---@param problem string   the error message, or what it returned
 ---@param must_return string  what the decision must return, in words
-function race.decision_error(name, fn, problem, must_return) end
+---@param instead? string  what stands in for it this time
+function race.decision_error(name, fn, problem, must_return, instead) end
+
+--- Calls decision `fn(...)` as pcall does (`true, ...` or `false, message`), under the decision
+--- time budget: a call that computes for more than 1 s (waiting on the API does not count) is
+--- cut off at the line it was running ("choose took longer than 1 s (cut off at my.lua:12)"),
+--- and no pcall inside it can keep it alive. The built-in strategies' guard calls every decision
+--- you override through it.
+---@param name string  the decision's name, e.g. "choose"
+---@param fn function
+---@return boolean ok, any ...
+function race.decision_call(name, fn, ...) end
 
 ---@class race.Stats
 ---@field requests integer

@@ -15,7 +15,8 @@
 //!   refused connection to another port never stalls the marketplace.
 //!
 //! Loopback hosts are exempt from the floor and the bucket (tests and rehearsals run fast) but not
-//! from backoff. A loopback *address* reached through a name (`--resolve`) is judged by the name.
+//! from backoff; a network error to loopback holds its origin for [`LOOPBACK_NETWORK_BACKOFF`]
+//! at most (a refused local port ends a watch in seconds, not 27 s + 52 s). A loopback *address* reached through a name (`--resolve`) is judged by the name.
 //!
 //! Many events of one remote shop share its floor: 100 events polled every 15 s would want
 //! 6.7 polls a second, the host gets one every 2 s. Who gets the next slot is decided here, not
@@ -44,6 +45,8 @@ pub const BURST: f64 = 6.0;
 pub const REFILL: Duration = Duration::from_secs(2);
 /// The escalation for network errors and other failures.
 const ESCALATION: [u64; 5] = [30, 60, 120, 240, 300];
+/// The longest a network error holds a loopback origin.
+pub const LOOPBACK_NETWORK_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Whether a request polls (GET: spaced by the floor) or acts (POST: only the bucket and backoff
 /// apply, so a cart add goes out the instant a listing is seen).
@@ -416,7 +419,12 @@ impl Governor {
             let o = st.origins.entry(t.origin.clone()).or_default();
             o.failures += 1;
             let (base, reason) = policy(outcome, o.failures)?;
-            let delay = jitter(base, 0.2);
+            let mut delay = jitter(base, 0.2);
+            if t.loopback {
+                // This machine: a refused port is an answer that comes in microseconds, and
+                // nobody's marketplace to spare (a rehearsal, a shop run locally). Fail fast.
+                delay = delay.min(LOOPBACK_NETWORK_BACKOFF);
+            }
             o.blocked_until = later(o.blocked_until, Some(now + delay));
             return Some(Backoff { delay, reason });
         }
@@ -684,14 +692,26 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_network_error_holds_its_origin_not_the_host() {
         let g = Governor::new();
-        let dead = t("https://127.0.0.1:9/");
-        let market = t("https://127.0.0.1:8443/secondhand/");
+        let dead = t("https://tickets.example.com:9/");
+        let market = t("https://tickets.example.com:8443/secondhand/");
         g.record(&dead, Outcome::NetworkError).unwrap();
         assert_eq!(g.admit(&market, Kind::Poll).await, Duration::ZERO);
         assert!(g.admit(&dead, Kind::Poll).await >= Duration::from_secs(24));
         // A status answer holds the whole host.
         g.record(&market, status(503)).unwrap();
-        assert!(g.admit(&t("https://127.0.0.1:7/"), Kind::Poll).await >= Duration::from_secs(24));
+        let other_port = t("https://tickets.example.com:7/");
+        assert!(g.admit(&other_port, Kind::Poll).await >= Duration::from_secs(24));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_network_error_holds_a_loopback_origin_briefly() {
+        let g = Governor::new();
+        let dead = t("https://127.0.0.1:9/");
+        for _ in 0..3 {
+            let b = g.record(&dead, Outcome::NetworkError).unwrap();
+            assert!(b.delay <= LOOPBACK_NETWORK_BACKOFF, "{:?}", b.delay);
+            assert!(g.admit(&dead, Kind::Poll).await <= LOOPBACK_NETWORK_BACKOFF);
+        }
     }
 
     /// Polls served, in order, when sessions of these weights all keep a poll waiting for one

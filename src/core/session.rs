@@ -899,6 +899,11 @@ impl Session {
                     // next poll is the fresh request.
                     if stalled {
                         crate::log::warn(format!("{e}; the next request is a fresh one"));
+                    } else if e.is_dns() {
+                        // No connection was made: no server to spare, so no backoff that
+                        // another target of the same name would wait out (each target's
+                        // failures are its own; the floor still spaces the polls).
+                        crate::log::warn(format!("{e}"));
                     } else {
                         self.net.failed(&target, &e);
                     }

@@ -12,7 +12,9 @@
 //! sandbox. Memory is capped. `coroutine` is left out: the async API cannot run inside one.
 
 pub mod api;
+pub mod budget;
 pub mod diagnostics;
+pub mod names;
 mod prelude;
 
 use std::path::Path;
@@ -72,6 +74,8 @@ pub struct Context {
     targets: Mutex<Vec<Watch>>,
     /// The run's dry-run policy, if any (a strategy's targets join its hosts).
     pub dry_run: Option<DryRun>,
+    /// The decisions running now, and their time budget.
+    pub decisions: budget::Decisions,
     /// The browser started early (`--browser-early`), taken by the first hand-over.
     pub early: EarlyBrowser,
 }
@@ -101,6 +105,7 @@ impl Context {
             stopped: Mutex::new(None),
             chunks: Chunks::default(),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
+            decisions: budget::Decisions::default(),
         }
     }
 
@@ -136,6 +141,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+            .or_else(|| self.decisions.cut())
     }
 
     /// Seconds since the run started (monotonic).
@@ -171,8 +177,6 @@ pub enum Outcome {
     Failed {
         message: String,
         hint: Option<String>,
-        /// The strategy's deadline (`--until`) passed: returned as a fourth value "deadline".
-        deadline: bool,
     },
 }
 
@@ -263,6 +267,9 @@ impl Engine {
             |e: mlua::Error| Box::new(diagnostics::report(&e, self.phase(), &self.ctx.chunks));
         let ret: MultiValue = chunk.call_async(()).await.map_err(report)?;
         let first = ret.front().cloned().unwrap_or(Value::Nil);
+        if let Value::Table(t) = &first {
+            self.misspelled(t)?;
+        }
         let ret = match first {
             Value::Table(t) => match t.get::<Value>("run").map_err(report)? {
                 Value::Function(run) if self.adopt_targets(&t)? => {
@@ -427,8 +434,58 @@ impl Engine {
             .and_then(|r| r.get("options"))
             .map_err(|e| Box::new(ScriptError::plain(Phase::Load, e.to_string(), None)))?;
         api::set_targets(&self.lua, &options, &found)
+            .and_then(|()| self.name_places(&options, &found))
             .map_err(|e| Box::new(ScriptError::plain(Phase::Load, e.to_string(), None)))?;
         Ok(true)
+    }
+
+    /// A function on the strategy's table named a typo away from a decision (`chose`): a script
+    /// error at the line that assigns it (`names`).
+    fn misspelled(&self, t: &Table) -> Result<(), Box<ScriptError>> {
+        let found = names::misspelled(&self.lua, t)
+            .map_err(|e| Box::new(diagnostics::report(&e, Phase::Load, &self.ctx.chunks)))?;
+        let Some((field, decision)) = found else {
+            return Ok(());
+        };
+        let message = format!("unknown decision `{field}`: did you mean `{decision}`?");
+        let help = format!(
+            "a field named `{field}` is never called; name the function `{decision}` (other names, for your own helpers, are fine when not a typo away from a decision)"
+        );
+        let (file, source) = match &self.ctx.config.script {
+            ScriptSource::File { path, source } => (display_name(path), source.clone()),
+            other => {
+                let (n, s) = builtin(other).expect("a built-in strategy");
+                (n.to_string(), s.to_string())
+            }
+        };
+        Err(Box::new(match names::assigned_at(&source, &field) {
+            Some(line) => diagnostics::at_line(&file, &source, line, &message, &help),
+            None => ScriptError::plain(Phase::Load, format!("{file}: {message}"), Some(help)),
+        }))
+    }
+
+    /// Each of the strategy's targets gets `named_at` ("festival.lua:3", the line holding its
+    /// url), so a message about its host (one that does not resolve) says where it came from.
+    fn name_places(&self, options: &Table, found: &[Watch]) -> mlua::Result<()> {
+        let ScriptSource::File { path, source } = &self.ctx.config.script else {
+            return Ok(());
+        };
+        let file = display_name(path);
+        let list: Table = options.get("targets")?;
+        for (i, w) in found.iter().enumerate() {
+            let url = w.url.as_str().trim_end_matches('/');
+            let event = format!("\"{}\"", w.event);
+            let line = source
+                .lines()
+                .position(|l| l.contains(url) && l.contains(&event))
+                .or_else(|| source.lines().position(|l| l.contains(url)));
+            let at = match line {
+                Some(n) => format!("{file}:{}", n + 1),
+                None => file.clone(),
+            };
+            list.get::<Table>(i + 1)?.set("named_at", at)?;
+        }
+        Ok(())
     }
 
     /// A bad `targets` entry, reported at the line of the strategy that holds `near`.
@@ -483,12 +540,10 @@ fn outcome(ret: MultiValue) -> Outcome {
             Some(message) => Outcome::Failed {
                 message,
                 hint: text(it.next()),
-                deadline: text(it.next()).as_deref() == Some("deadline"),
             },
             None if matches!(first, Value::Boolean(false)) => Outcome::Failed {
                 message: "the strategy gave up".into(),
                 hint: None,
-                deadline: false,
             },
             None => Outcome::Done,
         },

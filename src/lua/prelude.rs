@@ -160,7 +160,19 @@ fn stop_hook(lua: &Lua, ctx: &Arc<Context>) -> mlua::Result<()> {
             if let Some(why) = ctx.stop_reason() {
                 return Err(mlua::Error::runtime(why));
             }
-            if ctx.computing_for() > ctx.config.runaway_after {
+            let computing = ctx.computing_for();
+            if let Some(why) = ctx.decisions.over(computing, || {
+                let src = debug.source();
+                let file = src.source.as_deref().and_then(|s| s.strip_prefix('@'));
+                format!(
+                    "{}:{}",
+                    file.unwrap_or("strategy"),
+                    debug.current_line().unwrap_or(0)
+                )
+            }) {
+                return Err(mlua::Error::runtime(why));
+            }
+            if computing > ctx.config.runaway_after {
                 let src = debug.source();
                 let file = src
                     .source

@@ -1,12 +1,14 @@
-//! `race.decision_error(name, fn, problem, must_return)`: how a strategy reports a bug in one of
-//! its decisions without losing the race. The default strategy calls every decision a user
-//! overrides through a guard; when one raises or returns the wrong thing, this reports it at the
-//! user's own file and line (not at the default's), and the guard uses the built-in decision for
-//! that moment. Under `--strict` it raises instead, and the run stops there.
+//! `race.decision_call(name, fn, ...)` and `race.decision_error(name, fn, problem, must_return,
+//! instead)`: how a strategy runs a decision under its time budget (`lua::budget`) and reports a
+//! bug in one without losing the race. The built-in strategies call every decision a user
+//! overrides through a guard (`guard` in scripts/default.lua); when one raises, returns the wrong
+//! thing or runs over its budget, this reports it at the user's own file and line (not at the
+//! default's), and the guard's fallback stands in for that moment (`instead` says which). Under
+//! `--strict` it raises instead, and the run stops there.
 
 use std::sync::Arc;
 
-use mlua::{Function, Lua, Table};
+use mlua::{Function, Lua, MultiValue, Table, Value};
 
 use crate::lua::Context;
 use crate::lua::DEFAULT_CHUNK;
@@ -41,11 +43,50 @@ fn place(ctx: &Context, f: &Function, problem: &str) -> (Option<String>, String)
 }
 
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
+    // Like pcall, under the decision time budget: `true, ...` or `false, message`. A cut-off is
+    // caught here only (no pcall inside the decision can swallow it: see `lua::budget`).
+    let c = ctx.clone();
+    race.set(
+        "decision_call",
+        lua.create_async_function(
+            move |lua, (name, f, args): (String, Function, MultiValue)| {
+                let c = c.clone();
+                async move {
+                    let token = c.decisions.begin(&name);
+                    let r = f.call_async::<MultiValue>(args).await;
+                    let cut = c.decisions.end(token);
+                    let mut out = MultiValue::new();
+                    match (r, cut) {
+                        (_, Some(why)) => {
+                            out.push_back(Value::Boolean(false));
+                            out.push_back(Value::String(lua.create_string(&why)?));
+                        }
+                        (Ok(values), None) => {
+                            out.push_back(Value::Boolean(true));
+                            out.extend(values);
+                        }
+                        (Err(e), None) => {
+                            out.push_back(Value::Boolean(false));
+                            out.push_back(Value::String(lua.create_string(e.to_string())?));
+                        }
+                    }
+                    Ok(out)
+                }
+            },
+        )?,
+    )?;
     let c = ctx.clone();
     race.set(
         "decision_error",
         lua.create_function(
-            move |_, (name, f, problem, must): (String, Function, String, String)| {
+            move |_,
+                  (name, f, problem, must, instead): (
+                String,
+                Function,
+                String,
+                String,
+                Option<String>,
+            )| {
                 let (at, text) = place(&c, &f, &problem);
                 let first = text.lines().next().unwrap_or("").trim();
                 let at_text = at.as_deref().unwrap_or("the strategy");
@@ -54,8 +95,12 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                         "{at_text}: decision `{name}` failed: {first}; it must return {must}"
                     )));
                 }
-                crate::log::error(format!(
-                    "{at_text}: decision `{name}` failed: {first}; it must return {must}. Using the built-in `{name}` this time (--strict stops instead)"
+                let instead =
+                    instead.unwrap_or_else(|| format!("using the built-in `{name}` this time"));
+                crate::log::warn(format!(
+                    "{at_text}: decision `{name}` failed: {first}; it must return {must}. {}{} (--strict stops instead)",
+                    instead[..1].to_uppercase(),
+                    &instead[1..]
                 ));
                 Ok(())
             },

@@ -1,0 +1,121 @@
+//! Misspelled decisions: `function strategy.chose(...)` is a field no one ever calls, so the
+//! strategy would run on the built-in `choose` and `check` would pass it. Before the first
+//! request, every function on the strategy's table that is not a field of the built-in
+//! strategies but is within a typo of one of their decisions (`decisions` in scripts/default.lua
+//! and scripts/shop.lua) is a script error at the line that assigns it. Other fields (the user's
+//! helpers) stay allowed.
+//!
+//! "Within a typo": an optimal-string-alignment distance (a swap of two neighbours is one edit,
+//! `wiat`) of at most 2, or 1 for a name of four letters or fewer, so a helper such as `want`
+//! near `wait` is not taken for it twice over.
+
+use mlua::{Lua, Table, Value};
+
+/// The built-in strategy modules whose fields a strategy table carries (loaded afresh: the
+/// strategy may have changed the `require`d ones).
+const MODULES: &[(&str, &str)] = &[
+    (super::DEFAULT_CHUNK, super::DEFAULT_SCRIPT),
+    (super::SHOP_CHUNK, super::SHOP_SCRIPT),
+];
+
+/// A function field of `t` named close to a decision: (its name, the decision's).
+pub fn misspelled(lua: &Lua, t: &Table) -> mlua::Result<Option<(String, String)>> {
+    let mut known = vec!["targets".to_string(), "kind".to_string()];
+    let mut decisions = Vec::new();
+    for (name, source) in MODULES {
+        let module: Table = lua.load(*source).set_name(format!("@{name}")).call(())?;
+        for pair in module.pairs::<Value, Value>() {
+            if let (Value::String(k), _) = pair? {
+                known.push(k.to_string_lossy());
+            }
+        }
+        let list: Option<Table> = module.get("decisions")?;
+        for d in list.iter().flat_map(|l| l.sequence_values::<String>()) {
+            decisions.push(d?);
+        }
+    }
+    let mut fields = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        if let (Value::String(k), Value::Function(_)) = pair? {
+            fields.push(k.to_string_lossy());
+        }
+    }
+    fields.sort();
+    for field in fields {
+        if known.contains(&field) {
+            continue;
+        }
+        let near = decisions.iter().find(|d| {
+            let limit = if d.len() <= 4 { 1 } else { 2 };
+            distance(&field, d) <= limit
+        });
+        if let Some(d) = near {
+            return Ok(Some((field, d.clone())));
+        }
+    }
+    Ok(None)
+}
+
+/// The line (1-based) of `source` that assigns `field` (`.field`, `field =`), if any.
+pub fn assigned_at(source: &str, field: &str) -> Option<usize> {
+    let word = |l: &str, at: usize| {
+        let after = l[at + field.len()..].chars().next();
+        !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    };
+    source
+        .lines()
+        .position(|l| {
+            l.match_indices(field).any(|(at, _)| {
+                let before = l[..at].chars().next_back();
+                let dotted = matches!(before, Some('.') | Some(':'));
+                let keyed = !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    && l[at + field.len()..].trim_start().starts_with('=');
+                word(l, at) && (dotted || keyed)
+            })
+        })
+        .map(|i| i + 1)
+}
+
+/// Edits (insert, delete, replace, swap of neighbours) from `a` to `b`.
+fn distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_are_near_and_helpers_are_not() {
+        assert_eq!(distance("chose", "choose"), 1);
+        assert_eq!(distance("wiat", "wait"), 1);
+        assert_eq!(distance("on_carts", "on_cart"), 1);
+        assert!(distance("pick_cheapest", "choose") > 2);
+        assert_eq!(
+            assigned_at("local s = {}\nfunction s.chose(l)\nend\n", "chose"),
+            Some(2)
+        );
+        assert_eq!(assigned_at("x = { wiat = 1 }\n", "wiat"), Some(1));
+        assert_eq!(assigned_at("local chosen = 1\n", "chose"), None);
+    }
+}

@@ -1,0 +1,226 @@
+//! A strategy writer's mistakes, as they write them: each is loud, at their line, with the fix,
+//! and a fallback never does what their own rule forbade (issue 18, parts A and B).
+
+use crate::support::{Done, Race};
+
+/// The first line of the log that contains `what`, from the strategy's file name on (the
+/// timestamp, level and the run's temporary folder left out).
+fn said(d: &Done, what: &str) -> String {
+    let l = d
+        .stderr
+        .lines()
+        .find(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("no {what:?} in:\n{}", d.stderr));
+    let l = l.replace(&format!("{}/", d.dir.path().display()), "");
+    l[l.find("strategy.lua").unwrap_or(0)..].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choose_returning_one_listing_says_wrap_it_and_takes_nothing() {
+    let d = Race::named("instant")
+        .args(["--until", "2s"])
+        .script(
+            r#"local s = require("race.default")
+function s.choose(listings)
+  return listings[1]
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `choose` failed"),
+        "strategy.lua:2: decision `choose` failed: choose returned a single listing: wrap it in { } (return { listing }); it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+    );
+    assert!(d.posts().is_empty(), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_choose_that_crashes_takes_nothing_its_rule_forbade() {
+    // The rule (at most 200) never runs: a typo raises. The built-in would take the first
+    // listing of `many`, whatever its price; the fallback takes nothing.
+    let d = Race::named("many")
+        .args(["--until", "2s"])
+        .script(
+            r#"local s = require("race.default")
+function s.choose(listings)
+  local out = {}
+  for _, l in ipairs(listings) do
+    if l.prcie <= 200 then out[#out + 1] = l end
+  end
+  return out
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `choose` failed"),
+        "strategy.lua:5: decision `choose` failed: attempt to compare nil with number; it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+    );
+    assert!(d.posts().is_empty(), "nothing was tried: {d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelled_decision_stops_before_the_first_request() {
+    for (field, decision, line) in [
+        ("chose", "choose", 3),
+        ("wiat", "wait", 3),
+        ("on_carts", "on_cart", 3),
+    ] {
+        let d = Race::named("instant")
+            .script(&format!(
+                "local s = require(\"race.default\")\nlocal function cheap(l) return l end\nfunction s.{field}(x)\n  return cheap(x)\nend\nreturn s\n"
+            ))
+            .run()
+            .await;
+        assert_eq!(d.code, 3, "{d:?}");
+        let head = d
+            .stderr
+            .lines()
+            .find(|l| l.contains("script error in"))
+            .unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(
+            &head[head.find("strategy.lua").unwrap()..],
+            format!("strategy.lua:{line}: unknown decision `{field}`: did you mean `{decision}`?"),
+            "{d:?}"
+        );
+        assert!(d.sim.seen().is_empty(), "no request: {d:?}");
+    }
+    // A helper of one's own, far from every decision, is fine.
+    let d = Race::named("instant")
+        .script("local s = require(\"race.default\")\nfunction s.pick_cheapest(x) return x end\nreturn s\n")
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_choose_that_never_returns_is_cut_off_and_the_watch_goes_on() {
+    // The first call loops (its own pcall cannot keep it alive); the next ones choose.
+    let d = Race::named("instant")
+        .script(
+            r#"local s = require("race.default")
+local calls = 0
+function s.choose(listings)
+  calls = calls + 1
+  if calls == 1 then
+    pcall(function()
+      while true do end
+    end)
+  end
+  return listings
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `choose` failed"),
+        "strategy.lua:3: decision `choose` failed: choose took longer than 1 s (cut off at strategy.lua:7); it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+    );
+    assert!(d.stdout.contains("=== TICKET IN CART"), "{d:?}");
+    assert_eq!(d.posts().len(), 1, "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_url_that_already_ends_in_the_event_says_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = crate::support::bare(
+        &[
+            "--url",
+            "https://shop.example/org/day1",
+            "--event",
+            "day1",
+            "--headless",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("× the url https://shop.example/org/day1 already ends in the event day1: give url = https://shop.example/org\n"),
+        "{err}"
+    );
+    // The same in a strategy's targets, at its line.
+    std::fs::write(
+        dir.path().join("festival.lua"),
+        "local s = require(\"race.default\")\ns.targets = {\n  { url = \"https://shop.example/org/day1\", event = \"day1\" },\n}\nreturn s\n",
+    )
+    .unwrap();
+    let (code, _, err) = crate::support::bare(&["festival.lua", "--headless"], dir.path()).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("× script error in festival.lua:3: the strategy's targets: targets[1]: the url https://shop.example/org/day1 already ends in the event day1: give url = https://shop.example/org\n"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_loopback_port_fails_fast() {
+    // Three refused connections, each backoff capped on loopback: seconds, not 79 s (the run is
+    // bounded by the harness's 60 s).
+    let d = Race::named("instant")
+        .no_target()
+        .args(["--url", "https://127.0.0.1:9", "--event", "x"])
+        .run()
+        .await;
+    assert_eq!(d.code, 1, "{d:?}");
+    assert!(
+        d.stderr
+            .contains("help: check the --url and your connection"),
+        "{d:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn want_two_says_until_when_the_first_is_reserved() {
+    let d = Race::named("pair").args(["--want", "2"]).run().await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let l = d
+        .stderr
+        .lines()
+        .find(|l| l.contains("1 of 2 tickets in the cart"))
+        .unwrap_or_else(|| panic!("{d:?}"));
+    let said = &l[l.find("1 of 2").unwrap()..];
+    let time = said
+        .strip_prefix("1 of 2 tickets in the cart, reserved until ")
+        .and_then(|r| r.strip_suffix("; watching on"))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        time.len() == 5 && time.as_bytes()[2] == b':',
+        "a time of day: {said}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_choose_that_crashes_adds_nothing() {
+    let d = Race::named("shop")
+        .args(["--strategy", "shop", "--item", "7", "--until", "2s"])
+        .script(
+            r#"local s = require("race.shop_strategy")
+function s.choose(products, opts)
+  local out = {}
+  for _, p in ipairs(products) do
+    if p.prcie <= 10 then out[#out + 1] = p end
+  end
+  return out
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `choose` failed"),
+        "strategy.lua:5: decision `choose` failed: attempt to compare nil with number; it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+    );
+    assert!(d.posts().is_empty(), "nothing was added: {d:?}");
+}
