@@ -9,6 +9,7 @@
 //! What it is for: one connection per shop, not per session (1000 events once held 1000 TLS
 //! connections and 162 MB), CPU per poll flat in the number of events, and fair scheduling.
 //!
+//! `SCALE_BIN=/path/to/pretix-race` measures another build (to compare builds side by side).
 //! `SCALE_ROWS="1x0,100x2,1000x2"` (events x interval in s) and `SCALE_SECS=20` (the window)
 //! change what runs. CPU is read from /proc (clock ticks: 10 ms), so a row needs a few hundred
 //! polls in its window to say anything.
@@ -37,6 +38,11 @@ struct Figures {
 }
 
 /// user + system CPU of `pid` so far, from /proc (clock ticks).
+/// The binary measured: `SCALE_BIN`, else this build's.
+fn bin() -> String {
+    std::env::var("SCALE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_pretix-race").to_string())
+}
+
 fn cpu(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The fields after the command name (which may hold spaces) in parentheses.
@@ -75,7 +81,7 @@ fn run(rt: &tokio::runtime::Runtime, row: &Row, window: Duration) -> Figures {
     let sim = rt.block_on(Sim::start(scenario)).unwrap();
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, sim.ca_pem()).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pretix-race"));
+    let mut cmd = Command::new(bin());
     cmd.args(["--url", sim.base_url().as_str()]);
     for e in sim.events() {
         cmd.arg("--event").arg(e);
@@ -173,7 +179,7 @@ fn main() {
     );
     let rt = common::runtime();
     // Every page of the executable in the page cache: the RSS at its largest (as poll_cost).
-    std::fs::read(env!("CARGO_BIN_EXE_pretix-race")).unwrap();
+    std::fs::read(bin()).unwrap();
     println!(
         "scale (built-in strategy, simulator on loopback: TLS, HTTP/2; a {}s window):",
         window.as_secs()
