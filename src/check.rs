@@ -85,11 +85,8 @@ pub async fn run(a: CheckArgs) -> Result<(), AppError> {
         Strategy::Marketplace => MARKETPLACE,
     };
     let dir = std::env::temp_dir().join(format!("pretix-race-check-{}", std::process::id()));
-    let mut rows = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        rows.push(rehearse(&exe, &a, case, &dir.join(i.to_string())).await);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    // The header first and each row as its scenario ends (stdout is flushed on every line), so
+    // a check that is interrupted shows what it has.
     crate::outln!(
         "{:<42} {:<6} {:<22} {:>6} {:>7}  first error",
         "scenario",
@@ -98,7 +95,9 @@ pub async fn run(a: CheckArgs) -> Result<(), AppError> {
         "polls",
         "time"
     );
-    for r in &rows {
+    let mut rows = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let r = rehearse(&exe, &a, case, &dir.join(i.to_string())).await;
         crate::outln!(
             "{:<42} {:<6} {:<22} {:>6} {:>6.1}s  {}",
             r.label,
@@ -108,7 +107,9 @@ pub async fn run(a: CheckArgs) -> Result<(), AppError> {
             r.secs,
             r.error
         );
+        rows.push(r);
     }
+    let _ = std::fs::remove_dir_all(&dir);
     let failed = rows.iter().filter(|r| !r.ok).count();
     if failed > 0 {
         return Err(AppError::failure(

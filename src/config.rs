@@ -510,6 +510,11 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     config.targets.clear();
     config.local_only = true;
     config.time_limit = Some(r.time_limit).filter(|d| !d.is_zero());
+    // A rehearsal ends at its time limit: a script that loops without waiting never reaches the
+    // deadline's check, so it is stopped as a runaway (at its line) by then, not after 30 s.
+    if let Some(limit) = config.time_limit {
+        config.runaway_after = config.runaway_after.min(limit);
+    }
     config.allow_hosts = allowed;
     Ok(Rehearsal {
         scenario,

@@ -212,3 +212,37 @@ async fn check_fails_a_misspelled_decision_and_a_choose_that_never_returns() {
         "{instant}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_script_is_stopped_at_the_rehearsals_time_limit_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("loop.lua"),
+        "local race = require(\"race\")\nrace.session:discover()\nwhile true do local x = 1 end\n",
+    )
+    .unwrap();
+    let (code, _, err) = within(
+        &[
+            "rehearse",
+            "--scenario",
+            "instant",
+            "--script",
+            "loop.lua",
+            "--headless",
+            "--time-limit",
+            "1",
+            "--log-dir",
+            "l",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 3, "{err}");
+    let said = from(&err, "loop.lua:3: ");
+    assert!(
+        said.starts_with(
+            "loop.lua:3: runaway script: it computed for 1 s without waiting on the race API"
+        ),
+        "{said}"
+    );
+}
