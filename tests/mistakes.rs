@@ -224,3 +224,55 @@ return s
     );
     assert!(d.posts().is_empty(), "nothing was added: {d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choose_returning_copies_of_listings_takes_nothing_and_says_return_them_themselves() {
+    let d = Race::named("instant")
+        .args(["--until", "2s"])
+        .script(
+            r#"local s = require("race.default")
+function s.choose(listings)
+  local out = {}
+  for _, l in ipairs(listings) do
+    out[#out+1] = { id = l.id, title = l.title, action = l.action, fields = l.fields }
+  end
+  return out
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `choose` failed"),
+        "strategy.lua:2: decision `choose` failed: choose returned a table that is not one of the listings it was given (a copy?): return the listings themselves; it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+    );
+    assert!(d.posts().is_empty(), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_choose_returning_copies_of_products_adds_nothing() {
+    let d = Race::named("shop")
+        .args(["--strategy", "shop", "--item", "7", "--until", "2s"])
+        .script(
+            r#"local s = require("race.shop_strategy")
+function s.choose(products, opts)
+  local out = {}
+  for _, p in ipairs(products) do
+    out[#out+1] = { id = p.id, title = p.title, action = p.action, fields = p.fields }
+  end
+  return out
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `choose` failed"),
+        "strategy.lua:2: decision `choose` failed: choose returned a table that is not one of the products it was given (a copy?): return the products themselves; it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+    );
+    assert!(d.posts().is_empty(), "nothing was added: {d:?}");
+}
