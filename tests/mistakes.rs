@@ -60,7 +60,7 @@ return s
     assert_eq!(d.code, 4, "{d:?}");
     assert_eq!(
         said(&d, "decision `choose` failed"),
-        "strategy.lua:5: decision `choose` failed: attempt to compare nil with number; it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+        "strategy.lua:5: decision `choose` failed: a listing has no field `prcie`; did you mean `price`?; it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
     );
     assert!(d.posts().is_empty(), "nothing was tried: {d:?}");
 }
@@ -220,7 +220,7 @@ return s
     assert_eq!(d.code, 4, "{d:?}");
     assert_eq!(
         said(&d, "decision `choose` failed"),
-        "strategy.lua:5: decision `choose` failed: attempt to compare nil with number; it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+        "strategy.lua:5: decision `choose` failed: a product has no field `prcie`; did you mean `price`?; it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
     );
     assert!(d.posts().is_empty(), "nothing was added: {d:?}");
 }
@@ -275,4 +275,38 @@ return s
         "strategy.lua:2: decision `choose` failed: choose returned a table that is not one of the products it was given (a copy?): return the products themselves; it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
     );
     assert!(d.posts().is_empty(), "nothing was added: {d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelled_field_of_a_page_or_listing_is_a_script_error_at_its_line() {
+    for (body, line, says) in [
+        (
+            "local page = race.session:poll(url)\nfor _, l in ipairs(page.listing) do end",
+            4,
+            "a response (or page) has no field `listing`; did you mean `listings`?",
+        ),
+        (
+            "local page = race.session:poll(url)\nfor _, l in ipairs(page.listings) do\n  race.log.info(l.name)\nend",
+            5,
+            "a listing has no field `name`; its fields are `id`, `title`, `price`, `price_text`, `currency`, `action`, `fields`, `position`, `page_url`",
+        ),
+    ] {
+        let d = Race::named("instant")
+            .script(&format!(
+                "local race = require(\"race\")\nlocal url = race.options.event_url .. \"secondhand/\"\n{body}\n"
+            ))
+            .run()
+            .await;
+        assert_eq!(d.code, 3, "{d:?}");
+        let head = d
+            .stderr
+            .lines()
+            .find(|l| l.contains("script error in"))
+            .unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(
+            &head[head.find("strategy.lua").unwrap()..],
+            format!("strategy.lua:{line}: {says}"),
+            "{d:?}"
+        );
+    }
 }
