@@ -310,3 +310,36 @@ async fn a_misspelled_field_of_a_page_or_listing_is_a_script_error_at_its_line()
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_on_the_strategy_table_no_one_reads_stops_before_the_first_request() {
+    for (line2, says) in [
+        (
+            "s.max_price = 1",
+            "strategy.lua:2: strategy.max_price is not read: options live in race.options (race.options.max_price = 1 in your file, or --max-price 1)",
+        ),
+        (
+            "s.targts = { { url = \"https://shop.example\", event = \"org/day1\" } }",
+            "strategy.lua:2: unknown field `targts`: did you mean `targets`?",
+        ),
+        (
+            "s.rnu = function() end",
+            "strategy.lua:2: unknown field `rnu`: did you mean `run`?",
+        ),
+    ] {
+        let d = Race::named("instant")
+            .script(&format!(
+                "local s = require(\"race.default\")\n{line2}\nreturn s\n"
+            ))
+            .run()
+            .await;
+        assert_eq!(d.code, 3, "{d:?}");
+        let head = d
+            .stderr
+            .lines()
+            .find(|l| l.contains("script error in"))
+            .unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(&head[head.find("strategy.lua").unwrap()..], says, "{d:?}");
+        assert!(d.sim.seen().is_empty(), "no request: {d:?}");
+    }
+}

@@ -442,15 +442,49 @@ impl Engine {
     /// A function on the strategy's table named a typo away from a decision (`chose`): a script
     /// error at the line that assigns it (`names`).
     fn misspelled(&self, t: &Table) -> Result<(), Box<ScriptError>> {
-        let found = names::misspelled(&self.lua, t)
+        let found = names::unread(&self.lua, t)
             .map_err(|e| Box::new(diagnostics::report(&e, Phase::Load, &self.ctx.chunks)))?;
-        let Some((field, decision)) = found else {
-            return Ok(());
+        let (field, message, help) = match found {
+            None => return Ok(()),
+            Some(names::Unread::Misspelled(field, meant)) => {
+                let (kind, help) = if meant == "targets" {
+                    (
+                        "field",
+                        format!("a field named `{field}` is never read; name it `targets`"),
+                    )
+                } else {
+                    (
+                        if meant == "run" { "field" } else { "decision" },
+                        format!(
+                            "a field named `{field}` is never called; name the function `{meant}` (other names, for your own helpers, are fine when not a typo away from a decision)"
+                        ),
+                    )
+                };
+                let message = format!("unknown {kind} `{field}`: did you mean `{meant}`?");
+                (field, message, help)
+            }
+            Some(names::Unread::Option {
+                field,
+                key,
+                flag,
+                lua,
+                cli,
+            }) => {
+                // `until` is a Lua keyword: it is read as race.options["until"].
+                let option = if key == "until" {
+                    "race.options[\"until\"]".to_string()
+                } else {
+                    format!("race.options.{key}")
+                };
+                let message = format!(
+                    "strategy.{field} is not read: options live in race.options ({option} = {lua} in your file, or {cli})"
+                );
+                let help = format!(
+                    "the strategy's table holds its decisions and `targets`; set {option} before returning it, or give {flag}"
+                );
+                (field, message, help)
+            }
         };
-        let message = format!("unknown decision `{field}`: did you mean `{decision}`?");
-        let help = format!(
-            "a field named `{field}` is never called; name the function `{decision}` (other names, for your own helpers, are fine when not a typo away from a decision)"
-        );
         let (file, source) = match &self.ctx.config.script {
             ScriptSource::File { path, source } => (display_name(path), source.clone()),
             other => {
