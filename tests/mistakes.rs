@@ -343,3 +343,45 @@ async fn a_field_on_the_strategy_table_no_one_reads_stops_before_the_first_reque
         assert!(d.sim.seen().is_empty(), "no request: {d:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_files_targets_are_named_as_the_file_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for (targets, says) in [
+        (
+            "s.targets = { url = \"https://shop.example/org\", event = \"day1\" }",
+            "festival.lua:2: the strategy's targets: targets is one target, not a list of them: wrap it in { } (targets = { { url = …, event = … } })",
+        ),
+        (
+            "s.targets = { { url = \"/org\", event = \"day1\" } }",
+            "festival.lua:2: the strategy's targets: targets[1].url \"/org\" is not a URL: give the shop's full URL, e.g. url = \"https://tickets.example.com/org\"",
+        ),
+        (
+            "s.targets = { { url = \"shop.example/org\", event = \"day1\" } }",
+            "festival.lua:2: the strategy's targets: targets[1].url \"shop.example/org\" is not a URL: did you mean url = \"https://shop.example/org\"?",
+        ),
+        (
+            "s.targets = { { url = \"https://shop.example\", event = \"org/day1\" } }",
+            "festival.lua:2: the strategy's targets: targets[1].event \"org/day1\" is not an event slug (one path segment): end url in /org and give event = \"day1\"",
+        ),
+        (
+            "s.targets = { { url = \"http://shop.example/org\", event = \"day1\" } }",
+            "festival.lua:2: the strategy's targets: targets[1].url http://shop.example/org uses plain http: give url = \"https://shop.example/org\" (plain http is only for loopback hosts such as 127.0.0.1)",
+        ),
+    ] {
+        std::fs::write(
+            dir.path().join("festival.lua"),
+            format!("local s = require(\"race.default\")\n{targets}\nreturn s\n"),
+        )
+        .unwrap();
+        let (code, _, err) =
+            crate::support::bare(&["festival.lua", "--headless"], dir.path()).await;
+        assert_eq!(code, 3, "{err}");
+        let head = err
+            .lines()
+            .find(|l| l.contains("script error in"))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert_eq!(&head[head.find("festival.lua").unwrap()..], says, "{err}");
+        assert!(!err.contains("--url \""), "{err}");
+    }
+}
