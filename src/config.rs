@@ -101,6 +101,15 @@ pub enum ConfigError {
     #[diagnostic(code(usage::script), help("check the path given to --script"))]
     ScriptUnreadable { path: String, reason: String },
 
+    #[error("the strategy file {path} (given as the first argument) cannot be read: {reason}")]
+    #[diagnostic(
+        code(usage::script),
+        help(
+            "check the file's name and folder, or give the event's page instead: pretix-race https://tickets.example.com/org/myevent/"
+        )
+    )]
+    PositionalScriptUnreadable { path: String, reason: String },
+
     #[error("--browser {path}: no such file")]
     #[diagnostic(
         code(usage::browser),
@@ -438,6 +447,12 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
                     if run.script.is_some() {
                         return Err(ConfigError::TwoScripts);
                     }
+                    std::fs::metadata(&t).map_err(|e| {
+                        ConfigError::PositionalScriptUnreadable {
+                            path: t.clone(),
+                            reason: e.to_string(),
+                        }
+                    })?;
                     run.script = Some(t.into());
                 }
                 None => {}

@@ -385,3 +385,15 @@ async fn a_strategy_files_targets_are_named_as_the_file_writes_them() {
         assert!(!err.contains("--url \""), "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_file_given_first_that_does_not_exist_is_named_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = crate::support::bare(&["festivl.lua", "--headless"], dir.path()).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("× the strategy file festivl.lua (given as the first argument) cannot be read: No such file or directory (os error 2)\n"),
+        "{err}"
+    );
+    assert!(!err.contains("--script"), "{err}");
+}
