@@ -35,6 +35,19 @@ return s
         "strategy.lua:2: decision `choose` failed: choose returned a single listing: wrap it in { } (return { listing }); it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
     );
     assert!(d.posts().is_empty(), "{d:?}");
+    // The end says choose failed, not that it picked nothing.
+    let end = d
+        .stderr
+        .lines()
+        .find(|l| l.contains("--until: nothing was secured in time; "))
+        .unwrap_or_else(|| panic!("{d:?}"));
+    let end = end.replace(&format!("{}/", d.dir.path().display()), "");
+    let end = &end[end.find("--until:").unwrap()..];
+    assert!(
+        end.starts_with("--until: nothing was secured in time; choose failed on ")
+            && end.ends_with(" (strategy.lua:2: choose returned a single listing: wrap it in { } (return { listing }))"),
+        "{end}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,4 +409,27 @@ async fn a_strategy_file_given_first_that_does_not_exist_is_named_as_given() {
         "{err}"
     );
     assert!(!err.contains("--script"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_choose_that_takes_none_says_so_at_the_end() {
+    let d = Race::named("shop")
+        .args(["--strategy", "shop", "--item", "7", "--until", "2s"])
+        .script(
+            "local s = require(\"race.shop_strategy\")\nfunction s.choose(products, opts)\n  return {}\nend\nreturn s\n",
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    let end = d
+        .stderr
+        .lines()
+        .find(|l| l.contains("--until: nothing was secured in time; "))
+        .unwrap_or_else(|| panic!("{d:?}"));
+    let end = &end[end.find("--until:").unwrap()..];
+    assert!(
+        end.starts_with("--until: nothing was secured in time; choose took none of 2 products that could be added (")
+            && end.ends_with(" polls)"),
+        "{end}"
+    );
 }
