@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cli::{CheckArgs, Strategy};
+use crate::config::SHOP_BY_SCRIPT;
 use crate::ending::RunResult;
 use crate::error::AppError;
 
@@ -80,7 +81,10 @@ struct Row {
 pub async fn run(a: CheckArgs) -> Result<(), AppError> {
     let exe = std::env::current_exe()
         .map_err(|e| AppError::failure(format!("cannot find pretix-race itself: {e}"), None))?;
-    let cases = match a.strategy {
+    if a.kind_from_script {
+        crate::outln!("{SHOP_BY_SCRIPT}");
+    }
+    let cases = match a.strategy.unwrap_or_default() {
         Strategy::Shop => SHOP,
         Strategy::Marketplace => MARKETPLACE,
     };
@@ -116,7 +120,7 @@ pub async fn run(a: CheckArgs) -> Result<(), AppError> {
             format!("{failed} of {} scenarios failed", rows.len()),
             Some(format!(
                 "rehearse one with `pretix-race rehearse --scenario NAME{} --script FILE --strict` to see it whole",
-                if a.strategy == Strategy::Shop {
+                if a.strategy == Some(Strategy::Shop) {
                     " --strategy shop"
                 } else {
                     ""

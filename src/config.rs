@@ -410,7 +410,11 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
         Some(Command::AlertTest(a)) => alert_test(a).map(Mode::AlertTest),
         Some(Command::Completions { shell }) => Ok(Mode::Completions(shell)),
         Some(Command::Man) => Ok(Mode::Man),
-        Some(Command::Check(c)) => {
+        Some(Command::Check(mut c)) => {
+            if c.strategy.is_none() && c.script.as_deref().is_some_and(shop_script) {
+                c.strategy = Some(Strategy::Shop);
+                c.kind_from_script = true;
+            }
             if let Some(p) = &c.script {
                 std::fs::metadata(p).map_err(|e| ConfigError::ScriptUnreadable {
                     path: p.display().to_string(),
@@ -447,11 +451,9 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
                     if run.script.is_some() {
                         return Err(ConfigError::TwoScripts);
                     }
-                    std::fs::metadata(&t).map_err(|e| {
-                        ConfigError::PositionalScriptUnreadable {
-                            path: t.clone(),
-                            reason: e.to_string(),
-                        }
+                    std::fs::metadata(&t).map_err(|e| ConfigError::PositionalScriptUnreadable {
+                        path: t.clone(),
+                        reason: e.to_string(),
                     })?;
                     run.script = Some(t.into());
                 }
@@ -463,10 +465,25 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
     }
 }
 
+/// Said when `rehearse`/`check` take a script's kind from the script itself.
+pub const SHOP_BY_SCRIPT: &str = "the script is built on race.shop_strategy: rehearsing it against the shop's scenarios (as with --strategy shop)";
+
+/// A script built on the shop strategy (`race.shop_strategy`, or polling the shop itself).
+fn shop_script(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .is_ok_and(|s| s.contains("race.shop_strategy") || s.contains("poll_shop"))
+}
+
 fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     use crate::sim::Scenario;
+    // A script built on race.shop_strategy is rehearsed as one, unless --strategy says otherwise.
+    let kind_from_script =
+        r.run.strategy.is_none() && r.run.script.as_deref().is_some_and(shop_script);
+    if kind_from_script {
+        r.run.strategy = Some(Strategy::Shop);
+    }
     // The shop strategy rehearses against the simulated main shop, and its day ticket.
-    if r.run.strategy == Strategy::Shop {
+    if r.run.strategy == Some(Strategy::Shop) {
         if r.scenario == "standard" {
             r.scenario = "shop".into();
         }
@@ -522,6 +539,10 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
         REHEARSAL_INTERVAL,
         vec![],
     )?;
+    let mut notices = notices;
+    if kind_from_script {
+        notices.notes.push(SHOP_BY_SCRIPT.to_string());
+    }
     config.targets.clear();
     config.local_only = true;
     config.time_limit = Some(r.time_limit).filter(|d| !d.is_zero());
@@ -984,7 +1005,7 @@ pub fn resolve(
     let script = match &args.script {
         // `--strategy shop --script s.lua`: s.lua is a shop strategy (built on
         // race.shop_strategy): run as given; a rehearsal and `check` use the shop's scenarios.
-        None if args.strategy == Strategy::Shop => {
+        None if args.strategy == Some(Strategy::Shop) => {
             if args.items.is_empty() {
                 return Err(ConfigError::ShopNeedsItem);
             }

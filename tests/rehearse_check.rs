@@ -246,3 +246,30 @@ async fn a_looping_script_is_stopped_at_the_rehearsals_time_limit_at_its_line() 
         "{said}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_script_is_rehearsed_and_checked_as_one_without_strategy_shop() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("myshop.lua"), MY_SHOP).unwrap();
+    let said = "the script is built on race.shop_strategy: rehearsing it against the shop's scenarios (as with --strategy shop)";
+    let (code, out, err) = within(
+        &[
+            "rehearse",
+            "--script",
+            "myshop.lua",
+            "--headless",
+            "--log-dir",
+            "l",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("=== TICKET IN CART"), "{out}");
+    assert!(err.contains(said), "{err}");
+    assert!(err.contains("simulated shop (shop scenario)"), "{err}");
+    let (code, out, err) = within(&["check", "--script", "myshop.lua"], dir.path()).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.starts_with(said), "{out}");
+    assert!(out.contains("all 1 scenarios secured a cart"), "{out}");
+}

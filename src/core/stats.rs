@@ -86,7 +86,10 @@ impl Stats {
     }
 
     pub fn products_seen(&self) -> usize {
-        self.products.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.products
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Notes a failed `choose` and why.

@@ -33,7 +33,11 @@ const OPTIONS: &[(&str, &str, &str)] = &[
     ("headless", "headless", "--headless"),
     ("imessage", "imessage", "--imessage"),
     ("webhook", "webhook", "--webhook"),
-    ("poll_inactive", "poll_inactive", "--poll-inactive-marketplace"),
+    (
+        "poll_inactive",
+        "poll_inactive",
+        "--poll-inactive-marketplace",
+    ),
     ("strict", "strict", "--strict"),
     ("variation", "variation", "--variation"),
     ("count", "count", "--count"),

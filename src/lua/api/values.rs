@@ -145,10 +145,12 @@ fn lazy_bodies(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, LazyBodies>> {
         Ok(s)
     })?;
     let (known, say) = field_check(lua, "a response (or page)", RESPONSE_FIELDS)?;
-    let meta: Table = lua
-        .load(LAZY_BODY_META)
-        .set_name("=race/response")
-        .call((pending.clone(), make, known, say))?;
+    let meta: Table = lua.load(LAZY_BODY_META).set_name("=race/response").call((
+        pending.clone(),
+        make,
+        known,
+        say,
+    ))?;
     lua.set_app_data(LazyBodies {
         meta: lua.create_registry_value(meta)?,
         pending: lua.create_registry_value(pending)?,
@@ -638,7 +640,7 @@ mod tests {
         let body = "<html>".to_string() + &"x".repeat(15_000) + "</html>";
         let seen: mlua::Function = lua
             .load(
-                "return function(r) return r.status == 200 and r.size > 0 and r.nope == nil \
+                "return function(r) return r.status == 200 and r.size > 0 and r.new == nil \
                  and rawget(r, 'body') == nil end",
             )
             .eval()
