@@ -189,6 +189,10 @@ function M.discover(opts, was_inactive, session)
     elseif not opts.poll_inactive then
       -- A shop that lists products but links no marketplace: say how to watch the products.
       local products = err.response and race.shop.products(err.response) or {}
+      if #products > 0 and race.options.strategy == "shop" then
+        return nil, "this script is a marketplace strategy (built on race.default), but --strategy shop was given, and the event page lists products, no marketplace",
+          "drop --strategy shop to watch a marketplace, or build the script on race.shop_strategy to add the shop's products"
+      end
       if #products > 0 then
         local ids, seen = {}, {}
         for _, p in ipairs(products) do

@@ -701,6 +701,8 @@ pub struct Config {
     pub verbose: bool,
     pub quiet: bool,
     pub log_format: crate::log::Format,
+    /// `--strategy` as given (a script of the other kind is said so, not hinted at it).
+    pub strategy: Option<crate::cli::Strategy>,
 }
 
 /// What resolving the flags had to say (a browser found, an aggressive interval): the run prints
@@ -1114,6 +1116,7 @@ pub fn resolve(
         verbose: args.verbose,
         quiet: args.quiet,
         log_format: args.log_format,
+        strategy: args.strategy,
     };
     Ok((config, Notices { warnings, notes }))
 }

@@ -273,3 +273,39 @@ async fn a_shop_script_is_rehearsed_and_checked_as_one_without_strategy_shop() {
     assert!(out.starts_with(said), "{out}");
     assert!(out.contains("all 1 scenarios secured a cart"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marketplace_script_under_strategy_shop_is_said_to_be_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.lua"),
+        "return require(\"race.default\")\n",
+    )
+    .unwrap();
+    let (code, _, err) = within(
+        &[
+            "rehearse",
+            "--strategy",
+            "shop",
+            "--script",
+            "m.lua",
+            "--headless",
+            "--time-limit",
+            "5",
+            "--log-dir",
+            "l",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert!(
+        err.contains("× this script is a marketplace strategy (built on race.default), but --strategy shop was given, and the event page lists products, no marketplace\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: drop --strategy shop to watch a marketplace, or build the script on race.shop_strategy to add the shop's products\n"),
+        "{err}"
+    );
+    assert!(!err.contains("run with --strategy shop --item"), "{err}");
+    assert_eq!(code, 1, "{err}");
+}

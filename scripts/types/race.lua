@@ -90,6 +90,7 @@
 ---@field log_dir string
 ---@field user_agent string
 ---@field strict boolean     errors in overridden decisions end the run (--strict)
+---@field strategy "marketplace"|"shop"|nil  --strategy, when given
 ---@field items string[]     every --item, in order (the shop strategy tries them in this order)
 ---@field variation string|nil  --variation (shop strategy)
 ---@field count integer      --count: how many to add at once (shop strategy)
