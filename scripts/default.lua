@@ -178,7 +178,8 @@ function M.discover(opts, was_inactive, session)
     elseif err.kind == "network" then
       network_failures = network_failures + 1
       if network_failures >= 3 and not opts.poll_inactive then
-        return nil, err.message, "check the --url and your connection"
+        local which = opts.named_at and ("the url of the strategy's target at " .. opts.named_at) or "the --url"
+        return nil, err.message, ("check %s and your connection"):format(which)
       end
     elseif err.kind == "no_link" and (err.status == 404 or err.status == 410) then
       return nil, err.message,

@@ -433,3 +433,22 @@ async fn a_shop_choose_that_takes_none_says_so_at_the_end() {
         "{end}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_port_of_a_file_target_names_the_targets_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("festival.lua"),
+        "local s = require(\"race.default\")\ns.targets = {\n  { url = \"https://127.0.0.1:9\", event = \"x\" },\n}\nreturn s\n",
+    )
+    .unwrap();
+    let (code, _, err) = crate::support::bare(&["festival.lua", "--headless"], dir.path()).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "help: check the url of the strategy's target at festival.lua:3 and your connection\n"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("--url"), "{err}");
+}
