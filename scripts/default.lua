@@ -178,7 +178,8 @@ function M.discover(opts, was_inactive, session)
     elseif err.kind == "network" then
       network_failures = network_failures + 1
       if network_failures >= 3 and not opts.poll_inactive then
-        return nil, err.message, "check the --url and your connection"
+        local which = opts.named_at and ("the url of the strategy's target at " .. opts.named_at) or "the --url"
+        return nil, err.message, ("check %s and your connection"):format(which)
       end
     elseif err.kind == "no_link" and (err.status == 404 or err.status == 410) then
       return nil, err.message,
@@ -189,6 +190,10 @@ function M.discover(opts, was_inactive, session)
     elseif not opts.poll_inactive then
       -- A shop that lists products but links no marketplace: say how to watch the products.
       local products = err.response and race.shop.products(err.response) or {}
+      if #products > 0 and race.options.strategy == "shop" then
+        return nil, "this script is a marketplace strategy (built on race.default), but --strategy shop was given, and the event page lists products, no marketplace",
+          "drop --strategy shop to watch a marketplace, or build the script on race.shop_strategy to add the shop's products"
+      end
       if #products > 0 then
         local ids, seen = {}, {}
         for _, p in ipairs(products) do
@@ -233,13 +238,21 @@ local function single(v)
   return type(v) == "table" and v[1] == nil and (v.action ~= nil or v.id ~= nil or v.title ~= nil)
 end
 
-local function list_of(v, field, what)
+--- `given`: the entries choose was handed; only those very tables are taken back (a copy has
+--- the fields but not the type, and would fail inside add_to_cart, at the built-in's line).
+local function list_of(v, field, what, given)
   if type(v) ~= "table" then return false end
   if single(v) then
     return false, ("choose returned a single %s: wrap it in { } (return { %s })"):format(what, what)
   end
+  local known = {}
+  for _, g in ipairs(type(given) == "table" and given or {}) do known[g] = true end
   for _, l in ipairs(v) do
-    if type(l) ~= "table" or l[field] == nil then return false end
+    if type(l) ~= "table" then return false end
+    if given ~= nil and not known[l] then
+      return false, ("choose returned a table that is not one of the %ss it was given (a copy?): return the %ss themselves"):format(what, what)
+    end
+    if rawget(l, field) == nil then return false end
   end
   return true
 end
@@ -249,7 +262,7 @@ M.list_of = list_of
 local contracts = {
   choose = {
     must = "a list (table) of listings to try, in order",
-    ok = function(v) return list_of(v, "action", "listing") end,
+    ok = function(v, _, listings) return list_of(v, "action", "listing", listings) end,
     nothing = function() return {} end,
   },
   wait = {
@@ -293,7 +306,8 @@ function M.guard(mod, rules)
     end
     local r = table.pack(race.decision_call(name, fn, ...))
     local fine, why = false, nil
-    if r[1] then fine, why = c.ok(r[2], r[3]) end
+    -- The contract sees what came back and what the decision was given.
+    if r[1] then fine, why = c.ok(r[2], r[3], ...) end
     if fine then
       return table.unpack(r, 2, r.n)
     end

@@ -358,7 +358,7 @@ local rules = default.contracts
 M.decide = default.guard(M, {
   choose = {
     must = "a list (table) of products to try, in order",
-    ok = function(v) return default.list_of(v, "id", "product") end,
+    ok = function(v, _, products) return default.list_of(v, "id", "product", products) end,
     nothing = rules.choose.nothing,
   },
   wait = rules.wait,

@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::cli::{CheckArgs, Strategy};
+use crate::config::SHOP_BY_SCRIPT;
 use crate::ending::RunResult;
 use crate::error::AppError;
 
@@ -80,16 +81,16 @@ struct Row {
 pub async fn run(a: CheckArgs) -> Result<(), AppError> {
     let exe = std::env::current_exe()
         .map_err(|e| AppError::failure(format!("cannot find pretix-race itself: {e}"), None))?;
-    let cases = match a.strategy {
+    if a.kind_from_script {
+        crate::outln!("{SHOP_BY_SCRIPT}");
+    }
+    let cases = match a.strategy.unwrap_or_default() {
         Strategy::Shop => SHOP,
         Strategy::Marketplace => MARKETPLACE,
     };
     let dir = std::env::temp_dir().join(format!("pretix-race-check-{}", std::process::id()));
-    let mut rows = Vec::new();
-    for (i, case) in cases.iter().enumerate() {
-        rows.push(rehearse(&exe, &a, case, &dir.join(i.to_string())).await);
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    // The header first and each row as its scenario ends (stdout is flushed on every line), so
+    // a check that is interrupted shows what it has.
     crate::outln!(
         "{:<42} {:<6} {:<22} {:>6} {:>7}  first error",
         "scenario",
@@ -98,7 +99,9 @@ pub async fn run(a: CheckArgs) -> Result<(), AppError> {
         "polls",
         "time"
     );
-    for r in &rows {
+    let mut rows = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let r = rehearse(&exe, &a, case, &dir.join(i.to_string())).await;
         crate::outln!(
             "{:<42} {:<6} {:<22} {:>6} {:>6.1}s  {}",
             r.label,
@@ -108,14 +111,16 @@ pub async fn run(a: CheckArgs) -> Result<(), AppError> {
             r.secs,
             r.error
         );
+        rows.push(r);
     }
+    let _ = std::fs::remove_dir_all(&dir);
     let failed = rows.iter().filter(|r| !r.ok).count();
     if failed > 0 {
         return Err(AppError::failure(
             format!("{failed} of {} scenarios failed", rows.len()),
             Some(format!(
                 "rehearse one with `pretix-race rehearse --scenario NAME{} --script FILE --strict` to see it whole",
-                if a.strategy == Strategy::Shop {
+                if a.strategy == Some(Strategy::Shop) {
                     " --strategy shop"
                 } else {
                     ""

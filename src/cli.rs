@@ -170,9 +170,14 @@ pub struct CheckArgs {
     pub script: Option<PathBuf>,
 
     /// Which kind of strategy: marketplace (its scenarios) or shop (the main shop's scenarios;
-    /// with --script, a shop strategy of yours built on race.shop_strategy).
-    #[arg(long, value_enum, default_value_t = Strategy::Marketplace)]
-    pub strategy: Strategy,
+    /// with --script, a shop strategy of yours built on race.shop_strategy) [default:
+    /// marketplace, or shop for a --script built on race.shop_strategy].
+    #[arg(long, value_enum)]
+    pub strategy: Option<Strategy>,
+
+    /// The kind was taken from the script (it is built on race.shop_strategy), not from a flag.
+    #[arg(skip)]
+    pub kind_from_script: bool,
 
     /// Give up on a scenario after this long.
     #[arg(long, value_name = "SECS", value_parser = parse_duration, default_value = "60")]
@@ -261,9 +266,10 @@ pub struct RunArgs {
 
     /// The built-in strategy: marketplace (the secondhand marketplace) or shop (the main shop's
     /// products: a sold-out one that comes back; needs --item). With --script: the kind of
-    /// strategy the file is (a shop one is built on race.shop_strategy).
-    #[arg(long, value_enum, default_value_t = Strategy::Marketplace)]
-    pub strategy: Strategy,
+    /// strategy the file is (a shop one is built on race.shop_strategy) [default: marketplace;
+    /// rehearse: shop for a --script built on race.shop_strategy].
+    #[arg(long, value_enum)]
+    pub strategy: Option<Strategy>,
 
     /// Only this product id: the marketplace's item filter (ids are in its item menu); with
     /// --strategy shop, the products to add (repeat it: the first available wins; ids are the

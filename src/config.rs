@@ -101,6 +101,15 @@ pub enum ConfigError {
     #[diagnostic(code(usage::script), help("check the path given to --script"))]
     ScriptUnreadable { path: String, reason: String },
 
+    #[error("the strategy file {path} (given as the first argument) cannot be read: {reason}")]
+    #[diagnostic(
+        code(usage::script),
+        help(
+            "check the file's name and folder, or give the event's page instead: pretix-race https://tickets.example.com/org/myevent/"
+        )
+    )]
+    PositionalScriptUnreadable { path: String, reason: String },
+
     #[error("--browser {path}: no such file")]
     #[diagnostic(
         code(usage::browser),
@@ -401,7 +410,11 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
         Some(Command::AlertTest(a)) => alert_test(a).map(Mode::AlertTest),
         Some(Command::Completions { shell }) => Ok(Mode::Completions(shell)),
         Some(Command::Man) => Ok(Mode::Man),
-        Some(Command::Check(c)) => {
+        Some(Command::Check(mut c)) => {
+            if c.strategy.is_none() && c.script.as_deref().is_some_and(shop_script) {
+                c.strategy = Some(Strategy::Shop);
+                c.kind_from_script = true;
+            }
             if let Some(p) = &c.script {
                 std::fs::metadata(p).map_err(|e| ConfigError::ScriptUnreadable {
                     path: p.display().to_string(),
@@ -438,6 +451,10 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
                     if run.script.is_some() {
                         return Err(ConfigError::TwoScripts);
                     }
+                    std::fs::metadata(&t).map_err(|e| ConfigError::PositionalScriptUnreadable {
+                        path: t.clone(),
+                        reason: e.to_string(),
+                    })?;
                     run.script = Some(t.into());
                 }
                 None => {}
@@ -448,10 +465,25 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
     }
 }
 
+/// Said when `rehearse`/`check` take a script's kind from the script itself.
+pub const SHOP_BY_SCRIPT: &str = "the script is built on race.shop_strategy: rehearsing it against the shop's scenarios (as with --strategy shop)";
+
+/// A script built on the shop strategy (`race.shop_strategy`, or polling the shop itself).
+fn shop_script(path: &std::path::Path) -> bool {
+    std::fs::read_to_string(path)
+        .is_ok_and(|s| s.contains("race.shop_strategy") || s.contains("poll_shop"))
+}
+
 fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     use crate::sim::Scenario;
+    // A script built on race.shop_strategy is rehearsed as one, unless --strategy says otherwise.
+    let kind_from_script =
+        r.run.strategy.is_none() && r.run.script.as_deref().is_some_and(shop_script);
+    if kind_from_script {
+        r.run.strategy = Some(Strategy::Shop);
+    }
     // The shop strategy rehearses against the simulated main shop, and its day ticket.
-    if r.run.strategy == Strategy::Shop {
+    if r.run.strategy == Some(Strategy::Shop) {
         if r.scenario == "standard" {
             r.scenario = "shop".into();
         }
@@ -507,9 +539,18 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
         REHEARSAL_INTERVAL,
         vec![],
     )?;
+    let mut notices = notices;
+    if kind_from_script {
+        notices.notes.push(SHOP_BY_SCRIPT.to_string());
+    }
     config.targets.clear();
     config.local_only = true;
     config.time_limit = Some(r.time_limit).filter(|d| !d.is_zero());
+    // A rehearsal ends at its time limit: a script that loops without waiting never reaches the
+    // deadline's check, so it is stopped as a runaway (at its line) by then, not after 30 s.
+    if let Some(limit) = config.time_limit {
+        config.runaway_after = config.runaway_after.min(limit);
+    }
     config.allow_hosts = allowed;
     Ok(Rehearsal {
         scenario,
@@ -660,6 +701,8 @@ pub struct Config {
     pub verbose: bool,
     pub quiet: bool,
     pub log_format: crate::log::Format,
+    /// `--strategy` as given (a script of the other kind is said so, not hinted at it).
+    pub strategy: Option<crate::cli::Strategy>,
 }
 
 /// What resolving the flags had to say (a browser found, an aggressive interval): the run prints
@@ -964,7 +1007,7 @@ pub fn resolve(
     let script = match &args.script {
         // `--strategy shop --script s.lua`: s.lua is a shop strategy (built on
         // race.shop_strategy): run as given; a rehearsal and `check` use the shop's scenarios.
-        None if args.strategy == Strategy::Shop => {
+        None if args.strategy == Some(Strategy::Shop) => {
             if args.items.is_empty() {
                 return Err(ConfigError::ShopNeedsItem);
             }
@@ -1073,6 +1116,7 @@ pub fn resolve(
         verbose: args.verbose,
         quiet: args.quiet,
         log_format: args.log_format,
+        strategy: args.strategy,
     };
     Ok((config, Notices { warnings, notes }))
 }

@@ -88,7 +88,22 @@ pub fn why_nothing(stats: &Stats, dry_run: bool) -> String {
         }
         return format!("{s} ({polls})");
     }
+    let (failed, first) = stats.choose_failures();
+    if failed > 0 {
+        return format!(
+            "choose failed on {} ({})",
+            plural(failed, "poll", "polls"),
+            first.unwrap_or_default()
+        );
+    }
     if seen == 0 {
+        let products = stats.products_seen() as u64;
+        if products > 0 {
+            return format!(
+                "choose took none of {} that could be added ({polls})",
+                plural(products, "product", "products")
+            );
+        }
         return format!("nothing could be added ({polls}, no listing or wanted product appeared)");
     }
     let listings = plural(seen, "listing", "listings");

@@ -35,6 +35,19 @@ return s
         "strategy.lua:2: decision `choose` failed: choose returned a single listing: wrap it in { } (return { listing }); it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
     );
     assert!(d.posts().is_empty(), "{d:?}");
+    // The end says choose failed, not that it picked nothing.
+    let end = d
+        .stderr
+        .lines()
+        .find(|l| l.contains("--until: nothing was secured in time; "))
+        .unwrap_or_else(|| panic!("{d:?}"));
+    let end = end.replace(&format!("{}/", d.dir.path().display()), "");
+    let end = &end[end.find("--until:").unwrap()..];
+    assert!(
+        end.starts_with("--until: nothing was secured in time; choose failed on ")
+            && end.ends_with(" (strategy.lua:2: choose returned a single listing: wrap it in { } (return { listing }))"),
+        "{end}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +73,7 @@ return s
     assert_eq!(d.code, 4, "{d:?}");
     assert_eq!(
         said(&d, "decision `choose` failed"),
-        "strategy.lua:5: decision `choose` failed: attempt to compare nil with number; it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+        "strategy.lua:5: decision `choose` failed: a listing has no field `prcie`; did you mean `price`?; it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
     );
     assert!(d.posts().is_empty(), "nothing was tried: {d:?}");
 }
@@ -220,7 +233,222 @@ return s
     assert_eq!(d.code, 4, "{d:?}");
     assert_eq!(
         said(&d, "decision `choose` failed"),
-        "strategy.lua:5: decision `choose` failed: attempt to compare nil with number; it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+        "strategy.lua:5: decision `choose` failed: a product has no field `prcie`; did you mean `price`?; it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
     );
     assert!(d.posts().is_empty(), "nothing was added: {d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choose_returning_copies_of_listings_takes_nothing_and_says_return_them_themselves() {
+    let d = Race::named("instant")
+        .args(["--until", "2s"])
+        .script(
+            r#"local s = require("race.default")
+function s.choose(listings)
+  local out = {}
+  for _, l in ipairs(listings) do
+    out[#out+1] = { id = l.id, title = l.title, action = l.action, fields = l.fields }
+  end
+  return out
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `choose` failed"),
+        "strategy.lua:2: decision `choose` failed: choose returned a table that is not one of the listings it was given (a copy?): return the listings themselves; it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+    );
+    assert!(d.posts().is_empty(), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_choose_returning_copies_of_products_adds_nothing() {
+    let d = Race::named("shop")
+        .args(["--strategy", "shop", "--item", "7", "--until", "2s"])
+        .script(
+            r#"local s = require("race.shop_strategy")
+function s.choose(products, opts)
+  local out = {}
+  for _, p in ipairs(products) do
+    out[#out+1] = { id = p.id, title = p.title, action = p.action, fields = p.fields }
+  end
+  return out
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `choose` failed"),
+        "strategy.lua:2: decision `choose` failed: choose returned a table that is not one of the products it was given (a copy?): return the products themselves; it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+    );
+    assert!(d.posts().is_empty(), "nothing was added: {d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misspelled_field_of_a_page_or_listing_is_a_script_error_at_its_line() {
+    for (body, line, says) in [
+        (
+            "local page = race.session:poll(url)\nfor _, l in ipairs(page.listing) do end",
+            4,
+            "a response (or page) has no field `listing`; did you mean `listings`?",
+        ),
+        (
+            "local page = race.session:poll(url)\nfor _, l in ipairs(page.listings) do\n  race.log.info(l.name)\nend",
+            5,
+            "a listing has no field `name`; its fields are `id`, `title`, `price`, `price_text`, `currency`, `action`, `fields`, `position`, `page_url`",
+        ),
+    ] {
+        let d = Race::named("instant")
+            .script(&format!(
+                "local race = require(\"race\")\nlocal url = race.options.event_url .. \"secondhand/\"\n{body}\n"
+            ))
+            .run()
+            .await;
+        assert_eq!(d.code, 3, "{d:?}");
+        let head = d
+            .stderr
+            .lines()
+            .find(|l| l.contains("script error in"))
+            .unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(
+            &head[head.find("strategy.lua").unwrap()..],
+            format!("strategy.lua:{line}: {says}"),
+            "{d:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_on_the_strategy_table_no_one_reads_stops_before_the_first_request() {
+    for (line2, says) in [
+        (
+            "s.max_price = 1",
+            "strategy.lua:2: strategy.max_price is not read: options live in race.options (race.options.max_price = 1 in your file, or --max-price 1)",
+        ),
+        (
+            "s.targts = { { url = \"https://shop.example\", event = \"org/day1\" } }",
+            "strategy.lua:2: unknown field `targts`: did you mean `targets`?",
+        ),
+        (
+            "s.rnu = function() end",
+            "strategy.lua:2: unknown field `rnu`: did you mean `run`?",
+        ),
+    ] {
+        let d = Race::named("instant")
+            .script(&format!(
+                "local s = require(\"race.default\")\n{line2}\nreturn s\n"
+            ))
+            .run()
+            .await;
+        assert_eq!(d.code, 3, "{d:?}");
+        let head = d
+            .stderr
+            .lines()
+            .find(|l| l.contains("script error in"))
+            .unwrap_or_else(|| panic!("{d:?}"));
+        assert_eq!(&head[head.find("strategy.lua").unwrap()..], says, "{d:?}");
+        assert!(d.sim.seen().is_empty(), "no request: {d:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_files_targets_are_named_as_the_file_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    for (targets, says) in [
+        (
+            "s.targets = { url = \"https://shop.example/org\", event = \"day1\" }",
+            "festival.lua:2: the strategy's targets: targets is one target, not a list of them: wrap it in { } (targets = { { url = …, event = … } })",
+        ),
+        (
+            "s.targets = { { url = \"/org\", event = \"day1\" } }",
+            "festival.lua:2: the strategy's targets: targets[1].url \"/org\" is not a URL: give the shop's full URL, e.g. url = \"https://tickets.example.com/org\"",
+        ),
+        (
+            "s.targets = { { url = \"shop.example/org\", event = \"day1\" } }",
+            "festival.lua:2: the strategy's targets: targets[1].url \"shop.example/org\" is not a URL: did you mean url = \"https://shop.example/org\"?",
+        ),
+        (
+            "s.targets = { { url = \"https://shop.example\", event = \"org/day1\" } }",
+            "festival.lua:2: the strategy's targets: targets[1].event \"org/day1\" is not an event slug (one path segment): end url in /org and give event = \"day1\"",
+        ),
+        (
+            "s.targets = { { url = \"http://shop.example/org\", event = \"day1\" } }",
+            "festival.lua:2: the strategy's targets: targets[1].url http://shop.example/org uses plain http: give url = \"https://shop.example/org\" (plain http is only for loopback hosts such as 127.0.0.1)",
+        ),
+    ] {
+        std::fs::write(
+            dir.path().join("festival.lua"),
+            format!("local s = require(\"race.default\")\n{targets}\nreturn s\n"),
+        )
+        .unwrap();
+        let (code, _, err) =
+            crate::support::bare(&["festival.lua", "--headless"], dir.path()).await;
+        assert_eq!(code, 3, "{err}");
+        let head = err
+            .lines()
+            .find(|l| l.contains("script error in"))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert_eq!(&head[head.find("festival.lua").unwrap()..], says, "{err}");
+        assert!(!err.contains("--url \""), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strategy_file_given_first_that_does_not_exist_is_named_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = crate::support::bare(&["festivl.lua", "--headless"], dir.path()).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("× the strategy file festivl.lua (given as the first argument) cannot be read: No such file or directory (os error 2)\n"),
+        "{err}"
+    );
+    assert!(!err.contains("--script"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_choose_that_takes_none_says_so_at_the_end() {
+    let d = Race::named("shop")
+        .args(["--strategy", "shop", "--item", "7", "--until", "2s"])
+        .script(
+            "local s = require(\"race.shop_strategy\")\nfunction s.choose(products, opts)\n  return {}\nend\nreturn s\n",
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    let end = d
+        .stderr
+        .lines()
+        .find(|l| l.contains("--until: nothing was secured in time; "))
+        .unwrap_or_else(|| panic!("{d:?}"));
+    let end = &end[end.find("--until:").unwrap()..];
+    assert!(
+        end.starts_with("--until: nothing was secured in time; choose took none of 2 products that could be added (")
+            && end.ends_with(" polls)"),
+        "{end}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_port_of_a_file_target_names_the_targets_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("festival.lua"),
+        "local s = require(\"race.default\")\ns.targets = {\n  { url = \"https://127.0.0.1:9\", event = \"x\" },\n}\nreturn s\n",
+    )
+    .unwrap();
+    let (code, _, err) = crate::support::bare(&["festival.lua", "--headless"], dir.path()).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "help: check the url of the strategy's target at festival.lua:3 and your connection\n"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("--url"), "{err}");
 }

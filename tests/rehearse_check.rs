@@ -212,3 +212,100 @@ async fn check_fails_a_misspelled_decision_and_a_choose_that_never_returns() {
         "{instant}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_script_is_stopped_at_the_rehearsals_time_limit_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("loop.lua"),
+        "local race = require(\"race\")\nrace.session:discover()\nwhile true do local x = 1 end\n",
+    )
+    .unwrap();
+    let (code, _, err) = within(
+        &[
+            "rehearse",
+            "--scenario",
+            "instant",
+            "--script",
+            "loop.lua",
+            "--headless",
+            "--time-limit",
+            "1",
+            "--log-dir",
+            "l",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 3, "{err}");
+    let said = from(&err, "loop.lua:3: ");
+    assert!(
+        said.starts_with(
+            "loop.lua:3: runaway script: it computed for 1 s without waiting on the race API"
+        ),
+        "{said}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_script_is_rehearsed_and_checked_as_one_without_strategy_shop() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("myshop.lua"), MY_SHOP).unwrap();
+    let said = "the script is built on race.shop_strategy: rehearsing it against the shop's scenarios (as with --strategy shop)";
+    let (code, out, err) = within(
+        &[
+            "rehearse",
+            "--script",
+            "myshop.lua",
+            "--headless",
+            "--log-dir",
+            "l",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("=== TICKET IN CART"), "{out}");
+    assert!(err.contains(said), "{err}");
+    assert!(err.contains("simulated shop (shop scenario)"), "{err}");
+    let (code, out, err) = within(&["check", "--script", "myshop.lua"], dir.path()).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.starts_with(said), "{out}");
+    assert!(out.contains("all 1 scenarios secured a cart"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marketplace_script_under_strategy_shop_is_said_to_be_one() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("m.lua"),
+        "return require(\"race.default\")\n",
+    )
+    .unwrap();
+    let (code, _, err) = within(
+        &[
+            "rehearse",
+            "--strategy",
+            "shop",
+            "--script",
+            "m.lua",
+            "--headless",
+            "--time-limit",
+            "5",
+            "--log-dir",
+            "l",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert!(
+        err.contains("× this script is a marketplace strategy (built on race.default), but --strategy shop was given, and the event page lists products, no marketplace\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("help: drop --strategy shop to watch a marketplace, or build the script on race.shop_strategy to add the shop's products\n"),
+        "{err}"
+    );
+    assert!(!err.contains("run with --strategy shop --item"), "{err}");
+    assert_eq!(code, 1, "{err}");
+}

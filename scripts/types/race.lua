@@ -90,6 +90,7 @@
 ---@field log_dir string
 ---@field user_agent string
 ---@field strict boolean     errors in overridden decisions end the run (--strict)
+---@field strategy "marketplace"|"shop"|nil  --strategy, when given
 ---@field items string[]     every --item, in order (the shop strategy tries them in this order)
 ---@field variation string|nil  --variation (shop strategy)
 ---@field count integer      --count: how many to add at once (shop strategy)
@@ -101,6 +102,7 @@
 ---@field until number|nil   --until: seconds from start-up (read it as race.options["until"]: `until` is a Lua keyword)
 
 ---@class race.Response
+--- Reading a field not listed here raises at your line (a typo such as `l.prcie` is never quietly nil).
 ---@field seq integer         request number (as in the log)
 ---@field status integer
 ---@field ok boolean          2xx
@@ -115,6 +117,7 @@
 ---@field backoff number|nil  seconds this answer makes the next request to the host wait
 
 ---@class race.Listing
+--- Reading a field not listed here raises at your line (a typo such as `l.prcie` is never quietly nil).
 ---@field id string
 ---@field title string        ticket type, as the listing's panel titles it
 ---@field price number|nil
@@ -291,6 +294,7 @@ function race.select(...) end
 
 --- A main shop's product (or one variation of it), as its event page shows it.
 ---@class race.Product
+--- Reading a field not listed here raises at your line (a typo such as `l.prcie` is never quietly nil).
 ---@field id string            the item id
 ---@field variation string|nil the variation id, for a product with variations
 ---@field title string         the product's name, "Festival Shirt – XL" for a variation

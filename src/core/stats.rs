@@ -12,6 +12,11 @@ pub struct Stats {
     pub carts_won: AtomicU64,
     pub races_lost: AtomicU64,
     seen: Mutex<HashSet<String>>,
+    /// Shop products seen available (id and variation), for the reason nothing was added.
+    products: Mutex<HashSet<String>>,
+    /// How often the strategy's own `choose` failed (the watch went on, taking nothing), and
+    /// the first failure ("c1.lua:2: choose returned a single listing: …").
+    choose_failed: Mutex<(u64, Option<String>)>,
     /// What the live status line shows of the latest answer, wait and backoff.
     pub live: Mutex<Live>,
 }
@@ -70,6 +75,36 @@ impl Stats {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.to_string())
+    }
+
+    /// Notes a shop product that could be added.
+    pub fn see_product(&self, key: &str) {
+        self.products
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string());
+    }
+
+    pub fn products_seen(&self) -> usize {
+        self.products
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Notes a failed `choose` and why.
+    pub fn choose_failed(&self, why: String) {
+        let mut c = self.choose_failed.lock().unwrap_or_else(|e| e.into_inner());
+        c.0 += 1;
+        c.1.get_or_insert(why);
+    }
+
+    /// How often `choose` failed, and the first failure.
+    pub fn choose_failures(&self) -> (u64, Option<String>) {
+        self.choose_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn listings_seen(&self) -> usize {

@@ -325,6 +325,16 @@ impl Engine {
             );
             return Ok(true);
         }
+        // `targets = { url = …, event = … }`: one target where a list of them is due.
+        let key = |k: &str| !matches!(list.raw_get::<Value>(k), Ok(Value::Nil));
+        if matches!(list.raw_get::<Value>(1), Ok(Value::Nil))
+            && api::TARGET_KEYS.iter().any(|k| key(k))
+        {
+            return Err(self.bad_target(
+                "targets is one target, not a list of them: wrap it in { } (targets = { { url = …, event = … } })",
+                "targets",
+            ));
+        }
         let mut warnings = Vec::new();
         let mut found = Vec::new();
         for (i, entry) in list.sequence_values::<Value>().enumerate() {
@@ -388,7 +398,7 @@ impl Engine {
                     } else {
                         url.as_str()
                     };
-                    return Err(self.bad_target(&format!("targets[{}]: {err}", i + 1), near));
+                    return Err(self.bad_target(&target_error(&err, i + 1), near));
                 }
             }
         }
@@ -442,15 +452,49 @@ impl Engine {
     /// A function on the strategy's table named a typo away from a decision (`chose`): a script
     /// error at the line that assigns it (`names`).
     fn misspelled(&self, t: &Table) -> Result<(), Box<ScriptError>> {
-        let found = names::misspelled(&self.lua, t)
+        let found = names::unread(&self.lua, t)
             .map_err(|e| Box::new(diagnostics::report(&e, Phase::Load, &self.ctx.chunks)))?;
-        let Some((field, decision)) = found else {
-            return Ok(());
+        let (field, message, help) = match found {
+            None => return Ok(()),
+            Some(names::Unread::Misspelled(field, meant)) => {
+                let (kind, help) = if meant == "targets" {
+                    (
+                        "field",
+                        format!("a field named `{field}` is never read; name it `targets`"),
+                    )
+                } else {
+                    (
+                        if meant == "run" { "field" } else { "decision" },
+                        format!(
+                            "a field named `{field}` is never called; name the function `{meant}` (other names, for your own helpers, are fine when not a typo away from a decision)"
+                        ),
+                    )
+                };
+                let message = format!("unknown {kind} `{field}`: did you mean `{meant}`?");
+                (field, message, help)
+            }
+            Some(names::Unread::Option {
+                field,
+                key,
+                flag,
+                lua,
+                cli,
+            }) => {
+                // `until` is a Lua keyword: it is read as race.options["until"].
+                let option = if key == "until" {
+                    "race.options[\"until\"]".to_string()
+                } else {
+                    format!("race.options.{key}")
+                };
+                let message = format!(
+                    "strategy.{field} is not read: options live in race.options ({option} = {lua} in your file, or {cli})"
+                );
+                let help = format!(
+                    "the strategy's table holds its decisions and `targets`; set {option} before returning it, or give {flag}"
+                );
+                (field, message, help)
+            }
         };
-        let message = format!("unknown decision `{field}`: did you mean `{decision}`?");
-        let help = format!(
-            "a field named `{field}` is never called; name the function `{decision}` (other names, for your own helpers, are fine when not a typo away from a decision)"
-        );
         let (file, source) = match &self.ctx.config.script {
             ScriptSource::File { path, source } => (display_name(path), source.clone()),
             other => {
@@ -548,5 +592,38 @@ fn outcome(ret: MultiValue) -> Outcome {
             None => Outcome::Done,
         },
         _ => Outcome::Done,
+    }
+}
+
+/// A target of the strategy's file that fails the flags' checks, said in the file's terms
+/// (`targets[1].url`, not `--url`), with a fix that fits a file.
+fn target_error(err: &crate::config::ConfigError, n: usize) -> String {
+    use crate::config::ConfigError as E;
+    let example = "url = \"https://tickets.example.com/org\"";
+    match err {
+        E::BadUrl { value, reason, .. } => {
+            let v = value.trim();
+            let fix = if reason.starts_with("no scheme") && !v.starts_with('/') && v.contains('.') {
+                format!("did you mean url = \"https://{v}\"?")
+            } else if reason.starts_with("no scheme") {
+                format!("give the shop's full URL, e.g. {example}")
+            } else {
+                reason.clone()
+            };
+            format!("targets[{n}].url {value:?} is not a URL: {fix}")
+        }
+        E::Insecure { url, .. } => format!(
+            "targets[{n}].url {url} uses plain http: give url = \"{}\" (plain http is only for loopback hosts such as 127.0.0.1)",
+            url.trim().replacen("http://", "https://", 1)
+        ),
+        E::BadEvent { value } => match value.rsplit_once('/') {
+            Some((shop, slug)) if !slug.is_empty() && !value.contains(['?', '#', ' ']) => format!(
+                "targets[{n}].event {value:?} is not an event slug (one path segment): end url in /{shop} and give event = \"{slug}\""
+            ),
+            _ => format!(
+                "targets[{n}].event {value:?} is not an event slug: it is the path segment after the shop URL (myevent in https://tickets.example.com/org/myevent/)"
+            ),
+        },
+        other => format!("targets[{n}]: {other}"),
     }
 }

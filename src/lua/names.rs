@@ -8,6 +8,10 @@
 //! "Within a typo": an optimal-string-alignment distance (a swap of two neighbours is one edit,
 //! `wiat`) of at most 2, or 1 for a name of four letters or fewer, so a helper such as `want`
 //! near `wait` is not taken for it twice over.
+//!
+//! Other fields are read by no one either: `strategy.targts = {…}` (a typo of `targets`, any
+//! value) and `strategy.max_price = 1` (an option of `race.options`, so the listing the user meant
+//! to exclude is bought). Both are script errors too, before the first request.
 
 use mlua::{Lua, Table, Value};
 
@@ -18,8 +22,99 @@ const MODULES: &[(&str, &str)] = &[
     (super::SHOP_CHUNK, super::SHOP_SCRIPT),
 ];
 
+/// Options of `race.options` (its key, the flag) a user may set on the strategy table instead,
+/// by the name they would use there.
+const OPTIONS: &[(&str, &str, &str)] = &[
+    ("interval", "interval", "--interval"),
+    ("item", "item", "--item"),
+    ("items", "items", "--item"),
+    ("sort", "sort", "--sort"),
+    ("dry_run", "dry_run", "--dry-run"),
+    ("headless", "headless", "--headless"),
+    ("imessage", "imessage", "--imessage"),
+    ("webhook", "webhook", "--webhook"),
+    (
+        "poll_inactive",
+        "poll_inactive",
+        "--poll-inactive-marketplace",
+    ),
+    ("strict", "strict", "--strict"),
+    ("variation", "variation", "--variation"),
+    ("count", "count", "--count"),
+    ("voucher", "voucher", "--voucher"),
+    ("dates", "dates", "--date"),
+    ("date", "dates", "--date"),
+    ("max_price", "max_price", "--max-price"),
+    ("matches", "matches", "--match"),
+    ("match", "matches", "--match"),
+    ("want", "want", "--want"),
+    ("until", "until", "--until"),
+];
+
+/// A field of the strategy table no one reads.
+#[derive(Debug, PartialEq)]
+pub enum Unread {
+    /// A typo of a decision, `targets` or `run`: (its name, what was meant).
+    Misspelled(String, String),
+    /// An option set on the strategy table: (its name, race.options' key, the flag, the value
+    /// as written in Lua and on the command line).
+    Option {
+        field: String,
+        key: &'static str,
+        flag: &'static str,
+        lua: String,
+        cli: String,
+    },
+}
+
+/// The value as Lua and a command line would write it.
+fn written(v: &Value, flag: &str) -> (String, String) {
+    match v {
+        Value::Boolean(b) => (b.to_string(), flag.to_string()),
+        Value::Integer(i) => (i.to_string(), format!("{flag} {i}")),
+        Value::Number(n) => (n.to_string(), format!("{flag} {n}")),
+        Value::String(s) => {
+            let s = s.to_string_lossy();
+            (format!("{s:?}"), format!("{flag} {s}"))
+        }
+        _ => ("…".to_string(), format!("{flag} …")),
+    }
+}
+
+/// The first unread field of `t` (by name), if any.
+pub fn unread(lua: &Lua, t: &Table) -> mlua::Result<Option<Unread>> {
+    let mut all = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        if let (Value::String(k), v) = pair? {
+            all.push((k.to_string_lossy(), v));
+        }
+    }
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    for (field, v) in &all {
+        if let Some((_, key, flag)) = OPTIONS.iter().find(|(n, _, _)| n == field) {
+            let (lua, cli) = written(v, flag);
+            return Ok(Some(Unread::Option {
+                field: field.clone(),
+                key,
+                flag,
+                lua,
+                cli,
+            }));
+        }
+        let near = |d: &str| field != d && distance(field, d) <= if d.len() <= 4 { 1 } else { 2 };
+        let is_fn = matches!(v, Value::Function(_));
+        if near("targets") {
+            return Ok(Some(Unread::Misspelled(field.clone(), "targets".into())));
+        }
+        if is_fn && near("run") {
+            return Ok(Some(Unread::Misspelled(field.clone(), "run".into())));
+        }
+    }
+    Ok(misspelled(lua, t)?.map(|(f, d)| Unread::Misspelled(f, d)))
+}
+
 /// A function field of `t` named close to a decision: (its name, the decision's).
-pub fn misspelled(lua: &Lua, t: &Table) -> mlua::Result<Option<(String, String)>> {
+fn misspelled(lua: &Lua, t: &Table) -> mlua::Result<Option<(String, String)>> {
     let mut known = vec!["targets".to_string(), "kind".to_string()];
     let mut decisions = Vec::new();
     for (name, source) in MODULES {

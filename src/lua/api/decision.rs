@@ -95,6 +95,9 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                         "{at_text}: decision `{name}` failed: {first}; it must return {must}"
                     )));
                 }
+                if name == "choose" {
+                    c.net.stats.choose_failed(format!("{at_text}: {first}"));
+                }
                 let instead =
                     instead.unwrap_or_else(|| format!("using the built-in `{name}` this time"));
                 crate::log::warn(format!(

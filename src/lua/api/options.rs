@@ -48,6 +48,13 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     o.set("log_dir", c.log_dir.display().to_string())?;
     o.set("user_agent", c.client.user_agent.as_str())?;
     o.set("strict", c.strict)?;
+    o.set(
+        "strategy",
+        c.strategy.map(|s| match s {
+            crate::cli::Strategy::Marketplace => "marketplace",
+            crate::cli::Strategy::Shop => "shop",
+        }),
+    )?;
     o.set("items", c.items.clone())?;
     o.set("variation", c.variation.clone())?;
     o.set("count", c.count)?;

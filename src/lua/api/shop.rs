@@ -66,6 +66,11 @@ pub(super) async fn poll(
         Ok(l) => l,
         Err(e) => return http_fail(&lua, &e),
     };
+    for p in looked.products.iter().filter(|p| p.available()) {
+        c.net
+            .stats
+            .see_product(&format!("{}/{:?}", p.id, p.variation));
+    }
     let page = Resp(&looked.response).table(&lua)?;
     page.set(
         "products",

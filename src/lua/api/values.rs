@@ -110,8 +110,9 @@ const HELD_FULL: usize = 4 * 1024 * 1024;
 /// The metatable: `__index` turns the pending body into the answer's `body` field on its first
 /// read (later reads find the field itself); `__pairs` does so first, so `pairs` lists `body`
 /// as it lists every other field.
+/// Any other name that is not a documented field raises at the reader's line (see [`strict_index`]).
 const LAZY_BODY_META: &str = r#"
-local pending, make = ...
+local pending, make, known, say = ...
 local function index(t, k)
   if k == "body" then
     local b = pending[t]
@@ -123,6 +124,8 @@ local function index(t, k)
     end
   elseif k == "active" then
     error('page.active is gone: use page.state == "open"', 2)
+  elseif type(k) == "string" and not known[k] then
+    error(say(k), 2)
   end
   return nil
 end
@@ -150,10 +153,13 @@ fn lazy_bodies(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, LazyBodies>> {
         }
         Ok(s)
     })?;
-    let meta: Table = lua
-        .load(LAZY_BODY_META)
-        .set_name("=race/response")
-        .call((pending.clone(), make))?;
+    let (known, say) = field_check(lua, "a response (or page)", RESPONSE_FIELDS)?;
+    let meta: Table = lua.load(LAZY_BODY_META).set_name("=race/response").call((
+        pending.clone(),
+        make,
+        known,
+        say,
+    ))?;
     lua.set_app_data(LazyBodies {
         meta: lua.create_registry_value(meta)?,
         pending: lua.create_registry_value(pending)?,
@@ -392,8 +398,91 @@ impl Kind {
     }
 }
 
+/// The documented fields (scripts/types/race.lua) of a `race.Listing`, a `race.Product`, and of
+/// an answer (`race.Response`, with a poll's `race.Page` and `race.ShopPage` fields: one
+/// metatable serves them all). Reading any other name is a typo (`l.prcie`, `page.listing`) that
+/// would read nil and quietly change what the strategy does: it raises at the reader's line.
+pub const LISTING_FIELDS: &[&str] = &[
+    "id",
+    "title",
+    "price",
+    "price_text",
+    "currency",
+    "action",
+    "fields",
+    "position",
+    "page_url",
+];
+pub const PRODUCT_FIELDS: &[&str] = &[
+    "id",
+    "variation",
+    "title",
+    "price",
+    "price_text",
+    "state",
+    "available",
+    "max",
+    "field",
+    "action",
+    "fields",
+];
+pub const RESPONSE_FIELDS: &[&str] = &[
+    "seq",
+    "status",
+    "ok",
+    "url",
+    "headers",
+    "body",
+    "size",
+    "ttfb",
+    "ttlb",
+    "waited",
+    "retry_after",
+    "backoff",
+    "state",
+    "listings",
+    "new",
+    "products",
+];
+
+/// The set of `fields` (a Lua table) and the message for any other name, for an `__index`.
+fn field_check(
+    lua: &Lua,
+    what: &'static str,
+    fields: &'static [&'static str],
+) -> mlua::Result<(Table, mlua::Function)> {
+    let known = lua.create_table()?;
+    for f in fields {
+        known.raw_set(*f, true)?;
+    }
+    let say = lua.create_function(move |_, key: String| {
+        Ok(match super::opts::suggest(&key, fields) {
+            Some(s) => format!("{what} has no field `{key}`; did you mean `{s}`?"),
+            None => format!(
+                "{what} has no field `{key}`; its fields are {}",
+                fields
+                    .iter()
+                    .map(|f| format!("`{f}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+    })?;
+    Ok((known, say))
+}
+
+/// An `__index` that reads nil for a documented field left unset and raises at the reader's
+/// line for any other name.
+const STRICT_INDEX: &str = r#"
+local known, say = ...
+return function(_, k)
+  if type(k) == "string" and not known[k] then error(say(k), 2) end
+  return nil
+end
+"#;
+
 /// The metatable of `kind` (made once per VM): `__name` is the type's name, so `tostring` of a
-/// listing says what it is.
+/// listing says what it is; `__index` refuses undocumented fields.
 fn kind_mt(lua: &Lua, kind: Kind) -> mlua::Result<Table> {
     let key = kind.name();
     if let Some(t) = lua.named_registry_value::<Option<Table>>(key)? {
@@ -401,6 +490,15 @@ fn kind_mt(lua: &Lua, kind: Kind) -> mlua::Result<Table> {
     }
     let mt = lua.create_table()?;
     mt.raw_set("__name", key)?;
+    let (known, say) = match kind {
+        Kind::Listing => field_check(lua, "a listing", LISTING_FIELDS)?,
+        Kind::Product => field_check(lua, "a product", PRODUCT_FIELDS)?,
+    };
+    let index: mlua::Function = lua
+        .load(STRICT_INDEX)
+        .set_name("=race/fields")
+        .call((known, say))?;
+    mt.raw_set("__index", index)?;
     lua.set_named_registry_value(key, &mt)?;
     Ok(mt)
 }
@@ -556,7 +654,7 @@ mod tests {
         let body = "<html>".to_string() + &"x".repeat(15_000) + "</html>";
         let seen: mlua::Function = lua
             .load(
-                "return function(r) return r.status == 200 and r.size > 0 and r.nope == nil \
+                "return function(r) return r.status == 200 and r.size > 0 and r.new == nil \
                  and rawget(r, 'body') == nil end",
             )
             .eval()
