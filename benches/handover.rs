@@ -12,20 +12,6 @@ mod common;
 
 const SAMPLES: usize = 5;
 
-/// "Hand-over took 91ms after the cart was secured." as a duration.
-fn took(stdout: &str) -> Duration {
-    let figure = stdout
-        .split("Hand-over took ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .unwrap_or_else(|| panic!("no hand-over figure in:\n{stdout}"));
-    let ms: f64 = match figure.strip_suffix("ms") {
-        Some(ms) => ms.parse().unwrap(),
-        None => figure.trim_end_matches('s').parse::<f64>().unwrap() * 1000.0,
-    };
-    Duration::from_secs_f64(ms / 1000.0)
-}
-
 fn sample(rt: &tokio::runtime::Runtime, dir: &Path, early: bool) -> Duration {
     let (sim, ca) = common::sim(rt, "instant", 12, dir);
     let chromium = std::env::var("CHROME").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -63,7 +49,7 @@ fn sample(rt: &tokio::runtime::Runtime, dir: &Path, early: bool) -> Duration {
         unsafe { libc::kill(-pid, libc::SIGKILL) };
     }
     assert!(out.status.success(), "{stdout}");
-    took(&stdout)
+    common::took(&stdout)
 }
 
 fn main() {

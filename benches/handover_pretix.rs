@@ -35,20 +35,6 @@ use pretix::{ORG, Pretix};
 
 const SAMPLES: usize = 3;
 
-/// "Hand-over took 91ms after the cart was secured." as a duration.
-fn took(stdout: &str) -> Duration {
-    let figure = stdout
-        .split("Hand-over took ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .unwrap_or_else(|| panic!("no hand-over figure in:\n{stdout}"));
-    let ms: f64 = match figure.strip_suffix("ms") {
-        Some(ms) => ms.parse().unwrap(),
-        None => figure.trim_end_matches('s').parse::<f64>().unwrap() * 1000.0,
-    };
-    Duration::from_secs_f64(ms / 1000.0)
-}
-
 /// Loads the event page's stylesheets and scripts once, as the shop's earlier visitors have by
 /// the time a ticket comes back: a fresh event's first visitor pays pretix's one-time work (its
 /// theme stylesheet, the template caches), which no fan racing for a ticket meets.
@@ -223,7 +209,7 @@ async fn sample(front: &Front, early: bool) -> Duration {
     );
     let a = e.availability(quota).await;
     assert_eq!(a["cart_positions"], 1, "pretix holds the cart: {a}");
-    took(&stdout)
+    common::took(&stdout)
 }
 
 fn main() {

@@ -44,3 +44,17 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
+
+/// "Hand-over took 91ms after the cart was secured." as a duration.
+pub fn took(stdout: &str) -> Duration {
+    let figure = stdout
+        .split("Hand-over took ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or_else(|| panic!("no hand-over figure in:\n{stdout}"));
+    let ms: f64 = match figure.strip_suffix("ms") {
+        Some(ms) => ms.parse().unwrap(),
+        None => figure.trim_end_matches('s').parse::<f64>().unwrap() * 1000.0,
+    };
+    Duration::from_secs_f64(ms / 1000.0)
+}

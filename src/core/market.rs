@@ -15,7 +15,6 @@ use std::time::{Duration, SystemTime};
 use url::Url;
 
 use super::budget::OverBudget;
-use super::carts::SecuredCart;
 use super::governor::Target;
 use super::pretix::{self, CartOutcome, Checkout, Listing, Page, PageState};
 use super::session::{HttpError, Response, Session};
@@ -596,16 +595,7 @@ fn redirect_to_checkout(r: &Response) -> Option<Url> {
 
 /// Records a secured cart (this session's cookies now) and counts it.
 fn record(session: &Session, listing: &Listing, checkout_url: &Url, expires: Option<String>) {
-    session.net().stats.carts_won.fetch_add(1, Relaxed);
-    session.net().carts.record(SecuredCart {
-        session: session.id(),
-        checkout_url: checkout_url.clone(),
-        cookies: session.cookies(),
-        expires,
-        ticket: listing.title.clone(),
-        price: listing.price_text.clone(),
-        at: std::time::Instant::now(),
-    });
+    session.secured(checkout_url, expires, &listing.title, &listing.price_text);
 }
 
 /// A cart POST that failed on the way: when its redirect had already reached the checkout (the

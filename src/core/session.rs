@@ -1106,6 +1106,21 @@ impl Session {
     }
 
     /// Every unexpired cookie in the jar, with its attributes.
+    /// Records a cart this session secured (its cookies now) with the run's carts, and counts it:
+    /// where every cart add, marketplace or shop, passes.
+    pub fn secured(&self, checkout_url: &Url, expires: Option<String>, ticket: &str, price: &str) {
+        self.net().stats.carts_won.fetch_add(1, Relaxed);
+        self.net().carts.record(super::carts::SecuredCart {
+            session: self.id(),
+            checkout_url: checkout_url.clone(),
+            cookies: self.cookies(),
+            expires,
+            ticket: ticket.to_string(),
+            price: price.to_string(),
+            at: std::time::Instant::now(),
+        });
+    }
+
     pub fn cookies(&self) -> Vec<CookieInfo> {
         let store = self.jar.lock().unwrap_or_else(|e| e.into_inner());
         store.iter_unexpired().map(CookieInfo::from_store).collect()

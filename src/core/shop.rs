@@ -24,7 +24,6 @@ use url::Url;
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::budget::{self, OverBudget};
-use super::carts::SecuredCart;
 use super::market::{Carted, ResponseLog};
 use super::pretix::{self, CartOutcome, is_waiting, parse_price, squash};
 use super::session::{HttpError, Response, Session};
@@ -682,16 +681,7 @@ async fn confirm(
 
 /// Records a secured cart (this session's cookies now) and counts it.
 fn record(session: &Session, product: &Product, checkout_url: &Url, expires: Option<String>) {
-    session.net().stats.carts_won.fetch_add(1, Relaxed);
-    session.net().carts.record(SecuredCart {
-        session: session.id(),
-        checkout_url: checkout_url.clone(),
-        cookies: session.cookies(),
-        expires,
-        ticket: product.name.clone(),
-        price: product.price_text.clone(),
-        at: std::time::Instant::now(),
-    });
+    session.secured(checkout_url, expires, &product.name, &product.price_text);
 }
 
 async fn post_product(
