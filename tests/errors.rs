@@ -23,7 +23,7 @@ async fn a_load_error_stops_before_any_request() {
         .await;
     assert_eq!(d.code, 3, "{d:?}");
     assert!(d.stderr.contains("strategy.lua:3"), "{d:?}");
-    assert!(d.stderr.contains("before any request"), "{d:?}");
+    assert!(d.stderr.contains("while the file's top level ran"), "{d:?}");
     assert!(d.sim.seen().is_empty());
 }
 

@@ -452,3 +452,21 @@ async fn a_refused_port_of_a_file_target_names_the_targets_line() {
     );
     assert!(!err.contains("--url"), "{err}");
 }
+
+/// `race.session.get(url)` (a dot for a colon): says to call it with a colon, at the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_called_with_a_dot_says_to_use_a_colon() {
+    let d = crate::support::Race::named("instant")
+        .script("local race = require(\"race\")\nlocal page = race.session.get(race.options.event_url)\nreturn true\n")
+        .run()
+        .await;
+    let err = &d.stderr;
+    assert_eq!(d.code, 3, "{err}");
+    assert!(
+        err.contains(
+            "race.Session:get is a method: call it with a colon (session:get(…)), not a dot"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("strategy.lua:2"), "{err}");
+}

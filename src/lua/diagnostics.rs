@@ -153,7 +153,7 @@ pub fn report(err: &mlua::Error, phase: Phase, chunks: &Chunks) -> ScriptError {
     let help = Some(
         match (syntax, phase) {
             (true, _) => "the script does not parse: fix the marked line (a missing `end`, `then` or `)` is the usual cause)",
-            (false, Phase::Load) => "the script failed while loading, before any request was made",
+            (false, Phase::Load) => "the error came while the file's top level ran (a strategy table's `run` had not started); the Lua API reference is in scripts/types/race.lua",
             (false, Phase::Run) => "the strategy raised an error; the Lua API reference is in scripts/types/race.lua",
         }
         .to_string(),
@@ -237,6 +237,15 @@ fn flatten(err: &mlua::Error) -> (String, Option<String>) {
             cause,
         } => {
             let (m, t) = flatten(cause);
+            // `race.session.get(url)`: the dot passed the URL where the session belongs.
+            if let (Some(Some((class, method))), 1) = (to.as_deref().map(method_of), *pos) {
+                return (
+                    format!(
+                        "{class}:{method} is a method: call it with a colon (session:{method}(…)), not a dot ({m})"
+                    ),
+                    t,
+                );
+            }
             let (f, pos) = match to.as_deref().map(method_of) {
                 Some(Some((class, method))) => (format!("{class}:{method}"), pos.saturating_sub(1)),
                 Some(None) => (to.clone().unwrap_or_default(), *pos),
