@@ -470,3 +470,19 @@ async fn a_method_called_with_a_dot_says_to_use_a_colon() {
     );
     assert!(err.contains("strategy.lua:2"), "{err}");
 }
+
+/// `race.store.set(42, …)`: a key that is not a string raises at the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_key_that_is_not_a_string_raises_at_its_line() {
+    let d = crate::support::Race::named("instant")
+        .script("local race = require(\"race\")\nrace.store.set(42, \"v\")\nreturn true\n")
+        .run()
+        .await;
+    let err = &d.stderr;
+    assert_eq!(d.code, 3, "{err}");
+    assert!(
+        err.contains("race.store keys are strings: got 42 (a number)"),
+        "{err}"
+    );
+    assert!(err.contains("strategy.lua:2"), "{err}");
+}

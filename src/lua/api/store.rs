@@ -54,18 +54,20 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     let s = store.clone();
     t.set(
         "get",
-        lua.create_function(
-            move |lua, key: String| match s.with(|m| m.get(&key).cloned()) {
+        lua.create_function(move |lua, key: Value| {
+            let key = key_of(key)?;
+            match s.with(|m| m.get(&key).cloned()) {
                 Some(v) => from_json(lua, &v),
                 None => Ok(Value::Nil),
-            },
-        )?,
+            }
+        })?,
     )?;
     let s = store;
     let ctx = ctx.clone();
     t.set(
         "set",
-        lua.create_function(move |lua, (key, value): (String, Value)| {
+        lua.create_function(move |lua, (key, value): (Value, Value)| {
+            let key = key_of(key)?;
             // A value JSON cannot hold is misuse (raised by to_json); a write that fails is
             // an expected failure, and the value is not kept (the store says what is on disk).
             let v = to_json(lua, &ctx, value)?;
@@ -93,4 +95,20 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
         })?,
     )?;
     race.set("store", t)
+}
+
+/// A store key: a string, as written (a number is not turned into one: `set(42, …)` and
+/// `get("42")` naming the same entry would surprise).
+fn key_of(key: Value) -> mlua::Result<String> {
+    match key {
+        Value::String(s) => Ok(s.to_str()?.to_string()),
+        other => Err(mlua::Error::runtime(format!(
+            "race.store keys are strings: got {} (a {}); write it as a string",
+            other.to_string().unwrap_or_default(),
+            match other {
+                Value::Integer(_) | Value::Number(_) => "number",
+                ref v => v.type_name(),
+            }
+        ))),
+    }
 }
