@@ -739,4 +739,41 @@ mod tests {
         let most = 1000 * body.len() / HELD_STEP + 1;
         assert!(held_steps(&lua) <= most, "{} steps", held_steps(&lua));
     }
+
+    /// The stubs' fields of a class (`---@field name` lines under `---@class race.<name>`).
+    fn stub_fields(class: &str) -> Vec<String> {
+        let stubs = include_str!("../../../scripts/types/race.lua");
+        let head = format!("---@class race.{class}");
+        let mut lines = stubs.lines().skip_while(|l| {
+            l.strip_prefix(head.as_str())
+                .is_none_or(|rest| !(rest.is_empty() || rest.starts_with([':', ' '])))
+        });
+        lines.next().expect("the class is in the stubs");
+        lines
+            .take_while(|l| l.starts_with("---"))
+            .filter_map(|l| l.strip_prefix("---@field "))
+            .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// The field lists that decide which reads are typos are the stubs' fields, no more, no less
+    /// (a field documented but missing here would raise when read as nil).
+    #[test]
+    fn the_known_fields_are_the_stubs_fields() {
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v.dedup();
+            v
+        };
+        let ours = |f: &[&str]| sorted(f.iter().map(|s| s.to_string()).collect());
+        assert_eq!(ours(LISTING_FIELDS), sorted(stub_fields("Listing")));
+        assert_eq!(ours(PRODUCT_FIELDS), sorted(stub_fields("Product")));
+        let answer = [
+            stub_fields("Response"),
+            stub_fields("Page"),
+            stub_fields("ShopPage"),
+        ]
+        .concat();
+        assert_eq!(ours(RESPONSE_FIELDS), sorted(answer));
+    }
 }
