@@ -279,3 +279,28 @@ async fn ctrl_c_while_the_checkout_page_stalls_hands_the_cart_over() {
     let carts = hook.events("ticket_in_cart");
     assert_eq!(carts.len(), 1, "{:?}", hook.bodies());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_a_shop_checkout_stalls_hands_the_cart_over() {
+    // pretix's "added" message is the shop's outcome: the cart is recorded before
+    // `checkout/start` is asked for, so a Ctrl-C while that page stalls cannot lose it.
+    let mut s = Scenario::named("shop").unwrap();
+    s.faults.insert(1, Fault::CheckoutStall);
+    let mut r = Race::new(s)
+        .args(["--strategy", "shop", "--item", "7"])
+        .spawn()
+        .await;
+    r.wait_for("the shop said added", std::time::Duration::from_secs(20))
+        .await;
+    let d = r.signal("INT").await;
+    assert_eq!(d.code, 130, "{d:?}");
+    assert!(
+        d.stdout
+            .contains("=== TICKET IN CART (handed over as pretix-race stops"),
+        "{d:?}"
+    );
+    assert!(d.stdout.contains("/checkout/start"), "{d:?}");
+    assert_eq!(d.sim.cart_of(&d.handed_session()), ["Day Ticket"]);
+    assert_eq!(d.logged("cookies.txt").len(), 1, "{d:?}");
+}
+

@@ -72,6 +72,19 @@ impl Carts {
         }
     }
 
+    /// Takes back `session`'s newest cart not handed over yet (recorded when the shop said added,
+    /// then shown, positively, to be no cart); whether there was one.
+    pub fn withdraw(&self, session: u64) -> bool {
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        match list.iter().rposition(|(c, done)| c.session == session && !done) {
+            Some(i) => {
+                list.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Marks every cart of `session` as handed over (the person has its cookies and checkout URL).
     pub fn handed_over(&self, session: u64) {
         for (c, done) in self
@@ -153,5 +166,19 @@ mod tests {
         assert_eq!(p[1].ticket, "C");
         assert!(c.take_pending().is_empty());
         assert_eq!(c.count(), 4);
+    }
+
+    #[test]
+    fn withdraw_takes_back_the_sessions_newest_pending_cart_only() {
+        let c = Carts::default();
+        c.record(cart(1, "A"));
+        c.handed_over(1);
+        c.record(cart(1, "B"));
+        c.record(cart(2, "C"));
+        assert!(c.withdraw(1));
+        assert!(!c.withdraw(1), "A was handed over: it stays");
+        let p = c.take_pending();
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].ticket, "C");
     }
 }

@@ -103,6 +103,14 @@ pub fn event_of_cart_add(action: &Url) -> Url {
     u
 }
 
+/// Whether `url` is a page of the event at `event` (same origin, under its path).
+pub fn same_event(url: &Url, event: &Url) -> bool {
+    url.origin() == event.origin()
+        && url
+            .path()
+            .starts_with(event.path().trim_end_matches('/'))
+}
+
 /// Where an event's cart is shown: `{event}/checkout/start`.
 pub fn checkout_start(event: &Url) -> Url {
     event.join(CHECKOUT_START).unwrap_or_else(|_| event.clone())

@@ -608,9 +608,12 @@ async fn through_waiting_pages(
     Ok(r)
 }
 
-/// The shop said added: the cart is ours, and real when the checkout shows it. A confirmation
-/// that stalls or breaks off loses nothing: the cart is recorded as the shop's message said, its
-/// deadline unknown.
+/// The shop said added: the ticket is in the session's cart now. Recorded at once, before the
+/// checkout is asked for (as the marketplace's add is recorded from its POST's answer), so no exit
+/// path during that request loses it; the checkout page then only adds what it says (where the
+/// checkout really is, the deadline, the rows). A confirmation that stalls, breaks off or can't be
+/// read keeps the cart, its deadline unknown; only pretix sending the checkout away (its answer
+/// to an empty cart) takes the record back.
 async fn confirm(
     session: &Session,
     product: &Product,
@@ -620,6 +623,12 @@ async fn confirm(
     log: &ResponseLog,
 ) -> Result<Carted, HttpError> {
     let start = pretix::checkout_start(event);
+    record(session, product, &start, None);
+    added.log(&format!(
+        "the shop said added: {} is in the cart; loading its checkout",
+        product.name
+    ));
+    let carts = &session.net().carts;
     let c = match session.get_action(&start, headers).await {
         Ok(c) => c,
         Err(e) => {
@@ -629,7 +638,7 @@ async fn confirm(
                 .unwrap_or(&start)
                 .clone();
             let checkout_url = pretix::without_empty_query(checkout_url);
-            record(session, product, &checkout_url, None);
+            carts.confirmed(session.id(), &checkout_url, None);
             crate::log::info(format!(
                 "IN CART: {} -> {checkout_url} (the checkout did not load: {e}; the shop said added, its deadline unknown)",
                 product.name
@@ -646,22 +655,41 @@ async fn confirm(
     // What this add reserved: the product's row now, beyond what the session held before.
     let article = pretix::article(&product.id, product.variation.as_deref());
     let reserved = checkout.count_of(&article).map(|now| {
-        let carts = &session.net().carts;
         let before = carts.held(session.id(), &article);
         carts.set_held(session.id(), &article, now);
         now.saturating_sub(before)
     });
     let outcome = match pretix::classify_cart(c.status, &c.url) {
-        CartOutcome::InCart { checkout_url } if !checkout.items.is_empty() => {
-            record(session, product, &checkout_url, checkout.expires.clone());
+        CartOutcome::InCart { checkout_url } => {
+            carts.confirmed(session.id(), &checkout_url, checkout.expires.clone());
+            if checkout.items.is_empty() {
+                crate::log::info(format!(
+                    "the checkout at {checkout_url} shows no cart row we can read: the shop said added, the cart is kept, its deadline unknown"
+                ));
+            }
             CartOutcome::InCart { checkout_url }
         }
-        _ => CartOutcome::Failed {
-            reason: format!(
-                "the shop said added, but the checkout ({}) shows no cart",
-                c.url
-            ),
-        },
+        // pretix answers a checkout without a cart by sending it back to the shop's page.
+        _ if (200..300).contains(&c.status) && pretix::same_event(&c.url, event) => {
+            if carts.withdraw(session.id()) {
+                session.net().stats.carts_won.fetch_sub(1, Relaxed);
+            }
+            CartOutcome::Failed {
+                reason: format!(
+                    "the shop said added, but its checkout sent us back to {} (no cart)",
+                    c.url
+                ),
+            }
+        }
+        _ => {
+            crate::log::info(format!(
+                "the checkout answered HTTP {} at {}: the shop said added, the cart is kept, its deadline unknown",
+                c.status, c.url
+            ));
+            CartOutcome::InCart {
+                checkout_url: start.clone(),
+            }
+        }
     };
     let result = match &outcome {
         CartOutcome::InCart { checkout_url } => {
