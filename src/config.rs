@@ -19,13 +19,14 @@ pub const REHEARSAL_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ConfigError {
+    #[error("--event {event} is given twice")]
+    #[diagnostic(help("name each event once: it would be watched twice, at twice the rate"))]
+    EventTwice { event: String },
+
     #[error("{flag} {value:?} is not a URL: {reason}")]
-    #[diagnostic(
-        code(usage::url),
-        help(
-            "give a full URL, e.g. --url https://tickets.example.com or --webhook https://hooks.example.com/pretix"
-        )
-    )]
+    #[diagnostic(help(
+        "give a full URL, e.g. --url https://tickets.example.com or --webhook https://hooks.example.com/pretix"
+    ))]
     BadUrl {
         flag: &'static str,
         value: String,
@@ -33,21 +34,15 @@ pub enum ConfigError {
     },
 
     #[error("--log-dir {path}: {reason}")]
-    #[diagnostic(
-        code(usage::log_dir),
-        help(
-            "give a folder you can write to: the cart's cookie files go there the moment a ticket is in the cart"
-        )
-    )]
+    #[diagnostic(help(
+        "give a folder you can write to: the cart's cookie files go there the moment a ticket is in the cart"
+    ))]
     LogDir { path: String, reason: String },
 
     #[error(
         "{flag} {path}: {reason}; the cart's cookies must not go where someone else can plant or replace files"
     )]
-    #[diagnostic(
-        code(usage::unsafe_dir),
-        help("make it yours alone: chmod go-w {path} (or give a folder of your own)")
-    )]
+    #[diagnostic(help("make it yours alone: chmod go-w {path} (or give a folder of your own)"))]
     UnsafeDir {
         flag: &'static str,
         path: String,
@@ -55,26 +50,21 @@ pub enum ConfigError {
     },
 
     #[error("{flag} {url} uses plain http")]
-    #[diagnostic(
-        code(usage::https),
-        help("use https:// (plain http is only allowed for loopback hosts such as 127.0.0.1)")
-    )]
+    #[diagnostic(help(
+        "use https:// (plain http is only allowed for loopback hosts such as 127.0.0.1)"
+    ))]
     Insecure { flag: &'static str, url: String },
 
     #[error("--event {value:?} is not an event slug")]
-    #[diagnostic(
-        code(usage::event),
-        help(
-            "the slug is the path segment after the shop URL: for https://tickets.example.com/myevent/ it is myevent"
-        )
-    )]
+    #[diagnostic(help(
+        "the slug is the path segment after the shop URL: for https://tickets.example.com/myevent/ it is myevent"
+    ))]
     BadEvent { value: String },
 
     #[error("the url {url} already ends in the event {event}: give url = {base}")]
-    #[diagnostic(
-        code(usage::url),
-        help("the url is the shop's address up to the event: --url {base} --event {event}")
-    )]
+    #[diagnostic(help(
+        "the url is the shop's address up to the event: --url {base} --event {event}"
+    ))]
     UrlEndsInEvent {
         url: String,
         event: String,
@@ -82,163 +72,121 @@ pub enum ConfigError {
     },
 
     #[error("--interval {secs} s is below the {floor} s floor for {host}")]
-    #[diagnostic(
-        code(usage::interval),
-        help(
-            "polling a real marketplace faster than every 2 s gets it switched off for everyone; use --interval 5 or more"
-        )
-    )]
+    #[diagnostic(help(
+        "polling a real marketplace faster than every 2 s gets it switched off for everyone; use --interval 5 or more"
+    ))]
     IntervalBelowFloor { secs: f64, floor: u64, host: String },
 
     #[error("could not read the CA certificate {path}: {reason}")]
-    #[diagnostic(
-        code(usage::ca_cert),
-        help("give a PEM file holding one or more certificates (-----BEGIN CERTIFICATE-----)")
-    )]
+    #[diagnostic(help(
+        "give a PEM file holding one or more certificates (-----BEGIN CERTIFICATE-----)"
+    ))]
     BadCaCert { path: String, reason: String },
 
     #[error("script {path} cannot be read: {reason}")]
-    #[diagnostic(code(usage::script), help("check the path given to --script"))]
+    #[diagnostic(help("check the path given to --script"))]
     ScriptUnreadable { path: String, reason: String },
 
     #[error("the strategy file {path} (given as the first argument) cannot be read: {reason}")]
-    #[diagnostic(
-        code(usage::script),
-        help(
-            "check the file's name and folder, or give the event's page instead: pretix-race https://tickets.example.com/org/myevent/"
-        )
-    )]
+    #[diagnostic(help(
+        "check the file's name and folder, or give the event's page instead: pretix-race https://tickets.example.com/org/myevent/"
+    ))]
     PositionalScriptUnreadable { path: String, reason: String },
 
     #[error("--browser {path}: no such file")]
-    #[diagnostic(
-        code(usage::browser),
-        help(
-            "give the browser's executable, e.g. --browser /usr/bin/chromium, or leave the flag out to use $CHROME or the usual places"
-        )
-    )]
+    #[diagnostic(help(
+        "give the browser's executable, e.g. --browser /usr/bin/chromium, or leave the flag out to use $CHROME or the usual places"
+    ))]
     BrowserMissing { path: String },
 
     #[error("--imessage needs osascript (macOS), and there is none on PATH")]
-    #[diagnostic(
-        code(usage::imessage),
-        help(
-            "iMessage alerts work on a Mac only; elsewhere use --webhook (e.g. an ntfy topic) or the desktop notification"
-        )
-    )]
+    #[diagnostic(help(
+        "iMessage alerts work on a Mac only; elsewhere use --webhook (e.g. an ntfy topic) or the desktop notification"
+    ))]
     NoOsascript,
 
     #[error("--imessage needs a recipient")]
-    #[diagnostic(
-        code(usage::imessage),
-        help("give the recipient as Messages knows it, e.g. +491701234567 or me@example.com")
-    )]
+    #[diagnostic(help(
+        "give the recipient as Messages knows it, e.g. +491701234567 or me@example.com"
+    ))]
     NoRecipient,
 
     #[error("--resolve {value:?}: {reason}")]
-    #[diagnostic(
-        code(usage::resolve),
-        help("give a host name and an IP address, e.g. --resolve tickets.example.com:203.0.113.7")
-    )]
+    #[diagnostic(help(
+        "give a host name and an IP address, e.g. --resolve tickets.example.com:203.0.113.7"
+    ))]
     BadResolve { value: String, reason: String },
 
     #[error("nothing to watch: give the shop and event, or a strategy that names them")]
-    #[diagnostic(
-        code(usage::target),
-        help(
-            "pretix-race --url https://tickets.example.com --event myevent, or pretix-race https://tickets.example.com/myevent/, or pretix-race festival.lua (a strategy whose table has `targets`)"
-        )
-    )]
+    #[diagnostic(help(
+        "pretix-race --url https://tickets.example.com --event myevent, or pretix-race https://tickets.example.com/myevent/, or pretix-race festival.lua (a strategy whose table has `targets`)"
+    ))]
     NoTarget,
 
     #[error("two strategy files: one given as an argument, one with --script")]
-    #[diagnostic(code(usage::script), help("give the strategy once"))]
+    #[diagnostic(help("give the strategy once"))]
     TwoScripts,
 
     #[error("no browser found for the hand-over")]
-    #[diagnostic(
-        code(usage::browser),
-        help(
-            "install Chrome or Chromium (Debian: apt-get install chromium), or give --browser PATH or $CHROME"
-        )
-    )]
+    #[diagnostic(help(
+        "install Chrome or Chromium (Debian: apt-get install chromium), or give --browser PATH or $CHROME"
+    ))]
     NoBrowser,
 
     #[error("--strategy shop needs --item: which product to add")]
-    #[diagnostic(
-        code(usage::item),
-        help(
-            "give the product's id, e.g. --item 7: it is the number in the event page's item_<id> inputs (and article ids item-<id>); repeat --item for several, the first available wins"
-        )
-    )]
+    #[diagnostic(help(
+        "give the product's id, e.g. --item 7: it is the number in the event page's item_<id> inputs (and article ids item-<id>); repeat --item for several, the first available wins"
+    ))]
     ShopNeedsItem,
 
     #[error("--webhook {url}: a rehearsal sends nothing off this machine")]
-    #[diagnostic(
-        code(usage::webhook),
-        help(
-            "point it at a loopback receiver (http://127.0.0.1:PORT/…), or add --allow-remote-webhook to send the rehearsal's events there"
-        )
-    )]
+    #[diagnostic(help(
+        "point it at a loopback receiver (http://127.0.0.1:PORT/…), or add --allow-remote-webhook to send the rehearsal's events there"
+    ))]
     RemoteWebhookInRehearsal { url: String },
 
     #[error("--until {value:?} is neither a clock time nor a duration")]
-    #[diagnostic(
-        code(usage::until),
-        help(
-            "give a time today, e.g. --until 22:30 (local time), or how long, e.g. --until 90m or 2h"
-        )
-    )]
+    #[diagnostic(help(
+        "give a time today, e.g. --until 22:30 (local time), or how long, e.g. --until 90m or 2h"
+    ))]
     BadUntil { value: String },
 
     #[error("--webhook {url} is on the shop's own site")]
-    #[diagnostic(
-        code(usage::webhook),
-        help(
-            "a webhook goes to a receiver of yours (e.g. https://ntfy.sh/your-topic or your own server), never to the shop being watched"
-        )
-    )]
+    #[diagnostic(help(
+        "a webhook goes to a receiver of yours (e.g. https://ntfy.sh/your-topic or your own server), never to the shop being watched"
+    ))]
     WebhookOnShop { url: String },
 
     #[error("--allow-host {value:?} is not a host name")]
-    #[diagnostic(
-        code(usage::allow_host),
-        help(
-            "give the host alone, as in a URL but without scheme, port or path, e.g. --allow-host hooks.example.com"
-        )
-    )]
+    #[diagnostic(help(
+        "give the host alone, as in a URL but without scheme, port or path, e.g. --allow-host hooks.example.com"
+    ))]
     BadAllowHost { value: String },
 
     #[error("--allow-host {value}: a rehearsal sends nothing off this machine")]
-    #[diagnostic(
-        code(usage::allow_host),
-        help(
-            "a rehearsal (and check) reaches loopback only, whatever the strategy asks; leave --allow-host for a real run"
-        )
-    )]
+    #[diagnostic(help(
+        "a rehearsal (and check) reaches loopback only, whatever the strategy asks; leave --allow-host for a real run"
+    ))]
     AllowHostInRehearsal { value: String },
 
     #[error("unknown scenario {name:?}")]
-    #[diagnostic(code(usage::scenario), help("choose one of: {known}"))]
+    #[diagnostic(help("choose one of: {known}"))]
     UnknownScenario { name: String, known: String },
 
     // Issue 17 (F): the URL mistakes a fan makes.
     #[error("{value} is neither a strategy file nor a URL (no https://)")]
-    #[diagnostic(code(usage::url), help("did you mean https://{value} ?"))]
+    #[diagnostic(help("did you mean https://{value} ?"))]
     NoScheme { value: String },
 
     #[error("--url {url} without --event: which event?")]
-    #[diagnostic(code(usage::event), help("{help}"))]
+    #[diagnostic(help("{help}"))]
     UrlWithoutEvent { url: String, help: String },
 
     // Issue 16 D: event weights.
     #[error("{what}: the weight {value:?} is not a whole number from 1 to {MAX_WEIGHT}")]
-    #[diagnostic(
-        code(usage::weight),
-        help(
-            "a weight shares a busy shop's polls between its events: --event day1 --event day2:3 polls day2 three times as often as day1 while the shop's budget (one poll per 2 s) is short"
-        )
-    )]
+    #[diagnostic(help(
+        "a weight shares a busy shop's polls between its events: --event day1 --event day2:3 polls day2 three times as often as day1 while the shop's budget (one poll per 2 s) is short"
+    ))]
     BadWeight { what: String, value: String },
 }
 
@@ -983,6 +931,14 @@ pub fn resolve(
             })
             .collect::<Result<Vec<_>, _>>()?,
     };
+    // The same event twice would be watched twice, at twice the rate.
+    for (i, t) in targets.iter().enumerate() {
+        if targets[..i].iter().any(|o| o.event_url() == t.event_url()) {
+            return Err(ConfigError::EventTwice {
+                event: t.event.clone(),
+            });
+        }
+    }
     if targets.is_empty() && args.script.is_none() {
         return Err(ConfigError::NoTarget);
     }

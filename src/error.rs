@@ -25,7 +25,6 @@ pub enum AppError {
     Script(#[from] Box<ScriptError>),
 
     #[error("{message}")]
-    #[diagnostic(code(failure))]
     Failure {
         message: String,
         #[help]
@@ -33,7 +32,6 @@ pub enum AppError {
     },
 
     #[error("{message}")]
-    #[diagnostic(code(deadline))]
     Deadline {
         message: String,
         #[help]

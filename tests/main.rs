@@ -33,4 +33,5 @@ mod scripting;
 mod shop;
 mod stubs;
 mod supervisor;
+mod targets;
 mod url_mistakes;

@@ -78,6 +78,9 @@ pub struct Context {
     pub decisions: budget::Decisions,
     /// The browser started early (`--browser-early`), taken by the first hand-over.
     pub early: EarlyBrowser,
+    /// The strategy's `run` (or the function the file returned) has been called: an error from
+    /// here on is the run's, not the file's top level.
+    running: AtomicBool,
 }
 
 impl Context {
@@ -106,6 +109,7 @@ impl Context {
             chunks: Chunks::default(),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
             decisions: budget::Decisions::default(),
+            running: AtomicBool::new(false),
         }
     }
 
@@ -251,7 +255,7 @@ impl Engine {
     }
 
     fn phase(&self) -> Phase {
-        if self.ctx.net.stats.requests.load(Relaxed) == 0 {
+        if !self.ctx.running.load(Relaxed) {
             Phase::Load
         } else {
             Phase::Run
@@ -272,12 +276,10 @@ impl Engine {
         }
         let ret = match first {
             Value::Table(t) => match t.get::<Value>("run").map_err(report)? {
-                Value::Function(run) if self.adopt_targets(&t)? => {
-                    self.ctx.waiting();
-                    run.call_async::<MultiValue>(t).await.map_err(report)?
-                }
                 Value::Function(run) => {
+                    self.adopt_targets(&t)?;
                     self.ctx.waiting();
+                    self.ctx.running.store(true, Relaxed);
                     run.call_async::<MultiValue>(t).await.map_err(report)?
                 }
                 Value::Nil => return Err(self.not_a_strategy("a table without a `run` function")),
@@ -290,6 +292,7 @@ impl Engine {
             },
             Value::Function(f) => {
                 self.ctx.waiting();
+                self.ctx.running.store(true, Relaxed);
                 f.call_async::<MultiValue>(()).await.map_err(report)?
             }
             Value::Nil | Value::Boolean(_) => ret,
@@ -307,8 +310,8 @@ impl Engine {
     /// Takes the targets a strategy's table names (`targets = { { url =, event =, item =,
     /// weight = } }`)
     /// when no flag named any, checked as flags are (https, slug, interval floor), before any
-    /// request. Flags take precedence. Always true (a guard for the `run` match arm).
-    fn adopt_targets(&self, t: &Table) -> Result<bool, Box<ScriptError>> {
+    /// request. Flags take precedence.
+    fn adopt_targets(&self, t: &Table) -> Result<(), Box<ScriptError>> {
         let named = t.get::<Value>("targets").unwrap_or(Value::Nil);
         let Value::Table(list) = named else {
             if !matches!(named, Value::Nil) {
@@ -317,13 +320,15 @@ impl Engine {
                     "targets",
                 ));
             }
-            return Ok(true);
+            return Ok(());
         };
         if !self.ctx.targets().is_empty() {
-            crate::log::info(
-                "--url/--event name the targets: the strategy's `targets` are not used",
-            );
-            return Ok(true);
+            crate::log::info(if self.ctx.config.local_only {
+                "a rehearsal watches the simulated shop: the strategy's `targets` (real shops) are not used"
+            } else {
+                "--url/--event name the targets: the strategy's `targets` are not used"
+            });
+            return Ok(());
         }
         // `targets = { url = …, event = … }`: one target where a list of them is due.
         let key = |k: &str| !matches!(list.raw_get::<Value>(k), Ok(Value::Nil));
@@ -391,6 +396,25 @@ impl Engine {
                 .map(|w| crate::config::Watch { weight, ..w })
             });
             match checked {
+                // The same event (and item) twice would be watched twice, at twice the rate.
+                Ok(w) if found.iter().any(|f| same_target(f, &w)) => {
+                    let first = found.iter().position(|f| same_target(f, &w)).unwrap_or(0);
+                    let written_alike = found.iter().filter(|f| f.url == w.url).count();
+                    return Err(self.bad_target_at(
+                        &format!(
+                            "targets[{}] repeats targets[{}] ({}{}): name each target once",
+                            i + 1,
+                            first + 1,
+                            w.event_url(),
+                            w.item
+                                .as_deref()
+                                .map(|i| format!(", item {i}"))
+                                .unwrap_or_default()
+                        ),
+                        &url,
+                        written_alike,
+                    ));
+                }
                 Ok(w) => found.push(w),
                 Err(err) => {
                     let near = if url.is_empty() {
@@ -446,7 +470,7 @@ impl Engine {
         api::set_targets(&self.lua, &options, &found)
             .and_then(|()| self.name_places(&options, &found))
             .map_err(|e| Box::new(ScriptError::plain(Phase::Load, e.to_string(), None)))?;
-        Ok(true)
+        Ok(())
     }
 
     /// A function on the strategy's table named a typo away from a decision (`chose`): a script
@@ -534,6 +558,12 @@ impl Engine {
 
     /// A bad `targets` entry, reported at the line of the strategy that holds `near`.
     fn bad_target(&self, what: &str, near: &str) -> Box<ScriptError> {
+        self.bad_target_at(what, near, 0)
+    }
+
+    /// As [`Self::bad_target`], at the `nth` (from 0) line that holds `near` (an entry written
+    /// like an earlier one).
+    fn bad_target_at(&self, what: &str, near: &str, nth: usize) -> Box<ScriptError> {
         let (file, source) = match &self.ctx.config.script {
             ScriptSource::File { path, source } => (display_name(path), source.clone()),
             other => {
@@ -541,9 +571,16 @@ impl Engine {
                 (n.to_string(), s.to_string())
             }
         };
-        let line = source
+        let holding: Vec<usize> = source
             .lines()
-            .position(|l| l.contains(near))
+            .enumerate()
+            .filter(|(_, l)| l.contains(near))
+            .map(|(i, _)| i)
+            .collect();
+        let line = holding
+            .get(nth)
+            .or(holding.first())
+            .copied()
             .or_else(|| source.lines().position(|l| l.contains("targets")))
             .map_or(1, |i| i + 1);
         Box::new(diagnostics::at_line(
@@ -569,6 +606,11 @@ impl Engine {
             ),
         ))
     }
+}
+
+/// Two targets that would watch the same thing: one event page, one item.
+fn same_target(a: &crate::config::Watch, b: &crate::config::Watch) -> bool {
+    a.event_url() == b.event_url() && a.item == b.item
 }
 
 fn outcome(ret: MultiValue) -> Outcome {
