@@ -251,7 +251,7 @@ function M.watch(opts, session)
     -- One look first: a series' or an organiser's page has no products, and links below it.
     local page = session:poll_shop(url)
     first = page
-    if page and page.ok and #page.products == 0 then
+    if page and page.ok and page.recognised and #page.products == 0 then
       first = nil
       local what, msg, why = M.understand(page, opts, url)
       if what == nil then return nil, msg, why end
@@ -297,6 +297,9 @@ function M.watch_page(opts, session, url, label, first)
     if page and (page.status == 404 or page.status == 410) then
       return nil, ("%sthe event page %s answered %d"):format(tag, url, page.status),
         "check --url and --event: --url must include the organiser's path where the shop has one (e.g. https://pretix.eu/demo)"
+    elseif page and page.ok and not page.recognised then
+      -- Not pretix's page (a maintenance, error or challenge page in front of the shop): it
+      -- says nothing about the products; its log line said so. The next look decides.
     elseif page and page.ok and opts.voucher and not page.url:find("/redeem", 1, true) then
       -- pretix sends a voucher it won't take back to the event page, with its reason.
       return nil, ("pretix refused the voucher %s: %s"):format(opts.voucher,

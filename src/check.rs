@@ -64,10 +64,20 @@ const MARKETPLACE: &[Case] = &[
     },
 ];
 
-const SHOP: &[Case] = &[Case {
-    name: "shop",
-    args: &["--strategy", "shop"],
-}];
+const SHOP: &[Case] = &[
+    Case {
+        name: "shop",
+        args: &["--strategy", "shop"],
+    },
+    Case {
+        name: "shop-instant",
+        args: &["--strategy", "shop"],
+    },
+    Case {
+        name: "shop-busy",
+        args: &["--strategy", "shop"],
+    },
+];
 
 struct Row {
     label: String,

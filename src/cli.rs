@@ -191,8 +191,9 @@ pub struct RehearseArgs {
     /// quiet (nothing is ever listed), chaos (garbage, cut pages, resets, closed connections,
     /// 500/503, maintenance and odd pages, a slow answer, then a listing), many (12 listings,
     /// prices in every form, long titles), pair (two listings to win); shop (the main shop, a
-    /// product that becomes available: the default with --strategy shop, with or without your
-    /// --script).
+    /// product that becomes available after a lost race: the default with --strategy shop, with
+    /// or without your --script), shop-instant (available at once), shop-busy (503, 429, a reset
+    /// and maintenance before it comes back).
     #[arg(long, default_value = "standard", value_name = "NAME")]
     pub scenario: String,
 

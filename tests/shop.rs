@@ -325,3 +325,22 @@ async fn the_browser_takes_over_a_plain_http_shops_cart() {
         .expect("session cookie");
     assert_eq!(d.sim.cart_of(session), ["Day Ticket"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_page_in_front_of_the_shop_says_nothing_about_its_products() {
+    // shop-busy: 503, 429, a reset, then a proxy's maintenance page (no pretix markup) before the
+    // event page. The maintenance page is no evidence that product 7 is missing.
+    let d = Race::new(Scenario::named("shop-busy").unwrap().with_retry_after("0"))
+        .args(["--strategy", "shop", "--item", "7"])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stderr
+            .contains("unrecognised: not a pretix page (a maintenance, error or challenge page?)"),
+        "{d:?}"
+    );
+    assert!(!d.stderr.contains("product 7 is not on"), "{d:?}");
+    assert!(!d.stderr.contains("no products on"), "{d:?}");
+    assert_eq!(d.sim.cart_of(&d.handed_session()), ["Day Ticket"]);
+}

@@ -311,6 +311,7 @@ race.shop = {}
 
 ---@class race.ShopPage: race.Response
 ---@field products race.Product[]
+---@field recognised boolean  pretix's own page (its products, or its markup without any: a series' page, a shop hiding every product); false for a maintenance, error or challenge page in front of it, which says nothing about the products
 
 --- pretix's redeem page for a voucher: `{event_url}redeem?voucher=CODE` (its products are read
 --- and added like the event page's; the voucher goes with the form).

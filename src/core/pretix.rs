@@ -376,6 +376,14 @@ fn page_state(doc: &Html, has_listings: bool) -> PageState {
     }
 }
 
+/// Whether a page is pretix's own: its base template marks `<body>` with the shop's clock and
+/// locale (`data-now`, `data-datetimeformat`), on every theme; a proxy's maintenance page, a
+/// CDN's challenge or an error page has neither. Positive evidence for a page without products.
+pub fn is_pretix_page(body: &[u8]) -> bool {
+    memchr::memmem::find(body, b" data-now=\"").is_some()
+        && memchr::memmem::find(body, b" data-locale=\"").is_some()
+}
+
 /// Whether a `Content-Type` can hold a page (absent counts: some servers omit it).
 pub fn is_html(content_type: Option<&str>) -> bool {
     content_type.is_none_or(|c| {

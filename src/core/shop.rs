@@ -290,6 +290,9 @@ pub fn event_page(p: &Product) -> Url {
 pub struct Looked {
     pub response: Response,
     pub products: Vec<Product>,
+    /// pretix's own page (its products, or its page markup without them: a series' page, a shop
+    /// hiding everything), not a maintenance, error or challenge page in front of it.
+    pub recognised: bool,
 }
 
 /// GETs the event page once (a poll: the floor applies) and reads its products, with the
@@ -312,8 +315,13 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
     } else {
         Vec::new()
     };
+    let recognised = r.ok() && (!products.is_empty() || pretix::is_pretix_page(&r.body));
     let failure = if !r.ok() {
         Some(format!("HTTP {}", r.status))
+    } else if !recognised {
+        Some(
+            "unrecognised: not a pretix page (a maintenance, error or challenge page?)".to_string(),
+        )
     } else if products.is_empty() {
         Some("an event page without products".to_string())
     } else {
@@ -352,6 +360,7 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
     Ok(Looked {
         response: r,
         products,
+        recognised,
     })
 }
 

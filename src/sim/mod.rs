@@ -198,8 +198,18 @@ impl Scenario {
     }
 
     /// The names `rehearse --scenario` accepts.
-    pub const NAMES: [&'static str; 9] = [
-        "standard", "instant", "inactive", "busy", "quiet", "chaos", "many", "pair", "shop",
+    pub const NAMES: [&'static str; 11] = [
+        "standard",
+        "instant",
+        "inactive",
+        "busy",
+        "quiet",
+        "chaos",
+        "many",
+        "pair",
+        "shop",
+        "shop-instant",
+        "shop-busy",
     ];
 
     /// The same scenario with every `Retry-After` it sends set to `secs` (tests use 0: the rule
@@ -465,6 +475,39 @@ impl Scenario {
             "many" => return Some(Scenario::many()),
             "pair" => return Some(Scenario::pair()),
             "shop" => return Some(Scenario::shop()),
+            // The day ticket can be had at the first look: nobody faster, no waiting pages.
+            "shop-instant" => {
+                let mut s = Scenario::shop();
+                if let Some(shop) = &mut s.shop {
+                    shop.products[0].available_from = 1;
+                    shop.lose_first = false;
+                    shop.waiting_pages = 0;
+                }
+                return Some(s);
+            }
+            // The shop under load while the day ticket comes back: an overloaded proxy, a rate
+            // limit, a reset connection, a maintenance page, then three waiting pages.
+            "shop-busy" => {
+                let mut s = Scenario::shop();
+                if let Some(shop) = &mut s.shop {
+                    shop.products[0].reserved_from = 1;
+                    shop.products[0].available_from = 6;
+                    shop.lose_first = false;
+                    shop.waiting_pages = 3;
+                }
+                for (n, code) in [(1, 503), (2, 429)] {
+                    s.faults.insert(
+                        n,
+                        Fault::Status {
+                            code,
+                            retry_after: Some("1".into()),
+                        },
+                    );
+                }
+                s.faults.insert(3, Fault::Reset);
+                s.faults.insert(4, Fault::Maintenance);
+                return Some(s);
+            }
             _ => return None,
         }
         Some(s)
@@ -1037,7 +1080,7 @@ impl Shared {
 fn dispatch(method: &Method, ctx: &mut routes::Ctx) -> Result<Reply, Dropped> {
     let shop = ctx.sc.shop.is_some();
     Ok(match routes::route(method, &ctx.seen.path, &ctx.ev) {
-        routes::Route::Event if shop => routes::shop_page(ctx),
+        routes::Route::Event if shop => routes::shop_page(ctx)?,
         routes::Route::CartAdd if shop => routes::cart_add(ctx),
         routes::Route::Event => routes::event_page(ctx),
         routes::Route::Market => routes::market(ctx)?,

@@ -90,20 +90,10 @@ pub(super) fn market(c: &mut Ctx) -> Result<Reply, Dropped> {
         c.inner.checkout_stall = true;
         c.inner.cart_answer_stall = true;
     }
+    if let Some(r) = failing(fault) {
+        return r;
+    }
     Ok(match fault {
-        Some(Fault::Reset) => return Err(Dropped),
-        Some(Fault::Status { code, retry_after }) => {
-            let mut r = Reply::status(*code, pages::error_page(*code));
-            r.retry_after = retry_after.clone();
-            r
-        }
-        Some(Fault::Garbage) => {
-            let mut r = Reply::page(String::new());
-            r.body = pages::garbage();
-            r.content_type = "application/octet-stream";
-            r
-        }
-        Some(Fault::Maintenance) => Reply::page(pages::maintenance_page()),
         Some(Fault::NoFilter) => Reply::page(pages::themed_empty_page(base, event, locale)),
         Some(Fault::InactivePage) => Reply::page(pages::inactive_page(base, event, locale)),
         Some(Fault::RedirectAway) => Reply::redirect(format!("{base}{}", c.ev)),
@@ -128,6 +118,27 @@ pub(super) fn market(c: &mut Ctx) -> Result<Reply, Dropped> {
             r
         }
     })
+}
+
+/// The answer a failing poll gets in place of its page (marketplace and shop alike): a reset,
+/// an error status (with its `Retry-After`), bytes that are no page, a maintenance page.
+fn failing(fault: Option<&Fault>) -> Option<Result<Reply, Dropped>> {
+    Some(Ok(match fault? {
+        Fault::Reset => return Some(Err(Dropped)),
+        Fault::Status { code, retry_after } => {
+            let mut r = Reply::status(*code, pages::error_page(*code));
+            r.retry_after = retry_after.clone();
+            r
+        }
+        Fault::Garbage => {
+            let mut r = Reply::page(String::new());
+            r.body = pages::garbage();
+            r.content_type = "application/octet-stream";
+            r
+        }
+        Fault::Maintenance => Reply::page(pages::maintenance_page()),
+        _ => return None,
+    }))
 }
 
 /// The request's query, decoded.
@@ -247,9 +258,9 @@ fn product_key(p: &super::SimProduct) -> String {
 
 /// A main shop's event page: the product list, the cart panel once there is a cart, the message
 /// a cart add left; or, while a cart add runs "in the background", pretix's waiting page.
-pub(super) fn shop_page(c: &mut Ctx) -> Reply {
+pub(super) fn shop_page(c: &mut Ctx) -> Result<Reply, Dropped> {
     let Some(shop) = &c.sc.shop else {
-        return Reply::status(404, pages::not_found());
+        return Ok(Reply::status(404, pages::not_found()));
     };
     let waiting_query = c
         .seen
@@ -260,15 +271,22 @@ pub(super) fn shop_page(c: &mut Ctx) -> Reply {
     if waiting_query {
         if session.waiting > 0 {
             session.waiting -= 1;
-            return Reply::page(pages::waiting_page());
+            return Ok(Reply::page(pages::waiting_page()));
         }
-        return Reply::redirect(format!("{}{}?require_cookie=true", c.base, c.ev));
+        return Ok(Reply::redirect(format!(
+            "{}{}?require_cookie=true",
+            c.base, c.ev
+        )));
     }
     c.inner.event_gets += 1;
     let gets = c.inner.event_gets;
-    // A shop's polls are its event-page GETs: the one fault it knows is keyed by them.
-    if let Some(Fault::CheckoutStall) = c.sc.faults.get(&gets) {
+    // A shop's polls are its event-page GETs: its faults are keyed by them.
+    let fault = c.sc.faults.get(&gets);
+    if let Some(Fault::CheckoutStall) = fault {
         c.inner.checkout_stall = true;
+    }
+    if let Some(r) = failing(fault) {
+        return r;
     }
     let session = c.inner.sessions.get_mut(c.session_id).expect("session");
     let message = session.message.take();
@@ -282,7 +300,7 @@ pub(super) fn shop_page(c: &mut Ctx) -> Reply {
             state: product_state(p, gets, in_cart(&cart, p)),
         })
         .collect();
-    Reply::page(pages::shop_page(&pages::ShopView {
+    Ok(Reply::page(pages::shop_page(&pages::ShopView {
         base: c.base,
         event: c.event,
         locale: &c.sc.locale,
@@ -290,7 +308,7 @@ pub(super) fn shop_page(c: &mut Ctx) -> Reply {
         token: &token,
         cart: &cart,
         message: message.as_ref().map(|(ok, m)| (*ok, m.as_str())),
-    }))
+    })))
 }
 
 /// A shop's cart add: CSRF as Django checks it, then the first product asked for is reserved,

@@ -76,6 +76,7 @@ pub(super) async fn poll(
         "products",
         lua.create_sequence_from(looked.products.iter().map(ProductOut))?,
     )?;
+    page.set("recognised", looked.recognised)?;
     ok(page, &lua)
 }
 
