@@ -21,10 +21,10 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
     match config::mode(cli)? {
         Mode::Race(config, notices) => {
             crate::log::set_up(config.verbose, config.quiet, config.log_format);
-            race(*config, notices).await
+            race(*config, notices, Vec::new()).await
         }
         Mode::Rehearse(r) => rehearse(*r).await,
-        Mode::HandoffTest(h) => crate::handoff_test::run(h).await,
+        Mode::HandoffTest(h, notices) => crate::handoff_test::run(h, notices).await,
         // Rendered whole, then written: `completions bash | head` ends quietly, as other tools do.
         Mode::Completions(shell) => {
             use clap::CommandFactory;
@@ -86,7 +86,6 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
         })
         .collect();
     config.client.extra_roots.extend(sim.ca_certificates());
-    config.browser_args.push(sim.browser_trust_arg());
     crate::log::info(format!(
         "rehearsal: simulated {what} ({name} scenario) at {}",
         config
@@ -96,7 +95,8 @@ async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let result = race(config, notices).await;
+    // Only the browser the hand-over opens trusts the simulator's certificate.
+    let result = race(config, notices, vec![sim.browser_trust_arg()]).await;
     drop(sim);
     if let Some(dir) = files {
         crate::log::info(format!("rehearsal files: {}", dir.display()));
@@ -127,7 +127,14 @@ fn reach(config: &Config) -> crate::core::gate::Reach {
 /// Runs the configured strategy to its end: the run's parts are made (`Run::new`), the strategy
 /// compiled, then watched until it ends or a signal comes (`watch`); every secured cart is handed
 /// over (`wind_down`) before the outcome is said (`conclude`).
-pub async fn race(config: Config, notices: Notices) -> Result<(), AppError> {
+///
+/// `browser_args`: extra flags for the browser the hand-over opens (a rehearsal's: trust the
+/// simulator's certificate), the run's, not the configuration's.
+pub async fn race(
+    config: Config,
+    notices: Notices,
+    browser_args: Vec<String>,
+) -> Result<(), AppError> {
     say(&notices, &config);
     crate::core::handoff::set_browser_bound(config.handoff_timeout);
     let run = Run::new(&config)?;
@@ -140,6 +147,7 @@ pub async fn race(config: Config, notices: Notices) -> Result<(), AppError> {
     let early = EarlyBrowser::default();
     let _status_page = start_early(
         &config,
+        &browser_args,
         &early,
         &start_line.watching,
         watching_count,
@@ -166,6 +174,7 @@ pub async fn race(config: Config, notices: Notices) -> Result<(), AppError> {
         run.alerts.clone(),
         kill.clone(),
         early.clone(),
+        browser_args,
     ));
     let engine = Engine::new(ctx.clone())?;
     let chunk = engine.compile()?;
@@ -471,6 +480,7 @@ fn live_status(
 /// background: the first poll does not wait for it). The page lives as long as what this returns.
 async fn start_early(
     config: &Config,
+    browser_args: &[String],
     early: &EarlyBrowser,
     watching: &str,
     count: usize,
@@ -497,7 +507,7 @@ async fn start_early(
     let launch = crate::core::browser::Launch {
         path: path.clone(),
         headless: false,
-        args: config.browser_args.clone(),
+        args: browser_args.to_vec(),
         profile_root: config.log_dir.clone(),
     };
     early.start(launch, page.url.clone());

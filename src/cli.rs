@@ -358,7 +358,8 @@ pub struct RunArgs {
     /// While the event page has no marketplace link, re-check it every SECS (±20%) instead of
     /// exiting.
     #[arg(long, value_name = "SECS", value_parser = parse_duration)]
-    pub poll_inactive_marketplace: Option<Duration>,
+    #[arg(long = "poll-inactive-marketplace")]
+    pub poll_inactive: Option<Duration>,
 
     /// Run this Lua strategy instead of the built-in default (see README: writing a strategy).
     #[arg(long, value_name = "FILE")]
@@ -522,7 +523,7 @@ mod tests {
         assert_eq!(r.items, ["965"]);
         assert_eq!(r.sort, Sort::Newest);
         assert!(r.dry_run && r.headless && r.verbose);
-        assert_eq!(r.poll_inactive_marketplace, Some(Duration::from_secs(60)));
+        assert_eq!(r.poll_inactive, Some(Duration::from_secs(60)));
         assert_eq!(r.log_dir, Some(PathBuf::from("d")));
     }
 

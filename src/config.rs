@@ -308,7 +308,7 @@ pub enum Mode {
     Race(Box<Config>, Notices),
     /// The same run against the simulated marketplace.
     Rehearse(Box<Rehearsal>),
-    HandoffTest(HandoffTest),
+    HandoffTest(HandoffTest, Notices),
     AlertTest(AlertTest),
     /// Print a shell's completion script.
     Completions(clap_complete::Shell),
@@ -339,7 +339,6 @@ pub struct HandoffTest {
     pub imessage: Option<String>,
     pub headless_browser: bool,
     pub verbose: bool,
-    pub notes: Vec<String>,
 }
 
 /// `alert-test`: the channels to try.
@@ -354,7 +353,7 @@ pub struct AlertTest {
 pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
     match cli.command {
         Some(Command::Rehearse(r)) => rehearsal(*r).map(|r| Mode::Rehearse(Box::new(r))),
-        Some(Command::HandoffTest(h)) => handoff_test(h).map(Mode::HandoffTest),
+        Some(Command::HandoffTest(h)) => handoff_test(h).map(|(h, n)| Mode::HandoffTest(h, n)),
         Some(Command::AlertTest(a)) => alert_test(a).map(Mode::AlertTest),
         Some(Command::Completions { shell }) => Ok(Mode::Completions(shell)),
         Some(Command::Man) => Ok(Mode::Man),
@@ -509,7 +508,7 @@ fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
     })
 }
 
-fn handoff_test(a: HandoffTestArgs) -> Result<HandoffTest, ConfigError> {
+fn handoff_test(a: HandoffTestArgs) -> Result<(HandoffTest, Notices), ConfigError> {
     if let Some(to) = &a.imessage {
         check_imessage(to)?;
     }
@@ -528,7 +527,7 @@ fn handoff_test(a: HandoffTestArgs) -> Result<HandoffTest, ConfigError> {
         }
         _ => None,
     };
-    Ok(HandoffTest {
+    let test = HandoffTest {
         live,
         browser,
         client: client(&a.net, Vec::new())?,
@@ -536,8 +535,8 @@ fn handoff_test(a: HandoffTestArgs) -> Result<HandoffTest, ConfigError> {
         imessage: a.imessage,
         headless_browser: a.headless_browser,
         verbose: a.verbose,
-        notes,
-    })
+    };
+    Ok((test, Notices { warnings, notes }))
 }
 
 fn alert_test(a: AlertTestArgs) -> Result<AlertTest, ConfigError> {
@@ -643,8 +642,6 @@ pub struct Config {
     pub browser: Browser,
     /// `--browser-early`: the browser starts at start-up, on the status page.
     pub browser_early: bool,
-    /// Extra browser flags (rehearsals: trust the simulator's certificate).
-    pub browser_args: Vec<String>,
     /// `-v`: debug lines; `-q`: only warnings and errors.
     pub verbose: bool,
     pub quiet: bool,
@@ -1057,7 +1054,7 @@ pub fn resolve(
             })
             .collect::<Result<_, _>>()?,
         local_only: false,
-        poll_inactive: args.poll_inactive_marketplace,
+        poll_inactive: args.poll_inactive,
         script,
         strict: args.strict,
         memory_limit_mb: args.memory_limit_mb.max(16),
@@ -1068,7 +1065,6 @@ pub fn resolve(
         log_dir,
         browser,
         browser_early: args.browser_early,
-        browser_args: Vec::new(),
         verbose: args.verbose,
         quiet: args.quiet,
         log_format: args.log_format,

@@ -21,9 +21,10 @@ fn fail(message: impl Into<String>, hint: Option<&str>) -> AppError {
     AppError::failure(message, hint.map(str::to_string))
 }
 
-pub async fn run(a: HandoffTest) -> Result<(), AppError> {
+pub async fn run(a: HandoffTest, notices: crate::config::Notices) -> Result<(), AppError> {
     crate::log::set_verbosity(a.verbose, false);
-    a.notes.iter().for_each(crate::log::info);
+    notices.warnings.iter().for_each(crate::log::warn);
+    notices.notes.iter().for_each(crate::log::info);
     let (path, client) = (a.browser.clone(), a.client.clone());
     match a.live.clone() {
         None => simulate(&a, path, client).await,

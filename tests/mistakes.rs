@@ -331,6 +331,19 @@ async fn a_field_on_the_strategy_table_no_one_reads_stops_before_the_first_reque
             "s.max_price = 1",
             "strategy.lua:2: strategy.max_price is not read: options live in race.options (race.options.max_price = 1 in your file, or --max-price 1)",
         ),
+        // Named by the flag (the option's key is `dates`, its flag `--date`).
+        (
+            "s.date = \"2027-07-10\"",
+            "strategy.lua:2: strategy.date is not read: options live in race.options (race.options.dates = \"2027-07-10\" in your file, or --date 2027-07-10)",
+        ),
+        (
+            "s.poll_inactive_marketplace = 60",
+            "strategy.lua:2: strategy.poll_inactive_marketplace is not read: options live in race.options (race.options.poll_inactive = 60 in your file, or --poll-inactive-marketplace 60)",
+        ),
+        (
+            "s.item = \"7\"",
+            "strategy.lua:2: strategy.item is not read: options live in race.options (race.options.item = \"7\" in your file, or --item 7)",
+        ),
         (
             "s.targts = { { url = \"https://shop.example\", event = \"org/day1\" } }",
             "strategy.lua:2: unknown field `targts`: did you mean `targets`?",

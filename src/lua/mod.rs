@@ -78,6 +78,8 @@ pub struct Context {
     pub decisions: budget::Decisions,
     /// The browser started early (`--browser-early`), taken by the first hand-over.
     pub early: EarlyBrowser,
+    /// Extra flags for the browser a hand-over opens (a rehearsal's: trust the simulator).
+    pub browser_args: Vec<String>,
     /// The strategy's `run` (or the function the file returned) has been called: an error from
     /// here on is the run's, not the file's top level.
     running: AtomicBool,
@@ -92,9 +94,11 @@ impl Context {
         alerts: Arc<Alerts>,
         kill: Arc<AtomicBool>,
         early: EarlyBrowser,
+        browser_args: Vec<String>,
     ) -> Self {
         Self {
             early,
+            browser_args,
             targets: Mutex::new(config.targets.clone()),
             dry_run: session.policy().dry_run.clone(),
             config,

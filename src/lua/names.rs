@@ -22,34 +22,36 @@ const MODULES: &[(&str, &str)] = &[
     (super::SHOP_CHUNK, super::SHOP_SCRIPT),
 ];
 
-/// Options of `race.options` (its key, the flag) a user may set on the strategy table instead,
-/// by the name they would use there.
-const OPTIONS: &[(&str, &str, &str)] = &[
-    ("interval", "interval", "--interval"),
-    ("item", "item", "--item"),
-    ("items", "items", "--item"),
-    ("sort", "sort", "--sort"),
-    ("dry_run", "dry_run", "--dry-run"),
-    ("headless", "headless", "--headless"),
-    ("imessage", "imessage", "--imessage"),
-    ("webhook", "webhook", "--webhook"),
-    (
-        "poll_inactive",
-        "poll_inactive",
-        "--poll-inactive-marketplace",
-    ),
-    ("strict", "strict", "--strict"),
-    ("variation", "variation", "--variation"),
-    ("count", "count", "--count"),
-    ("voucher", "voucher", "--voucher"),
-    ("dates", "dates", "--date"),
-    ("date", "dates", "--date"),
-    ("max_price", "max_price", "--max-price"),
-    ("matches", "matches", "--match"),
-    ("match", "matches", "--match"),
-    ("want", "want", "--want"),
-    ("until", "until", "--until"),
-];
+/// The options a user may set on the strategy table instead of `race.options`: (the field name
+/// that means it, race.options' key, the flag). Read off `race.options`' keys and the command
+/// line's own definition, so no option or flag is written down twice: an option's flag is the
+/// argument named like its key (`max_price`: `--max-price`; `item`: `--item`, whose values are
+/// `items`), and its field names are the key and the flag's own name (`date` for `dates`).
+fn options(lua: &Lua) -> mlua::Result<Vec<(String, String, String)>> {
+    use clap::CommandFactory;
+    let cmd = crate::cli::Cli::command();
+    let keys: Vec<String> = lua.named_registry_value(super::api::OPTION_KEYS)?;
+    let mut out = Vec::new();
+    for key in keys {
+        let as_flag = key.replace('_', "-");
+        let Some(long) = cmd
+            .get_arguments()
+            .filter_map(|a| Some((a.get_id().as_str(), a.get_long()?)))
+            .find(|(id, long)| *id == key || *long == as_flag)
+            .map(|(_, long)| long)
+        else {
+            continue;
+        };
+        out.push((key.clone(), key.clone(), format!("--{long}")));
+        let by_flag = long.replace('-', "_");
+        if by_flag != key {
+            out.push((by_flag, key.clone(), format!("--{long}")));
+        }
+    }
+    // A field named as a key means that key (`item`: race.options.item, not `items`).
+    out.sort_by_key(|(field, key, _)| (field != key, field.clone()));
+    Ok(out)
+}
 
 /// A field of the strategy table no one reads.
 #[derive(Debug, PartialEq)]
@@ -60,8 +62,8 @@ pub enum Unread {
     /// as written in Lua and on the command line).
     Option {
         field: String,
-        key: &'static str,
-        flag: &'static str,
+        key: String,
+        flag: String,
         lua: String,
         cli: String,
     },
@@ -90,13 +92,18 @@ pub fn unread(lua: &Lua, t: &Table) -> mlua::Result<Option<Unread>> {
         }
     }
     all.sort_by(|a, b| a.0.cmp(&b.0));
+    let options = options(lua)?;
     for (field, v) in &all {
-        if let Some((_, key, flag)) = OPTIONS.iter().find(|(n, _, _)| n == field) {
+        // A function is the user's helper, whatever its name; an option is a value.
+        let option = options
+            .iter()
+            .find(|(n, _, _)| n == field && !matches!(v, Value::Function(_)));
+        if let Some((_, key, flag)) = option {
             let (lua, cli) = written(v, flag);
             return Ok(Some(Unread::Option {
                 field: field.clone(),
-                key,
-                flag,
+                key: key.clone(),
+                flag: flag.clone(),
                 lua,
                 cli,
             }));

@@ -52,7 +52,7 @@ pub(super) async fn handoff(
         url: &url,
         expires,
         browser: &browser,
-        browser_args: c.config.browser_args.clone(),
+        browser_args: c.browser_args.clone(),
         headless_browser: false,
         secured_at: c.net.carts.last_secured_at(session.id()),
         early: Some(&c.early),

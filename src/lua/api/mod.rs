@@ -38,7 +38,7 @@ use mlua::{ErrorContext, Lua, Table, Value};
 use super::Context;
 pub use values::MemoryCap;
 
-pub use options::set_targets;
+pub use options::{KEYS as OPTION_KEYS, set_targets};
 pub use opts::{TARGET_KEYS, TargetEntry};
 
 pub type Register = fn(&Lua, &Table, &Arc<Context>) -> mlua::Result<()>;

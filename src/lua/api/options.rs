@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mlua::{Lua, Table};
+use mlua::{IntoLua, Lua, Table, Value};
 
 use crate::config::Watch;
 use crate::lua::Context;
@@ -30,39 +30,55 @@ pub fn set_targets(lua: &Lua, o: &Table, targets: &[Watch]) -> mlua::Result<()> 
     Ok(())
 }
 
+/// The registry entry naming every key of `race.options`, nil ones too.
+pub const KEYS: &str = "race.options.keys";
+
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
     let c = &ctx.config;
     let o = lua.create_table()?;
     set_targets(lua, &o, &c.targets)?;
-    o.set("interval", c.interval.as_secs_f64())?;
-    o.set("item", c.item.clone())?;
-    o.set("sort", c.sort.as_str())?;
-    o.set("dry_run", c.dry_run)?;
-    o.set(
-        "headless",
-        c.browser == crate::core::browser::Browser::Headless,
-    )?;
-    o.set("imessage", c.imessage.clone())?;
-    o.set("webhook", c.webhook.as_ref().map(|u| u.to_string()))?;
-    o.set("poll_inactive", c.poll_inactive.map(|d| d.as_secs_f64()))?;
-    o.set("log_dir", c.log_dir.display().to_string())?;
-    o.set("user_agent", c.client.user_agent.as_str())?;
-    o.set("strict", c.strict)?;
-    o.set(
-        "strategy",
-        c.strategy.map(|s| match s {
-            crate::cli::Strategy::Marketplace => "marketplace",
-            crate::cli::Strategy::Shop => "shop",
-        }),
-    )?;
-    o.set("items", c.items.clone())?;
-    o.set("variation", c.variation.clone())?;
-    o.set("count", c.count)?;
-    o.set("voucher", c.voucher.clone())?;
-    o.set("dates", c.dates.clone())?;
-    o.set("max_price", c.max_price)?;
-    o.set("matches", c.matches.clone())?;
-    o.set("want", c.want)?;
-    o.set("until", c.until.map(|d| d.as_secs_f64()))?;
+    let strategy = c.strategy.map(|s| match s {
+        crate::cli::Strategy::Marketplace => "marketplace",
+        crate::cli::Strategy::Shop => "shop",
+    });
+    let options: Vec<(&str, Value)> = vec![
+        ("interval", c.interval.as_secs_f64().into_lua(lua)?),
+        ("item", c.item.clone().into_lua(lua)?),
+        ("sort", c.sort.as_str().into_lua(lua)?),
+        ("dry_run", c.dry_run.into_lua(lua)?),
+        (
+            "headless",
+            (c.browser == crate::core::browser::Browser::Headless).into_lua(lua)?,
+        ),
+        ("imessage", c.imessage.clone().into_lua(lua)?),
+        (
+            "webhook",
+            c.webhook.as_ref().map(|u| u.to_string()).into_lua(lua)?,
+        ),
+        (
+            "poll_inactive",
+            c.poll_inactive.map(|d| d.as_secs_f64()).into_lua(lua)?,
+        ),
+        ("log_dir", c.log_dir.display().to_string().into_lua(lua)?),
+        ("user_agent", c.client.user_agent.as_str().into_lua(lua)?),
+        ("strict", c.strict.into_lua(lua)?),
+        ("strategy", strategy.into_lua(lua)?),
+        ("items", c.items.clone().into_lua(lua)?),
+        ("variation", c.variation.clone().into_lua(lua)?),
+        ("count", c.count.into_lua(lua)?),
+        ("voucher", c.voucher.clone().into_lua(lua)?),
+        ("dates", c.dates.clone().into_lua(lua)?),
+        ("max_price", c.max_price.into_lua(lua)?),
+        ("matches", c.matches.clone().into_lua(lua)?),
+        ("want", c.want.into_lua(lua)?),
+        ("until", c.until.map(|d| d.as_secs_f64()).into_lua(lua)?),
+    ];
+    // Every key is named, nil ones too (a nil is no key of a Lua table): the strategy-table
+    // check (`names`) reads them to tell an option set in the wrong place.
+    let keys: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
+    lua.set_named_registry_value(KEYS, keys)?;
+    for (k, v) in options {
+        o.set(k, v)?;
+    }
     race.set("options", o)
 }
