@@ -415,10 +415,82 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
 /// Said when `rehearse`/`check` take a script's kind from the script itself.
 pub const SHOP_BY_SCRIPT: &str = "the script is built on race.shop_strategy: rehearsing it against the shop's scenarios (as with --strategy shop)";
 
-/// A script built on the shop strategy (`race.shop_strategy`, or polling the shop itself).
+/// A script built on the shop strategy: it `require`s `race.shop_strategy`, or polls the shop
+/// itself (`poll_shop`), in its code: a comment or a message that mentions either is no evidence.
 fn shop_script(path: &std::path::Path) -> bool {
-    std::fs::read_to_string(path)
-        .is_ok_and(|s| s.contains("race.shop_strategy") || s.contains("poll_shop"))
+    std::fs::read_to_string(path).is_ok_and(|s| is_shop_script(&s))
+}
+
+fn is_shop_script(source: &str) -> bool {
+    let (code, strings) = lua_code(source);
+    let required = strings.iter().any(|(at, s)| {
+        s == "race.shop_strategy"
+            && code[..*at]
+                .trim_end()
+                .trim_end_matches('(')
+                .trim_end()
+                .ends_with("require")
+    });
+    let polls = code
+        .match_indices("poll_shop")
+        .any(|(i, _)| !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+    required || polls
+}
+
+/// A Lua source without its comments, each string literal replaced by a space, and the
+/// literals' contents with where they stood in the code. A rough lexer: enough to tell code
+/// from prose, never to run anything.
+fn lua_code(source: &str) -> (String, Vec<(usize, String)>) {
+    let b = source.as_bytes();
+    let (mut code, mut strings) = (String::new(), Vec::new());
+    let mut i = 0;
+    // `[[`, `[==[`: the level of a long bracket starting at `j`, if one does.
+    let long_open = |j: usize| -> Option<usize> {
+        let mut k = j + 1;
+        while b.get(k) == Some(&b'=') {
+            k += 1;
+        }
+        (b.get(j) == Some(&b'[') && b.get(k) == Some(&b'[')).then_some(k - j - 1)
+    };
+    let long_end = |from: usize, level: usize| -> (usize, usize) {
+        let close = format!("]{}]", "=".repeat(level));
+        match source[from..].find(&close) {
+            Some(n) => (from + n, from + n + close.len()),
+            None => (source.len(), source.len()),
+        }
+    };
+    while i < b.len() {
+        if b[i..].starts_with(b"--") {
+            match long_open(i + 2) {
+                Some(level) => i = long_end(i + 4 + level, level).1,
+                None => {
+                    i = source[i..].find('\n').map_or(source.len(), |n| i + n);
+                }
+            }
+            code.push(' ');
+        } else if let Some(level) = long_open(i) {
+            let start = i + 2 + level;
+            let (end, next) = long_end(start, level);
+            strings.push((code.len(), source[start..end].to_string()));
+            code.push(' ');
+            i = next;
+        } else if b[i] == b'"' || b[i] == b'\'' {
+            let quote = b[i];
+            let mut j = i + 1;
+            while j < b.len() && b[j] != quote && b[j] != b'\n' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            let end = j.min(b.len());
+            strings.push((code.len(), source[i + 1..end].to_string()));
+            code.push(' ');
+            i = end + 1;
+        } else {
+            let c = source[i..].chars().next().unwrap_or(' ');
+            code.push(c);
+            i += c.len_utf8();
+        }
+    }
+    (code, strings)
 }
 
 fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
@@ -1234,6 +1306,28 @@ pub fn resolve_browser(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shop_script_is_told_by_its_code_not_its_comments() {
+        for shop in [
+            "local s = require(\"race.shop_strategy\")\nreturn s\n",
+            "local s = require 'race.shop_strategy'\nreturn s\n",
+            "local s = require [[race.shop_strategy]]\nreturn s\n",
+            "local p = race.session:poll_shop(race.options.event_url)\n",
+        ] {
+            assert!(is_shop_script(shop), "{shop}");
+        }
+        for market in [
+            "-- unlike race.shop_strategy, this watches the marketplace\nreturn require(\"race.default\")\n",
+            "--[[ require(\"race.shop_strategy\") would watch the shop ]]\nreturn require(\"race.default\")\n",
+            "--[==[ poll_shop ]==]\nreturn require(\"race.default\")\n",
+            "race.log.info(\"no poll_shop here; not race.shop_strategy either\")\nreturn require(\"race.default\")\n",
+            "local my_poll_shop = 1\nreturn require(\"race.default\")\n",
+            "local x = \"it's \\\" race.shop_strategy\"\nreturn require(\"race.default\")\n",
+        ] {
+            assert!(!is_shop_script(market), "{market}");
+        }
+    }
     use clap::Parser;
 
     fn args(extra: &[&str]) -> RunArgs {
