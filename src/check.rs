@@ -64,20 +64,15 @@ const MARKETPLACE: &[Case] = &[
     },
 ];
 
-const SHOP: &[Case] = &[
+/// A scenario of the simulated main shop, for the shop strategy.
+const fn shop(name: &'static str) -> Case {
     Case {
-        name: "shop",
+        name,
         args: &["--strategy", "shop"],
-    },
-    Case {
-        name: "shop-instant",
-        args: &["--strategy", "shop"],
-    },
-    Case {
-        name: "shop-busy",
-        args: &["--strategy", "shop"],
-    },
-];
+    }
+}
+
+const SHOP: &[Case] = &[shop("shop"), shop("shop-instant"), shop("shop-busy")];
 
 struct Row {
     label: String,
