@@ -303,3 +303,26 @@ async fn ctrl_c_while_a_shop_checkout_stalls_hands_the_cart_over() {
     assert_eq!(d.sim.cart_of(&d.handed_session()), ["Day Ticket"]);
     assert_eq!(d.logged("cookies.txt").len(), 1, "{d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_cart_its_checkout_shows_gone_is_taken_back_and_the_watch_goes_on() {
+    // The shop says added, then its checkout finds the cart empty and sends the session back
+    // to the event page (whose cart panel shows nothing): that record is taken back, nothing is
+    // handed over for it, and the next add is the one handed over.
+    let mut s = Scenario::named("shop-instant").unwrap();
+    s.faults.insert(1, Fault::CartDropped);
+    let d = Race::new(s)
+        .args(["--strategy", "shop", "--item", "7"])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stderr
+            .contains("the shop said added, but its checkout sent us back to"),
+        "{d:?}"
+    );
+    assert_eq!(d.stdout.matches("=== TICKET IN CART").count(), 1, "{d:?}");
+    assert_eq!(d.posts().len(), 2, "{d:?}");
+    assert_eq!(d.sim.cart_of(&d.handed_session()), ["Day Ticket"]);
+    assert!(d.stderr.contains("(1 won, 0 lost)"), "{d:?}");
+}

@@ -621,8 +621,9 @@ async fn through_waiting_pages(
 /// checkout is asked for (as the marketplace's add is recorded from its POST's answer), so no exit
 /// path during that request loses it; the checkout page then only adds what it says (where the
 /// checkout really is, the deadline, the rows). A confirmation that stalls, breaks off or can't be
-/// read keeps the cart, its deadline unknown; only pretix sending the checkout away (its answer
-/// to an empty cart) takes the record back.
+/// read keeps the cart, its deadline unknown; only pretix sending the checkout back to the shop's
+/// page with no such product in its cart panel (its answer to an empty cart) takes the record
+/// back.
 async fn confirm(
     session: &Session,
     product: &Product,
@@ -678,8 +679,12 @@ async fn confirm(
             }
             CartOutcome::InCart { checkout_url }
         }
-        // pretix answers a checkout without a cart by sending it back to the shop's page.
-        _ if (200..300).contains(&c.status) && pretix::same_event(&c.url, event) => {
+        // pretix answers a checkout without a cart by sending it back to the shop's page; only
+        // when that page's cart panel shows none of the product either is the record taken back.
+        _ if (200..300).contains(&c.status)
+            && pretix::same_event(&c.url, event)
+            && pretix::cart_count(&c.text(), &article) == 0 =>
+        {
             if carts.withdraw(session.id()) {
                 session.net().stats.carts_won.fetch_sub(1, Relaxed);
             }

@@ -118,6 +118,10 @@ pub enum Fault {
     /// The ordinary page; from now on a won cart POST's answer (302 to the checkout, with its
     /// cookies) sends its headers and part of a body, then stalls, and so does the checkout page.
     CartAnswerStall,
+    /// The ordinary page; the next cart is gone by the time its checkout is asked for (the shop
+    /// said added, then dropped the reservation): `checkout/start` empties it and sends the
+    /// session back to the event page, once. In a main shop, keyed by the event-page GET.
+    CartDropped,
 }
 
 /// What the simulated marketplace does, poll by poll. Poll numbers count marketplace GETs from 1.
@@ -561,6 +565,8 @@ struct Inner {
     event_gets: u32,
     /// The checkout page stalls after its headers (see [`Fault::CheckoutStall`]).
     checkout_stall: bool,
+    /// The next checkout finds its cart gone (see [`Fault::CartDropped`]).
+    cart_dropped: bool,
     /// A won cart POST's answer stalls after its headers (see [`Fault::CartAnswerStall`]).
     cart_answer_stall: bool,
     /// The shop's first cart add was refused already.

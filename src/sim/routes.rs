@@ -282,8 +282,10 @@ pub(super) fn shop_page(c: &mut Ctx) -> Result<Reply, Dropped> {
     let gets = c.inner.event_gets;
     // A shop's polls are its event-page GETs: its faults are keyed by them.
     let fault = c.sc.faults.get(&gets);
-    if let Some(Fault::CheckoutStall) = fault {
-        c.inner.checkout_stall = true;
+    match fault {
+        Some(Fault::CheckoutStall) => c.inner.checkout_stall = true,
+        Some(Fault::CartDropped) => c.inner.cart_dropped = true,
+        _ => {}
     }
     if let Some(r) = failing(fault) {
         return r;
@@ -399,7 +401,13 @@ pub(super) fn theme() -> Reply {
     r
 }
 
-pub(super) fn checkout_start(c: &Ctx) -> Reply {
+pub(super) fn checkout_start(c: &mut Ctx) -> Reply {
+    if std::mem::take(&mut c.inner.cart_dropped) {
+        if let Some(s) = c.inner.sessions.get_mut(c.session_id) {
+            s.cart.clear();
+        }
+        return Reply::redirect(format!("{}{}", c.base, c.ev));
+    }
     // pretix's own redirect carries an empty query.
     Reply::redirect(format!("{}{}checkout/questions/?", c.base, c.ev))
 }
