@@ -253,3 +253,44 @@ print("KEPT " .. tostring(race.store.get("runs")))
     )
     .await;
 }
+
+/// One `choose` shape for both strategies: the candidates, the page they came from, then this
+/// target's options (what `wait(opts)` gets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choose_gets_the_candidates_the_page_and_the_targets_options() {
+    let d = Race::named("instant")
+        .script(
+            r#"local s = require("race.default")
+local built_in = s.choose
+function s.choose(listings, page, opts)
+  print(("CHOOSE %d %s %s %s"):format(#listings, page.state, tostring(page.listings == listings), opts.event))
+  return built_in(listings, page, opts)
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("CHOOSE 1 open true rehearsal\n"), "{d:?}");
+    let d = Race::named("shop")
+        .args(["--strategy", "shop", "--item", "7"])
+        .script(
+            r#"local s = require("race.shop_strategy")
+local built_in = s.choose
+function s.choose(products, page, opts)
+  print(("CHOOSE %s %s %s"):format(tostring(page.products == products), page.url, table.concat(opts.items, ",")))
+  return built_in(products, page, opts)
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stdout
+            .contains(&format!("CHOOSE true {}rehearsal/ 7\n", d.sim.base_url())),
+        "{d:?}"
+    );
+}

@@ -486,3 +486,33 @@ async fn a_store_key_that_is_not_a_string_raises_at_its_line() {
     );
     assert!(err.contains("strategy.lua:2"), "{err}");
 }
+
+/// A shop `choose` still written `choose(products, opts)`: its second argument is the page, and
+/// reading an option off it says the options come third (issue 18: one `choose` shape).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_choose_reading_options_off_the_page_says_they_come_third() {
+    let d = Race::named("shop")
+        .args(["--strategy", "shop", "--item", "7", "--until", "2s"])
+        .script(
+            r#"local s = require("race.shop_strategy")
+function s.choose(products, opts)
+  local out = {}
+  for _, want in ipairs(opts.items) do
+    for _, p in ipairs(products) do
+      if p.id == want then out[#out + 1] = p end
+    end
+  end
+  return out
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `choose` failed"),
+        "strategy.lua:4: decision `choose` failed: a page has no field `items`: `items` is an option, and this is a page; choose's arguments are (candidates, page, opts): the page second, the options third (function strategy.choose(products, page, opts)); it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+    );
+    assert!(d.posts().is_empty(), "nothing was added: {d:?}");
+}

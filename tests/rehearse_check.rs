@@ -142,7 +142,7 @@ async fn check_says_why_each_scenario_failed_and_never_names_an_until() {
     );
 }
 
-const MY_SHOP: &str = "local s = require(\"race.shop_strategy\")\nlocal built_in = s.choose\nfunction s.choose(products, opts)\n  return built_in(products, opts)\nend\nreturn s\n";
+const MY_SHOP: &str = "local s = require(\"race.shop_strategy\")\nlocal built_in = s.choose\nfunction s.choose(products, page, opts)\n  return built_in(products, page, opts)\nend\nreturn s\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shop_strategy_of_ones_own_rehearses_and_checks() {

@@ -28,7 +28,8 @@
 --- a strategy needs no timer for it.
 ---
 --- Decisions (`choose`, `wait`, `cart_fields`, `on_cart`, `on_available`, `discover`: fields of
---- `require("race.default")`, and of `require("race.shop_strategy")` but `discover`) that you
+--- `require("race.default")`, and of `require("race.shop_strategy")` but `discover`; their shapes
+--- are `race.Strategy`'s, below: `choose(candidates, page, opts)` for both) that you
 --- override are guarded: one that raises, returns the wrong thing (`choose` returning one listing:
 --- "wrap it in { }") or computes for more than 1 s is reported at your line, and a fallback that
 --- never does what your rule forbade stands in: a failed `choose` takes nothing from that page;
@@ -536,6 +537,23 @@ function race.alert.desktop(title, text) end
 ---@param text string
 ---@return true|nil, race.Error|nil
 function race.alert.imessage(to, text) end
+
+--- A built-in strategy as a module: `require("race.default")` (the marketplace) and
+--- `require("race.shop_strategy")` (the main shop, without `discover`). Override a decision by
+--- assigning a function of its shape; the strategy calls it through its guard (see the top of
+--- this file). Every `choose` has one shape: the candidates, the page they came from, then this
+--- target's options. A `choose(products, opts)` gets the page as `opts`: reading `opts.items`
+--- off it raises, saying the options come third.
+---@class race.Strategy
+---@field choose fun(candidates: race.Listing[]|race.Product[], page: race.Page|race.ShopPage, opts: race.Options): race.Listing[]|race.Product[]  which to try, in order: the very listings (products) it was given; `opts` is this target's (`options_for(target)`, the table `wait` gets)
+---@field wait fun(opts: race.Options): number  seconds before the next poll
+---@field cart_fields fun(result: race.CartResult, handed: race.Handoff): table  what the ticket_in_cart event says
+---@field on_cart fun(result: race.CartResult): boolean|nil  a ticket is in the cart: hand it over (false: keep watching)
+---@field on_available fun(fresh: race.Listing[]|race.Product[], page: race.Page|nil)  a dry run's candidates, each announced once
+---@field discover fun(opts: race.Options, was_inactive: boolean, session: race.Session): string|nil, string|nil, string|nil  the marketplace's URL, or nil, message, hint (race.default only)
+---@field options_for fun(target: race.Target): race.Options  a target's options over the flags'
+---@field targets {url: string, event: string, item: string|nil, weight: integer|nil}[]|nil  the events to watch when no --url/--event names them
+---@field run fun(self: race.Strategy): boolean|nil, string|nil, string|nil  the whole run
 
 --- Reports a bug in one of a strategy's decisions (it raised `problem`, returned the wrong thing,
 --- or ran over its time budget) at the user's own file and line: a location in `problem` if it
