@@ -294,3 +294,37 @@ return s
         "{d:?}"
     );
 }
+
+/// A function that takes no arguments says so when given one (`race.new_session(42)` was taken
+/// silently), with the call to write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_argument_where_none_is_taken_raises_at_its_line() {
+    for (script, want) in [
+        (
+            "local s = race.new_session(42)\n",
+            "script error in strategy.lua:2: race.new_session takes no arguments, got 42: call race.new_session()",
+        ),
+        (
+            "print(race.stats(\"polls\"))\n",
+            "script error in strategy.lua:2: race.stats takes no arguments, got \"polls\": call race.stats()",
+        ),
+        (
+            "print(race.time.now(true))\n",
+            "script error in strategy.lua:2: race.time.now takes no arguments, got true: call race.time.now()",
+        ),
+        (
+            "print(race.time.unix({}))\n",
+            "script error in strategy.lua:2: race.time.unix takes no arguments, got a table: call race.time.unix()",
+        ),
+        (
+            "print(race.time.rfc3339(0))\n",
+            "script error in strategy.lua:2: race.time.rfc3339 takes no arguments, got 0: call race.time.rfc3339()",
+        ),
+        (
+            "print(race.session:cookies(\"all\"))\n",
+            "script error in strategy.lua:2: session:cookies takes no arguments, got \"all\": call session:cookies()",
+        ),
+    ] {
+        raises("quiet", script, want).await;
+    }
+}

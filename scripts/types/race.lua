@@ -3,9 +3,10 @@
 --- Point LuaLS at this folder (`"workspace.library": ["scripts/types"]`) for completion and checks.
 ---
 --- One failure rule everywhere: an expected failure (the network, a page that cannot be read, a
---- refusal, a write that fails) returns `nil, err`; misuse (a wrong argument type, an unknown or
---- mistyped option key, a relative URL, a table that is no listing or product, a value JSON cannot
---- hold, a reserved header, a hand-over off the watched shop's site) raises at the caller's line.
+--- refusal, a write that fails) returns `nil, err`; misuse (a wrong argument type, an argument to
+--- a function that takes none, an unknown or mistyped option key, a relative URL, a table that is
+--- no listing or product, a value JSON cannot hold, a reserved header, a hand-over off the
+--- watched shop's site) raises at the caller's line.
 --- `err.kind` is one of "network", "tls", "no_link" (discover: the event page had no marketplace
 --- link; `err.status` and `err.readable` say what it answered), "dry_run", "refused" (a POST to a
 --- checkout page: paying is the person's step; plain http to a non-loopback host; a webhook aimed

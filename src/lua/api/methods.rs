@@ -72,7 +72,8 @@ impl UserData for LuaSession {
                 super::handoff::handoff(lua, this.ctx.clone(), this.inner.clone(), url, opts).await
             },
         );
-        m.add_method("cookies", |lua, this, ()| {
+        m.add_method("cookies", |lua, this, args: mlua::MultiValue| {
+            super::opts::no_args("session:cookies()", &args)?;
             Cookies(&this.inner.cookies()).into_lua(lua)
         });
         // Its share of a busy remote host's polls (see `core::governor`): a whole number, 1 to

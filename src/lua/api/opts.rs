@@ -48,6 +48,39 @@ pub fn a(v: &Value) -> String {
     }
 }
 
+/// A value as a message shows what was given: a number, a boolean or a short string as written
+/// (`42`, `"cheapest"`), nil as `nil`, anything else by its type ("a table").
+pub fn shown(v: &Value) -> String {
+    match v {
+        Value::Nil => "nil".into(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Integer(i) => i.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let s = s.to_string_lossy();
+            if s.chars().count() <= 40 {
+                format!("{s:?}")
+            } else {
+                "a string".into()
+            }
+        }
+        other => a(other),
+    }
+}
+
+/// Arguments given to a function that takes none (`race.new_session(42)`): misuse, said with
+/// how to call it. `call` is the call as a script writes it (`race.new_session()`).
+pub fn no_args(call: &str, args: &mlua::MultiValue) -> mlua::Result<()> {
+    match args.front() {
+        None => Ok(()),
+        Some(v) => Err(mlua::Error::runtime(format!(
+            "{} takes no arguments, got {}: call {call}",
+            call.trim_end_matches("()"),
+            shown(v)
+        ))),
+    }
+}
+
 impl<'a> Keys<'a> {
     /// The table of `v` (nil: an empty one), its keys checked against `allowed`.
     pub fn of(v: Value, what: &'a str, allowed: &[&str]) -> mlua::Result<Option<Self>> {
