@@ -117,6 +117,15 @@ async fn option_tables_name_an_unknown_key_and_a_wrong_type() {
             "race.market.url(race.options.event_url, { srot = \"newest\" })\n",
             "script error in strategy.lua:2: unknown key `srot` in the marketplace filters; did you mean `sort`?",
         ),
+        // The sorts are the marketplace's, the same list --sort takes.
+        (
+            "race.market.url(race.options.event_url, { sort = \"cheapest\" })\n",
+            "script error in strategy.lua:2: unknown sort \"cheapest\" in the marketplace filters; the sorts are price_asc, price_desc, newest, oldest",
+        ),
+        (
+            "race.market.url(race.options.event_url, { sort = \"newset\" })\n",
+            "script error in strategy.lua:2: unknown sort \"newset\" in the marketplace filters; did you mean \"newest\"? (the sorts: price_asc, price_desc, newest, oldest)",
+        ),
         (
             "race.alert.webhook(\"https://127.0.0.1:9/\", {}, { wiat = true })\n",
             "script error in strategy.lua:2: unknown key `wiat` in webhook's options; did you mean `wait`?",

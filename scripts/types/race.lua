@@ -491,9 +491,10 @@ function race.time.jitter(secs, frac) end
 
 race.market = {}
 
---- The marketplace URL with `item` and `sort` filters.
+--- The marketplace URL with `item` and `sort` filters. `sort` is one of --sort's: "price_asc",
+--- "price_desc", "newest" or "oldest" (anything else raises, with the list).
 ---@param market_url string
----@param filters? {item?: string, sort?: string}
+---@param filters? {item?: string, sort?: "price_asc"|"price_desc"|"newest"|"oldest"}
 ---@return string
 function race.market.url(market_url, filters) end
 

@@ -252,11 +252,32 @@ impl mlua::FromLua for MarketFilters {
         let Some(k) = Keys::of(v, "the marketplace filters", &["item", "sort"])? else {
             return Ok(Self::default());
         };
+        let sort = k.string("sort")?;
+        if let Some(s) = &sort {
+            sort_named(s)?;
+        }
         Ok(Self {
             item: k.text("item")?,
-            sort: k.string("sort")?,
+            sort,
         })
     }
+}
+
+/// A sort the marketplace knows (`core::pretix::Sort`): anything else raises with the list, and
+/// the one meant when it is a typo away.
+fn sort_named(s: &str) -> mlua::Result<()> {
+    use crate::core::pretix::Sort;
+    if Sort::parse(s).is_some() {
+        return Ok(());
+    }
+    let names = Sort::names();
+    let list = names.join(", ");
+    Err(mlua::Error::runtime(match suggest(s, &names) {
+        Some(meant) => format!(
+            "unknown sort {s:?} in the marketplace filters; did you mean {meant:?}? (the sorts: {list})"
+        ),
+        None => format!("unknown sort {s:?} in the marketplace filters; the sorts are {list}"),
+    }))
 }
 
 /// `session:add_to_cart(listing, opts)`: `{ referer = url }` (default: the listing's page).
@@ -345,6 +366,15 @@ mod tests {
         assert_eq!(
             unknown_key("colour", "a target", TARGET_KEYS),
             "unknown key `colour` in a target; it takes `url`, `event`, `item`, `weight`"
+        );
+    }
+
+    #[test]
+    fn a_sort_is_one_of_the_marketplaces() {
+        assert!(sort_named("newest").is_ok());
+        assert_eq!(
+            sort_named("price-asc").unwrap_err().to_string(),
+            "runtime error: unknown sort \"price-asc\" in the marketplace filters; did you mean \"price_asc\"? (the sorts: price_asc, price_desc, newest, oldest)"
         );
     }
 
