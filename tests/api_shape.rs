@@ -337,3 +337,25 @@ async fn a_stray_argument_where_none_is_taken_raises_at_its_line() {
         raises("quiet", script, want).await;
     }
 }
+
+/// A page's base URL is absolute, or the call raises at its line (it would otherwise come back
+/// later as advice about relative links).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_url_that_is_not_absolute_raises_at_its_line() {
+    for (script, want) in [
+        (
+            "local doc = race.html.parse(\"<p>x</p>\", \"not a url\")\n",
+            "script error in strategy.lua:2: race.html.parse(body, base_url): base_url must be an absolute URL like https://tickets.example.com/org/event/ (the page's own: page.url), got \"not a url\"",
+        ),
+        (
+            "local forms = race.html.forms(\"\", \"/org/event/\")\n",
+            "script error in strategy.lua:2: race.html.forms(body, base_url): base_url must be an absolute URL like https://tickets.example.com/org/event/ (the page's own: page.url), got \"/org/event/\"",
+        ),
+        (
+            "local listings = race.market.listings(\"\")\n",
+            "script error in strategy.lua:2: race.market.listings(body, base_url): base_url must be an absolute URL like https://tickets.example.com/org/event/ (the page's own: page.url), got nil",
+        ),
+    ] {
+        raises("quiet", script, want).await;
+    }
+}

@@ -390,7 +390,8 @@ function Document:forms() end
 ---@field id string|nil
 ---@field fields table<string,string>  inputs with a name (checked boxes, selected options), text areas
 
---- Parses any page; `base_url` is what its relative links resolve against (`el:url("href")`). A page over the reading budget
+--- Parses any page; `base_url` is what its relative links resolve against (`el:url("href")`):
+--- an absolute URL such as the page's own (`page.url`; anything else raises). A page over the reading budget
 --- (2 MB, elements nested 256 deep, 100 000 tags, 100 attributes on one element) is `nil, err`
 --- with kind "too_large"; a page whose DOM would not fit under --memory-limit-mb beside what the
 --- strategy holds (the DOM is counted at about 384 bytes a tag plus 4 a byte) is kind "memory".
@@ -498,7 +499,7 @@ race.market = {}
 ---@return string
 function race.market.url(market_url, filters) end
 
---- Listings in any HTML body; `base_url` resolves relative actions.
+--- Listings in any HTML body; `base_url` (absolute, e.g. `page.url`) resolves relative actions.
 ---@param body string
 ---@param base_url string
 ---@return race.Listing[]

@@ -123,6 +123,25 @@ pub fn ok(v: impl mlua::IntoLua, lua: &Lua) -> mlua::Result<(Value, Value)> {
     Ok((v.into_lua(lua)?, Value::Nil))
 }
 
+/// A `base_url` argument of `call` (what a page's relative links resolve against): an absolute
+/// URL, such as the page's own (`page.url`). Anything else raises here, at the caller's line,
+/// before it could turn into advice about relative links later.
+pub fn base_arg(v: &Value, call: &str) -> mlua::Result<::url::Url> {
+    let bad = || {
+        mlua::Error::runtime(format!(
+            "{call}: base_url must be an absolute URL like https://tickets.example.com/org/event/ (the page's own: page.url), got {}",
+            opts::shown(v)
+        ))
+    };
+    let Value::String(s) = v else {
+        return Err(bad());
+    };
+    match ::url::Url::parse(s.to_str()?.trim()) {
+        Ok(u) if !u.cannot_be_a_base() && u.has_host() => Ok(u),
+        _ => Err(bad()),
+    }
+}
+
 /// Parses a URL argument; a bad one is misuse and raises, naming the input.
 ///
 /// A watch passes the same URL on every poll, so the last one parsed is kept and cloned when it
