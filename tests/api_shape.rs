@@ -130,10 +130,10 @@ async fn option_tables_name_an_unknown_key_and_a_wrong_type() {
             "race.alert.webhook(\"https://127.0.0.1:9/\", {}, { wiat = true })\n",
             "script error in strategy.lua:2: unknown key `wiat` in webhook's options; did you mean `wait`?",
         ),
-        // A method's arguments are counted as the script writes them, on the class it knows.
+        // A session method's URL says which method, which argument and what to pass.
         (
             "race.session:get({})\n",
-            "script error in strategy.lua:2: bad argument #1 to race.Session:get: error converting Lua table to String (expected string or number)",
+            "script error in strategy.lua:2: session:get(url): url must be the page's absolute URL (a string, e.g. race.options.event_url), got a table",
         ),
     ] {
         raises("quiet", script, want).await;
@@ -354,6 +354,40 @@ async fn a_base_url_that_is_not_absolute_raises_at_its_line() {
         (
             "local listings = race.market.listings(\"\")\n",
             "script error in strategy.lua:2: race.market.listings(body, base_url): base_url must be an absolute URL like https://tickets.example.com/org/event/ (the page's own: page.url), got nil",
+        ),
+    ] {
+        raises("quiet", script, want).await;
+    }
+}
+
+/// Every session method's URL argument, missing or of the wrong type, says which method, which
+/// argument and what to pass (not mlua's conversion error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_methods_missing_url_says_what_to_pass() {
+    for (script, want) in [
+        (
+            "local page = race.session:poll()\n",
+            "script error in strategy.lua:2: session:poll(url): url must be the marketplace's URL (a string: what session:discover returned, or race.market.url(…)), got nil",
+        ),
+        (
+            "local page = race.session:poll_shop(42)\n",
+            "script error in strategy.lua:2: session:poll_shop(event_url): event_url must be the event page's URL (a string, e.g. race.options.event_url), got 42",
+        ),
+        (
+            "local r = race.session:post(nil, {})\n",
+            "script error in strategy.lua:2: session:post(url, form): url must be the form's absolute URL (a string: form.action from race.html.forms), got nil",
+        ),
+        (
+            "local r = race.session:post(race.options.event_url, \"a=1\")\n",
+            "script error in strategy.lua:2: session:post(url, form): form must be a table of fields ({ name = value }), got \"a=1\"",
+        ),
+        (
+            "local url = race.session:discover(true)\n",
+            "script error in strategy.lua:2: session:discover(event_url): event_url must be the event page's URL (a string, e.g. race.options.event_url), or nothing for the first target's, got true",
+        ),
+        (
+            "race.session:handoff()\n",
+            "script error in strategy.lua:2: session:handoff(checkout_url, opts): checkout_url must be the checkout page's URL (a string: result.checkout_url of add_to_cart), got nil",
         ),
     ] {
         raises("quiet", script, want).await;
