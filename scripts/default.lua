@@ -289,6 +289,7 @@ M.contracts = contracts
 
 local function describe(v)
   if type(v) == "table" then return "a table of another shape" end
+  if v == nil then return "nil" end
   return type(v) == "string" and ("the string %q"):format(v) or ("%s (a %s)"):format(tostring(v), type(v))
 end
 

@@ -516,3 +516,36 @@ return s
     );
     assert!(d.posts().is_empty(), "nothing was added: {d:?}");
 }
+
+/// Counts read as English ("1 poll", "1 listing seen"), and a nil is said as `nil` ("nil (a nil)"
+/// was).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_of_a_thing_is_singular_and_nil_is_nil() {
+    let d = Race::named("instant").run().await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stderr
+            .contains("done: 1 poll, 1 listing seen, 1 cart attempt (1 won, 0 lost), "),
+        "{d:?}"
+    );
+    let d = Race::named("quiet")
+        .args(["--until", "1s"])
+        .script("local s = require(\"race.default\")\nfunction s.wait(opts)\n  return nil\nend\nreturn s\n")
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `wait` failed"),
+        "strategy.lua:2: decision `wait` failed: it returned nil; it must return a number of seconds, 0 or more. Using the built-in `wait` this time (--strict stops instead)"
+    );
+    let d = Race::named("instant")
+        .script("local race = require(\"race\")\nrace.store.set(nil, \"v\")\nreturn true\n")
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert!(
+        d.stderr
+            .contains("race.store keys are strings: got nil; write it as a string"),
+        "{d:?}"
+    );
+}

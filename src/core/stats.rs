@@ -4,6 +4,8 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::log::plural;
+
 #[derive(Default)]
 pub struct Stats {
     pub requests: AtomicU64,
@@ -42,9 +44,9 @@ impl Stats {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let now = std::time::Instant::now();
         let mut s = format!(
-            "watching {watching} event{} · {} polls",
-            if watching == 1 { "" } else { "s" },
-            self.polls.load(Relaxed)
+            "watching {} · {}",
+            plural(watching as u64, "event", "events"),
+            plural(self.polls.load(Relaxed), "poll", "polls")
         );
         if let Some((status, ms)) = live.last {
             s.push_str(&format!(" · last {status} ({ms:.0} ms)"));
@@ -60,8 +62,8 @@ impl Stats {
             _ => {}
         }
         s.push_str(&format!(
-            " · {} listings seen · {} in cart",
-            self.listings_seen(),
+            " · {} · {} in cart",
+            plural(self.listings_seen() as u64, "listing seen", "listings seen"),
             self.carts_won.load(Relaxed)
         ));
         s
@@ -113,13 +115,17 @@ impl Stats {
 
     pub fn summary(&self) -> String {
         format!(
-            "{} polls, {} listings seen, {} cart attempts ({} won, {} lost), {} requests in all",
-            self.polls.load(Relaxed),
-            self.listings_seen(),
-            self.cart_attempts.load(Relaxed),
+            "{}, {}, {} ({} won, {} lost), {} in all",
+            plural(self.polls.load(Relaxed), "poll", "polls"),
+            plural(self.listings_seen() as u64, "listing seen", "listings seen"),
+            plural(
+                self.cart_attempts.load(Relaxed),
+                "cart attempt",
+                "cart attempts"
+            ),
             self.carts_won.load(Relaxed),
             self.races_lost.load(Relaxed),
-            self.requests.load(Relaxed),
+            plural(self.requests.load(Relaxed), "request", "requests"),
         )
     }
 }
@@ -142,7 +148,7 @@ mod tests {
             line.starts_with("watching 2 events · 12 polls · last 200 (3 ms) · next in "),
             "{line}"
         );
-        assert!(line.ends_with("1 listings seen · 0 in cart"), "{line}");
+        assert!(line.ends_with("1 listing seen · 0 in cart"), "{line}");
         s.set_live(|l| {
             l.backoff = Some((
                 std::time::Instant::now() + std::time::Duration::from_secs(30),

@@ -155,11 +155,7 @@ impl UserData for LuaSession {
             other => Err(mlua::Error::runtime(format!(
                 "set_weight: expected a whole number from 1 to {}, got {}",
                 crate::config::MAX_WEIGHT,
-                match other {
-                    Value::Integer(i) => i.to_string(),
-                    Value::Number(n) => n.to_string(),
-                    v => format!("a {}", v.type_name()),
-                }
+                super::opts::shown(&other)
             ))),
         });
     }
