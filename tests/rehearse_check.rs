@@ -137,7 +137,7 @@ async fn check_says_why_each_scenario_failed_and_never_names_an_until() {
         .find(|l| l.starts_with("instant "))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        instant.ends_with("  script error in single.lua:2: decision `choose` failed: choose returned a single listing: wrap it in { } (return { listing }); it must return a list (table) of listings to try, in order"),
+        instant.ends_with("  script error in single.lua:3: decision `choose` failed: choose returned a single listing: wrap it in { } (return { listing }); it must return a list (table) of listings to try, in order"),
         "{instant}"
     );
 }
@@ -208,7 +208,7 @@ async fn check_fails_a_misspelled_decision_and_a_choose_that_never_returns() {
         .find(|l| l.starts_with("instant "))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        instant.ends_with("  script error in loops.lua:2: decision `choose` failed: choose took longer than 1 s (cut off at loops.lua:3); it must return a list (table) of listings to try, in order"),
+        instant.ends_with("  script error in loops.lua:2: decision `choose` (defined here) failed: choose took longer than 1 s (cut off at loops.lua:3); it must return a list (table) of listings to try, in order"),
         "{instant}"
     );
 }

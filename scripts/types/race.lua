@@ -32,7 +32,9 @@
 --- `require("race.default")`, and of `require("race.shop_strategy")` but `discover`; their shapes
 --- are `race.Strategy`'s, below: `choose(candidates, page, opts)` for both) that you
 --- override are guarded: one that raises, returns the wrong thing (`choose` returning one listing:
---- "wrap it in { }") or computes for more than 1 s is reported at your line, and a fallback that
+--- "wrap it in { }") or computes for more than 1 s is reported at your line (where it raised, or
+--- its `return` that gave the wrong value; once per target, the repeats counted in the run's
+--- summary), and a fallback that
 --- never does what your rule forbade stands in: a failed `choose` takes nothing from that page;
 --- `wait`, `cart_fields`, `on_available` and `discover` use the built-in; a failed `on_cart` is
 --- taken as done. --strict stops instead. A function named a typo away from a decision
@@ -560,7 +562,9 @@ function race.alert.imessage(to, text) end
 
 --- Reports a bug in one of a strategy's decisions (it raised `problem`, returned the wrong thing,
 --- or ran over its time budget) at the user's own file and line: a location in `problem` if it
---- names one, else where `fn` is defined. Logs it (a warning) and returns, so the caller can use
+--- names one, else the line of `fn`'s `return` when `race.decision_call` has just run it, else
+--- where `fn` is defined. Logs it (a warning, once per task for the same report; the repeats are
+--- counted in the run's summary) and returns, so the caller can use
 --- its fallback for that moment (`instead` says which, e.g. "taking nothing from this page";
 --- default: the built-in decision); with --strict it raises instead and the run stops there. The
 --- built-in strategies guard every decision you override with it (`guard` in race.default).

@@ -16,9 +16,11 @@ pub struct Stats {
     seen: Mutex<HashSet<String>>,
     /// Shop products seen available (id and variation), for the reason nothing was added.
     products: Mutex<HashSet<String>>,
-    /// How often the strategy's own `choose` failed (the watch went on, taking nothing), and
-    /// the first failure ("c1.lua:2: choose returned a single listing: …").
-    choose_failed: Mutex<(u64, Option<String>)>,
+    /// How often each of the strategy's own decisions failed (the watch went on with its
+    /// fallback: for `choose`, taking nothing), with its first failure ("c1.lua:3: choose
+    /// returned a single listing: …"), in the order they first failed. A failure is warned
+    /// about once per target; the repeats are counted here, for the run's end.
+    decisions_failed: Mutex<Vec<(String, u64, String)>>,
     /// What the live status line shows of the latest answer, wait and backoff.
     pub live: Mutex<Live>,
 }
@@ -94,19 +96,26 @@ impl Stats {
             .len()
     }
 
-    /// Notes a failed `choose` and why.
-    pub fn choose_failed(&self, why: String) {
-        let mut c = self.choose_failed.lock().unwrap_or_else(|e| e.into_inner());
-        c.0 += 1;
-        c.1.get_or_insert(why);
+    /// Notes a failed decision (`choose`, `wait`, …) and why.
+    pub fn decision_failed(&self, name: &str, why: String) {
+        let mut all = self
+            .decisions_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match all.iter_mut().find(|(n, _, _)| n == name) {
+            Some((_, count, _)) => *count += 1,
+            None => all.push((name.to_string(), 1, why)),
+        }
     }
 
     /// How often `choose` failed, and the first failure.
     pub fn choose_failures(&self) -> (u64, Option<String>) {
-        self.choose_failed
+        self.decisions_failed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .iter()
+            .find(|(n, _, _)| n == "choose")
+            .map_or((0, None), |(_, count, first)| (*count, Some(first.clone())))
     }
 
     pub fn listings_seen(&self) -> usize {
@@ -114,7 +123,7 @@ impl Stats {
     }
 
     pub fn summary(&self) -> String {
-        format!(
+        let mut s = format!(
             "{}, {}, {} ({} won, {} lost), {} in all",
             plural(self.polls.load(Relaxed), "poll", "polls"),
             plural(self.listings_seen() as u64, "listing seen", "listings seen"),
@@ -126,7 +135,20 @@ impl Stats {
             self.carts_won.load(Relaxed),
             self.races_lost.load(Relaxed),
             plural(self.requests.load(Relaxed), "request", "requests"),
-        )
+        );
+        // Said once per target as they happened: how often, in all.
+        for (name, count, _) in self
+            .decisions_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            s.push_str(&format!(
+                "; the strategy's `{name}` failed {}",
+                plural(*count, "time", "times")
+            ));
+        }
+        s
     }
 }
 

@@ -15,7 +15,7 @@ pub mod api;
 pub mod budget;
 pub mod diagnostics;
 pub mod names;
-mod prelude;
+pub(crate) mod prelude;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -76,6 +76,8 @@ pub struct Context {
     pub dry_run: Option<DryRun>,
     /// The decisions running now, and their time budget.
     pub decisions: budget::Decisions,
+    /// What reports of failed decisions remember (where one returned, what was said).
+    pub reports: api::Reports,
     /// The browser started early (`--browser-early`), taken by the first hand-over.
     pub early: EarlyBrowser,
 }
@@ -106,6 +108,7 @@ impl Context {
             chunks: Chunks::default(),
             tasks: Mutex::new(tokio::task::JoinSet::new()),
             decisions: budget::Decisions::default(),
+            reports: api::Reports::default(),
         }
     }
 

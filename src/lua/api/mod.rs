@@ -36,6 +36,7 @@ use std::sync::Arc;
 use mlua::{ErrorContext, Lua, Table, Value};
 
 use super::Context;
+pub use decision::Reports;
 pub use values::MemoryCap;
 
 pub use options::set_targets;
