@@ -593,3 +593,45 @@ return true
         "{d:?}"
     );
 }
+
+/// Two tasks each in a decision: one loops while the other, begun later, waits on the API. The
+/// loop is cut off (at its own line), and the quick one, never charged for the other's loop,
+/// keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_decision_is_cut_off_and_another_tasks_quick_one_goes_on() {
+    let d = Race::named("quiet")
+        .script(
+            r#"local race = require("race")
+assert(race.session:get(race.options.event_url))
+local began = false
+local function quick()
+  local ok, v = race.decision_call("quick", function()
+    began = true
+    race.time.sleep(0.2)
+    return "ok"
+  end)
+  return tostring(ok) .. " " .. tostring(v)
+end
+local task
+local ok, why = race.decision_call("loop", function()
+  task = race.spawn(quick)
+  while not began do race.time.sleep(0.01) end
+  while true do end
+end)
+print("LOOP " .. tostring(ok) .. " " .. tostring(why))
+print("QUICK " .. race.join(task))
+return true
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let out = d
+        .stdout
+        .replace(&format!("{}/", d.dir.path().display()), "");
+    assert!(
+        out.contains("LOOP false loop took longer than 1 s (cut off at strategy.lua:16)\n"),
+        "{d:?}"
+    );
+    assert!(out.contains("QUICK true ok\n"), "{d:?}");
+}

@@ -135,8 +135,9 @@ impl Context {
             .abort_all();
     }
 
-    /// Why the script must stop now, if it must: Ctrl-C or a runaway stop.
-    pub fn stop_reason(&self) -> Option<String> {
+    /// Why the code running now in `lua` must stop, if it must: Ctrl-C, a runaway stop, or its
+    /// own decision's cut-off (never another task's).
+    pub fn stop_reason(&self, lua: &Lua) -> Option<String> {
         if self.kill.load(Relaxed) {
             return Some("interrupted".into());
         }
@@ -144,7 +145,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-            .or_else(|| self.decisions.cut())
+            .or_else(|| self.decisions.cut(|| budget::thread_of(lua)))
     }
 
     /// Seconds since the run started (monotonic).

@@ -167,12 +167,12 @@ fn stop_hook(lua: &Lua, ctx: &Arc<Context>) -> mlua::Result<()> {
 /// What the instruction hook checks: Ctrl-C, a decision over its time budget, the runaway
 /// watchdog. The global hook runs it in every thread; a decision's own thread has a hook of its
 /// own (`api::decision`) that runs it too.
-pub(crate) fn stop_check(ctx: &Context, _lua: &Lua, debug: &Debug) -> mlua::Result<VmState> {
-    if let Some(why) = ctx.stop_reason() {
+pub(crate) fn stop_check(ctx: &Context, lua: &Lua, debug: &Debug) -> mlua::Result<VmState> {
+    if let Some(why) = ctx.stop_reason(lua) {
         return Err(mlua::Error::runtime(why));
     }
     let computing = ctx.computing_for();
-    if let Some(why) = ctx.decisions.over(computing, || {
+    if let Some(why) = ctx.decisions.over(|| super::budget::thread_of(lua), computing, || {
         let src = debug.source();
         let file = src.source.as_deref().and_then(|s| s.strip_prefix('@'));
         format!(
@@ -211,7 +211,7 @@ fn run_prelude(lua: &Lua, ctx: &Arc<Context>, module_dir: &Path) -> mlua::Result
     let c = ctx.clone();
     g.set(
         "__race_stopped",
-        lua.create_function(move |_, ()| Ok(c.stop_reason()))?,
+        lua.create_function(move |lua, ()| Ok(c.stop_reason(lua)))?,
     )?;
     let chunks = ctx.chunks.clone();
     let root = std::fs::canonicalize(module_dir).ok();

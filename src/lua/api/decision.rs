@@ -84,10 +84,6 @@ fn place(ctx: &Context, f: &Function, problem: &str, returned: Option<usize>) ->
     (at, head.to_string())
 }
 
-/// The identity of the task running now (each target is watched in one): its Lua thread.
-fn task(lua: &Lua) -> usize {
-    lua.current_thread().to_pointer() as usize
-}
 
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
     // Like pcall, under the decision time budget: `true, ...` or `false, message`. A cut-off is
@@ -99,8 +95,9 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
             move |lua, (name, f, args): (String, Function, MultiValue)| {
                 let c = c.clone();
                 async move {
-                    // Its own thread, whose hook notes where `f` returns (and checks for a stop,
-                    // as the global hook it replaces there does).
+                    // Its own thread, by which its time budget knows it (`lua::budget`), and whose
+                    // hook notes where `f` returns (and checks for a stop, as the global hook it
+                    // replaces there does).
                     let thread = lua.create_thread(f.clone())?;
                     let returned = Arc::new(AtomicUsize::new(0));
                     let fp = f.to_pointer() as usize;
@@ -122,7 +119,7 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                             Ok(VmState::Continue)
                         },
                     )?;
-                    let token = c.decisions.begin(&name);
+                    let token = c.decisions.begin(&name, thread.to_pointer() as usize);
                     let r = thread.into_async::<MultiValue>(args)?.await;
                     let cut = c.decisions.end(token);
                     *c.reports.returned.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -208,7 +205,7 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                     .said
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert((task(lua), message.clone()));
+                    .insert((crate::lua::budget::thread_of(lua), message.clone()));
                 if fresh {
                     crate::log::warn(message);
                 } else {
