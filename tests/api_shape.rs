@@ -233,6 +233,26 @@ async fn a_typo_in_a_target_names_the_key_and_what_was_meant() {
     assert!(d.sim.seen().is_empty(), "no request: {d:?}");
 }
 
+/// A target's value of the wrong type raises at the line that writes it, as an option table's
+/// does (`weight = "3"` was taken as 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_type_in_a_target_raises_at_its_line() {
+    let d = Race::named("quiet")
+        .own_targets()
+        .script(
+            "local strategy = require(\"race.default\")\nstrategy.targets = {\n  { url = \"{BASE}\", event = \"rehearsal\" },\n  { url = \"{BASE}\", event = \"rehearsal\",\n    weight = \"3\" },\n}\nreturn strategy\n",
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert_eq!(
+        headline(&d),
+        "script error in strategy.lua:5: the strategy's targets: targets[2]: `weight` in a target must be a whole number, got the string \"3\": write weight = 3, without quotes",
+        "{d:?}"
+    );
+    assert!(d.sim.seen().is_empty(), "no request: {d:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_write_that_fails_is_nil_err_and_a_value_json_cannot_hold_raises() {
     let state = tempfile::tempdir().unwrap();

@@ -354,35 +354,34 @@ impl Engine {
                     ));
                 }
             };
-            // Unknown keys and wrong types are named as they are written (a typo'd `evnet` is
-            // that, not an empty event), at the line that holds the key.
-            let e = match <api::TargetEntry as mlua::FromLua>::from_lua(entry.clone(), &self.lua) {
+            // Unknown keys and wrong types (`weight = "3"`) are named as they are written (a
+            // typo'd `evnet` is that, not an empty event), at the line that holds the key.
+            let e = match api::TargetEntry::read(entry.clone()) {
                 Ok(e) => e,
                 Err(err) => {
-                    let near = match &entry {
-                        Value::Table(t) => t
-                            .pairs::<String, Value>()
-                            .filter_map(Result::ok)
-                            .map(|(k, _)| k)
-                            .find(|k| !api::TARGET_KEYS.contains(&k.as_str()))
-                            .unwrap_or_else(|| "targets".into()),
-                        _ => "targets".into(),
+                    let what = format!("targets[{}]: {}", i + 1, err.message);
+                    let Some(key) = err.key else {
+                        return Err(self.bad_target(&what, "targets"));
                     };
-                    let why = match &err {
-                        mlua::Error::RuntimeError(m) => m.clone(),
-                        other => other.to_string(),
+                    // The line with the key and its value (several targets may each give one).
+                    let value = match &entry {
+                        Value::Table(t) => match t.raw_get::<Value>(key.as_str()) {
+                            Ok(Value::String(s)) => s.to_string_lossy(),
+                            Ok(v) => v.to_string().unwrap_or_default(),
+                            Err(_) => String::new(),
+                        },
+                        _ => String::new(),
                     };
-                    return Err(self.bad_target(&format!("targets[{}]: {why}", i + 1), &near));
+                    return Err(self.bad_target_at(&what, &[&key, &value]));
                 }
             };
             let (url, event) = (e.url.unwrap_or_default(), e.event.unwrap_or_default());
             let item = e.item;
             let weight = match e.weight {
                 None => Ok(1),
-                Some(v) => crate::config::parse_weight(
-                    &format!("targets[{}].weight", i + 1),
-                    &v.to_string().unwrap_or_default(),
-                ),
+                Some(n) => {
+                    crate::config::parse_weight(&format!("targets[{}].weight", i + 1), &n.to_string())
+                }
             };
             let checked = weight.and_then(|weight| {
                 crate::config::check_target(
@@ -536,20 +535,44 @@ impl Engine {
         Ok(())
     }
 
-    /// A bad `targets` entry, reported at the line of the strategy that holds `near`.
-    fn bad_target(&self, what: &str, near: &str) -> Box<ScriptError> {
-        let (file, source) = match &self.ctx.config.script {
+    /// A bad `targets` entry, reported at the first line of the strategy that holds every one
+    /// of `near` (else the first that holds the first of them).
+    fn bad_target_at(&self, what: &str, near: &[&str]) -> Box<ScriptError> {
+        let (_, source) = self.script_text();
+        match source
+            .lines()
+            .position(|l| near.iter().all(|n| l.contains(n)))
+        {
+            Some(i) => self.bad_target_line(what, i + 1),
+            None => self.bad_target(what, near.first().copied().unwrap_or("targets")),
+        }
+    }
+
+    /// The strategy's file name and source text.
+    fn script_text(&self) -> (String, String) {
+        match &self.ctx.config.script {
             ScriptSource::File { path, source } => (display_name(path), source.clone()),
             other => {
                 let (n, s) = builtin(other).expect("a built-in strategy");
                 (n.to_string(), s.to_string())
             }
-        };
+        }
+    }
+
+    /// A bad `targets` entry, reported at the line of the strategy that holds `near`.
+    fn bad_target(&self, what: &str, near: &str) -> Box<ScriptError> {
+        let (_, source) = self.script_text();
         let line = source
             .lines()
             .position(|l| l.contains(near))
             .or_else(|| source.lines().position(|l| l.contains("targets")))
             .map_or(1, |i| i + 1);
+        self.bad_target_line(what, line)
+    }
+
+    /// A bad `targets` entry, reported at `line` of the strategy.
+    fn bad_target_line(&self, what: &str, line: usize) -> Box<ScriptError> {
+        let (file, source) = self.script_text();
         Box::new(diagnostics::at_line(
             &file,
             &source,
