@@ -303,4 +303,3 @@ async fn ctrl_c_while_a_shop_checkout_stalls_hands_the_cart_over() {
     assert_eq!(d.sim.cart_of(&d.handed_session()), ["Day Ticket"]);
     assert_eq!(d.logged("cookies.txt").len(), 1, "{d:?}");
 }
-

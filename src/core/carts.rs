@@ -76,7 +76,10 @@ impl Carts {
     /// then shown, positively, to be no cart); whether there was one.
     pub fn withdraw(&self, session: u64) -> bool {
         let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
-        match list.iter().rposition(|(c, done)| c.session == session && !done) {
+        match list
+            .iter()
+            .rposition(|(c, done)| c.session == session && !done)
+        {
             Some(i) => {
                 list.remove(i);
                 true

@@ -141,10 +141,7 @@ pub fn event_of_cart_add(action: &Url) -> Url {
 
 /// Whether `url` is a page of the event at `event` (same origin, under its path).
 pub fn same_event(url: &Url, event: &Url) -> bool {
-    url.origin() == event.origin()
-        && url
-            .path()
-            .starts_with(event.path().trim_end_matches('/'))
+    url.origin() == event.origin() && url.path().starts_with(event.path().trim_end_matches('/'))
 }
 
 /// Where an event's cart is shown: `{event}/checkout/start`.

@@ -147,7 +147,10 @@ mod tests {
         // A thread in no decision is none of the budget's business.
         assert_eq!(d.over(|| 3, long, || "x.lua:3".into()), None);
         // Computing for less than the budget since its last wait: not cut off.
-        assert_eq!(d.over(|| looping, DECISION_BUDGET / 2, || "x.lua:3".into()), None);
+        assert_eq!(
+            d.over(|| looping, DECISION_BUDGET / 2, || "x.lua:3".into()),
+            None
+        );
         let why = d.over(|| looping, long, || "x.lua:3".into());
         assert_eq!(
             why.as_deref(),

@@ -379,9 +379,10 @@ impl Engine {
             let item = e.item;
             let weight = match e.weight {
                 None => Ok(1),
-                Some(n) => {
-                    crate::config::parse_weight(&format!("targets[{}].weight", i + 1), &n.to_string())
-                }
+                Some(n) => crate::config::parse_weight(
+                    &format!("targets[{}].weight", i + 1),
+                    &n.to_string(),
+                ),
             };
             let checked = weight.and_then(|weight| {
                 crate::config::check_target(

@@ -172,15 +172,19 @@ pub(crate) fn stop_check(ctx: &Context, lua: &Lua, debug: &Debug) -> mlua::Resul
         return Err(mlua::Error::runtime(why));
     }
     let computing = ctx.computing_for();
-    if let Some(why) = ctx.decisions.over(|| super::budget::thread_of(lua), computing, || {
-        let src = debug.source();
-        let file = src.source.as_deref().and_then(|s| s.strip_prefix('@'));
-        format!(
-            "{}:{}",
-            file.unwrap_or("strategy"),
-            debug.current_line().unwrap_or(0)
-        )
-    }) {
+    if let Some(why) = ctx.decisions.over(
+        || super::budget::thread_of(lua),
+        computing,
+        || {
+            let src = debug.source();
+            let file = src.source.as_deref().and_then(|s| s.strip_prefix('@'));
+            format!(
+                "{}:{}",
+                file.unwrap_or("strategy"),
+                debug.current_line().unwrap_or(0)
+            )
+        },
+    ) {
         return Err(mlua::Error::runtime(why));
     }
     if computing > ctx.config.runaway_after {

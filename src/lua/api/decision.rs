@@ -76,14 +76,16 @@ fn place(ctx: &Context, f: &Function, problem: &str, returned: Option<usize>) ->
     if let Some((file, line, _)) = from_trace {
         return (Place::Line(format!("{file}:{line}")), head.to_string());
     }
-    let file = f.info().source.and_then(|s| s.strip_prefix('@').map(str::to_string));
+    let file = f
+        .info()
+        .source
+        .and_then(|s| s.strip_prefix('@').map(str::to_string));
     let at = match (file, returned) {
         (Some(file), Some(line)) => Place::Line(format!("{file}:{line}")),
         _ => defined(f).map_or(Place::Unknown, Place::Defined),
     };
     (at, head.to_string())
 }
-
 
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
     // Like pcall, under the decision time budget: `true, ...` or `false, message`. A cut-off is

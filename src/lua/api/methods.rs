@@ -30,19 +30,16 @@ impl UserData for LuaSession {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
-        m.add_async_method(
-            "get",
-            |lua, this, (url, opts): (Value, Value)| async move {
-                let url = url_param(
-                    url,
-                    "session:get(url)",
-                    "url",
-                    "the page's absolute URL (a string, e.g. race.options.event_url)",
-                )?;
-                let opts = RequestOpts::from_lua(opts, &lua)?;
-                super::http::get(lua, this.ctx.clone(), this.inner.clone(), url, opts).await
-            },
-        );
+        m.add_async_method("get", |lua, this, (url, opts): (Value, Value)| async move {
+            let url = url_param(
+                url,
+                "session:get(url)",
+                "url",
+                "the page's absolute URL (a string, e.g. race.options.event_url)",
+            )?;
+            let opts = RequestOpts::from_lua(opts, &lua)?;
+            super::http::get(lua, this.ctx.clone(), this.inner.clone(), url, opts).await
+        });
         m.add_async_method(
             "post",
             |lua, this, (url, form, opts): (Value, Value, Value)| async move {

@@ -358,15 +358,16 @@ impl TargetEntry {
     /// `weight = "3"`) is an error naming that key.
     pub fn read(v: Value) -> Result<Self, TargetError> {
         let unknown = match &v {
-            Value::Table(t) => t
-                .pairs::<Value, Value>()
-                .filter_map(Result::ok)
-                .find_map(|(k, _)| match k {
-                    Value::String(s) if !TARGET_KEYS.contains(&&*s.to_string_lossy()) => {
-                        Some(s.to_string_lossy())
-                    }
-                    _ => None,
-                }),
+            Value::Table(t) => {
+                t.pairs::<Value, Value>()
+                    .filter_map(Result::ok)
+                    .find_map(|(k, _)| match k {
+                        Value::String(s) if !TARGET_KEYS.contains(&&*s.to_string_lossy()) => {
+                            Some(s.to_string_lossy())
+                        }
+                        _ => None,
+                    })
+            }
             _ => None,
         };
         let message = |e: mlua::Error| match e {
@@ -398,7 +399,9 @@ impl TargetEntry {
             url: k.string("url").map_err(at("url"))?,
             event: k.string("event").map_err(at("event"))?,
             item: k.text("item").map_err(at("item"))?,
-            weight: k.integer("weight", i64::MIN..=i64::MAX).map_err(at("weight"))?,
+            weight: k
+                .integer("weight", i64::MIN..=i64::MAX)
+                .map_err(at("weight"))?,
         })
     }
 }
@@ -440,9 +443,14 @@ mod tests {
         let lua = mlua::Lua::new();
         let read = |src: &str| {
             let v: Value = lua.load(src).eval().unwrap();
-            TargetEntry::read(v).map(|t| t.weight).map_err(|e| (e.key, e.message))
+            TargetEntry::read(v)
+                .map(|t| t.weight)
+                .map_err(|e| (e.key, e.message))
         };
-        assert_eq!(read("{ url = 'https://a.example', weight = 3 }").unwrap(), Some(3));
+        assert_eq!(
+            read("{ url = 'https://a.example', weight = 3 }").unwrap(),
+            Some(3)
+        );
         assert_eq!(
             read("{ url = 'https://a.example', weight = '3' }").unwrap_err(),
             (

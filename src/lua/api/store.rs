@@ -108,7 +108,11 @@ fn key_of(key: Value) -> mlua::Result<String> {
                 Value::Integer(_) | Value::Number(_) | Value::Boolean(_) => format!(
                     "{} (a {})",
                     super::opts::shown(&other),
-                    if other.is_boolean() { "boolean" } else { "number" }
+                    if other.is_boolean() {
+                        "boolean"
+                    } else {
+                        "number"
+                    }
                 ),
                 v => super::opts::shown(v),
             }
