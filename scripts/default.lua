@@ -57,14 +57,17 @@ function M.wanted(title, price, opts)
 end
 
 --- Which listings to try, in order (the page's sort order, within --max-price and --match).
---- `page` is the whole poll result.
+--- Every strategy's `choose` has this shape: the candidates, the page they came from (the whole
+--- poll result), then this target's options (what `M.options_for(target)` gives; the table
+--- `wait(opts)` gets).
 ---@param listings race.Listing[]
 ---@param page race.Page
+---@param opts race.Options
 ---@return race.Listing[]
-function M.choose(listings, page)
+function M.choose(listings, page, opts)
   local out = {}
   for _, l in ipairs(listings) do
-    if M.wanted(l.title, l.price) then
+    if M.wanted(l.title, l.price, opts) then
       out[#out + 1] = l
     end
   end
@@ -286,6 +289,7 @@ M.contracts = contracts
 
 local function describe(v)
   if type(v) == "table" then return "a table of another shape" end
+  if v == nil then return "nil" end
   return type(v) == "string" and ("the string %q"):format(v) or ("%s (a %s)"):format(tostring(v), type(v))
 end
 
@@ -329,9 +333,10 @@ end
 --- Tries listings in order until one is in the cart. Returns true when the strategy is done.
 ---@param page race.Page
 ---@param session? Session  the session that polled the page (default: race.session)
-function M.attempt(page, session)
+---@param opts? race.Options  this target's options, for `choose` (default: race.options)
+function M.attempt(page, session, opts)
   session = session or race.session
-  for _, listing in ipairs(M.decide("choose", page.listings, page)) do
+  for _, listing in ipairs(M.decide("choose", page.listings, page, opts or race.options)) do
     local result, err = session:add_to_cart(listing)
     if result and result.status == "in_cart" then
       if M.decide("on_cart", result) ~= false then
@@ -401,7 +406,7 @@ function M.watch(opts, session)
           if not saved then race.log.warn("%s%s (a restart may announce these again)", tag, tostring(serr)) end
           M.decide("on_available", fresh, page)
         end
-      elseif M.attempt(page, session) then
+      elseif M.attempt(page, session, opts) then
         race.log.info("%sdone", tag)
         return true
       end

@@ -27,10 +27,12 @@ function M.wait(opts)
 end
 
 --- Which products to try, in order: the available ones named by --item, in the order given.
+--- The marketplace's shape: the candidates, the page they came from, then this target's options.
 ---@param products race.Product[]
+---@param page race.ShopPage
 ---@param opts race.Options
 ---@return race.Product[]
-function M.choose(products, opts)
+function M.choose(products, page, opts)
   local out = {}
   for _, want in ipairs(opts.items or {}) do
     for _, p in ipairs(products) do
@@ -320,7 +322,7 @@ function M.watch_page(opts, session, url, label, first)
       else
         quiet = 0
         say_states(products, opts, states, tag .. url)
-        local chosen = M.decide("choose", products, opts)
+        local chosen = M.decide("choose", products, page, opts)
         if opts.dry_run then
           local fresh = {}
           for _, p in ipairs(chosen) do

@@ -229,8 +229,8 @@ pub async fn race(
     let mut summary = run.net.stats.summary();
     if left > 0 {
         summary.push_str(&format!(
-            "; {left} secured cart{} handed over as the run ended (above: take it over now)",
-            if left == 1 { "" } else { "s" }
+            "; {} handed over as the run ended (above: take it over now)",
+            crate::log::plural(left as u64, "secured cart", "secured carts")
         ));
     }
     // --until (or a rehearsal's limit) passed with nothing secured: the core's reason, not the

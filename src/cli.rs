@@ -235,26 +235,16 @@ pub enum Strategy {
     Shop,
 }
 
-/// How the marketplace is sorted when polled.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum Sort {
-    #[default]
-    #[value(name = "price_asc")]
-    PriceAsc,
-    #[value(name = "price_desc")]
-    PriceDesc,
-    Newest,
-    Oldest,
-}
+/// How the marketplace is sorted when polled: pretix's sorts, listed once in `core::pretix`.
+pub use crate::core::pretix::Sort;
 
-impl Sort {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sort::PriceAsc => "price_asc",
-            Sort::PriceDesc => "price_desc",
-            Sort::Newest => "newest",
-            Sort::Oldest => "oldest",
-        }
+impl ValueEnum for Sort {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Sort::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::core::stats::Stats;
 use crate::error::AppError;
+use crate::log::plural;
 
 /// When the run must end, and what set it.
 pub struct Deadline {
@@ -66,10 +67,6 @@ fn seconds(s: f64) -> String {
     format!("{} s", (s * 10.0).round() / 10.0)
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// What the run saw and did, as the reason nothing was secured.
 pub fn why_nothing(stats: &Stats, dry_run: bool) -> String {
     let polls = plural(stats.polls.load(Relaxed), "poll", "polls");
@@ -79,9 +76,8 @@ pub fn why_nothing(stats: &Stats, dry_run: bool) -> String {
     if tried > 0 {
         let failed = tried.saturating_sub(lost);
         let mut s = format!(
-            "{} tried, {} lost to someone faster",
+            "{} tried, {lost} lost to someone faster",
             plural(tried, "ticket", "tickets"),
-            lost
         );
         if failed > 0 {
             s.push_str(&format!(", {failed} refused or failed"));

@@ -347,6 +347,13 @@ pub fn set_up(verbose: bool, quiet: bool, format: Format) {
 }
 
 /// Whether lines of `level` are shown.
+/// A count as a line says it: "1 poll", "2 polls", "0 listings seen" (every count the log, the
+/// status line and the run's end give goes through here).
+pub fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub fn enabled(level: Level) -> bool {
     level as u8 >= LEVEL.load(Ordering::Relaxed)
 }

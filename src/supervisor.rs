@@ -218,8 +218,8 @@ fn take_over(a: &Armed, why: Why) -> ! {
     let mut summary = a.net.stats.summary();
     if left > 0 {
         summary.push_str(&format!(
-            "; {left} secured cart{} handed over as the run ended (above: take it over now)",
-            if left == 1 { "" } else { "s" }
+            "; {} handed over as the run ended (above: take it over now)",
+            crate::log::plural(left as u64, "secured cart", "secured carts")
         ));
     }
     let error = match why {

@@ -117,14 +117,23 @@ async fn option_tables_name_an_unknown_key_and_a_wrong_type() {
             "race.market.url(race.options.event_url, { srot = \"newest\" })\n",
             "script error in strategy.lua:2: unknown key `srot` in the marketplace filters; did you mean `sort`?",
         ),
+        // The sorts are the marketplace's, the same list --sort takes.
+        (
+            "race.market.url(race.options.event_url, { sort = \"cheapest\" })\n",
+            "script error in strategy.lua:2: unknown sort \"cheapest\" in the marketplace filters; the sorts are price_asc, price_desc, newest, oldest",
+        ),
+        (
+            "race.market.url(race.options.event_url, { sort = \"newset\" })\n",
+            "script error in strategy.lua:2: unknown sort \"newset\" in the marketplace filters; did you mean \"newest\"? (the sorts: price_asc, price_desc, newest, oldest)",
+        ),
         (
             "race.alert.webhook(\"https://127.0.0.1:9/\", {}, { wiat = true })\n",
             "script error in strategy.lua:2: unknown key `wiat` in webhook's options; did you mean `wait`?",
         ),
-        // A method's arguments are counted as the script writes them, on the class it knows.
+        // A session method's URL says which method, which argument and what to pass.
         (
             "race.session:get({})\n",
-            "script error in strategy.lua:2: bad argument #1 to race.Session:get: error converting Lua table to String (expected string or number)",
+            "script error in strategy.lua:2: session:get(url): url must be the page's absolute URL (a string, e.g. race.options.event_url), got a table",
         ),
     ] {
         raises("quiet", script, want).await;
@@ -224,6 +233,26 @@ async fn a_typo_in_a_target_names_the_key_and_what_was_meant() {
     assert!(d.sim.seen().is_empty(), "no request: {d:?}");
 }
 
+/// A target's value of the wrong type raises at the line that writes it, as an option table's
+/// does (`weight = "3"` was taken as 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_type_in_a_target_raises_at_its_line() {
+    let d = Race::named("quiet")
+        .own_targets()
+        .script(
+            "local strategy = require(\"race.default\")\nstrategy.targets = {\n  { url = \"{BASE}\", event = \"rehearsal\" },\n  { url = \"{BASE}\", event = \"rehearsal\",\n    weight = \"3\" },\n}\nreturn strategy\n",
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert_eq!(
+        headline(&d),
+        "script error in strategy.lua:5: the strategy's targets: targets[2]: `weight` in a target must be a whole number, got the string \"3\": write weight = 3, without quotes",
+        "{d:?}"
+    );
+    assert!(d.sim.seen().is_empty(), "no request: {d:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_write_that_fails_is_nil_err_and_a_value_json_cannot_hold_raises() {
     let state = tempfile::tempdir().unwrap();
@@ -252,4 +281,135 @@ print("KEPT " .. tostring(race.store.get("runs")))
         "script error in strategy.lua:2: not JSON: cannot serialize <function>",
     )
     .await;
+}
+
+/// One `choose` shape for both strategies: the candidates, the page they came from, then this
+/// target's options (what `wait(opts)` gets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choose_gets_the_candidates_the_page_and_the_targets_options() {
+    let d = Race::named("instant")
+        .script(
+            r#"local s = require("race.default")
+local built_in = s.choose
+function s.choose(listings, page, opts)
+  print(("CHOOSE %d %s %s %s"):format(#listings, page.state, tostring(page.listings == listings), opts.event))
+  return built_in(listings, page, opts)
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("CHOOSE 1 open true rehearsal\n"), "{d:?}");
+    let d = Race::named("shop")
+        .args(["--strategy", "shop", "--item", "7"])
+        .script(
+            r#"local s = require("race.shop_strategy")
+local built_in = s.choose
+function s.choose(products, page, opts)
+  print(("CHOOSE %s %s %s"):format(tostring(page.products == products), page.url, table.concat(opts.items, ",")))
+  return built_in(products, page, opts)
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stdout
+            .contains(&format!("CHOOSE true {}rehearsal/ 7\n", d.sim.base_url())),
+        "{d:?}"
+    );
+}
+
+/// A function that takes no arguments says so when given one (`race.new_session(42)` was taken
+/// silently), with the call to write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stray_argument_where_none_is_taken_raises_at_its_line() {
+    for (script, want) in [
+        (
+            "local s = race.new_session(42)\n",
+            "script error in strategy.lua:2: race.new_session takes no arguments, got 42: call race.new_session()",
+        ),
+        (
+            "print(race.stats(\"polls\"))\n",
+            "script error in strategy.lua:2: race.stats takes no arguments, got \"polls\": call race.stats()",
+        ),
+        (
+            "print(race.time.now(true))\n",
+            "script error in strategy.lua:2: race.time.now takes no arguments, got true: call race.time.now()",
+        ),
+        (
+            "print(race.time.unix({}))\n",
+            "script error in strategy.lua:2: race.time.unix takes no arguments, got a table: call race.time.unix()",
+        ),
+        (
+            "print(race.time.rfc3339(0))\n",
+            "script error in strategy.lua:2: race.time.rfc3339 takes no arguments, got 0: call race.time.rfc3339()",
+        ),
+        (
+            "print(race.session:cookies(\"all\"))\n",
+            "script error in strategy.lua:2: session:cookies takes no arguments, got \"all\": call session:cookies()",
+        ),
+    ] {
+        raises("quiet", script, want).await;
+    }
+}
+
+/// A page's base URL is absolute, or the call raises at its line (it would otherwise come back
+/// later as advice about relative links).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_url_that_is_not_absolute_raises_at_its_line() {
+    for (script, want) in [
+        (
+            "local doc = race.html.parse(\"<p>x</p>\", \"not a url\")\n",
+            "script error in strategy.lua:2: race.html.parse(body, base_url): base_url must be an absolute URL like https://tickets.example.com/org/event/ (the page's own: page.url), got \"not a url\"",
+        ),
+        (
+            "local forms = race.html.forms(\"\", \"/org/event/\")\n",
+            "script error in strategy.lua:2: race.html.forms(body, base_url): base_url must be an absolute URL like https://tickets.example.com/org/event/ (the page's own: page.url), got \"/org/event/\"",
+        ),
+        (
+            "local listings = race.market.listings(\"\")\n",
+            "script error in strategy.lua:2: race.market.listings(body, base_url): base_url must be an absolute URL like https://tickets.example.com/org/event/ (the page's own: page.url), got nil",
+        ),
+    ] {
+        raises("quiet", script, want).await;
+    }
+}
+
+/// Every session method's URL argument, missing or of the wrong type, says which method, which
+/// argument and what to pass (not mlua's conversion error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_methods_missing_url_says_what_to_pass() {
+    for (script, want) in [
+        (
+            "local page = race.session:poll()\n",
+            "script error in strategy.lua:2: session:poll(url): url must be the marketplace's URL (a string: what session:discover returned, or race.market.url(…)), got nil",
+        ),
+        (
+            "local page = race.session:poll_shop(42)\n",
+            "script error in strategy.lua:2: session:poll_shop(event_url): event_url must be the event page's URL (a string, e.g. race.options.event_url), got 42",
+        ),
+        (
+            "local r = race.session:post(nil, {})\n",
+            "script error in strategy.lua:2: session:post(url, form): url must be the form's absolute URL (a string: form.action from race.html.forms), got nil",
+        ),
+        (
+            "local r = race.session:post(race.options.event_url, \"a=1\")\n",
+            "script error in strategy.lua:2: session:post(url, form): form must be a table of fields ({ name = value }), got \"a=1\"",
+        ),
+        (
+            "local url = race.session:discover(true)\n",
+            "script error in strategy.lua:2: session:discover(event_url): event_url must be the event page's URL (a string, e.g. race.options.event_url), or nothing for the first target's, got true",
+        ),
+        (
+            "race.session:handoff()\n",
+            "script error in strategy.lua:2: session:handoff(checkout_url, opts): checkout_url must be the checkout page's URL (a string: result.checkout_url of add_to_cart), got nil",
+        ),
+    ] {
+        raises("quiet", script, want).await;
+    }
 }

@@ -66,7 +66,7 @@ async fn strict_makes_a_broken_decision_fatal_at_the_users_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_decision_that_returns_the_wrong_type_is_reported_where_it_is_defined() {
+async fn a_decision_that_returns_the_wrong_type_is_reported_at_its_return() {
     // `%d` with a fractional price raises; `wait` returns a string; `cart_fields` a number.
     let d = Race::named("standard")
         .script(
@@ -101,12 +101,12 @@ return s
     };
     let wait = find("decision `wait` failed");
     assert!(
-        wait.contains("strategy.lua:3: ") && wait.contains("the string \"soon\""),
+        wait.contains("strategy.lua:4: ") && wait.contains("the string \"soon\""),
         "{wait}"
     );
     assert!(wait.contains("a number of seconds"), "{wait}");
     let fields = find("decision `cart_fields` failed");
-    assert!(fields.contains("strategy.lua:6: "), "{fields}");
+    assert!(fields.contains("strategy.lua:7: "), "{fields}");
     let choose = find("decision `choose` failed");
     assert!(
         choose.contains("strategy.lua:13: ") && choose.contains("integer representation"),

@@ -12,7 +12,12 @@ fn said(d: &Done, what: &str) -> String {
         .find(|l| l.contains(what))
         .unwrap_or_else(|| panic!("no {what:?} in:\n{}", d.stderr));
     let l = l.replace(&format!("{}/", d.dir.path().display()), "");
-    l[l.find("strategy.lua").unwrap_or(0)..].to_string()
+    let start = ["strategy.lua", "decision `"]
+        .iter()
+        .filter_map(|p| l.find(p))
+        .min()
+        .unwrap_or(0);
+    l[start..].to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,7 +37,7 @@ return s
     assert_eq!(d.code, 4, "{d:?}");
     assert_eq!(
         said(&d, "decision `choose` failed"),
-        "strategy.lua:2: decision `choose` failed: choose returned a single listing: wrap it in { } (return { listing }); it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+        "strategy.lua:3: decision `choose` failed: choose returned a single listing: wrap it in { } (return { listing }); it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
     );
     assert!(d.posts().is_empty(), "{d:?}");
     // The end says choose failed, not that it picked nothing.
@@ -45,7 +50,7 @@ return s
     let end = &end[end.find("--until:").unwrap()..];
     assert!(
         end.starts_with("--until: nothing was secured in time; choose failed on ")
-            && end.ends_with(" (strategy.lua:2: choose returned a single listing: wrap it in { } (return { listing }))"),
+            && end.ends_with(" (strategy.lua:3: choose returned a single listing: wrap it in { } (return { listing }))"),
         "{end}"
     );
 }
@@ -135,8 +140,8 @@ return s
         .await;
     assert_eq!(d.code, 0, "{d:?}");
     assert_eq!(
-        said(&d, "decision `choose` failed"),
-        "strategy.lua:3: decision `choose` failed: choose took longer than 1 s (cut off at strategy.lua:7); it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+        said(&d, "decision `choose` (defined at"),
+        "decision `choose` (defined at strategy.lua:3) failed: choose took longer than 1 s (cut off at strategy.lua:7); it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
     );
     assert!(d.stdout.contains("=== TICKET IN CART"), "{d:?}");
     assert_eq!(d.posts().len(), 1, "{d:?}");
@@ -259,7 +264,7 @@ return s
     assert_eq!(d.code, 4, "{d:?}");
     assert_eq!(
         said(&d, "decision `choose` failed"),
-        "strategy.lua:2: decision `choose` failed: choose returned a table that is not one of the listings it was given (a copy?): return the listings themselves; it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+        "strategy.lua:7: decision `choose` failed: choose returned a table that is not one of the listings it was given (a copy?): return the listings themselves; it must return a list (table) of listings to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
     );
     assert!(d.posts().is_empty(), "{d:?}");
 }
@@ -285,7 +290,7 @@ return s
     assert_eq!(d.code, 4, "{d:?}");
     assert_eq!(
         said(&d, "decision `choose` failed"),
-        "strategy.lua:2: decision `choose` failed: choose returned a table that is not one of the products it was given (a copy?): return the products themselves; it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+        "strategy.lua:7: decision `choose` failed: choose returned a table that is not one of the products it was given (a copy?): return the products themselves; it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
     );
     assert!(d.posts().is_empty(), "nothing was added: {d:?}");
 }
@@ -498,4 +503,148 @@ async fn a_store_key_that_is_not_a_string_raises_at_its_line() {
         "{err}"
     );
     assert!(err.contains("strategy.lua:2"), "{err}");
+}
+
+/// A shop `choose` still written `choose(products, opts)`: its second argument is the page, and
+/// reading an option off it says the options come third (issue 18: one `choose` shape).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_choose_reading_options_off_the_page_says_they_come_third() {
+    let d = Race::named("shop")
+        .args(["--strategy", "shop", "--item", "7", "--until", "2s"])
+        .script(
+            r#"local s = require("race.shop_strategy")
+function s.choose(products, opts)
+  local out = {}
+  for _, want in ipairs(opts.items) do
+    for _, p in ipairs(products) do
+      if p.id == want then out[#out + 1] = p end
+    end
+  end
+  return out
+end
+return s
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `choose` failed"),
+        "strategy.lua:4: decision `choose` failed: a page has no field `items`: `items` is an option, and this is a page; choose's arguments are (candidates, page, opts): the page second, the options third (function strategy.choose(products, page, opts)); it must return a list (table) of products to try, in order. Taking nothing from this page (your rule decides what is taken) (--strict stops instead)"
+    );
+    assert!(d.posts().is_empty(), "nothing was added: {d:?}");
+}
+
+/// Counts read as English ("1 poll", "1 listing seen"), and a nil is said as `nil` ("nil (a nil)"
+/// was).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_of_a_thing_is_singular_and_nil_is_nil() {
+    let d = Race::named("instant").run().await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stderr
+            .contains("done: 1 poll, 1 listing seen, 1 cart attempt (1 won, 0 lost), "),
+        "{d:?}"
+    );
+    let d = Race::named("quiet")
+        .args(["--until", "1s"])
+        .script("local s = require(\"race.default\")\nfunction s.wait(opts)\n  return nil\nend\nreturn s\n")
+        .run()
+        .await;
+    assert_eq!(d.code, 4, "{d:?}");
+    assert_eq!(
+        said(&d, "decision `wait` failed"),
+        "strategy.lua:3: decision `wait` failed: it returned nil; it must return a number of seconds, 0 or more. Using the built-in `wait` this time (--strict stops instead)"
+    );
+    let d = Race::named("instant")
+        .script("local race = require(\"race\")\nrace.store.set(nil, \"v\")\nreturn true\n")
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert!(
+        d.stderr
+            .contains("race.store keys are strings: got nil; write it as a string"),
+        "{d:?}"
+    );
+}
+
+/// A decision that fails on every call is said once per target (each watched in a task of its
+/// own), at the line of its `return`; the repeats are counted in the run's summary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_decision_is_said_once_per_target_and_its_repeats_counted() {
+    let d = Race::named("quiet")
+        .script(
+            r#"local race = require("race")
+local s = require("race.default")
+function s.wait(opts)
+  return "soon"
+end
+local function watch()
+  for _ = 1, 2 do race.time.sleep(s.decide("wait", { interval = 0.01 })) end
+  return true
+end
+assert(race.session:get(race.options.event_url))
+race.join(race.spawn(watch), race.spawn(watch))
+return true
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let warned: Vec<_> = d
+        .stderr
+        .lines()
+        .filter(|l| l.contains("decision `wait` failed"))
+        .collect();
+    assert_eq!(warned.len(), 2, "once for each of the two tasks: {d:?}");
+    assert_eq!(
+        said(&d, "decision `wait` failed"),
+        "strategy.lua:4: decision `wait` failed: it returned the string \"soon\"; it must return a number of seconds, 0 or more. Using the built-in `wait` this time (--strict stops instead)"
+    );
+    assert!(
+        d.stderr.contains("; the strategy's `wait` failed 4 times"),
+        "{d:?}"
+    );
+}
+
+/// Two tasks each in a decision: one loops while the other, begun later, waits on the API. The
+/// loop is cut off (at its own line), and the quick one, never charged for the other's loop,
+/// keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_decision_is_cut_off_and_another_tasks_quick_one_goes_on() {
+    let d = Race::named("quiet")
+        .script(
+            r#"local race = require("race")
+assert(race.session:get(race.options.event_url))
+local began = false
+local function quick()
+  local ok, v = race.decision_call("quick", function()
+    began = true
+    race.time.sleep(0.2)
+    return "ok"
+  end)
+  return tostring(ok) .. " " .. tostring(v)
+end
+local task
+local ok, why = race.decision_call("loop", function()
+  task = race.spawn(quick)
+  while not began do race.time.sleep(0.01) end
+  while true do end
+end)
+print("LOOP " .. tostring(ok) .. " " .. tostring(why))
+print("QUICK " .. race.join(task))
+return true
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    let out = d
+        .stdout
+        .replace(&format!("{}/", d.dir.path().display()), "");
+    assert!(
+        out.contains("LOOP false loop took longer than 1 s (cut off at strategy.lua:16)\n"),
+        "{d:?}"
+    );
+    assert!(out.contains("QUICK true ok\n"), "{d:?}");
 }

@@ -137,12 +137,12 @@ async fn check_says_why_each_scenario_failed_and_never_names_an_until() {
         .find(|l| l.starts_with("instant "))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        instant.ends_with("  script error in single.lua:2: decision `choose` failed: choose returned a single listing: wrap it in { } (return { listing }); it must return a list (table) of listings to try, in order"),
+        instant.ends_with("  script error in single.lua:3: decision `choose` failed: choose returned a single listing: wrap it in { } (return { listing }); it must return a list (table) of listings to try, in order"),
         "{instant}"
     );
 }
 
-const MY_SHOP: &str = "local s = require(\"race.shop_strategy\")\nlocal built_in = s.choose\nfunction s.choose(products, opts)\n  return built_in(products, opts)\nend\nreturn s\n";
+const MY_SHOP: &str = "local s = require(\"race.shop_strategy\")\nlocal built_in = s.choose\nfunction s.choose(products, page, opts)\n  return built_in(products, page, opts)\nend\nreturn s\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shop_strategy_of_ones_own_rehearses_and_checks() {
@@ -208,7 +208,7 @@ async fn check_fails_a_misspelled_decision_and_a_choose_that_never_returns() {
         .find(|l| l.starts_with("instant "))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(
-        instant.ends_with("  script error in loops.lua:2: decision `choose` failed: choose took longer than 1 s (cut off at loops.lua:3); it must return a list (table) of listings to try, in order"),
+        instant.ends_with("  script error in loops.lua:2: decision `choose` (defined here) failed: choose took longer than 1 s (cut off at loops.lua:3); it must return a list (table) of listings to try, in order"),
         "{instant}"
     );
 }

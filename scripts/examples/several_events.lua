@@ -13,24 +13,13 @@ local limits = { nil, 250 } -- per target, in the order given
 local tasks = {}
 for i, target in ipairs(race.options.targets) do
   local opts = strategy.options_for(target)
-  local limit = limits[i]
+  -- This event's own price limit: `choose(listings, page, opts)` gets this target's options
+  -- third, and the default's reads max_price there (nil: --max-price, if given).
+  opts.max_price = limits[i]
   tasks[i] = race.spawn(function()
-    race.log.info("watching %s%s", target.event, limit and (" up to " .. limit) or "")
+    race.log.info("watching %s%s", target.event, opts.max_price and (" up to " .. opts.max_price) or "")
     return strategy.watch(opts, i == 1 and race.session or race.new_session())
   end)
-end
-
-if limits[2] then
-  local default_choose = strategy.choose
-  function strategy.choose(listings, page)
-    local out = {}
-    for _, l in ipairs(default_choose(listings, page)) do
-      if not l.price or l.price <= limits[2] or not l.action:find("/" .. race.options.targets[2].event .. "/", 1, true) then
-        out[#out + 1] = l
-      end
-    end
-    return out
-  end
 end
 
 while #tasks > 0 do

@@ -3,9 +3,10 @@
 --- Point LuaLS at this folder (`"workspace.library": ["scripts/types"]`) for completion and checks.
 ---
 --- One failure rule everywhere: an expected failure (the network, a page that cannot be read, a
---- refusal, a write that fails) returns `nil, err`; misuse (a wrong argument type, an unknown or
---- mistyped option key, a relative URL, a table that is no listing or product, a value JSON cannot
---- hold, a reserved header, a hand-over off the watched shop's site) raises at the caller's line.
+--- refusal, a write that fails) returns `nil, err`; misuse (a wrong argument type, an argument to
+--- a function that takes none, an unknown or mistyped option key, a relative URL, a table that is
+--- no listing or product, a value JSON cannot hold, a reserved header, a hand-over off the
+--- watched shop's site) raises at the caller's line.
 --- `err.kind` is one of "network", "tls", "no_link" (discover: the event page had no marketplace
 --- link; `err.status` and `err.readable` say what it answered), "dry_run", "refused" (a POST to a
 --- checkout page: paying is the person's step; plain http to a non-loopback host; a webhook aimed
@@ -28,9 +29,12 @@
 --- a strategy needs no timer for it.
 ---
 --- Decisions (`choose`, `wait`, `cart_fields`, `on_cart`, `on_available`, `discover`: fields of
---- `require("race.default")`, and of `require("race.shop_strategy")` but `discover`) that you
+--- `require("race.default")`, and of `require("race.shop_strategy")` but `discover`; their shapes
+--- are `race.Strategy`'s, below: `choose(candidates, page, opts)` for both) that you
 --- override are guarded: one that raises, returns the wrong thing (`choose` returning one listing:
---- "wrap it in { }") or computes for more than 1 s is reported at your line, and a fallback that
+--- "wrap it in { }") or computes for more than 1 s is reported at your line (where it raised, or
+--- its `return` that gave the wrong value; once per target, the repeats counted in the run's
+--- summary), and a fallback that
 --- never does what your rule forbade stands in: a failed `choose` takes nothing from that page;
 --- `wait`, `cart_fields`, `on_available` and `discover` use the built-in; a failed `on_cart` is
 --- taken as done. --strict stops instead. A function named a typo away from a decision
@@ -389,7 +393,8 @@ function Document:forms() end
 ---@field id string|nil
 ---@field fields table<string,string>  inputs with a name (checked boxes, selected options), text areas
 
---- Parses any page; `base_url` is what its relative links resolve against (`el:url("href")`). A page over the reading budget
+--- Parses any page; `base_url` is what its relative links resolve against (`el:url("href")`):
+--- an absolute URL such as the page's own (`page.url`; anything else raises). A page over the reading budget
 --- (2 MB, elements nested 256 deep, 100 000 tags, 100 attributes on one element) is `nil, err`
 --- with kind "too_large"; a page whose DOM would not fit under --memory-limit-mb beside what the
 --- strategy holds (the DOM is counted at about 384 bytes a tag plus 4 a byte) is kind "memory".
@@ -490,13 +495,14 @@ function race.time.jitter(secs, frac) end
 
 race.market = {}
 
---- The marketplace URL with `item` and `sort` filters.
+--- The marketplace URL with `item` and `sort` filters. `sort` is one of --sort's: "price_asc",
+--- "price_desc", "newest" or "oldest" (anything else raises, with the list).
 ---@param market_url string
----@param filters? {item?: string, sort?: string}
+---@param filters? {item?: string, sort?: "price_asc"|"price_desc"|"newest"|"oldest"}
 ---@return string
 function race.market.url(market_url, filters) end
 
---- Listings in any HTML body; `base_url` resolves relative actions.
+--- Listings in any HTML body; `base_url` (absolute, e.g. `page.url`) resolves relative actions.
 ---@param body string
 ---@param base_url string
 ---@return race.Listing[]
@@ -538,9 +544,28 @@ function race.alert.desktop(title, text) end
 ---@return true|nil, race.Error|nil
 function race.alert.imessage(to, text) end
 
+--- A built-in strategy as a module: `require("race.default")` (the marketplace) and
+--- `require("race.shop_strategy")` (the main shop, without `discover`). Override a decision by
+--- assigning a function of its shape; the strategy calls it through its guard (see the top of
+--- this file). Every `choose` has one shape: the candidates, the page they came from, then this
+--- target's options. A `choose(products, opts)` gets the page as `opts`: reading `opts.items`
+--- off it raises, saying the options come third.
+---@class race.Strategy
+---@field choose fun(candidates: race.Listing[]|race.Product[], page: race.Page|race.ShopPage, opts: race.Options): race.Listing[]|race.Product[]  which to try, in order: the very listings (products) it was given; `opts` is this target's (`options_for(target)`, the table `wait` gets)
+---@field wait fun(opts: race.Options): number  seconds before the next poll
+---@field cart_fields fun(result: race.CartResult, handed: race.Handoff): table  what the ticket_in_cart event says
+---@field on_cart fun(result: race.CartResult): boolean|nil  a ticket is in the cart: hand it over (false: keep watching)
+---@field on_available fun(fresh: race.Listing[]|race.Product[], page: race.Page|nil)  a dry run's candidates, each announced once
+---@field discover fun(opts: race.Options, was_inactive: boolean, session: race.Session): string|nil, string|nil, string|nil  the marketplace's URL, or nil, message, hint (race.default only)
+---@field options_for fun(target: race.Target): race.Options  a target's options over the flags'
+---@field targets {url: string, event: string, item: string|nil, weight: integer|nil}[]|nil  the events to watch when no --url/--event names them
+---@field run fun(self: race.Strategy): boolean|nil, string|nil, string|nil  the whole run
+
 --- Reports a bug in one of a strategy's decisions (it raised `problem`, returned the wrong thing,
 --- or ran over its time budget) at the user's own file and line: a location in `problem` if it
---- names one, else where `fn` is defined. Logs it (a warning) and returns, so the caller can use
+--- names one, else the line of `fn`'s `return` when `race.decision_call` has just run it, else
+--- where `fn` is defined. Logs it (a warning, once per task for the same report; the repeats are
+--- counted in the run's summary) and returns, so the caller can use
 --- its fallback for that moment (`instead` says which, e.g. "taking nothing from this page";
 --- default: the built-in decision); with --strict it raises instead and the run stops there. The
 --- built-in strategies guard every decision you override with it (`guard` in race.default).

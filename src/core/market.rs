@@ -314,7 +314,10 @@ pub(crate) fn track_failures(session: &Session, url: &Url, failure: Option<Strin
     key.set_query(None);
     let (streak, alert) = session.poll_failed(key.as_str(), failure.is_some(), FAILING_AFTER);
     if let (true, Some(reason)) = (alert, failure) {
-        crate::log::warn(format!("{streak} polls in a row failed (last: {reason})"));
+        crate::log::warn(format!(
+            "{} in a row failed (last: {reason})",
+            crate::log::plural(streak, "poll", "polls")
+        ));
         if let Some(events) = &session.policy().events {
             let mut fields = serde_json::Map::new();
             fields.insert("failures".into(), streak.into());
@@ -415,10 +418,9 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Pol
         PageState::Unrecognised => "unrecognised answer".to_string(),
         PageState::Open if page.listings.is_empty() => "empty".to_string(),
         PageState::Open => {
-            let n = page.listings.len();
             format!(
-                "{n} listing{} ({new_listings} new)",
-                if n == 1 { "" } else { "s" }
+                "{} ({new_listings} new)",
+                crate::log::plural(page.listings.len() as u64, "listing", "listings")
             )
         }
     };
@@ -433,11 +435,15 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Pol
         let b = session.net().governor.escalate(
             &Target::of(url),
             streak + 1 - FAILING_AFTER,
-            format!("{streak} unrecognised answers in a row"),
+            format!(
+                "{} in a row",
+                crate::log::plural(streak, "unrecognised answer", "unrecognised answers")
+            ),
         );
         crate::log::warn(format!(
-            "{}: {streak} answers in a row we can't read (a challenge or maintenance page?); waiting {:.0} s before the next request",
+            "{}: {} in a row we can't read (a challenge or maintenance page?); waiting {:.0} s before the next request",
             Target::of(url).host,
+            crate::log::plural(streak, "answer", "answers"),
             b.delay.as_secs_f64()
         ));
     }

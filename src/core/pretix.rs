@@ -37,6 +37,42 @@ const CHECKOUT_START: &str = "checkout/start";
 const REDEEM: &str = "redeem";
 /// The query parameter of pretix's waiting page for a cart add still running in the background.
 const WAITING: &str = "async_id";
+/// How the marketplace sorts its listings (its `?sort=` values): the one list `--sort` and
+/// `race.market.url`'s `sort` both take.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sort {
+    #[default]
+    PriceAsc,
+    PriceDesc,
+    Newest,
+    Oldest,
+}
+
+impl Sort {
+    /// Every sort, in the order the help lists them.
+    pub const ALL: [Sort; 4] = [Sort::PriceAsc, Sort::PriceDesc, Sort::Newest, Sort::Oldest];
+
+    /// As pretix spells it in the query.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::PriceAsc => "price_asc",
+            Sort::PriceDesc => "price_desc",
+            Sort::Newest => "newest",
+            Sort::Oldest => "oldest",
+        }
+    }
+
+    /// The sort pretix spells `s`.
+    pub fn parse(s: &str) -> Option<Sort> {
+        Sort::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Every sort as pretix spells it.
+    pub fn names() -> [&'static str; 4] {
+        Sort::ALL.map(Sort::as_str)
+    }
+}
+
 /// The cookies that carry a visitor's session, most telling first: pretix's own (`__Host-` over
 /// HTTPS), then a queueing proxy's in front of it.
 pub const SESSION_COOKIES: [&str; 3] = ["__Host-pretix_session", "pretix_session", "__QXSESSION"];

@@ -608,8 +608,8 @@ impl Session {
         match spare {
             Some(Spare::Ready) if due => {
                 crate::log::debug(format!(
-                    "moving to the connection opened in the background, after {} requests on this one",
-                    live.used
+                    "moving to the connection opened in the background, after {} on this one",
+                    crate::log::plural(live.used as u64, "request", "requests")
                 ));
                 let (client, _) = live.spare.take().expect("a spare is ready");
                 live.client = client;
@@ -622,8 +622,8 @@ impl Session {
             Some(Spare::Opening) if !fresh => {}
             _ if fresh || due => {
                 crate::log::debug(format!(
-                    "opening a fresh connection after {} requests",
-                    live.used
+                    "opening a fresh connection after {}",
+                    crate::log::plural(live.used as u64, "request", "requests")
                 ));
                 live.client = self.cfg.build()?;
                 live.generation += 1;

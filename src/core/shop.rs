@@ -332,9 +332,8 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
     let result = match &failure {
         Some(f) => f.clone(),
         None => format!(
-            "{} product{} ({available} available){} — {}",
-            products.len(),
-            if products.len() == 1 { "" } else { "s" },
+            "{} ({available} available){} — {}",
+            crate::log::plural(products.len() as u64, "product", "products"),
             states_summary(&products),
             // Which page: with several events or dates watched, the line says which.
             url.path()

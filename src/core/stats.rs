@@ -4,6 +4,8 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::log::plural;
+
 #[derive(Default)]
 pub struct Stats {
     pub requests: AtomicU64,
@@ -14,9 +16,11 @@ pub struct Stats {
     seen: Mutex<HashSet<String>>,
     /// Shop products seen available (id and variation), for the reason nothing was added.
     products: Mutex<HashSet<String>>,
-    /// How often the strategy's own `choose` failed (the watch went on, taking nothing), and
-    /// the first failure ("c1.lua:2: choose returned a single listing: …").
-    choose_failed: Mutex<(u64, Option<String>)>,
+    /// How often each of the strategy's own decisions failed (the watch went on with its
+    /// fallback: for `choose`, taking nothing), with its first failure ("c1.lua:3: choose
+    /// returned a single listing: …"), in the order they first failed. A failure is warned
+    /// about once per target; the repeats are counted here, for the run's end.
+    decisions_failed: Mutex<Vec<(String, u64, String)>>,
     /// What the live status line shows of the latest answer, wait and backoff.
     pub live: Mutex<Live>,
 }
@@ -42,9 +46,9 @@ impl Stats {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let now = std::time::Instant::now();
         let mut s = format!(
-            "watching {watching} event{} · {} polls",
-            if watching == 1 { "" } else { "s" },
-            self.polls.load(Relaxed)
+            "watching {} · {}",
+            plural(watching as u64, "event", "events"),
+            plural(self.polls.load(Relaxed), "poll", "polls")
         );
         if let Some((status, ms)) = live.last {
             s.push_str(&format!(" · last {status} ({ms:.0} ms)"));
@@ -60,8 +64,8 @@ impl Stats {
             _ => {}
         }
         s.push_str(&format!(
-            " · {} listings seen · {} in cart",
-            self.listings_seen(),
+            " · {} · {} in cart",
+            plural(self.listings_seen() as u64, "listing seen", "listings seen"),
             self.carts_won.load(Relaxed)
         ));
         s
@@ -92,19 +96,26 @@ impl Stats {
             .len()
     }
 
-    /// Notes a failed `choose` and why.
-    pub fn choose_failed(&self, why: String) {
-        let mut c = self.choose_failed.lock().unwrap_or_else(|e| e.into_inner());
-        c.0 += 1;
-        c.1.get_or_insert(why);
+    /// Notes a failed decision (`choose`, `wait`, …) and why.
+    pub fn decision_failed(&self, name: &str, why: String) {
+        let mut all = self
+            .decisions_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match all.iter_mut().find(|(n, _, _)| n == name) {
+            Some((_, count, _)) => *count += 1,
+            None => all.push((name.to_string(), 1, why)),
+        }
     }
 
     /// How often `choose` failed, and the first failure.
     pub fn choose_failures(&self) -> (u64, Option<String>) {
-        self.choose_failed
+        self.decisions_failed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .iter()
+            .find(|(n, _, _)| n == "choose")
+            .map_or((0, None), |(_, count, first)| (*count, Some(first.clone())))
     }
 
     pub fn listings_seen(&self) -> usize {
@@ -112,15 +123,32 @@ impl Stats {
     }
 
     pub fn summary(&self) -> String {
-        format!(
-            "{} polls, {} listings seen, {} cart attempts ({} won, {} lost), {} requests in all",
-            self.polls.load(Relaxed),
-            self.listings_seen(),
-            self.cart_attempts.load(Relaxed),
+        let mut s = format!(
+            "{}, {}, {} ({} won, {} lost), {} in all",
+            plural(self.polls.load(Relaxed), "poll", "polls"),
+            plural(self.listings_seen() as u64, "listing seen", "listings seen"),
+            plural(
+                self.cart_attempts.load(Relaxed),
+                "cart attempt",
+                "cart attempts"
+            ),
             self.carts_won.load(Relaxed),
             self.races_lost.load(Relaxed),
-            self.requests.load(Relaxed),
-        )
+            plural(self.requests.load(Relaxed), "request", "requests"),
+        );
+        // Said once per target as they happened: how often, in all.
+        for (name, count, _) in self
+            .decisions_failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            s.push_str(&format!(
+                "; the strategy's `{name}` failed {}",
+                plural(*count, "time", "times")
+            ));
+        }
+        s
     }
 }
 
@@ -142,7 +170,7 @@ mod tests {
             line.starts_with("watching 2 events · 12 polls · last 200 (3 ms) · next in "),
             "{line}"
         );
-        assert!(line.ends_with("1 listings seen · 0 in cart"), "{line}");
+        assert!(line.ends_with("1 listing seen · 0 in cart"), "{line}");
         s.set_live(|l| {
             l.backoff = Some((
                 std::time::Instant::now() + std::time::Duration::from_secs(30),

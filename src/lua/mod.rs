@@ -15,7 +15,7 @@ pub mod api;
 pub mod budget;
 pub mod diagnostics;
 pub mod names;
-mod prelude;
+pub(crate) mod prelude;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -76,6 +76,8 @@ pub struct Context {
     pub dry_run: Option<DryRun>,
     /// The decisions running now, and their time budget.
     pub decisions: budget::Decisions,
+    /// What reports of failed decisions remember (where one returned, what was said).
+    pub reports: api::Reports,
     /// The browser started early (`--browser-early`), taken by the first hand-over.
     pub early: EarlyBrowser,
     /// Extra flags for the browser a hand-over opens (a rehearsal's: trust the simulator).
@@ -114,6 +116,7 @@ impl Context {
             tasks: Mutex::new(tokio::task::JoinSet::new()),
             decisions: budget::Decisions::default(),
             running: AtomicBool::new(false),
+            reports: api::Reports::default(),
         }
     }
 
@@ -140,8 +143,9 @@ impl Context {
             .abort_all();
     }
 
-    /// Why the script must stop now, if it must: Ctrl-C or a runaway stop.
-    pub fn stop_reason(&self) -> Option<String> {
+    /// Why the code running now in `lua` must stop, if it must: Ctrl-C, a runaway stop, or its
+    /// own decision's cut-off (never another task's).
+    pub fn stop_reason(&self, lua: &Lua) -> Option<String> {
         if self.kill.load(Relaxed) {
             return Some("interrupted".into());
         }
@@ -149,7 +153,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-            .or_else(|| self.decisions.cut())
+            .or_else(|| self.decisions.cut(|| budget::thread_of(lua)))
     }
 
     /// Seconds since the run started (monotonic).
@@ -359,34 +363,34 @@ impl Engine {
                     ));
                 }
             };
-            // Unknown keys and wrong types are named as they are written (a typo'd `evnet` is
-            // that, not an empty event), at the line that holds the key.
-            let e = match <api::TargetEntry as mlua::FromLua>::from_lua(entry.clone(), &self.lua) {
+            // Unknown keys and wrong types (`weight = "3"`) are named as they are written (a
+            // typo'd `evnet` is that, not an empty event), at the line that holds the key.
+            let e = match api::TargetEntry::read(entry.clone()) {
                 Ok(e) => e,
                 Err(err) => {
-                    let near = match &entry {
-                        Value::Table(t) => t
-                            .pairs::<String, Value>()
-                            .filter_map(Result::ok)
-                            .map(|(k, _)| k)
-                            .find(|k| !api::TARGET_KEYS.contains(&k.as_str()))
-                            .unwrap_or_else(|| "targets".into()),
-                        _ => "targets".into(),
+                    let what = format!("targets[{}]: {}", i + 1, err.message);
+                    let Some(key) = err.key else {
+                        return Err(self.bad_target(&what, "targets"));
                     };
-                    let why = match &err {
-                        mlua::Error::RuntimeError(m) => m.clone(),
-                        other => other.to_string(),
+                    // The line with the key and its value (several targets may each give one).
+                    let value = match &entry {
+                        Value::Table(t) => match t.raw_get::<Value>(key.as_str()) {
+                            Ok(Value::String(s)) => s.to_string_lossy(),
+                            Ok(v) => v.to_string().unwrap_or_default(),
+                            Err(_) => String::new(),
+                        },
+                        _ => String::new(),
                     };
-                    return Err(self.bad_target(&format!("targets[{}]: {why}", i + 1), &near));
+                    return Err(self.bad_target_at(&what, &[&key, &value]));
                 }
             };
             let (url, event) = (e.url.unwrap_or_default(), e.event.unwrap_or_default());
             let item = e.item;
             let weight = match e.weight {
                 None => Ok(1),
-                Some(v) => crate::config::parse_weight(
+                Some(n) => crate::config::parse_weight(
                     &format!("targets[{}].weight", i + 1),
-                    &v.to_string().unwrap_or_default(),
+                    &n.to_string(),
                 ),
             };
             let checked = weight.and_then(|weight| {
@@ -404,7 +408,7 @@ impl Engine {
                 Ok(w) if found.iter().any(|f| same_target(f, &w)) => {
                     let first = found.iter().position(|f| same_target(f, &w)).unwrap_or(0);
                     let written_alike = found.iter().filter(|f| f.url == w.url).count();
-                    return Err(self.bad_target_at(
+                    return Err(self.bad_target_nth(
                         &format!(
                             "targets[{}] repeats targets[{}] ({}{}): name each target once",
                             i + 1,
@@ -560,21 +564,39 @@ impl Engine {
         Ok(())
     }
 
-    /// A bad `targets` entry, reported at the line of the strategy that holds `near`.
-    fn bad_target(&self, what: &str, near: &str) -> Box<ScriptError> {
-        self.bad_target_at(what, near, 0)
+    /// A bad `targets` entry, reported at the first line of the strategy that holds every one
+    /// of `near` (else the first that holds the first of them).
+    fn bad_target_at(&self, what: &str, near: &[&str]) -> Box<ScriptError> {
+        let (_, source) = self.script_text();
+        match source
+            .lines()
+            .position(|l| near.iter().all(|n| l.contains(n)))
+        {
+            Some(i) => self.bad_target_line(what, i + 1),
+            None => self.bad_target(what, near.first().copied().unwrap_or("targets")),
+        }
     }
 
-    /// As [`Self::bad_target`], at the `nth` (from 0) line that holds `near` (an entry written
-    /// like an earlier one).
-    fn bad_target_at(&self, what: &str, near: &str, nth: usize) -> Box<ScriptError> {
-        let (file, source) = match &self.ctx.config.script {
+    /// The strategy's file name and source text.
+    fn script_text(&self) -> (String, String) {
+        match &self.ctx.config.script {
             ScriptSource::File { path, source } => (display_name(path), source.clone()),
             other => {
                 let (n, s) = builtin(other).expect("a built-in strategy");
                 (n.to_string(), s.to_string())
             }
-        };
+        }
+    }
+
+    /// A bad `targets` entry, reported at the line of the strategy that holds `near`.
+    fn bad_target(&self, what: &str, near: &str) -> Box<ScriptError> {
+        self.bad_target_nth(what, near, 0)
+    }
+
+    /// As [`Self::bad_target`], at the `nth` (from 0) line that holds `near` (an entry written
+    /// like an earlier one).
+    fn bad_target_nth(&self, what: &str, near: &str, nth: usize) -> Box<ScriptError> {
+        let (_, source) = self.script_text();
         let holding: Vec<usize> = source
             .lines()
             .enumerate()
@@ -587,6 +609,12 @@ impl Engine {
             .copied()
             .or_else(|| source.lines().position(|l| l.contains("targets")))
             .map_or(1, |i| i + 1);
+        self.bad_target_line(what, line)
+    }
+
+    /// A bad `targets` entry, reported at `line` of the strategy.
+    fn bad_target_line(&self, what: &str, line: usize) -> Box<ScriptError> {
+        let (file, source) = self.script_text();
         Box::new(diagnostics::at_line(
             &file,
             &source,

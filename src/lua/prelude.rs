@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use mlua::debug::Debug;
 use mlua::{Function, HookTriggers, Lua, Table, Value, VmState};
 
 use super::{Context, DEFAULT_CHUNK, DEFAULT_SCRIPT, SHOP_CHUNK, SHOP_SCRIPT, api};
@@ -150,47 +151,59 @@ fn preload_builtins(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
-/// Ctrl-C and the runaway watchdog, checked every 1000 instructions in every thread. Once
-/// runaway, always runaway: the stop is raised again until the script has ended.
+/// How many instructions run between two stop checks.
+pub(crate) const CHECK_EVERY: u32 = 1000;
+
+/// Ctrl-C and the runaway watchdog, checked every [`CHECK_EVERY`] instructions in every thread.
+/// Once runaway, always runaway: the stop is raised again until the script has ended.
 fn stop_hook(lua: &Lua, ctx: &Arc<Context>) -> mlua::Result<()> {
     let ctx = ctx.clone();
     lua.set_global_hook(
-        HookTriggers::new().every_nth_instruction(1000),
-        move |_, debug| {
-            if let Some(why) = ctx.stop_reason() {
-                return Err(mlua::Error::runtime(why));
-            }
-            let computing = ctx.computing_for();
-            if let Some(why) = ctx.decisions.over(computing, || {
-                let src = debug.source();
-                let file = src.source.as_deref().and_then(|s| s.strip_prefix('@'));
-                format!(
-                    "{}:{}",
-                    file.unwrap_or("strategy"),
-                    debug.current_line().unwrap_or(0)
-                )
-            }) {
-                return Err(mlua::Error::runtime(why));
-            }
-            if computing > ctx.config.runaway_after {
-                let src = debug.source();
-                let file = src
-                    .source
-                    .as_deref()
-                    .and_then(|s| s.strip_prefix('@'))
-                    .unwrap_or("strategy")
-                    .to_string();
-                let line = debug.current_line().unwrap_or(0);
-                let why = format!(
-                    "{file}:{line}: runaway script: it computed for {} s without waiting on the race API (sleep, poll, get), so it was stopped",
-                    ctx.config.runaway_after.as_secs_f64()
-                );
-                *ctx.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
-                return Err(mlua::Error::runtime(why));
-            }
-            Ok(VmState::Continue)
-        },
+        HookTriggers::new().every_nth_instruction(CHECK_EVERY),
+        move |lua, debug| stop_check(&ctx, lua, debug),
     )
+}
+
+/// What the instruction hook checks: Ctrl-C, a decision over its time budget, the runaway
+/// watchdog. The global hook runs it in every thread; a decision's own thread has a hook of its
+/// own (`api::decision`) that runs it too.
+pub(crate) fn stop_check(ctx: &Context, lua: &Lua, debug: &Debug) -> mlua::Result<VmState> {
+    if let Some(why) = ctx.stop_reason(lua) {
+        return Err(mlua::Error::runtime(why));
+    }
+    let computing = ctx.computing_for();
+    if let Some(why) = ctx.decisions.over(
+        || super::budget::thread_of(lua),
+        computing,
+        || {
+            let src = debug.source();
+            let file = src.source.as_deref().and_then(|s| s.strip_prefix('@'));
+            format!(
+                "{}:{}",
+                file.unwrap_or("strategy"),
+                debug.current_line().unwrap_or(0)
+            )
+        },
+    ) {
+        return Err(mlua::Error::runtime(why));
+    }
+    if computing > ctx.config.runaway_after {
+        let src = debug.source();
+        let file = src
+            .source
+            .as_deref()
+            .and_then(|s| s.strip_prefix('@'))
+            .unwrap_or("strategy")
+            .to_string();
+        let line = debug.current_line().unwrap_or(0);
+        let why = format!(
+            "{file}:{line}: runaway script: it computed for {} s without waiting on the race API (sleep, poll, get), so it was stopped",
+            ctx.config.runaway_after.as_secs_f64()
+        );
+        *ctx.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.clone());
+        return Err(mlua::Error::runtime(why));
+    }
+    Ok(VmState::Continue)
 }
 
 /// Runs `prelude.lua` with its two helpers: whether the script must stop (so pcall/xpcall cannot
@@ -202,7 +215,7 @@ fn run_prelude(lua: &Lua, ctx: &Arc<Context>, module_dir: &Path) -> mlua::Result
     let c = ctx.clone();
     g.set(
         "__race_stopped",
-        lua.create_function(move |_, ()| Ok(c.stop_reason()))?,
+        lua.create_function(move |lua, ()| Ok(c.stop_reason(lua)))?,
     )?;
     let chunks = ctx.chunks.clone();
     let root = std::fs::canonicalize(module_dir).ok();

@@ -5,23 +5,67 @@
 //! thing or runs over its budget, this reports it at the user's own file and line (not at the
 //! default's), and the guard's fallback stands in for that moment (`instead` says which). Under
 //! `--strict` it raises instead, and the run stops there.
+//!
+//! The line is the one that went wrong: where the decision raised, or the `return` that gave
+//! the wrong value. Lua keeps no trace of a frame once it has returned, so a decision runs in a
+//! thread of its own whose hook notes the line of the decision's last `return` (a return hook,
+//! only in that thread: the built-ins and the rest of the script pay nothing). When none was
+//! seen (it was cut off, or returned through a tail call), the report names the function itself
+//! ("decision `choose` (defined at x.lua:2) failed").
+//!
+//! A decision fails the same way on poll after poll: each distinct report is said once per
+//! target (per task: each target is watched in a task of its own), and the repeats are counted
+//! for the run's end ("choose failed on 18 polls", the summary).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 
-use mlua::{Function, Lua, MultiValue, Table, Value};
+use mlua::debug::DebugEvent;
+use mlua::{Function, HookTriggers, Lua, MultiValue, Table, Value, VmState};
 
 use crate::lua::Context;
 use crate::lua::DEFAULT_CHUNK;
 use crate::lua::diagnostics::location;
+use crate::lua::prelude::{CHECK_EVERY, stop_check};
 
-/// `file:line` of the problem: a location in the message that is the user's, else where the
-/// decision's function is defined.
-fn place(ctx: &Context, f: &Function, problem: &str) -> (Option<String>, String) {
+/// What the reports of failed decisions remember.
+#[derive(Default)]
+pub struct Reports {
+    /// The function of the decision that returned last, and the line of its `return` (0: none
+    /// seen). The guard asks right after the call, before anything else can run.
+    returned: Mutex<(usize, usize)>,
+    /// The reports said so far, by the task that said them.
+    said: Mutex<HashSet<(usize, String)>>,
+}
+
+/// Where a decision went wrong, as closely as is known.
+enum Place {
+    /// `file:line` of the fault itself: where it raised, or the `return` that gave the wrong value.
+    Line(String),
+    /// `file:line` where the decision's function is defined.
+    Defined(String),
+    Unknown,
+}
+
+/// A function's `file:line` of definition.
+fn defined(f: &Function) -> Option<String> {
+    let info = f.info();
+    info.source
+        .as_deref()
+        .and_then(|s| s.strip_prefix('@'))
+        .zip(info.line_defined)
+        .map(|(file, line)| format!("{file}:{line}"))
+}
+
+/// Where the problem is: a location in the message that is the user's, else the line of the
+/// decision's `return` (`returned`), else where its function is defined.
+fn place(ctx: &Context, f: &Function, problem: &str, returned: Option<usize>) -> (Place, String) {
     let head = problem.lines().next().unwrap_or("").trim();
     let head = head.strip_prefix("runtime error: ").unwrap_or(head);
     let user = |file: &str| file != DEFAULT_CHUNK && file != crate::lua::SHOP_CHUNK;
     if let Some((file, line, rest)) = location(head, &ctx.chunks).filter(|l| user(&l.0)) {
-        return (Some(format!("{file}:{line}")), rest.to_string());
+        return (Place::Line(format!("{file}:{line}")), rest.to_string());
     }
     // A Rust error carries its place in the traceback: the first frame in a user's file.
     let from_trace = problem
@@ -30,15 +74,16 @@ fn place(ctx: &Context, f: &Function, problem: &str) -> (Option<String>, String)
         .filter_map(|l| location(l, &ctx.chunks))
         .find(|l| user(&l.0));
     if let Some((file, line, _)) = from_trace {
-        return (Some(format!("{file}:{line}")), head.to_string());
+        return (Place::Line(format!("{file}:{line}")), head.to_string());
     }
-    let info = f.info();
-    let at = info
+    let file = f
+        .info()
         .source
-        .as_deref()
-        .and_then(|s| s.strip_prefix('@'))
-        .zip(info.line_defined)
-        .map(|(file, line)| format!("{file}:{line}"));
+        .and_then(|s| s.strip_prefix('@').map(str::to_string));
+    let at = match (file, returned) {
+        (Some(file), Some(line)) => Place::Line(format!("{file}:{line}")),
+        _ => defined(f).map_or(Place::Unknown, Place::Defined),
+    };
     (at, head.to_string())
 }
 
@@ -52,9 +97,35 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
             move |lua, (name, f, args): (String, Function, MultiValue)| {
                 let c = c.clone();
                 async move {
-                    let token = c.decisions.begin(&name);
-                    let r = f.call_async::<MultiValue>(args).await;
+                    // Its own thread, by which its time budget knows it (`lua::budget`), and whose
+                    // hook notes where `f` returns (and checks for a stop, as the global hook it
+                    // replaces there does).
+                    let thread = lua.create_thread(f.clone())?;
+                    let returned = Arc::new(AtomicUsize::new(0));
+                    let fp = f.to_pointer() as usize;
+                    let defined_at = f.info().line_defined;
+                    let (ctx, seen) = (c.clone(), returned.clone());
+                    thread.set_hook(
+                        HookTriggers::new()
+                            .on_returns()
+                            .every_nth_instruction(CHECK_EVERY),
+                        move |lua, debug| {
+                            if debug.event() != DebugEvent::Ret {
+                                return stop_check(&ctx, lua, debug);
+                            }
+                            if debug.source().line_defined == defined_at
+                                && debug.function().to_pointer() as usize == fp
+                            {
+                                seen.store(debug.current_line().unwrap_or(0), Relaxed);
+                            }
+                            Ok(VmState::Continue)
+                        },
+                    )?;
+                    let token = c.decisions.begin(&name, thread.to_pointer() as usize);
+                    let r = thread.into_async::<MultiValue>(args)?.await;
                     let cut = c.decisions.end(token);
+                    *c.reports.returned.lock().unwrap_or_else(|e| e.into_inner()) =
+                        (fp, returned.load(Relaxed));
                     let mut out = MultiValue::new();
                     match (r, cut) {
                         (_, Some(why)) => {
@@ -79,7 +150,7 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     race.set(
         "decision_error",
         lua.create_function(
-            move |_,
+            move |lua,
                   (name, f, problem, must, instead): (
                 String,
                 Function,
@@ -87,24 +158,61 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
                 String,
                 Option<String>,
             )| {
-                let (at, text) = place(&c, &f, &problem);
+                let returned = {
+                    let (fp, line) = *c.reports.returned.lock().unwrap_or_else(|e| e.into_inner());
+                    (fp == f.to_pointer() as usize && line > 0).then_some(line)
+                };
+                let (at, text) = place(&c, &f, &problem, returned);
                 let first = text.lines().next().unwrap_or("").trim();
-                let at_text = at.as_deref().unwrap_or("the strategy");
                 if c.config.strict {
-                    return Err(mlua::Error::runtime(format!(
-                        "{at_text}: decision `{name}` failed: {first}; it must return {must}"
-                    )));
+                    // Raised with the place first, so the report shows that line.
+                    return Err(mlua::Error::runtime(match &at {
+                        Place::Line(at) => format!(
+                            "{at}: decision `{name}` failed: {first}; it must return {must}"
+                        ),
+                        Place::Defined(at) => format!(
+                            "{at}: decision `{name}` (defined here) failed: {first}; it must return {must}"
+                        ),
+                        Place::Unknown => format!(
+                            "the strategy: decision `{name}` failed: {first}; it must return {must}"
+                        ),
+                    }));
                 }
-                if name == "choose" {
-                    c.net.stats.choose_failed(format!("{at_text}: {first}"));
-                }
+                let (head, short) = match &at {
+                    Place::Line(at) => (
+                        format!("{at}: decision `{name}` failed"),
+                        format!("{at}: {first}"),
+                    ),
+                    Place::Defined(at) => (
+                        format!("decision `{name}` (defined at {at}) failed"),
+                        format!("`{name}` defined at {at}: {first}"),
+                    ),
+                    Place::Unknown => (
+                        format!("the strategy: decision `{name}` failed"),
+                        first.to_string(),
+                    ),
+                };
+                c.net.stats.decision_failed(&name, short);
                 let instead =
                     instead.unwrap_or_else(|| format!("using the built-in `{name}` this time"));
-                crate::log::warn(format!(
-                    "{at_text}: decision `{name}` failed: {first}; it must return {must}. {}{} (--strict stops instead)",
+                let message = format!(
+                    "{head}: {first}; it must return {must}. {}{} (--strict stops instead)",
                     instead[..1].to_uppercase(),
                     &instead[1..]
-                ));
+                );
+                // Once per target (its task): the same failure on every poll is counted, not
+                // said again.
+                let fresh = c
+                    .reports
+                    .said
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((crate::lua::budget::thread_of(lua), message.clone()));
+                if fresh {
+                    crate::log::warn(message);
+                } else {
+                    crate::log::debug(message);
+                }
                 Ok(())
             },
         )?,

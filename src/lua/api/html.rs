@@ -18,10 +18,10 @@
 
 use std::sync::Arc;
 
-use mlua::{AnyUserData, Lua, Table, UserData, UserDataMethods};
+use mlua::{AnyUserData, Lua, Table, UserData, UserDataMethods, Value};
 use scraper::{ElementRef, Html, Selector};
 
-use super::{fail, ok, url_arg};
+use super::{base_arg, fail, ok, url_arg};
 use crate::core::budget::{self, OverBudget};
 use crate::core::pretix::squash;
 use crate::lua::Context;
@@ -245,8 +245,8 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     let t = lua.create_table()?;
     t.set(
         "parse",
-        lua.create_function(move |lua, (body, base): (mlua::LuaString, String)| {
-            let base = url_arg(&base, "the page's URL")?;
+        lua.create_function(move |lua, (body, base): (mlua::LuaString, Value)| {
+            let base = base_arg(&base, "race.html.parse(body, base_url)")?;
             // Checked now, so a page that cannot be read says so here, as `nil, err`.
             if let Err(e) = fits(lua, cap, &body.as_bytes()) {
                 return fail(lua, e.kind(), e);
@@ -258,8 +258,8 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     )?;
     t.set(
         "forms",
-        lua.create_function(move |lua, (body, base): (mlua::LuaString, String)| {
-            let base = url_arg(&base, "the page's URL")?;
+        lua.create_function(move |lua, (body, base): (mlua::LuaString, Value)| {
+            let base = base_arg(&base, "race.html.forms(body, base_url)")?;
             match dom(lua, cap, &body.to_string_lossy(), false) {
                 Ok(doc) => ok(forms(lua, &doc, &base)?, lua),
                 Err(e) => fail(lua, e.kind(), e),

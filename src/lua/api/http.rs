@@ -79,15 +79,18 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     race.set(
         "new_session",
         // What a new session can fail on (its TLS set-up) is an expected failure: `nil, err`.
-        lua.create_function(move |lua, ()| match c.session.sibling() {
-            Ok(inner) => ok(
-                LuaSession {
-                    inner: Arc::new(inner),
-                    ctx: c.clone(),
-                },
-                lua,
-            ),
-            Err(e) => fail(lua, "setup", e),
+        lua.create_function(move |lua, args: mlua::MultiValue| {
+            super::opts::no_args("race.new_session()", &args)?;
+            match c.session.sibling() {
+                Ok(inner) => ok(
+                    LuaSession {
+                        inner: Arc::new(inner),
+                        ctx: c.clone(),
+                    },
+                    lua,
+                ),
+                Err(e) => fail(lua, "setup", e),
+            }
         })?,
     )
 }

@@ -9,7 +9,7 @@ use mlua::{FromLua, IntoLua, Lua, Table, Value};
 use super::opts::{ListingOpts, MarketFilters};
 use super::session::{cart_result, http_fail};
 use super::values::{BuyListing, Field, Listings, Resp};
-use super::{fail, ok, url_arg};
+use super::{base_arg, fail, ok, url_arg};
 use crate::core::market::{self, MarketError};
 use crate::core::session::Session;
 use crate::lua::Context;
@@ -163,8 +163,8 @@ pub fn register(lua: &Lua, race: &Table, _ctx: &Arc<Context>) -> mlua::Result<()
 
     t.set(
         "listings",
-        lua.create_function(|lua, (body, base): (mlua::LuaString, String)| {
-            let base = url_arg(&base, "the page's URL")?;
+        lua.create_function(|lua, (body, base): (mlua::LuaString, Value)| {
+            let base = base_arg(&base, "race.market.listings(body, base_url)")?;
             let body = body.to_string_lossy();
             let found = crate::core::pretix::parse_listings(&body, &base);
             Listings(&found, base.as_str()).into_lua(lua)

@@ -36,6 +36,7 @@ use std::sync::Arc;
 use mlua::{ErrorContext, Lua, Table, Value};
 
 use super::Context;
+pub use decision::Reports;
 pub use values::MemoryCap;
 
 pub use options::{KEYS as OPTION_KEYS, set_targets};
@@ -121,6 +122,25 @@ pub fn fail(
 /// `value, nil` for success.
 pub fn ok(v: impl mlua::IntoLua, lua: &Lua) -> mlua::Result<(Value, Value)> {
     Ok((v.into_lua(lua)?, Value::Nil))
+}
+
+/// A `base_url` argument of `call` (what a page's relative links resolve against): an absolute
+/// URL, such as the page's own (`page.url`). Anything else raises here, at the caller's line,
+/// before it could turn into advice about relative links later.
+pub fn base_arg(v: &Value, call: &str) -> mlua::Result<::url::Url> {
+    let bad = || {
+        mlua::Error::runtime(format!(
+            "{call}: base_url must be an absolute URL like https://tickets.example.com/org/event/ (the page's own: page.url), got {}",
+            opts::shown(v)
+        ))
+    };
+    let Value::String(s) = v else {
+        return Err(bad());
+    };
+    match ::url::Url::parse(s.to_str()?.trim()) {
+        Ok(u) if !u.cannot_be_a_base() && u.has_host() => Ok(u),
+        _ => Err(bad()),
+    }
 }
 
 /// Parses a URL argument; a bad one is misuse and raises, naming the input.

@@ -8,6 +8,37 @@ use mlua::{IntoLua, Lua, Table, Value};
 use crate::config::Watch;
 use crate::lua::Context;
 
+/// The fields of `race.options` (`race.Options` in the stubs; a test holds the two together). A
+/// page read for one of them (`page.items`) was taken for the options: the page's message says
+/// where the options are.
+pub const OPTION_FIELDS: &[&str] = &[
+    "targets",
+    "url",
+    "event",
+    "event_url",
+    "interval",
+    "item",
+    "sort",
+    "dry_run",
+    "headless",
+    "imessage",
+    "webhook",
+    "poll_inactive",
+    "log_dir",
+    "user_agent",
+    "strict",
+    "strategy",
+    "items",
+    "variation",
+    "count",
+    "voucher",
+    "dates",
+    "max_price",
+    "matches",
+    "want",
+    "until",
+];
+
 /// `options.targets` (each `{ url, event, event_url, item, weight }`), and `url`, `event`, `event_url` of
 /// the first.
 pub fn set_targets(lua: &Lua, o: &Table, targets: &[Watch]) -> mlua::Result<()> {

@@ -48,6 +48,39 @@ pub fn a(v: &Value) -> String {
     }
 }
 
+/// A value as a message shows what was given: a number, a boolean or a short string as written
+/// (`42`, `"cheapest"`), nil as `nil`, anything else by its type ("a table").
+pub fn shown(v: &Value) -> String {
+    match v {
+        Value::Nil => "nil".into(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Integer(i) => i.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let s = s.to_string_lossy();
+            if s.chars().count() <= 40 {
+                format!("{s:?}")
+            } else {
+                "a string".into()
+            }
+        }
+        other => a(other),
+    }
+}
+
+/// Arguments given to a function that takes none (`race.new_session(42)`): misuse, said with
+/// how to call it. `call` is the call as a script writes it (`race.new_session()`).
+pub fn no_args(call: &str, args: &mlua::MultiValue) -> mlua::Result<()> {
+    match args.front() {
+        None => Ok(()),
+        Some(v) => Err(mlua::Error::runtime(format!(
+            "{} takes no arguments, got {}: call {call}",
+            call.trim_end_matches("()"),
+            shown(v)
+        ))),
+    }
+}
+
 impl<'a> Keys<'a> {
     /// The table of `v` (nil: an empty one), its keys checked against `allowed`.
     pub fn of(v: Value, what: &'a str, allowed: &[&str]) -> mlua::Result<Option<Self>> {
@@ -129,7 +162,17 @@ impl<'a> Keys<'a> {
                 range.start(),
                 range.end()
             ))),
-            None => Err(self.wrong(key, "a whole number", &v)),
+            // A number written as text: say how to write it.
+            None => match &v {
+                Value::String(s) if s.to_string_lossy().trim().parse::<i64>().is_ok() => {
+                    Err(mlua::Error::runtime(format!(
+                        "`{key}` in {} must be a whole number, got the string \"{1}\": write {key} = {1}, without quotes",
+                        self.what,
+                        s.to_string_lossy().trim()
+                    )))
+                }
+                _ => Err(self.wrong(key, "a whole number", &v)),
+            },
         }
     }
 
@@ -219,11 +262,32 @@ impl mlua::FromLua for MarketFilters {
         let Some(k) = Keys::of(v, "the marketplace filters", &["item", "sort"])? else {
             return Ok(Self::default());
         };
+        let sort = k.string("sort")?;
+        if let Some(s) = &sort {
+            sort_named(s)?;
+        }
         Ok(Self {
             item: k.text("item")?,
-            sort: k.string("sort")?,
+            sort,
         })
     }
+}
+
+/// A sort the marketplace knows (`core::pretix::Sort`): anything else raises with the list, and
+/// the one meant when it is a typo away.
+fn sort_named(s: &str) -> mlua::Result<()> {
+    use crate::core::pretix::Sort;
+    if Sort::parse(s).is_some() {
+        return Ok(());
+    }
+    let names = Sort::names();
+    let list = names.join(", ");
+    Err(mlua::Error::runtime(match suggest(s, &names) {
+        Some(meant) => format!(
+            "unknown sort {s:?} in the marketplace filters; did you mean {meant:?}? (the sorts: {list})"
+        ),
+        None => format!("unknown sort {s:?} in the marketplace filters; the sorts are {list}"),
+    }))
 }
 
 /// `session:add_to_cart(listing, opts)`: `{ referer = url }` (default: the listing's page).
@@ -274,27 +338,77 @@ pub struct TargetEntry {
     pub url: Option<String>,
     pub event: Option<String>,
     pub item: Option<String>,
-    /// As written: `config::parse_weight` checks it, as it checks `--event day2:3`.
-    pub weight: Option<Value>,
+    /// A whole number; its range is `config::parse_weight`'s to check, as for `--event day2:3`.
+    pub weight: Option<i64>,
 }
 
 /// The keys a target takes.
 pub const TARGET_KEYS: &[&str] = &["url", "event", "item", "weight"];
 
-impl mlua::FromLua for TargetEntry {
-    fn from_lua(v: Value, _: &mlua::Lua) -> mlua::Result<Self> {
-        let Some(k) = Keys::of(v, "a target", TARGET_KEYS)? else {
-            return Err(mlua::Error::runtime("a target must be a table, got nil"));
+/// A target that cannot be read: what is wrong, and the key it is about (an unknown key, or one
+/// of the wrong type), so the report can point at the line that writes it.
+#[derive(Debug)]
+pub struct TargetError {
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl TargetEntry {
+    /// Reads one entry of `targets`, strictly: an unknown key or a value of the wrong type (a
+    /// `weight = "3"`) is an error naming that key.
+    pub fn read(v: Value) -> Result<Self, TargetError> {
+        let unknown = match &v {
+            Value::Table(t) => {
+                t.pairs::<Value, Value>()
+                    .filter_map(Result::ok)
+                    .find_map(|(k, _)| match k {
+                        Value::String(s) if !TARGET_KEYS.contains(&&*s.to_string_lossy()) => {
+                            Some(s.to_string_lossy())
+                        }
+                        _ => None,
+                    })
+            }
+            _ => None,
+        };
+        let message = |e: mlua::Error| match e {
+            mlua::Error::RuntimeError(m) => m,
+            other => other.to_string(),
+        };
+        let k = match Keys::of(v, "a target", TARGET_KEYS) {
+            Ok(Some(k)) => k,
+            Ok(None) => {
+                return Err(TargetError {
+                    key: None,
+                    message: "a target must be a table, got nil".into(),
+                });
+            }
+            Err(e) => {
+                return Err(TargetError {
+                    key: unknown,
+                    message: message(e),
+                });
+            }
+        };
+        let at = |key: &'static str| {
+            move |e: mlua::Error| TargetError {
+                key: Some(key.to_string()),
+                message: message(e),
+            }
         };
         Ok(Self {
-            url: k.string("url")?,
-            event: k.string("event")?,
-            item: k.text("item")?,
-            weight: match k.t.raw_get::<Value>("weight")? {
-                Value::Nil => None,
-                v => Some(v),
-            },
+            url: k.string("url").map_err(at("url"))?,
+            event: k.string("event").map_err(at("event"))?,
+            item: k.text("item").map_err(at("item"))?,
+            weight: k
+                .integer("weight", i64::MIN..=i64::MAX)
+                .map_err(at("weight"))?,
         })
+    }
+}
+
+impl mlua::FromLua for TargetEntry {
+    fn from_lua(v: Value, _: &mlua::Lua) -> mlua::Result<Self> {
+        Self::read(v).map_err(|e| mlua::Error::runtime(e.message))
     }
 }
 
@@ -312,6 +426,51 @@ mod tests {
         assert_eq!(
             unknown_key("colour", "a target", TARGET_KEYS),
             "unknown key `colour` in a target; it takes `url`, `event`, `item`, `weight`"
+        );
+    }
+
+    #[test]
+    fn a_sort_is_one_of_the_marketplaces() {
+        assert!(sort_named("newest").is_ok());
+        assert_eq!(
+            sort_named("price-asc").unwrap_err().to_string(),
+            "runtime error: unknown sort \"price-asc\" in the marketplace filters; did you mean \"price_asc\"? (the sorts: price_asc, price_desc, newest, oldest)"
+        );
+    }
+
+    #[test]
+    fn a_targets_wrong_type_names_its_key() {
+        let lua = mlua::Lua::new();
+        let read = |src: &str| {
+            let v: Value = lua.load(src).eval().unwrap();
+            TargetEntry::read(v)
+                .map(|t| t.weight)
+                .map_err(|e| (e.key, e.message))
+        };
+        assert_eq!(
+            read("{ url = 'https://a.example', weight = 3 }").unwrap(),
+            Some(3)
+        );
+        assert_eq!(
+            read("{ url = 'https://a.example', weight = '3' }").unwrap_err(),
+            (
+                Some("weight".into()),
+                "`weight` in a target must be a whole number, got the string \"3\": write weight = 3, without quotes".into()
+            )
+        );
+        assert_eq!(
+            read("{ url = 'https://a.example', weight = true }").unwrap_err(),
+            (
+                Some("weight".into()),
+                "`weight` in a target must be a whole number, got a boolean".into()
+            )
+        );
+        assert_eq!(
+            read("{ url = 'https://a.example', evnet = 'x' }").unwrap_err(),
+            (
+                Some("evnet".into()),
+                "unknown key `evnet` in a target; did you mean `event`?".into()
+            )
         );
     }
 

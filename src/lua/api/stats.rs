@@ -11,7 +11,8 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     let c = ctx.clone();
     race.set(
         "stats",
-        lua.create_function(move |lua, ()| {
+        lua.create_function(move |lua, args: mlua::MultiValue| {
+            super::opts::no_args("race.stats()", &args)?;
             let s = &c.net.stats;
             let t = lua.create_table()?;
             t.set("requests", s.requests.load(Relaxed))?;

@@ -103,11 +103,18 @@ fn key_of(key: Value) -> mlua::Result<String> {
     match key {
         Value::String(s) => Ok(s.to_str()?.to_string()),
         other => Err(mlua::Error::runtime(format!(
-            "race.store keys are strings: got {} (a {}); write it as a string",
-            other.to_string().unwrap_or_default(),
-            match other {
-                Value::Integer(_) | Value::Number(_) => "number",
-                ref v => v.type_name(),
+            "race.store keys are strings: got {}; write it as a string",
+            match &other {
+                Value::Integer(_) | Value::Number(_) | Value::Boolean(_) => format!(
+                    "{} (a {})",
+                    super::opts::shown(&other),
+                    if other.is_boolean() {
+                        "boolean"
+                    } else {
+                        "number"
+                    }
+                ),
+                v => super::opts::shown(v),
             }
         ))),
     }

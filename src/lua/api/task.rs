@@ -68,7 +68,10 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     race.set(
         "spawn",
         lua.create_function(move |lua, (f, args): (Function, MultiValue)| {
-            let fut = f.call_async::<MultiValue>(args);
+            // A thread of its own, not one of the pool's that `call_async` would lend: the code
+            // the task runs is known by it (`lua.current_thread()`), so a decision's budget and
+            // a report said once per target tell the tasks apart.
+            let fut = lua.create_thread(f)?.into_async::<MultiValue>(args)?;
             let (tx, rx) = watch::channel(false);
             let outcome: Outcome = Arc::default();
             let out = outcome.clone();

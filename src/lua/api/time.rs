@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime};
 
-use mlua::{Lua, Table};
+use mlua::{Lua, MultiValue, Table};
 
+use super::opts::no_args;
 use crate::clock;
 use crate::core::governor;
 use crate::lua::Context;
@@ -37,14 +38,26 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
         })?,
     )?;
     let c = ctx.clone();
-    t.set("now", lua.create_function(move |_, ()| Ok(c.elapsed()))?)?;
+    t.set(
+        "now",
+        lua.create_function(move |_, args: MultiValue| {
+            no_args("race.time.now()", &args)?;
+            Ok(c.elapsed())
+        })?,
+    )?;
     t.set(
         "unix",
-        lua.create_function(|_, ()| Ok(clock::unix_seconds(SystemTime::now())))?,
+        lua.create_function(|_, args: MultiValue| {
+            no_args("race.time.unix()", &args)?;
+            Ok(clock::unix_seconds(SystemTime::now()))
+        })?,
     )?;
     t.set(
         "rfc3339",
-        lua.create_function(|_, ()| Ok(clock::rfc3339(SystemTime::now())))?,
+        lua.create_function(|_, args: MultiValue| {
+            no_args("race.time.rfc3339()", &args)?;
+            Ok(clock::rfc3339(SystemTime::now()))
+        })?,
     )?;
     t.set(
         "jitter",

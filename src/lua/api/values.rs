@@ -153,7 +153,7 @@ fn lazy_bodies(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, LazyBodies>> {
         }
         Ok(s)
     })?;
-    let (known, say) = field_check(lua, "a response (or page)", RESPONSE_FIELDS)?;
+    let (known, say) = field_check(lua, "a response (or page)", RESPONSE_FIELDS, option_read)?;
     let meta: Table = lua.load(LAZY_BODY_META).set_name("=race/response").call((
         pending.clone(),
         make,
@@ -445,17 +445,37 @@ pub const RESPONSE_FIELDS: &[&str] = &[
     "products",
 ];
 
-/// The set of `fields` (a Lua table) and the message for any other name, for an `__index`.
+/// A page read for an option (`page.items`): the page was taken for the options, as a `choose`
+/// written `choose(products, opts)` takes it (its second argument is the page).
+fn option_read(key: &str) -> Option<String> {
+    super::options::OPTION_FIELDS.contains(&key).then(|| {
+        format!(
+            "a page has no field `{key}`: `{key}` is an option, and this is a page; choose's arguments are (candidates, page, opts): the page second, the options third (function strategy.choose(products, page, opts))"
+        )
+    })
+}
+
+/// No special message: the field list (or a near miss) says it.
+fn no_hint(_: &str) -> Option<String> {
+    None
+}
+
+/// The set of `fields` (a Lua table) and the message for any other name, for an `__index`
+/// (`special` may say it better for some names).
 fn field_check(
     lua: &Lua,
     what: &'static str,
     fields: &'static [&'static str],
+    special: fn(&str) -> Option<String>,
 ) -> mlua::Result<(Table, mlua::Function)> {
     let known = lua.create_table()?;
     for f in fields {
         known.raw_set(*f, true)?;
     }
     let say = lua.create_function(move |_, key: String| {
+        if let Some(m) = special(&key) {
+            return Ok(m);
+        }
         Ok(match super::opts::suggest(&key, fields) {
             Some(s) => format!("{what} has no field `{key}`; did you mean `{s}`?"),
             None => format!(
@@ -491,8 +511,8 @@ fn kind_mt(lua: &Lua, kind: Kind) -> mlua::Result<Table> {
     let mt = lua.create_table()?;
     mt.raw_set("__name", key)?;
     let (known, say) = match kind {
-        Kind::Listing => field_check(lua, "a listing", LISTING_FIELDS)?,
-        Kind::Product => field_check(lua, "a product", PRODUCT_FIELDS)?,
+        Kind::Listing => field_check(lua, "a listing", LISTING_FIELDS, no_hint)?,
+        Kind::Product => field_check(lua, "a product", PRODUCT_FIELDS, no_hint)?,
     };
     let index: mlua::Function = lua
         .load(STRICT_INDEX)
@@ -775,5 +795,9 @@ mod tests {
         ]
         .concat();
         assert_eq!(ours(RESPONSE_FIELDS), sorted(answer));
+        assert_eq!(
+            ours(super::super::options::OPTION_FIELDS),
+            sorted(stub_fields("Options"))
+        );
     }
 }
