@@ -23,16 +23,15 @@ const MODULES: &[(&str, &str)] = &[
 ];
 
 /// The options a user may set on the strategy table instead of `race.options`: (the field name
-/// that means it, race.options' key, the flag). Read off `race.options`' keys and the command
+/// that means it, race.options' key, the flag). Read off `race.options`' keys (the stubs' list) and the command
 /// line's own definition, so no option or flag is written down twice: an option's flag is the
 /// argument named like its key (`max_price`: `--max-price`; `item`: `--item`, whose values are
 /// `items`), and its field names are the key and the flag's own name (`date` for `dates`).
-fn options(lua: &Lua) -> mlua::Result<Vec<(String, String, String)>> {
+fn options() -> Vec<(String, String, String)> {
     use clap::CommandFactory;
     let cmd = crate::cli::Cli::command();
-    let keys: Vec<String> = lua.named_registry_value(super::api::OPTION_KEYS)?;
     let mut out = Vec::new();
-    for key in keys {
+    for key in super::api::OPTION_FIELDS.iter().map(|k| k.to_string()) {
         let as_flag = key.replace('_', "-");
         let Some(long) = cmd
             .get_arguments()
@@ -50,7 +49,7 @@ fn options(lua: &Lua) -> mlua::Result<Vec<(String, String, String)>> {
     }
     // A field named as a key means that key (`item`: race.options.item, not `items`).
     out.sort_by_key(|(field, key, _)| (field != key, field.clone()));
-    Ok(out)
+    out
 }
 
 /// A field of the strategy table no one reads.
@@ -92,7 +91,7 @@ pub fn unread(lua: &Lua, t: &Table) -> mlua::Result<Option<Unread>> {
         }
     }
     all.sort_by(|a, b| a.0.cmp(&b.0));
-    let options = options(lua)?;
+    let options = options();
     for (field, v) in &all {
         // A function is the user's helper, whatever its name; an option is a value.
         let option = options

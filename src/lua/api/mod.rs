@@ -39,7 +39,7 @@ use super::Context;
 pub use decision::Reports;
 pub use values::MemoryCap;
 
-pub use options::{KEYS as OPTION_KEYS, set_targets};
+pub use options::{OPTION_FIELDS, set_targets};
 pub use opts::{TARGET_KEYS, TargetEntry};
 
 pub type Register = fn(&Lua, &Table, &Arc<Context>) -> mlua::Result<()>;

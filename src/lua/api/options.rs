@@ -61,9 +61,6 @@ pub fn set_targets(lua: &Lua, o: &Table, targets: &[Watch]) -> mlua::Result<()> 
     Ok(())
 }
 
-/// The registry entry naming every key of `race.options`, nil ones too.
-pub const KEYS: &str = "race.options.keys";
-
 pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()> {
     let c = &ctx.config;
     let o = lua.create_table()?;
@@ -104,10 +101,7 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
         ("want", c.want.into_lua(lua)?),
         ("until", c.until.map(|d| d.as_secs_f64()).into_lua(lua)?),
     ];
-    // Every key is named, nil ones too (a nil is no key of a Lua table): the strategy-table
-    // check (`names`) reads them to tell an option set in the wrong place.
-    let keys: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
-    lua.set_named_registry_value(KEYS, keys)?;
+    debug_assert!(options.iter().all(|(k, _)| OPTION_FIELDS.contains(k)));
     for (k, v) in options {
         o.set(k, v)?;
     }

@@ -443,6 +443,7 @@ pub const RESPONSE_FIELDS: &[&str] = &[
     "listings",
     "new",
     "products",
+    "recognised",
 ];
 
 /// A page read for an option (`page.items`): the page was taken for the options, as a `choose`
