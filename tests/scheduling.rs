@@ -138,14 +138,16 @@ async fn a_weight_that_is_not_a_whole_number_is_misuse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_strategy_files_targets_carry_their_weights() {
     // The weights reach race.options.targets, and the built-in loop gives each session its own.
-    let d = Race::named("quiet")
+    let mut two = pretix_race::sim::Scenario::named("quiet").unwrap();
+    two.events = 2;
+    let d = Race::new(two)
         .own_targets()
         .script(
             r#"
 local strategy = require("race.default")
 strategy.targets = {
   { url = "{BASE}", event = "rehearsal" },
-  { url = "{BASE}", event = "rehearsal", weight = 3 },
+  { url = "{BASE}", event = "rehearsal-2", weight = 3 },
 }
 function strategy.watch(opts, session)
   local race = require("race")

@@ -343,4 +343,10 @@ async fn a_maintenance_page_in_front_of_the_shop_says_nothing_about_its_products
     assert!(!d.stderr.contains("product 7 is not on"), "{d:?}");
     assert!(!d.stderr.contains("no products on"), "{d:?}");
     assert_eq!(d.sim.cart_of(&d.handed_session()), ["Day Ticket"]);
+    // A shop's run counts products, not listings.
+    assert!(
+        d.stderr
+            .contains(" polls, 2 products seen available, 1 cart attempt (1 won, 0 lost)"),
+        "{d:?}"
+    );
 }

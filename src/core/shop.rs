@@ -307,6 +307,7 @@ pub async fn poll(session: &Session, url: &Url, log: &ResponseLog) -> Result<Loo
         }
     };
     session.net().stats.polls.fetch_add(1, Relaxed);
+    session.net().stats.shop_polled.store(true, Relaxed);
     let products = if r.ok() && pretix::is_html(r.header("content-type")) {
         try_products(&r.text(), &r.url).unwrap_or_else(|why| {
             log.over_budget(url, &why);

@@ -16,6 +16,8 @@ pub struct Stats {
     seen: Mutex<HashSet<String>>,
     /// Shop products seen available (id and variation), for the reason nothing was added.
     products: Mutex<HashSet<String>>,
+    /// A main shop was polled: its counts are of products, not listings.
+    pub shop_polled: std::sync::atomic::AtomicBool,
     /// How often each of the strategy's own decisions failed (the watch went on with its
     /// fallback: for `choose`, taking nothing), with its first failure ("c1.lua:3: choose
     /// returned a single listing: …"), in the order they first failed. A failure is warned
@@ -65,7 +67,7 @@ impl Stats {
         }
         s.push_str(&format!(
             " · {} · {} in cart",
-            plural(self.listings_seen() as u64, "listing seen", "listings seen"),
+            self.seen_words(),
             self.carts_won.load(Relaxed)
         ));
         s
@@ -122,11 +124,25 @@ impl Stats {
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// "3 listings seen"; a shop's run (no listing, a shop polled): "1 product seen available".
+    fn seen_words(&self) -> String {
+        let listings = self.listings_seen() as u64;
+        if listings == 0 && self.shop_polled.load(Relaxed) {
+            plural(
+                self.products_seen() as u64,
+                "product seen available",
+                "products seen available",
+            )
+        } else {
+            plural(listings, "listing seen", "listings seen")
+        }
+    }
+
     pub fn summary(&self) -> String {
         let mut s = format!(
             "{}, {}, {} ({} won, {} lost), {} in all",
             plural(self.polls.load(Relaxed), "poll", "polls"),
-            plural(self.listings_seen() as u64, "listing seen", "listings seen"),
+            self.seen_words(),
             plural(
                 self.cart_attempts.load(Relaxed),
                 "cart attempt",
