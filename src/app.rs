@@ -173,8 +173,10 @@ pub async fn race(
         run.responses,
         run.alerts.clone(),
         kill.clone(),
-        early.clone(),
-        browser_args,
+        crate::lua::HandoverBrowser {
+            early: early.clone(),
+            args: browser_args,
+        },
     ));
     let engine = Engine::new(ctx.clone())?;
     let chunk = engine.compile()?;

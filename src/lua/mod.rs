@@ -87,6 +87,13 @@ pub struct Context {
     running: AtomicBool,
 }
 
+/// The browser a hand-over opens: the one started early (`--browser-early`), if any, and the
+/// extra flags it starts with (a rehearsal's: trust the simulator's certificate).
+pub struct HandoverBrowser {
+    pub early: EarlyBrowser,
+    pub args: Vec<String>,
+}
+
 impl Context {
     pub fn new(
         config: Config,
@@ -95,12 +102,11 @@ impl Context {
         responses: Arc<ResponseLog>,
         alerts: Arc<Alerts>,
         kill: Arc<AtomicBool>,
-        early: EarlyBrowser,
-        browser_args: Vec<String>,
+        browser: HandoverBrowser,
     ) -> Self {
         Self {
-            early,
-            browser_args,
+            early: browser.early,
+            browser_args: browser.args,
             targets: Mutex::new(config.targets.clone()),
             dry_run: session.policy().dry_run.clone(),
             config,
