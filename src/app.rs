@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::cli::Cli;
-use crate::config::{self, Config, Mode, Notices, Rehearsal, ScriptSource};
+#[cfg(feature = "simulator")]
+use crate::config::Rehearsal;
+use crate::config::{self, Config, Mode, Notices, ScriptSource};
 use crate::core::handoff::EarlyBrowser;
 use crate::core::market::ResponseLog;
 use crate::core::notify::{Alerts, Webhook};
@@ -15,6 +17,7 @@ use crate::core::session::{DryRun, Net, Policy, Session};
 use crate::error::AppError;
 use crate::lua::diagnostics::ScriptError;
 use crate::lua::{Context, Engine, Outcome};
+#[cfg(feature = "simulator")]
 use crate::sim::Sim;
 
 pub async fn run(cli: Cli) -> Result<(), AppError> {
@@ -23,6 +26,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
             crate::log::set_up(config.verbose, config.quiet, config.log_format);
             race(*config, notices, Vec::new()).await
         }
+        #[cfg(feature = "simulator")]
         Mode::Rehearse(r) => rehearse(*r).await,
         Mode::HandoffTest(h, notices) => crate::handoff_test::run(h, notices).await,
         // Rendered whole, then written: `completions bash | head` ends quietly, as other tools do.
@@ -52,6 +56,7 @@ pub async fn run(cli: Cli) -> Result<(), AppError> {
     }
 }
 
+#[cfg(feature = "simulator")]
 async fn rehearse(r: Rehearsal) -> Result<(), AppError> {
     let Rehearsal {
         scenario,

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::cli::{
-    AlertTestArgs, Cli, Command, HandoffTestArgs, NetArgs, RehearseArgs, RunArgs, Sort, Strategy,
-};
+use crate::cli::{AlertTestArgs, Cli, Command, HandoffTestArgs, NetArgs, RunArgs, Sort, Strategy};
 use crate::core::browser::Browser;
 use crate::core::governor::{FLOOR, Target, WARN_BELOW};
 use crate::core::http::ClientConfig;
@@ -19,6 +17,10 @@ pub const REHEARSAL_INTERVAL: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum ConfigError {
+    #[error("`{command}` needs the built-in simulator, which this build leaves out")]
+    #[diagnostic(help("build with the default features (cargo build --release)"))]
+    NoSimulator { command: &'static str },
+
     #[error("--event {event} is given twice")]
     #[diagnostic(help("name each event once: it would be watched twice, at twice the rate"))]
     EventTwice { event: String },
@@ -307,6 +309,7 @@ pub enum Mode {
     /// Watch live targets (`pretix-race …`).
     Race(Box<Config>, Notices),
     /// The same run against the simulated marketplace.
+    #[cfg(feature = "simulator")]
     Rehearse(Box<Rehearsal>),
     HandoffTest(HandoffTest, Notices),
     AlertTest(AlertTest),
@@ -320,6 +323,7 @@ pub enum Mode {
 
 /// `rehearse`: the scenario, and a run's configuration whose targets and trusted root are the
 /// simulator's, filled in once it has started (its port is only known then).
+#[cfg(feature = "simulator")]
 pub struct Rehearsal {
     pub scenario: crate::sim::Scenario,
     /// How the log names the scenario.
@@ -352,11 +356,19 @@ pub struct AlertTest {
 /// Resolves the command line into what to do.
 pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
     match cli.command {
+        #[cfg(feature = "simulator")]
         Some(Command::Rehearse(r)) => rehearsal(*r).map(|r| Mode::Rehearse(Box::new(r))),
+        #[cfg(not(feature = "simulator"))]
+        Some(Command::Rehearse(_)) => Err(ConfigError::NoSimulator {
+            command: "rehearse",
+        }),
+        #[cfg(not(feature = "simulator"))]
+        Some(Command::Check(_)) => Err(ConfigError::NoSimulator { command: "check" }),
         Some(Command::HandoffTest(h)) => handoff_test(h).map(|(h, n)| Mode::HandoffTest(h, n)),
         Some(Command::AlertTest(a)) => alert_test(a).map(Mode::AlertTest),
         Some(Command::Completions { shell }) => Ok(Mode::Completions(shell)),
         Some(Command::Man) => Ok(Mode::Man),
+        #[cfg(feature = "simulator")]
         Some(Command::Check(mut c)) => {
             if c.strategy.is_none() && c.script.as_deref().is_some_and(shop_script) {
                 c.strategy = Some(Strategy::Shop);
@@ -417,10 +429,12 @@ pub const SHOP_BY_SCRIPT: &str = "the script is built on race.shop_strategy: reh
 
 /// A script built on the shop strategy: it `require`s `race.shop_strategy`, or polls the shop
 /// itself (`poll_shop`), in its code: a comment or a message that mentions either is no evidence.
+#[cfg(feature = "simulator")]
 fn shop_script(path: &std::path::Path) -> bool {
     std::fs::read_to_string(path).is_ok_and(|s| is_shop_script(&s))
 }
 
+#[cfg(feature = "simulator")]
 fn is_shop_script(source: &str) -> bool {
     let (code, strings) = lua_code(source);
     let required = strings.iter().any(|(at, s)| {
@@ -440,6 +454,7 @@ fn is_shop_script(source: &str) -> bool {
 /// A Lua source without its comments, each string literal replaced by a space, and the
 /// literals' contents with where they stood in the code. A rough lexer: enough to tell code
 /// from prose, never to run anything.
+#[cfg(feature = "simulator")]
 fn lua_code(source: &str) -> (String, Vec<(usize, String)>) {
     let b = source.as_bytes();
     let (mut code, mut strings) = (String::new(), Vec::new());
@@ -493,7 +508,8 @@ fn lua_code(source: &str) -> (String, Vec<(usize, String)>) {
     (code, strings)
 }
 
-fn rehearsal(mut r: RehearseArgs) -> Result<Rehearsal, ConfigError> {
+#[cfg(feature = "simulator")]
+fn rehearsal(mut r: crate::cli::RehearseArgs) -> Result<Rehearsal, ConfigError> {
     use crate::sim::Scenario;
     // A script built on race.shop_strategy is rehearsed as one, unless --strategy says otherwise.
     let kind_from_script =

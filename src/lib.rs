@@ -20,6 +20,7 @@ pub mod error;
 pub mod handoff_test;
 pub mod log;
 pub mod lua;
+#[cfg(feature = "simulator")]
 pub mod sim;
 pub mod supervisor;
 
