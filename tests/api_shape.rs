@@ -413,3 +413,64 @@ async fn a_session_methods_missing_url_says_what_to_pass() {
         raises("quiet", script, want).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn race_options_takes_only_its_own_keys_in_their_own_shapes() {
+    // The place the "options live in race.options" errors send users checks what it is given:
+    // a typo'd key or a value of the wrong shape raises at the line that writes it, not when
+    // the built-in decision meets it as a ticket shows up (or never).
+    for (script, want) in [
+        (
+            "race.options.max_prize = 100\n",
+            "script error in strategy.lua:2: unknown key `max_prize` in race.options; did you mean `max_price`?",
+        ),
+        (
+            "race.options.max_price = \"1\" .. \"00\"\n",
+            "script error in strategy.lua:2: race.options.max_price must be a number, got a string (\"100\"): write race.options.max_price = 100, without quotes",
+        ),
+        (
+            "race.options.matches = \"type\" .. \" b\"\n",
+            "script error in strategy.lua:2: race.options.matches is a list of strings: write race.options.matches = { \"type b\" }",
+        ),
+        (
+            "race.options.sort = \"cheap\" .. \"est\"\n",
+            "script error in strategy.lua:2: race.options.sort = \"cheapest\" is no sort; it takes price_asc, price_desc, newest, oldest",
+        ),
+    ] {
+        raises("quiet", script, want).await;
+    }
+    // What fits is taken, and read back (also through pairs).
+    let d = Race::named("quiet")
+        .script(
+            "local race = require(\"race\")\nrace.options.max_price = 150\nrace.options.matches = { \"type a\" }\nlocal n = 0\nfor k in pairs(race.options) do n = n + 1 end\nprint(\"OPTIONS \" .. race.options.max_price .. \" \" .. race.options.matches[1] .. \" \" .. tostring(n > 10))\nassert(race.session:get(race.options.event_url))\n",
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(d.stdout.contains("OPTIONS 150 type a true"), "{d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_the_page_shows_sold_out_is_never_posted() {
+    let d = Race::new(pretix_race::sim::Scenario::named("shop").unwrap())
+        .script(
+            r#"local race = require("race")
+local page = assert(race.session:poll_shop(race.options.event_url))
+for _, p in ipairs(page.products) do
+  if not p.available then
+    local r, err = race.session:add_to_cart(p)
+    print("ADD " .. tostring(r) .. " " .. err.kind .. " | " .. err.message)
+    break
+  end
+end
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    assert!(
+        d.stdout.contains("ADD nil unavailable | Day Ticket is sold out on the page: pretix would refuse it, so no cart add was sent (add only products whose `available` is true)"),
+        "{d:?}"
+    );
+    assert!(d.posts().is_empty(), "{d:?}");
+}

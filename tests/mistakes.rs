@@ -339,7 +339,7 @@ async fn a_field_on_the_strategy_table_no_one_reads_stops_before_the_first_reque
         // Named by the flag (the option's key is `dates`, its flag `--date`).
         (
             "s.date = \"2027-07-10\"",
-            "strategy.lua:2: strategy.date is not read: options live in race.options (race.options.dates = \"2027-07-10\" in your file, or --date 2027-07-10)",
+            "strategy.lua:2: strategy.date is not read: options live in race.options (race.options.dates = { \"2027-07-10\" } in your file, or --date 2027-07-10)",
         ),
         (
             "s.poll_inactive_marketplace = 60",

@@ -12,7 +12,8 @@
 --- checkout page: paying is the person's step; plain http to a non-loopback host; a webhook aimed
 --- at a watched shop), "not_allowed" (a host the user did not name: only the targets' hosts, the
 --- --webhook host, loopback and --allow-host hosts can be reached; in a rehearsal, loopback only),
---- "redirect_loop" (more than 10 redirects), "json", "webhook", "imessage", "store", "setup",
+--- "redirect_loop" (more than 10 redirects), "unavailable" (a shop product the page showed as
+--- not buyable: no cart add is sent), "json", "webhook", "imessage", "store", "setup",
 --- "too_large" and "memory" (race.html: a page over the reading budget, or no room under
 --- --memory-limit-mb for its DOM; race.json.decode: no room for the decoded value); `err.message`
 --- says what happened and `tostring(err)` is the message. An HTTP status is data
@@ -233,7 +234,9 @@ function Session:poll_shop(event_url) end
 --- raise. The cart is the POST's outcome: `in_cart` once pretix sent the POST on to the
 --- checkout (the cart is recorded then), even when the checkout page then stalls or fails
 --- (`expires` is nil). A 403 (a stale CSRF token) fetches the page again for a fresh token and
---- retries at once, once. Refused in a dry run.
+--- retries at once, once. Refused in a dry run. A product the page showed as not buyable
+--- (`available` false: sold out, reserved, not on sale, …) is `nil, err` with kind
+--- "unavailable", and no POST is sent: pretix would refuse it.
 ---@param item race.Listing|race.Product
 ---@param opts? {referer?: string}|{count?: integer}  {referer} for a listing, {count} for a product
 ---@return race.CartResult|nil, race.Error|nil

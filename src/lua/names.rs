@@ -68,15 +68,27 @@ pub enum Unread {
     },
 }
 
-/// The value as Lua and a command line would write it.
-fn written(v: &Value, flag: &str) -> (String, String) {
+/// The value as Lua and a command line would write it for `key` (a list's one value in braces;
+/// a value with a space quoted for the shell).
+fn written(v: &Value, key: &str, flag: &str) -> (String, String) {
+    let list = matches!(key, "items" | "dates" | "matches");
     match v {
         Value::Boolean(b) => (b.to_string(), flag.to_string()),
         Value::Integer(i) => (i.to_string(), format!("{flag} {i}")),
         Value::Number(n) => (n.to_string(), format!("{flag} {n}")),
         Value::String(s) => {
             let s = s.to_string_lossy();
-            (format!("{s:?}"), format!("{flag} {s}"))
+            let lua = if list {
+                format!("{{ {s:?} }}")
+            } else {
+                format!("{s:?}")
+            };
+            let cli = if s.contains(char::is_whitespace) {
+                format!("{flag} {s:?}")
+            } else {
+                format!("{flag} {s}")
+            };
+            (lua, cli)
         }
         _ => ("…".to_string(), format!("{flag} …")),
     }
@@ -98,7 +110,7 @@ pub fn unread(lua: &Lua, t: &Table) -> mlua::Result<Option<Unread>> {
             .iter()
             .find(|(n, _, _)| n == field && !matches!(v, Value::Function(_)));
         if let Some((_, key, flag)) = option {
-            let (lua, cli) = written(v, flag);
+            let (lua, cli) = written(v, key, flag);
             return Ok(Some(Unread::Option {
                 field: field.clone(),
                 key: key.clone(),

@@ -105,5 +105,146 @@ pub fn register(lua: &Lua, race: &Table, ctx: &Arc<Context>) -> mlua::Result<()>
     for (k, v) in options {
         o.set(k, v)?;
     }
-    race.set("options", o)
+    race.set("options", guarded(lua, o)?)
+}
+
+/// What a key of `race.options` holds, so an assignment can be checked.
+#[derive(Clone, Copy)]
+enum Shape {
+    Number,
+    Whole,
+    Text,
+    Flag,
+    List,
+    Table,
+    Sort,
+}
+
+fn shape(key: &str) -> Option<Shape> {
+    Some(match key {
+        "interval" | "poll_inactive" | "max_price" | "until" => Shape::Number,
+        "count" | "want" => Shape::Whole,
+        "item" | "variation" | "voucher" | "imessage" | "webhook" | "log_dir" | "user_agent"
+        | "strategy" | "url" | "event" | "event_url" => Shape::Text,
+        "dry_run" | "headless" | "strict" => Shape::Flag,
+        "items" | "dates" | "matches" => Shape::List,
+        "targets" => Shape::Table,
+        "sort" => Shape::Sort,
+        _ => return None,
+    })
+}
+
+/// Why `v` can't be `race.options[key]`, if it can't: an unknown key (with what was meant) or a
+/// value of the wrong shape (with how to write it).
+fn refusal(key: &str, v: &Value) -> Option<String> {
+    use super::opts::{a, shown};
+    let Some(shape) = shape(key) else {
+        return Some(super::opts::unknown_key(key, "race.options", OPTION_FIELDS));
+    };
+    let list_of_text = |t: &Table| {
+        t.clone()
+            .sequence_values::<Value>()
+            .all(|x| matches!(x, Ok(Value::String(_))))
+    };
+    let fits = match (shape, v) {
+        (_, Value::Nil) => true,
+        (Shape::Number, Value::Integer(_) | Value::Number(_)) => true,
+        (Shape::Whole, Value::Integer(_)) => true,
+        (Shape::Whole, Value::Number(n)) => n.fract() == 0.0,
+        (Shape::Text, Value::String(_)) => true,
+        (Shape::Flag, Value::Boolean(_)) => true,
+        (Shape::List, Value::Table(t)) => list_of_text(t),
+        (Shape::Table, Value::Table(_)) => true,
+        (Shape::Sort, Value::String(s)) => {
+            let s = s.to_string_lossy();
+            if crate::core::pretix::Sort::parse(&s).is_some() {
+                true
+            } else {
+                let names = crate::core::pretix::Sort::names();
+                return Some(match super::opts::suggest(&s, &names) {
+                    Some(m) => {
+                        format!("race.options.sort = \"{s}\" is no sort; did you mean \"{m}\"?")
+                    }
+                    None => format!(
+                        "race.options.sort = \"{s}\" is no sort; it takes {}",
+                        names.join(", ")
+                    ),
+                });
+            }
+        }
+        _ => false,
+    };
+    if fits {
+        return None;
+    }
+    if let (Shape::List, Value::String(s)) = (shape, v) {
+        return Some(format!(
+            "race.options.{key} is a list of strings: write race.options.{key} = {{ {:?} }}",
+            s.to_string_lossy()
+        ));
+    }
+    let want = match shape {
+        Shape::Number => "a number".to_string(),
+        Shape::Whole => "a whole number".to_string(),
+        Shape::Text => "a string".to_string(),
+        Shape::Flag => "true or false".to_string(),
+        Shape::List => "a list of strings, e.g. { \"…\" }".to_string(),
+        Shape::Table => "a table".to_string(),
+        Shape::Sort => "a sort's name".to_string(),
+    };
+    let quoted_number = match (shape, v) {
+        (Shape::Number | Shape::Whole, Value::String(s)) => {
+            s.to_string_lossy().trim().parse::<f64>().is_ok().then(|| {
+                format!(
+                    ": write race.options.{key} = {}, without quotes",
+                    s.to_string_lossy().trim()
+                )
+            })
+        }
+        _ => None,
+    };
+    Some(format!(
+        "race.options.{key} must be {want}, got {} ({}){}",
+        a(v),
+        shown(v),
+        quoted_number.unwrap_or_default()
+    ))
+}
+
+/// `race.options` as strategies see it: reads as the plain table `o` (also through `pairs`), and
+/// every assignment is checked, so a typo'd key or a value of the wrong shape raises at the line
+/// that writes it (the built-in decisions would otherwise meet it only as a ticket shows up).
+fn guarded(lua: &Lua, o: Table) -> mlua::Result<Table> {
+    let proxy = lua.create_table()?;
+    let mt = lua.create_table()?;
+    mt.set("__index", o.clone())?;
+    let store = o.clone();
+    mt.set(
+        "__newindex",
+        lua.create_function(move |_, (_, k, v): (Value, Value, Value)| {
+            let key = match &k {
+                Value::String(s) => s.to_string_lossy(),
+                other => {
+                    return Err(mlua::Error::runtime(format!(
+                        "race.options keys are names, got {}",
+                        super::opts::a(other)
+                    )));
+                }
+            };
+            if let Some(why) = refusal(&key, &v) {
+                return Err(mlua::Error::runtime(why));
+            }
+            store.set(key, v)
+        })?,
+    )?;
+    let store = o.clone();
+    mt.set(
+        "__pairs",
+        lua.create_function(move |lua, _: Value| {
+            let next: mlua::Function = lua.globals().get("next")?;
+            Ok((next, store.clone(), Value::Nil))
+        })?,
+    )?;
+    proxy.set_metatable(Some(mt))?;
+    Ok(proxy)
 }

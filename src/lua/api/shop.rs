@@ -24,6 +24,19 @@ pub(super) async fn add_to_cart(
     opts: ProductOpts,
 ) -> mlua::Result<(Value, Value)> {
     let CartProduct(product) = CartProduct::from_lua(Value::Table(pt.clone()), &lua)?;
+    // A product the page shows as not buyable (sold out, reserved, not yet on sale, …) would be
+    // refused: no cart POST is made for it (the shop is not pestered; no race is "lost").
+    if !product.available() {
+        return super::fail(
+            &lua,
+            "unavailable",
+            format!(
+                "{} is {} on the page: pretix would refuse it, so no cart add was sent (add only products whose `available` is true)",
+                product.name,
+                shop::State::from_name(&product.state).map_or("not available", |s| s.words())
+            ),
+        );
+    }
     // The shop's own limit (the input's `max`: what one order may hold, or what is left) caps
     // the count; the log says so, and the result says what was asked for (`requested`).
     let requested = opts.count;
