@@ -357,6 +357,10 @@ async fn a_field_on_the_strategy_table_no_one_reads_stops_before_the_first_reque
             "s.rnu = function() end",
             "strategy.lua:2: unknown field `rnu`: did you mean `run`?",
         ),
+        (
+            "s.choose = \"cheap\" .. \"est\"",
+            "strategy.lua:2: strategy.choose must be a function (the `choose` decision), got a string (\"cheapest\")",
+        ),
     ] {
         let d = Race::named("instant")
             .script(&format!(

@@ -511,6 +511,14 @@ impl Engine {
                 let message = format!("unknown {kind} `{field}`: did you mean `{meant}`?");
                 (field, message, help)
             }
+            Some(names::Unread::NotAFunction { field, got }) => {
+                let message =
+                    format!("strategy.{field} must be a function (the `{field}` decision), got {got}");
+                let help = format!(
+                    "write `function strategy.{field}(…) … end`, or leave it out to keep the built-in one"
+                );
+                (field, message, help)
+            }
             Some(names::Unread::Option {
                 field,
                 key,

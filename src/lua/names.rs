@@ -57,6 +57,8 @@ fn options() -> Vec<(String, String, String)> {
 pub enum Unread {
     /// A typo of a decision, `targets` or `run`: (its name, what was meant).
     Misspelled(String, String),
+    /// A decision's name holding something that is no function: what it holds.
+    NotAFunction { field: String, got: String },
     /// An option set on the strategy table: (its name, race.options' key, the flag, the value
     /// as written in Lua and on the command line).
     Option {
@@ -128,11 +130,12 @@ pub fn unread(lua: &Lua, t: &Table) -> mlua::Result<Option<Unread>> {
             return Ok(Some(Unread::Misspelled(field.clone(), "run".into())));
         }
     }
-    Ok(misspelled(lua, t)?.map(|(f, d)| Unread::Misspelled(f, d)))
+    misspelled(lua, t)
 }
 
-/// A function field of `t` named close to a decision: (its name, the decision's).
-fn misspelled(lua: &Lua, t: &Table) -> mlua::Result<Option<(String, String)>> {
+/// A decision set to something that is no function (`strategy.choose = "cheapest"`), or a
+/// function field of `t` named close to a decision.
+fn misspelled(lua: &Lua, t: &Table) -> mlua::Result<Option<Unread>> {
     let mut known = vec!["targets".to_string(), "kind".to_string()];
     let mut decisions = Vec::new();
     for (name, source) in MODULES {
@@ -149,8 +152,15 @@ fn misspelled(lua: &Lua, t: &Table) -> mlua::Result<Option<(String, String)>> {
     }
     let mut fields = Vec::new();
     for pair in t.pairs::<Value, Value>() {
-        if let (Value::String(k), Value::Function(_)) = pair? {
-            fields.push(k.to_string_lossy());
+        match pair? {
+            (Value::String(k), Value::Function(_)) => fields.push(k.to_string_lossy()),
+            (Value::String(k), v) if decisions.contains(&k.to_string_lossy()) => {
+                return Ok(Some(Unread::NotAFunction {
+                    field: k.to_string_lossy(),
+                    got: format!("{} ({})", crate::lua::api::opts_a(&v), crate::lua::api::opts_shown(&v)),
+                }));
+            }
+            _ => {}
         }
     }
     fields.sort();
@@ -163,7 +173,7 @@ fn misspelled(lua: &Lua, t: &Table) -> mlua::Result<Option<(String, String)>> {
             distance(&field, d) <= limit
         });
         if let Some(d) = near {
-            return Ok(Some((field, d.clone())));
+            return Ok(Some(Unread::Misspelled(field, d.clone())));
         }
     }
     Ok(None)

@@ -40,7 +40,7 @@ pub use decision::Reports;
 pub use values::MemoryCap;
 
 pub use options::{OPTION_FIELDS, set_targets};
-pub use opts::{TARGET_KEYS, TargetEntry};
+pub use opts::{TARGET_KEYS, TargetEntry, a as opts_a, shown as opts_shown};
 
 pub type Register = fn(&Lua, &Table, &Arc<Context>) -> mlua::Result<()>;
 
