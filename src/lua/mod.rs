@@ -512,8 +512,9 @@ impl Engine {
                 (field, message, help)
             }
             Some(names::Unread::NotAFunction { field, got }) => {
-                let message =
-                    format!("strategy.{field} must be a function (the `{field}` decision), got {got}");
+                let message = format!(
+                    "strategy.{field} must be a function (the `{field}` decision), got {got}"
+                );
                 let help = format!(
                     "write `function strategy.{field}(…) … end`, or leave it out to keep the built-in one"
                 );

@@ -157,7 +157,11 @@ fn misspelled(lua: &Lua, t: &Table) -> mlua::Result<Option<Unread>> {
             (Value::String(k), v) if decisions.contains(&k.to_string_lossy()) => {
                 return Ok(Some(Unread::NotAFunction {
                     field: k.to_string_lossy(),
-                    got: format!("{} ({})", crate::lua::api::opts_a(&v), crate::lua::api::opts_shown(&v)),
+                    got: format!(
+                        "{} ({})",
+                        crate::lua::api::opts_a(&v),
+                        crate::lua::api::opts_shown(&v)
+                    ),
                 }));
             }
             _ => {}
