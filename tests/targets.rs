@@ -100,3 +100,33 @@ async fn an_error_inside_run_before_any_request_is_the_runs_not_the_top_levels()
     assert_eq!(d.code, 3, "{d:?}");
     assert!(d.stderr.contains("top level ran"), "{d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehearsal_still_checks_the_targets_it_sets_aside() {
+    // A mistake in a file's targets must not wait for the day they are used.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mine.lua"),
+        "local strategy = require(\"race.default\")\nstrategy.targets = {\n  { url = \"https://tickets.example.com\", event = \"day1\" },\n  { url = \"https://tickets.example.com\", event = \"day1\" },\n}\nreturn strategy\n",
+    )
+    .unwrap();
+    let (code, out, err) = bare(
+        &[
+            "rehearse",
+            "--scenario",
+            "instant",
+            "--script",
+            "mine.lua",
+            "--headless",
+            "--log-dir",
+            "l",
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(
+        err.contains("mine.lua:4: the strategy's targets: targets[2] repeats targets[1] (https://tickets.example.com/day1/): name each target once"),
+        "{err}"
+    );
+}

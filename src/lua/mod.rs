@@ -336,14 +336,9 @@ impl Engine {
             }
             return Ok(());
         };
-        if !self.ctx.targets().is_empty() {
-            crate::log::info(if self.ctx.config.local_only {
-                "a rehearsal watches the simulated shop: the strategy's `targets` (real shops) are not used"
-            } else {
-                "--url/--event name the targets: the strategy's `targets` are not used"
-            });
-            return Ok(());
-        }
+        // Flags (or a rehearsal's simulator) name the targets: the file's are still checked (a
+        // mistake in them must not wait for the day they are used), then set aside.
+        let set_aside = !self.ctx.targets().is_empty();
         // `targets = { url = …, event = … }`: one target where a list of them is due.
         let key = |k: &str| !matches!(list.raw_get::<Value>(k), Ok(Value::Nil));
         if matches!(list.raw_get::<Value>(1), Ok(Value::Nil))
@@ -404,7 +399,12 @@ impl Engine {
                     &url,
                     &event,
                     item,
-                    self.ctx.config.interval,
+                    // Set aside, their pace is not this run's (a rehearsal polls at 0 s).
+                    if set_aside {
+                        self.ctx.config.interval.max(crate::core::governor::FLOOR)
+                    } else {
+                        self.ctx.config.interval
+                    },
                     &mut warnings,
                 )
                 .map(|w| crate::config::Watch { weight, ..w })
@@ -442,6 +442,14 @@ impl Engine {
         }
         if found.is_empty() {
             return Err(self.bad_target("`targets` is empty", "targets"));
+        }
+        if set_aside {
+            crate::log::info(if self.ctx.config.local_only {
+                "a rehearsal watches the simulated shop: the strategy's `targets` (real shops) are not used"
+            } else {
+                "--url/--event name the targets: the strategy's `targets` are not used"
+            });
+            return Ok(());
         }
         for w in warnings {
             crate::log::warn(w);
