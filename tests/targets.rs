@@ -5,6 +5,27 @@
 
 use crate::support::{Race, bare};
 
+/// `rehearse --scenario instant --script mine.lua` with `mine.lua` holding `script`, in a fresh
+/// folder: (exit code, stdout, stderr).
+async fn rehearse_file(script: &str) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mine.lua"), script).unwrap();
+    bare(
+        &[
+            "rehearse",
+            "--scenario",
+            "instant",
+            "--script",
+            "mine.lua",
+            "--headless",
+            "--log-dir",
+            "l",
+        ],
+        dir.path(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn the_same_event_twice_on_the_command_line_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -53,24 +74,8 @@ async fn the_same_target_twice_in_a_strategy_file_is_an_error_at_its_line() {
 async fn a_rehearsal_says_why_a_files_own_targets_are_set_aside() {
     // `rehearse --script` with a file naming a real shop: no --url was given, so the message
     // must not blame one.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("mine.lua"),
+    let (code, out, err) = rehearse_file(
         "local strategy = require(\"race.default\")\nstrategy.targets = { { url = \"https://tickets.example.com\", event = \"day1\" } }\nreturn strategy\n",
-    )
-    .unwrap();
-    let (code, out, err) = bare(
-        &[
-            "rehearse",
-            "--scenario",
-            "instant",
-            "--script",
-            "mine.lua",
-            "--headless",
-            "--log-dir",
-            "l",
-        ],
-        dir.path(),
     )
     .await;
     assert_eq!(code, 0, "{out}\n{err}");
@@ -104,24 +109,8 @@ async fn an_error_inside_run_before_any_request_is_the_runs_not_the_top_levels()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rehearsal_still_checks_the_targets_it_sets_aside() {
     // A mistake in a file's targets must not wait for the day they are used.
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("mine.lua"),
+    let (code, out, err) = rehearse_file(
         "local strategy = require(\"race.default\")\nstrategy.targets = {\n  { url = \"https://tickets.example.com\", event = \"day1\" },\n  { url = \"https://tickets.example.com\", event = \"day1\" },\n}\nreturn strategy\n",
-    )
-    .unwrap();
-    let (code, out, err) = bare(
-        &[
-            "rehearse",
-            "--scenario",
-            "instant",
-            "--script",
-            "mine.lua",
-            "--headless",
-            "--log-dir",
-            "l",
-        ],
-        dir.path(),
     )
     .await;
     assert_eq!(code, 3, "{out}\n{err}");
