@@ -22,7 +22,8 @@
 --- does not lose the race: the error is reported at your file and line, and a safe fallback
 --- stands in for that moment, never one that does what your rule forbade: a failed `choose`
 --- takes nothing from that page; `wait`, `cart_fields`, `on_available` and `discover` use the
---- built-in; a failed `on_cart` is taken as done (see `contracts` below). `--strict` stops
+--- built-in; an `on_cart` that returns the wrong thing is taken as done, one that raises is
+--- followed by the built-in (see `contracts` below). `--strict` stops
 --- instead. A function named a typo away from a decision (`chose`) is an error before the first
 --- request.
 ---
@@ -231,8 +232,9 @@ end
 ---                 your rule excludes), said loudly, and the watch goes on to the next poll;
 ---   wait          timing: the built-in `wait` (--interval ±20%);
 ---   cart_fields   the built-in fields; on_available: the built-in announcement;
----   on_cart       it ran (and may have handed over): taken as "done", the core hands the cart
----                 over at exit whatever happened;
+---   on_cart       returned the wrong thing: it ran (and may have handed over), taken as "done",
+---                 the core hands the cart over at exit whatever happened; raised: the built-in
+---                 `on_cart` (hands the cart over);
 ---   discover      the built-in `discover`.
 ---
 --- `--strict` stops the run at the first failure instead.

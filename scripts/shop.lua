@@ -11,7 +11,8 @@
 --- (raises, returns the wrong thing, computes for more than 1 s) is reported at your line and
 --- the watch goes on. A failed `choose` takes nothing from that look at the page (the built-in
 --- could add what your rule excludes); `wait`, `cart_fields` and `on_available` fall back to the
---- built-in; a failed `on_cart` is taken as done. `--strict` stops instead. Written only against
+--- built-in; an `on_cart` that returns the wrong thing is taken as done, one that raises is
+--- followed by the built-in. `--strict` stops instead. Written only against
 --- the public API.
 
 local race = require("race")

@@ -37,8 +37,9 @@
 --- its `return` that gave the wrong value; once per target, the repeats counted in the run's
 --- summary), and a fallback that
 --- never does what your rule forbade stands in: a failed `choose` takes nothing from that page;
---- `wait`, `cart_fields`, `on_available` and `discover` use the built-in; a failed `on_cart` is
---- taken as done. --strict stops instead. A function named a typo away from a decision
+--- `wait`, `cart_fields`, `on_available` and `discover` use the built-in; an `on_cart` that
+--- returns the wrong thing is taken as done, one that raises is followed by the built-in.
+--- --strict stops instead. A function named a typo away from a decision
 --- (`chose`) is a script error before the first request.
 ---
 --- A strategy file returns a table with a `run` method (like `require("race.default")`), or a
