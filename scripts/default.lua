@@ -456,9 +456,34 @@ function M.run_targets(watch, targets)
   return nil, message, hint
 end
 
+--- Said once at start: a `choose` of the user's own decides alone, so the flags the built-in
+--- one applies (`flags`: race.options keys) apply only if it calls the built-in. Nothing is
+--- said when none of them was given.
+---@param own boolean  the strategy's `choose` is not the built-in one
+---@param flags string[]
+function M.say_own_choose(own, flags)
+  if not own then return end
+  local names = { max_price = "--max-price", matches = "--match", items = "--item", variation = "--variation" }
+  local given = {}
+  for _, key in ipairs(flags) do
+    local v = race.options[key]
+    if v ~= nil and not (type(v) == "table" and #v == 0) then
+      given[#given + 1] = names[key] or key
+    end
+  end
+  if #given > 0 then
+    race.log.warn("your `choose` replaces the built-in one: %s %s applied only if it calls the built-in"
+      .. " (keep it: local built_in = strategy.choose, then return built_in(candidates, page, opts) or filter its result)",
+      table.concat(given, ", "), #given == 1 and "is" or "are")
+  end
+end
+
+local builtin_choose = M.choose
+
 --- The loop: every target's marketplace watched side by side; the first ticket in a cart ends
 --- the run.
 function M.run()
+  M.say_own_choose(M.choose ~= builtin_choose, { "max_price", "matches" })
   return M.run_all(M.watch)
 end
 

@@ -354,9 +354,13 @@ function M.watch_page(opts, session, url, label, first)
   end
 end
 
+local builtin_choose = M.choose
+
 --- The loop: one watch per event (repeated --event), side by side; the first cart ends the run.
 function M.run()
-  return require("race.default").run_all(M.watch)
+  local default = require("race.default")
+  default.say_own_choose(M.choose ~= builtin_choose, { "items", "variation", "max_price", "matches" })
+  return default.run_all(M.watch)
 end
 
 local default = require("race.default")

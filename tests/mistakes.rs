@@ -652,3 +652,46 @@ return true
     );
     assert!(out.contains("QUICK true ok\n"), "{d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marketplace_decision_on_the_shop_strategy_is_said_never_to_be_called() {
+    let d = Race::new(pretix_race::sim::Scenario::named("shop").unwrap())
+        .args(["--strategy", "shop", "--item", "7"])
+        .script(
+            "local s = require(\"race.shop_strategy\")\nfunction s.discover(opts)\n  return nil\nend\nreturn s\n",
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 3, "{d:?}");
+    assert!(
+        d.stderr.contains("strategy.lua:2: the shop strategy has no `discover` decision: strategy.discover would never be called"),
+        "{d:?}"
+    );
+    assert!(d.sim.seen().is_empty(), "no request: {d:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_choose_of_ones_own_is_told_the_flags_it_leaves_out() {
+    // The README's "most expensive first" choose with --max-price: the flag is the built-in
+    // choose's, so the start says it applies only if the user's calls it.
+    let d = Race::named("quiet")
+        .args(["--max-price", "100", "--until", "1s"])
+        .script(
+            "local s = require(\"race.default\")\nfunction s.choose(listings)\n  return listings\nend\nreturn s\n",
+        )
+        .run()
+        .await;
+    assert!(
+        d.stderr.contains("your `choose` replaces the built-in one: --max-price is applied only if it calls the built-in (keep it: local built_in = strategy.choose, then return built_in(candidates, page, opts) or filter its result)"),
+        "{d:?}"
+    );
+    // Without such a flag, nothing is said.
+    let d = Race::named("quiet")
+        .args(["--until", "1s"])
+        .script(
+            "local s = require(\"race.default\")\nfunction s.choose(listings)\n  return listings\nend\nreturn s\n",
+        )
+        .run()
+        .await;
+    assert!(!d.stderr.contains("replaces the built-in"), "{d:?}");
+}

@@ -519,6 +519,15 @@ impl Engine {
                 let message = format!("unknown {kind} `{field}`: did you mean `{meant}`?");
                 (field, message, help)
             }
+            Some(names::Unread::NotOfShop { field, decisions }) => {
+                let message = format!(
+                    "the shop strategy has no `{field}` decision: strategy.{field} would never be called"
+                );
+                let help = format!(
+                    "its decisions are {decisions}; `{field}` is the marketplace strategy's (race.default)"
+                );
+                (field, message, help)
+            }
             Some(names::Unread::NotAFunction { field, got }) => {
                 let message = format!(
                     "strategy.{field} must be a function (the `{field}` decision), got {got}"

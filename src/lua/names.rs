@@ -59,6 +59,9 @@ pub enum Unread {
     Misspelled(String, String),
     /// A decision's name holding something that is no function: what it holds.
     NotAFunction { field: String, got: String },
+    /// A decision of the marketplace's strategy set on the shop's, which has none of that name:
+    /// the shop's decisions.
+    NotOfShop { field: String, decisions: String },
     /// An option set on the strategy table: (its name, race.options' key, the flag, the value
     /// as written in Lua and on the command line).
     Option {
@@ -148,6 +151,26 @@ fn misspelled(lua: &Lua, t: &Table) -> mlua::Result<Option<Unread>> {
         let list: Option<Table> = module.get("decisions")?;
         for d in list.iter().flat_map(|l| l.sequence_values::<String>()) {
             decisions.push(d?);
+        }
+    }
+    // The shop strategy's own table (as `require` gave it) has fewer decisions than the
+    // marketplace's: one of the others set on it is never called.
+    let loaded: Table = lua.globals().get::<Table>("package")?.get("loaded")?;
+    if let Ok(Value::Table(shop)) = loaded.raw_get::<Value>("race.shop_strategy")
+        && shop == *t
+    {
+        let own: Vec<String> = shop
+            .get::<Option<Table>>("decisions")?
+            .iter()
+            .flat_map(|l| l.sequence_values::<String>())
+            .collect::<mlua::Result<_>>()?;
+        for d in &decisions {
+            if !own.contains(d) && matches!(t.raw_get::<Value>(d.as_str())?, Value::Function(_)) {
+                return Ok(Some(Unread::NotOfShop {
+                    field: d.clone(),
+                    decisions: own.join(", "),
+                }));
+            }
         }
     }
     let mut fields = Vec::new();
