@@ -474,3 +474,29 @@ end
     );
     assert!(d.posts().is_empty(), "{d:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_that_would_lose_part_of_a_value_raises() {
+    let d = Race::named("quiet")
+        .script(
+            r#"local race = require("race")
+for _, v in ipairs({ { [1] = 1, [3] = 3 }, { 1, 2, x = 3 }, { 1 / 0 } }) do
+  local ok, err = pcall(race.json.encode, v)
+  print("ENC " .. tostring(ok) .. " " .. tostring(err):gsub("^.-not JSON", "not JSON"))
+end
+print("FINE " .. race.json.encode({ 1, 2 }) .. " " .. race.json.encode({ a = { 1 } }))
+assert(race.session:get(race.options.event_url))
+"#,
+        )
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "{d:?}");
+    for want in [
+        "ENC false not JSON: a list with holes (an entry after a nil) would lose its later entries: fill the holes (e.g. with false) or use string keys",
+        "ENC false not JSON: a table with both list entries and named keys is neither a JSON array nor an object: put the list under a key of its own",
+        "ENC false not JSON: inf is no JSON number (JSON has no infinity or NaN)",
+        "FINE [1,2] {\"a\":[1]}",
+    ] {
+        assert!(d.stdout.contains(want), "{want}: {d:?}");
+    }
+}

@@ -44,12 +44,36 @@ fn measure(v: &Value, left: &mut usize, depth: usize) -> mlua::Result<()> {
                     "not JSON: nested deeper than {MAX_DEPTH} tables (or a table that holds itself)"
                 )));
             }
+            // A list with holes or with named keys beside its entries would be written as a
+            // shorter list (the rest silently left out): neither an array nor an object.
+            let len = t.raw_len();
+            let (mut named, mut outside) = (false, false);
             for pair in t.pairs::<Value, Value>() {
                 let (k, v) = pair?;
+                match &k {
+                    Value::Integer(i) if *i >= 1 && (*i as usize) <= len => {}
+                    Value::Integer(_) | Value::Number(_) => outside = true,
+                    _ => named = true,
+                }
                 measure(&k, left, depth + 1)?;
                 measure(&v, left, depth + 1)?;
             }
+            if len > 0 && outside {
+                return Err(mlua::Error::runtime(
+                    "not JSON: a list with holes (an entry after a nil) would lose its later entries: fill the holes (e.g. with false) or use string keys",
+                ));
+            }
+            if len > 0 && named {
+                return Err(mlua::Error::runtime(
+                    "not JSON: a table with both list entries and named keys is neither a JSON array nor an object: put the list under a key of its own",
+                ));
+            }
             NODE
+        }
+        Value::Number(n) if !n.is_finite() => {
+            return Err(mlua::Error::runtime(format!(
+                "not JSON: {n} is no JSON number (JSON has no infinity or NaN)"
+            )));
         }
         _ => NODE,
     };
