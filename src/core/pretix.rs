@@ -141,7 +141,12 @@ pub fn event_of_cart_add(action: &Url) -> Url {
 
 /// Whether `url` is a page of the event at `event` (same origin, under its path).
 pub fn same_event(url: &Url, event: &Url) -> bool {
-    url.origin() == event.origin() && url.path().starts_with(event.path().trim_end_matches('/'))
+    let event_path = event.path().trim_end_matches('/');
+    let path = url.path();
+    // `/org/day1/…`, not `/org/day10/`: the event's path ends at a segment boundary.
+    url.origin() == event.origin()
+        && path.starts_with(event_path)
+        && matches!(path.as_bytes().get(event_path.len()), None | Some(b'/'))
 }
 
 /// Where an event's cart is shown: `{event}/checkout/start`.
@@ -768,6 +773,18 @@ impl FastHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_event_ends_at_a_segment() {
+        let ev = Url::parse("https://t.example/org/day1/").unwrap();
+        let at = |p: &str| same_event(&Url::parse(&format!("https://t.example{p}")).unwrap(), &ev);
+        assert!(at("/org/day1/") && at("/org/day1") && at("/org/day1/?x=1"));
+        assert!(!at("/org/day10/") && !at("/org/"));
+        assert!(!same_event(
+            &Url::parse("https://other.example/org/day1/").unwrap(),
+            &ev
+        ));
+    }
 
     #[test]
     fn url_shapes() {

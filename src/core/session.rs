@@ -1105,7 +1105,14 @@ impl Session {
         store.store_response_cookies(cookies.into_iter(), url);
     }
 
-    /// Every unexpired cookie in the jar, with its attributes.
+    /// Takes back this session's newest cart not yet handed over, and its count, when the shop
+    /// has shown positively that there is no cart after all (see `shop::confirm`).
+    pub fn secured_taken_back(&self) {
+        if self.net().carts.withdraw(self.id()) {
+            self.net().stats.carts_won.fetch_sub(1, Relaxed);
+        }
+    }
+
     /// Records a cart this session secured (its cookies now) with the run's carts, and counts it:
     /// where every cart add, marketplace or shop, passes.
     pub fn secured(&self, checkout_url: &Url, expires: Option<String>, ticket: &str, price: &str) {
@@ -1121,6 +1128,7 @@ impl Session {
         });
     }
 
+    /// Every unexpired cookie in the jar, with its attributes.
     pub fn cookies(&self) -> Vec<CookieInfo> {
         let store = self.jar.lock().unwrap_or_else(|e| e.into_inner());
         store.iter_unexpired().map(CookieInfo::from_store).collect()

@@ -685,9 +685,7 @@ async fn confirm(
             && pretix::same_event(&c.url, event)
             && pretix::cart_count(&c.text(), &article) == 0 =>
         {
-            if carts.withdraw(session.id()) {
-                session.net().stats.carts_won.fetch_sub(1, Relaxed);
-            }
+            session.secured_taken_back();
             CartOutcome::Failed {
                 reason: format!(
                     "the shop said added, but its checkout sent us back to {} (no cart)",
