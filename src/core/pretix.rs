@@ -421,8 +421,8 @@ fn page_state(doc: &Html, has_listings: bool) -> PageState {
 /// locale (`data-now`, `data-datetimeformat`), on every theme; a proxy's maintenance page, a
 /// CDN's challenge or an error page has neither. Positive evidence for a page without products.
 pub fn is_pretix_page(body: &[u8]) -> bool {
-    memchr::memmem::find(body, b" data-now=\"").is_some()
-        && memchr::memmem::find(body, b" data-locale=\"").is_some()
+    memchr::memmem::find(body, b"data-now=\"").is_some()
+        && memchr::memmem::find(body, b"data-locale=\"").is_some()
 }
 
 /// Whether a `Content-Type` can hold a page (absent counts: some servers omit it).
@@ -773,6 +773,17 @@ impl FastHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pretix_page_is_told_by_its_body_marks_however_laid_out() {
+        assert!(is_pretix_page(
+            b"<body class=\"nojs\"\n      data-locale=\"en\"\n      data-now=\"1795572718.5\">"
+        ));
+        assert!(!is_pretix_page(
+            b"<html><body><main class=\"maintenance\"><h1>We'll be right back</h1></main></body></html>"
+        ));
+        assert!(!is_pretix_page(b"<body data-locale=\"en\">"));
+    }
 
     #[test]
     fn same_event_ends_at_a_segment() {
