@@ -428,27 +428,76 @@ pub fn mode(cli: Cli) -> Result<Mode, ConfigError> {
 pub const SHOP_BY_SCRIPT: &str = "the script is built on race.shop_strategy: rehearsing it against the shop's scenarios (as with --strategy shop)";
 
 /// A script built on the shop strategy: it `require`s `race.shop_strategy`, or polls the shop
-/// itself (`poll_shop`), in its code: a comment or a message that mentions either is no evidence.
+/// itself (`poll_shop`), in its code or in the code of a module of its own that it requires (found
+/// beside it, as `require` finds them: `helpers.shop` is `helpers/shop.lua` or
+/// `helpers/shop/init.lua`). A comment or a message that mentions either is no evidence.
 #[cfg(feature = "simulator")]
 fn shop_script(path: &std::path::Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|s| is_shop_script(&s))
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![path.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        // A module tree is small; a cycle of requires is read once.
+        if seen.len() >= 64 || !seen.insert(p.clone()) {
+            continue;
+        }
+        let Ok(source) = std::fs::read_to_string(&p) else {
+            continue;
+        };
+        let (shop, required) = script_facts(&source);
+        if shop {
+            return true;
+        }
+        for name in required {
+            if name == "race"
+                || name.starts_with("race.")
+                || name.contains("..")
+                || name.starts_with(['/', '\\'])
+            {
+                continue;
+            }
+            let rel = name.replace('.', "/");
+            let found = [
+                dir.join(format!("{rel}.lua")),
+                dir.join(&rel).join("init.lua"),
+            ]
+            .into_iter()
+            .find(|c| c.is_file());
+            todo.extend(found);
+        }
+    }
+    false
 }
 
-#[cfg(feature = "simulator")]
+#[cfg(all(feature = "simulator", test))]
 fn is_shop_script(source: &str) -> bool {
+    script_facts(source).0
+}
+
+/// Whether `source`'s code shows the shop strategy (see `shop_script`), and the modules it
+/// requires by a literal name.
+#[cfg(feature = "simulator")]
+fn script_facts(source: &str) -> (bool, Vec<String>) {
     let (code, strings) = lua_code(source);
-    let required = strings.iter().any(|(at, s)| {
-        s == "race.shop_strategy"
-            && code[..*at]
+    let required: Vec<&String> = strings
+        .iter()
+        .filter(|(at, _)| {
+            code[..*at]
                 .trim_end()
                 .trim_end_matches('(')
                 .trim_end()
                 .ends_with("require")
-    });
+        })
+        .map(|(_, s)| s)
+        .collect();
     let polls = code
         .match_indices("poll_shop")
         .any(|(i, _)| !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
-    required || polls
+    let shop = polls || required.iter().any(|s| *s == "race.shop_strategy");
+    (shop, required.into_iter().cloned().collect())
 }
 
 /// A Lua source without its comments, each string literal replaced by a space, and the
@@ -1344,6 +1393,41 @@ mod tests {
             assert!(!is_shop_script(market), "{market}");
         }
     }
+    #[test]
+    fn a_shop_script_is_told_through_the_modules_it_requires() {
+        let dir = tempfile::tempdir().unwrap();
+        let put = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        put("myshop.lua", "return require(\"race.shop_strategy\")\n");
+        put(
+            "lib/watch/init.lua",
+            "local s = require 'myshop'\nreturn s\n",
+        );
+        put("a.lua", "return require(\"b\")\n");
+        put("b.lua", "return require(\"a\")\n");
+        put(
+            "market.lua",
+            "-- require(\"myshop\") is not used\nreturn require(\"race.default\")\n",
+        );
+        for (script, shop) in [
+            ("entry.lua", "return require(\"myshop\")\n"),
+            ("nested.lua", "return require(\"lib.watch\")\n"),
+            ("cycle.lua", "return require(\"a\")\n"),
+            ("uses_market.lua", "return require(\"market\")\n"),
+            ("missing.lua", "return require(\"nowhere\")\n"),
+        ] {
+            put(script, shop);
+        }
+        assert!(shop_script(&dir.path().join("entry.lua")));
+        assert!(shop_script(&dir.path().join("nested.lua")));
+        assert!(!shop_script(&dir.path().join("cycle.lua")));
+        assert!(!shop_script(&dir.path().join("uses_market.lua")));
+        assert!(!shop_script(&dir.path().join("missing.lua")));
+    }
+
     use clap::Parser;
 
     fn args(extra: &[&str]) -> RunArgs {

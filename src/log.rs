@@ -4,7 +4,7 @@
 //! responses and with their own clock; stdout is kept for what a person or a pipe needs to act on
 //! (checkout URL, cookies, console script). The helpers here keep call sites one line long. Our
 //! own lines show at info (debug with `-v`, warnings only with `-q`); the libraries' diagnostics
-//! (chromiumoxide, hyper, zbus, …) only under `-v`, named by their target.
+//! (hyper, zbus, …) only under `-v`, named by their target.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU8, Ordering};

@@ -1,7 +1,9 @@
 //! No open door after the hand-over (issue 17, G): the browser left for the person must not keep
 //! a DevTools endpoint that any local process could use to read the live session. The hostile
-//! side is any other program on the machine: it looks for a listening socket of the browser and
-//! for the `DevToolsActivePort` file that names it.
+//! side is any other program on the machine: it looks for a listening socket of the browser, for
+//! the `DevToolsActivePort` file that names it, and for a way into the browser's DevTools pipe
+//! (descriptors 3 and 4, reopened through `/proc`). And the window must still be there once
+//! pretix-race is gone, though its end of the pipe closed.
 
 use crate::support::Race;
 
@@ -85,14 +87,74 @@ async fn no_door_after(args: &[&str]) {
     let inodes = socket_inodes(pid);
     let ports = listening(&inodes);
     let files = devtools_files(d.dir.path());
-    crate::support::kill_browser(pid);
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let flags: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    // Another program of the same user, trying the browser's end of the pipe.
+    let reopened: Vec<String> = [3, 4]
+        .iter()
+        .map(|fd| format!("/proc/{pid}/fd/{fd}"))
+        .filter(|p| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(p)
+                .is_ok()
+        })
+        .collect();
+    let kinds: Vec<String> = [3, 4]
+        .iter()
+        .map(|fd| {
+            std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+                .map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    // The run has exited and closed its end: a browser that took that for the end of DevTools
+    // would be closing its window now. It must still be running a moment later.
+    let alive_until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    let mut gone = false;
+    while std::time::Instant::now() < alive_until {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = state
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next();
+        if matches!(state, None | Some("Z" | "X")) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    if !gone {
+        crate::support::kill_browser(pid);
+    }
     assert_eq!(d.code, 0, "{d:?}");
+    assert!(!gone, "the browser closed once pretix-race exited: {d:?}");
+    assert!(
+        flags.iter().any(|f| f == "--remote-debugging-pipe")
+            && !flags
+                .iter()
+                .any(|f| f.starts_with("--remote-debugging-port")),
+        "the browser was started with {flags:?}"
+    );
+    assert!(
+        kinds.iter().all(|k| k.starts_with("socket:[")),
+        "the browser's DevTools descriptors are {kinds:?}, not sockets"
+    );
+    assert!(
+        reopened.is_empty(),
+        "another program could open {reopened:?}: {d:?}"
+    );
     assert!(
         ports.is_empty(),
         "the browser still listens on {ports:?} after the hand-over: {d:?}"
     );
     assert!(files.is_empty(), "{files:?} names a DevTools port: {d:?}");
-    assert!(!d.stderr.contains("could not be shut"), "{d:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

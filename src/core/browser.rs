@@ -1,32 +1,24 @@
 //! The person's browser: finding it, starting it, and showing them their cart.
 //!
-//! We start the browser process ourselves (fresh profile, `--remote-debugging-port=0`, its own
-//! process group) and connect to it over the DevTools protocol, rather than letting chromiumoxide
-//! launch it: its launcher adds automation flags (an "automated software" banner,
-//! `navigator.webdriver`) and kills the browser when the handle drops. Ours is an ordinary window
-//! that outlives pretix-race. Every session cookie is set through DevTools before the first
-//! navigation, so the checkout page's very first request carries the cart.
+//! We start the browser process ourselves (fresh profile, its own process group) and drive it over
+//! the DevTools protocol on a pipe (`devtools`): an ordinary window that outlives pretix-race, with
+//! no automation banner and no `navigator.webdriver`. Every session cookie is set through DevTools
+//! before the first navigation, so the checkout page's very first request carries the cart.
 //!
-//! DevTools reaches everything in the browser, the session cookies included, and its port is open
-//! to every local process (any user's). So once the cookies are set and the page is shown, the
-//! port is shut (issue 17, G): the browser's listening socket is taken from it (`pidfd_getfd`, as
-//! its parent may) and shut down, and its `DevToolsActivePort` file removed; the window goes on as
-//! before, with no DevTools endpoint left. (`--remote-debugging-pipe` would need no port at all,
-//! but Chromium then counts as automated: `navigator.webdriver`, see `start`.) Where the kernel
-//! refuses, the hand-over says so.
+//! DevTools reaches everything in the browser, the session cookies included. A DevTools port
+//! would be open to every local process (any user's) for as long as the window is; the pipe is
+//! ours alone and there is no port, ever (issue 17, G), on Linux and macOS alike.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use chromiumoxide::Browser as Cdp;
-use chromiumoxide::cdp::browser_protocol::network::{CookieParam, CookieSameSite, TimeSinceEpoch};
-use chromiumoxide::cdp::browser_protocol::target::{CloseTargetParams, GetTargetsParams};
-use futures_util::StreamExt;
+use serde_json::{Value, json};
 use url::Url;
 
 use super::cookies::{self, CookieInfo};
+use super::devtools::{self, Pipe};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserError {
@@ -203,100 +195,28 @@ impl Shown {
     }
 }
 
-/// The CDP cookie for one of ours: `__Host-` cookies by URL without a domain, the others by
+/// The DevTools cookie for one of ours: `__Host-` cookies by URL without a domain, the others by
 /// domain and path; Secure, HttpOnly and SameSite as the server set them.
-pub fn cookie_param(c: &CookieInfo, site: &Url) -> CookieParam {
-    let mut p = CookieParam::new(c.name.clone(), c.value.clone());
+pub fn cookie_param(c: &CookieInfo, site: &Url) -> Value {
+    let mut p = json!({
+        "name": c.name,
+        "value": c.value,
+        "path": c.path,
+        "secure": c.secure,
+        "httpOnly": c.http_only,
+    });
     if c.is_host_prefixed() {
-        p.url = Some(format!("{}/", site.origin().ascii_serialization()));
+        p["url"] = format!("{}/", site.origin().ascii_serialization()).into();
     } else {
-        p.domain = Some(c.domain.clone());
+        p["domain"] = c.domain.clone().into();
     }
-    p.path = Some(c.path.clone());
-    p.secure = Some(c.secure);
-    p.http_only = Some(c.http_only);
-    p.same_site = match c.same_site.as_deref() {
-        Some("Strict") => Some(CookieSameSite::Strict),
-        Some("Lax") => Some(CookieSameSite::Lax),
-        Some("None") => Some(CookieSameSite::None),
-        _ => None,
-    };
-    p.expires = c.expires.map(|e| TimeSinceEpoch::new(e as f64));
+    if let Some(s @ ("Strict" | "Lax" | "None")) = c.same_site.as_deref() {
+        p["sameSite"] = s.into();
+    }
+    if let Some(e) = c.expires {
+        p["expires"] = (e as f64).into();
+    }
     p
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// Shuts the browser's DevTools port: finds its listening socket (`/proc/<pid>/net/tcp*`, the
-/// inode; `/proc/<pid>/fd`, the descriptor), takes a copy (`pidfd_getfd`: the browser is our
-/// child) and shuts it down, which ends the listening for the browser too; then removes
-/// `DevToolsActivePort` from the profile. Ok once nothing accepts on the port.
-#[cfg(target_os = "linux")]
-fn close_devtools(pid: u32, port: u16, profile: &Path) -> Result<(), String> {
-    let _ = std::fs::remove_file(profile.join("DevToolsActivePort"));
-    let mut inodes = Vec::new();
-    for table in ["tcp", "tcp6"] {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            let cols: Vec<&str> = line.split_whitespace().collect();
-            let local = cols.get(1).and_then(|a| a.rsplit(':').next());
-            let listening = cols.get(3) == Some(&"0A");
-            if listening && local.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port) {
-                if let Some(inode) = cols.get(9) {
-                    inodes.push(format!("socket:[{inode}]"));
-                }
-            }
-        }
-    }
-    if inodes.is_empty() {
-        return Ok(());
-    }
-    // SAFETY: pidfd_open(2) on our own child's pid; the result is checked.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
-    if pidfd < 0 {
-        return Err(format!("pidfd_open: {}", std::io::Error::last_os_error()));
-    }
-    let mut failure = None;
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_err(|e| e.to_string());
-    for entry in fds.into_iter().flatten().flatten() {
-        let Ok(link) = std::fs::read_link(entry.path()) else {
-            continue;
-        };
-        if !inodes.iter().any(|i| link.as_os_str() == i.as_str()) {
-            continue;
-        }
-        let Ok(fd) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        // SAFETY: pidfd_getfd(2) duplicates the browser's descriptor into ours; shutdown(2) and
-        // close(2) act on that copy (the shutdown on the socket both share), results checked.
-        unsafe {
-            let ours = libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) as i32;
-            if ours < 0 {
-                failure = Some(format!("pidfd_getfd: {}", std::io::Error::last_os_error()));
-                continue;
-            }
-            libc::shutdown(ours, libc::SHUT_RDWR);
-            libc::close(ours);
-        }
-    }
-    // SAFETY: our own descriptor.
-    unsafe { libc::close(pidfd) };
-    match std::net::TcpStream::connect(("127.0.0.1", port)) {
-        Err(_) => Ok(()),
-        Ok(_) => Err(failure.unwrap_or_else(|| "it still accepts connections".into())),
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn close_devtools(_pid: u32, _port: u16, profile: &Path) -> Result<(), String> {
-    let _ = std::fs::remove_file(profile.join("DevToolsActivePort"));
-    Err("not supported on this platform yet".into())
 }
 
 /// Ends the browser and every process it started (they share its process group).
@@ -324,19 +244,22 @@ fn running_as_root() -> bool {
     }
 }
 
-/// A browser started and connected to over DevTools, not yet showing anything of ours.
+/// One tab, attached to over DevTools (`session`).
+struct Tab {
+    target: String,
+    session: String,
+}
+
+/// A browser started and connected to over its DevTools pipe, not yet showing anything of ours.
 struct Started {
     start: Instant,
     pid: u32,
-    /// The DevTools port, shut once we are done with it.
-    port: u16,
     child: std::process::Child,
     profile: PathBuf,
-    browser: Cdp,
-    pump: tokio::task::JoinHandle<()>,
+    pipe: Pipe,
 }
 
-/// Starts the browser on a fresh profile (on `about:blank`) and connects to it.
+/// Starts the browser on a fresh profile (on `about:blank`) and waits until DevTools answers.
 async fn start(l: &Launch) -> Result<Started, BrowserError> {
     let start = Instant::now();
     let profile = l.profile_root.join(format!(
@@ -349,18 +272,16 @@ async fn start(l: &Launch) -> Result<Started, BrowserError> {
         source,
     })?;
     let path = l.path.display().to_string();
-    // An explicit port: Chromium treats port 0 as automation (`navigator.webdriver`), and the
-    // window must be an ordinary one for the person's checkout.
-    let port = free_port().map_err(|source| BrowserError::Spawn {
-        path: path.clone(),
-        source,
-    })?;
     let mut cmd = std::process::Command::new(&l.path);
     cmd.arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--remote-debugging-port={port}"))
-        .arg("--remote-allow-origins=http://127.0.0.1")
+        .arg(devtools::FLAG)
         .arg("--no-first-run")
-        .arg("--no-default-browser-check");
+        .arg("--no-default-browser-check")
+        // A DevTools pipe counts as automation (`navigator.webdriver`): the window must be an
+        // ordinary one for the person's checkout. The flag that says otherwise would put an
+        // "unsupported command-line flag" bar over the page; `--test-type` keeps such bars away.
+        .arg("--disable-blink-features=AutomationControlled")
+        .arg("--test-type");
     if l.headless {
         cmd.args([
             "--headless=new",
@@ -373,7 +294,7 @@ async fn start(l: &Launch) -> Result<Started, BrowserError> {
     if running_as_root() {
         cmd.arg("--no-sandbox");
     }
-    cmd.args(&l.args).arg("about:blank");
+    cmd.args(&l.args);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -383,72 +304,67 @@ async fn start(l: &Launch) -> Result<Started, BrowserError> {
         use std::os::unix::process::CommandExt;
         cmd.process_group(0);
     }
-    let mut child = cmd.spawn().map_err(|source| BrowserError::Spawn {
+    cmd.arg("about:blank");
+    let (mut child, pipe) = devtools::spawn(&mut cmd).map_err(|source| BrowserError::Spawn {
         path: path.clone(),
         source,
     })?;
     let pid = child.id();
-
-    // Wait for DevTools to listen; chromiumoxide then asks it for the browser's WebSocket.
-    let endpoint = format!("http://127.0.0.1:{port}");
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(BrowserError::Exited {
-                path,
-                status: status.to_string(),
-            });
-        }
-        if start.elapsed() > Duration::from_secs(20) {
+    // DevTools answers once the browser is up; a browser that exits first closes the pipe.
+    let up = tokio::time::timeout(
+        Duration::from_secs(20),
+        pipe.call("Browser.getVersion", json!({}), None),
+    )
+    .await;
+    match up {
+        Ok(Ok(_)) => Ok(Started {
+            start,
+            pid,
+            child,
+            profile,
+            pipe,
+        }),
+        Ok(Err(e)) => {
+            // The pipe closed: the browser is gone, or about to be (its status says why).
+            for _ in 0..50 {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(BrowserError::Exited {
+                        path,
+                        status: status.to_string(),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             kill_group(&mut child);
-            return Err(BrowserError::NoDevTools { path, secs: 20 });
+            Err(cdp(e))
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(_) => {
+            kill_group(&mut child);
+            Err(BrowserError::NoDevTools { path, secs: 20 })
+        }
     }
-
-    let (browser, mut handler) = match Cdp::connect(endpoint).await {
-        Ok(x) => x,
-        Err(e) => {
-            kill_group(&mut child);
-            return Err(cdp(e));
-        }
-    };
-    let pump = tokio::spawn(async move { while handler.next().await.is_some() {} });
-    Ok(Started {
-        start,
-        pid,
-        port,
-        child,
-        profile,
-        browser,
-        pump,
-    })
 }
 
 impl Started {
-    /// Lets go of the browser: DevTools detached, the window the person's (a headless one is
-    /// kept to be closed after the check).
-    fn finish(
+    /// Lets go of the browser: detached from its tab (it has nothing more to tell us), our end of
+    /// the pipe closed; the window is the person's (a headless one is kept to be closed after the
+    /// check). There never was a port.
+    async fn finish(
         mut self,
+        tab: Option<&Tab>,
         headless: bool,
         result: Result<Seen, BrowserError>,
         since: Instant,
     ) -> Result<Shown, BrowserError> {
-        drop(self.browser);
-        self.pump.abort();
-        // No door left open: the cookies are in, nothing more is asked of DevTools.
-        match close_devtools(self.pid, self.port, &self.profile) {
-            Ok(()) => crate::log::debug("browser: DevTools port shut"),
-            Err(e) => crate::log::warn(format!(
-                "the browser's DevTools port {} could not be shut ({e}): while its window is open, a local program could read the session through it",
-                self.port
-            )),
+        if let Some(t) = tab {
+            let detach = self.pipe.call(
+                "Target.detachFromTarget",
+                json!({ "sessionId": t.session }),
+                None,
+            );
+            let _ = tokio::time::timeout(Duration::from_secs(2), detach).await;
         }
+        drop(self.pipe);
         let (page_url, title, expires, cart_items, webdriver, same_tab) = match result {
             Ok(x) => x,
             Err(e) => {
@@ -471,22 +387,195 @@ impl Started {
             child: headless.then_some(self.child),
         })
     }
+
+    /// The browser's one tab, on `url` (loaded): the tab it started with, else a new one; other
+    /// blank tabs closed.
+    async fn open_tab(&self, url: &Url) -> Result<Tab, BrowserError> {
+        let pipe = &self.pipe;
+        // The starting tab may appear a moment after DevTools first answers.
+        let mut blank = None;
+        for _ in 0..100 {
+            let targets = pipe
+                .call("Target.getTargets", json!({}), None)
+                .await
+                .map_err(cdp)?;
+            blank = targets["targetInfos"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|t| t["type"] == "page")
+                .and_then(|t| t["targetId"].as_str())
+                .map(str::to_string);
+            if blank.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let target = match blank {
+            Some(t) => t,
+            None => pipe
+                .call("Target.createTarget", json!({ "url": "about:blank" }), None)
+                .await
+                .map_err(cdp)?["targetId"]
+                .as_str()
+                .ok_or_else(|| cdp("a new tab without an id"))?
+                .to_string(),
+        };
+        let attached = pipe
+            .call(
+                "Target.attachToTarget",
+                json!({ "targetId": target, "flatten": true }),
+                None,
+            )
+            .await
+            .map_err(cdp)?;
+        let session = attached["sessionId"]
+            .as_str()
+            .ok_or_else(|| cdp("attached to a tab without a session"))?
+            .to_string();
+        let tab = Tab { target, session };
+        for method in ["Page.enable", "Page.setLifecycleEventsEnabled"] {
+            pipe.call(method, json!({ "enabled": true }), Some(&tab.session))
+                .await
+                .map_err(cdp)?;
+        }
+        self.goto(&tab, url).await?;
+        if let Ok(targets) = pipe.call("Target.getTargets", json!({}), None).await {
+            for t in targets["targetInfos"].as_array().into_iter().flatten() {
+                if t["type"] == "page" && t["url"] == "about:blank" && t["targetId"] != tab.target {
+                    let _ = pipe
+                        .call(
+                            "Target.closeTarget",
+                            json!({ "targetId": t["targetId"] }),
+                            None,
+                        )
+                        .await;
+                }
+            }
+        }
+        Ok(tab)
+    }
+
+    /// Sends `tab` to `url` and waits for that document's `load`.
+    async fn goto(&self, tab: &Tab, url: &Url) -> Result<(), BrowserError> {
+        let mut lifecycle = self.pipe.events("Page.lifecycleEvent", &tab.session);
+        let nav = self
+            .pipe
+            .call(
+                "Page.navigate",
+                json!({ "url": url.as_str() }),
+                Some(&tab.session),
+            )
+            .await
+            .map_err(cdp)?;
+        if let Some(e) = nav["errorText"].as_str().filter(|e| !e.is_empty()) {
+            return Err(cdp(format!("{url}: {e}")));
+        }
+        // The document this navigation made, not the page it replaces (the status page reloads
+        // itself): its loader, in its frame.
+        let (frame, loader) = (&nav["frameId"], &nav["loaderId"]);
+        while let Some(ev) = lifecycle.recv().await {
+            if ev["name"] == "load"
+                && &ev["frameId"] == frame
+                && (loader.is_null() || &ev["loaderId"] == loader)
+            {
+                return Ok(());
+            }
+        }
+        Err(cdp("the browser closed DevTools"))
+    }
+
+    /// Sets the cookies, then shows `url`: in `tab` (an early browser's, already open), or in the
+    /// browser's own tab.
+    async fn show(
+        &self,
+        tab: Option<&Tab>,
+        cookies: &[CookieInfo],
+        url: &Url,
+    ) -> Result<(Seen, Tab), BrowserError> {
+        let params: Vec<Value> = cookies.iter().map(|c| cookie_param(c, url)).collect();
+        self.pipe
+            .call("Storage.setCookies", json!({ "cookies": params }), None)
+            .await
+            .map_err(cdp)?;
+        crate::log::debug("browser: cookies set");
+        let opened = match tab {
+            Some(tab) => {
+                self.goto(tab, url).await?;
+                Tab {
+                    target: tab.target.clone(),
+                    session: tab.session.clone(),
+                }
+            }
+            None => self.open_tab(url).await?,
+        };
+        crate::log::debug("browser: checkout page loaded");
+        let facts = self
+            .pipe
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": FACTS, "returnByValue": true }),
+                Some(&opened.session),
+            )
+            .await
+            .map_err(cdp)?;
+        if let Some(e) = facts.get("exceptionDetails") {
+            return Err(cdp(format!("reading the checkout page: {e}")));
+        }
+        let facts = &facts["result"]["value"];
+        let s = |k: &str| facts[k].as_str().map(str::to_string);
+        let seen = (
+            s("url").unwrap_or_default(),
+            s("title").unwrap_or_default(),
+            s("expires"),
+            facts["items"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            facts["webdriver"].as_bool().unwrap_or(false),
+            // The early tab came from the status page: the checkout is its second entry.
+            tab.is_some() && facts["history"].as_u64().unwrap_or(0) >= 2,
+        );
+        Ok((seen, opened))
+    }
 }
+
+/// What the checkout page shows, read in the page.
+const FACTS: &str = r#"(() => ({
+    url: location.href,
+    title: document.title.trim(),
+    expires: (document.querySelector('[data-expires]') || {getAttribute: () => null}).getAttribute('data-expires'),
+    items: Array.from(document.querySelectorAll('.cart-row[data-article-id] .product')).map(e => e.innerText.trim()),
+    webdriver: navigator.webdriver === true,
+    history: history.length,
+}))()"#;
+
+type Seen = (String, String, Option<String>, Vec<String>, bool, bool);
 
 /// Starts the browser on a fresh profile, sets `cookies`, opens `url`, waits for it to load and
 /// reads what it shows.
 pub async fn open(l: &Launch, cookies: &[CookieInfo], url: &Url) -> Result<Shown, BrowserError> {
-    let mut started = start(l).await?;
+    let started = start(l).await?;
     let since = started.start;
-    let result = show(&mut started.browser, None, cookies, url).await;
-    started.finish(l.headless, result, since)
+    match started.show(None, cookies, url).await {
+        Ok((seen, tab)) => {
+            started
+                .finish(Some(&tab), l.headless, Ok(seen), since)
+                .await
+        }
+        Err(e) => started.finish(None, l.headless, Err(e), since).await,
+    }
 }
 
 /// A browser started ahead of the hand-over (`--browser-early`), showing the status page in the
 /// tab that will show the checkout.
 pub struct Early {
     started: Started,
-    tab: chromiumoxide::Page,
+    tab: Tab,
     headless: bool,
 }
 
@@ -494,7 +583,7 @@ impl Early {
     /// Starts the browser and opens `status` (the local status page) in its one tab.
     pub async fn start(l: &Launch, status: &Url) -> Result<Early, BrowserError> {
         let mut started = start(l).await?;
-        let tab = match open_tab(&mut started.browser, status).await {
+        let tab = match started.open_tab(status).await {
             Ok(tab) => tab,
             Err(e) => {
                 kill_group(&mut started.child);
@@ -524,14 +613,16 @@ impl Early {
                 status: status.to_string(),
             });
         }
-        let shown = show(&mut self.started.browser, Some(&self.tab), cookies, url);
+        let shown = self.started.show(Some(&self.tab), cookies, url);
         let result = match tokio::time::timeout(Duration::from_secs(15), shown).await {
-            Ok(r) => r,
+            Ok(r) => r.map(|(seen, _)| seen),
             Err(_) => Err(BrowserError::Cdp(
                 "no answer within 15 s from the browser started early".into(),
             )),
         };
-        self.started.finish(self.headless, result, since)
+        self.started
+            .finish(Some(&self.tab), self.headless, result, since)
+            .await
     }
 
     /// Ends the browser, as a person closing its window would (tests of the fallback).
@@ -547,80 +638,6 @@ impl Early {
             let _ = std::fs::remove_dir_all(&self.started.profile);
         }
     }
-}
-
-/// A new tab on `url` (loaded), the browser's starting blank tab closed: one tab, the person's.
-async fn open_tab(browser: &mut Cdp, url: &Url) -> Result<chromiumoxide::Page, BrowserError> {
-    let page = browser.new_page(url.as_str()).await.map_err(cdp)?;
-    if let Ok(targets) = browser.execute(GetTargetsParams::default()).await {
-        for t in &targets.result.target_infos {
-            if t.r#type == "page" && t.url == "about:blank" && &t.target_id != page.target_id() {
-                let _ = browser
-                    .execute(CloseTargetParams::new(t.target_id.clone()))
-                    .await;
-            }
-        }
-    }
-    Ok(page)
-}
-
-type Seen = (String, String, Option<String>, Vec<String>, bool, bool);
-
-/// Sets the cookies, then shows `url`: in `tab` (an early browser's, already open), or in a new
-/// tab (chromiumoxide waits for it to load; the blank starting tab is closed).
-async fn show(
-    browser: &mut Cdp,
-    tab: Option<&chromiumoxide::Page>,
-    cookies: &[CookieInfo],
-    url: &Url,
-) -> Result<Seen, BrowserError> {
-    let params: Vec<CookieParam> = cookies.iter().map(|c| cookie_param(c, url)).collect();
-    browser.set_cookies(params).await.map_err(cdp)?;
-    crate::log::debug("browser: cookies set");
-    let opened;
-    let page = match tab {
-        Some(tab) => {
-            tab.goto(url.as_str()).await.map_err(cdp)?;
-            tab
-        }
-        None => {
-            opened = open_tab(browser, url).await?;
-            &opened
-        }
-    };
-    crate::log::debug("browser: checkout page loaded");
-    let facts: serde_json::Value = page
-        .evaluate(
-            r#"(() => ({
-                url: location.href,
-                title: document.title.trim(),
-                expires: (document.querySelector('[data-expires]') || {getAttribute: () => null}).getAttribute('data-expires'),
-                items: Array.from(document.querySelectorAll('.cart-row[data-article-id] .product')).map(e => e.innerText.trim()),
-                webdriver: navigator.webdriver === true,
-                history: history.length,
-            }))()"#,
-        )
-        .await
-        .map_err(cdp)?
-        .into_value()
-        .map_err(cdp)?;
-    let s = |k: &str| facts[k].as_str().map(str::to_string);
-    Ok((
-        s("url").unwrap_or_default(),
-        s("title").unwrap_or_default(),
-        s("expires"),
-        facts["items"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        facts["webdriver"].as_bool().unwrap_or(false),
-        // The early tab came from the status page: the checkout is its second entry.
-        tab.is_some() && facts["history"].as_u64().unwrap_or(0) >= 2,
-    ))
 }
 
 #[cfg(test)]
@@ -713,15 +730,15 @@ mod tests {
         let site = Url::parse("https://tickets.example.com/event/checkout/questions/").unwrap();
         let [plain, host] = crate::core::cookies::sample().try_into().unwrap();
         let p = cookie_param(&host, &site);
-        assert_eq!(p.url.as_deref(), Some("https://tickets.example.com/"));
-        assert_eq!(p.domain, None);
-        assert_eq!((p.secure, p.http_only), (Some(true), Some(true)));
-        assert_eq!(p.same_site, Some(CookieSameSite::None));
+        assert_eq!(p["url"], "https://tickets.example.com/");
+        assert_eq!(p.get("domain"), None);
+        assert_eq!((&p["secure"], &p["httpOnly"]), (&true.into(), &true.into()));
+        assert_eq!(p["sameSite"], "None");
         let p = cookie_param(&plain, &site);
         assert_eq!(
-            (p.url, p.domain.as_deref(), p.path.as_deref()),
+            (p.get("url"), p["domain"].as_str(), p["path"].as_str()),
             (None, Some("tickets.example.com"), Some("/"))
         );
-        assert_eq!(p.same_site, None);
+        assert_eq!(p.get("sameSite"), None);
     }
 }

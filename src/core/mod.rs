@@ -6,6 +6,7 @@ pub mod browser;
 pub mod budget;
 pub mod carts;
 pub mod cookies;
+pub mod devtools;
 pub mod events;
 pub mod failure;
 pub mod gate;
