@@ -277,6 +277,11 @@ function M.watch(opts, session)
         return nil, message, hint
       end
     end
+    if page and page.ok and page.recognised and #(opts.dates or {}) > 0 then
+      -- Here the page is no series (a series' page was understood above): --date has nothing to pick.
+      race.log.warn("--date %s is not used: %s is not an event series' page (it lists no dates); watching it as it is",
+        table.concat(opts.dates, ", "), url)
+    end
     if opts.voucher then
       -- The products the voucher unlocks are on pretix's redeem page.
       return M.watch_page(opts, session, race.shop.voucher_url(url, opts.voucher), nil)

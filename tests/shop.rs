@@ -350,3 +350,18 @@ async fn a_maintenance_page_in_front_of_the_shop_says_nothing_about_its_products
         "{d:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_date_named_for_an_event_without_dates_is_said_to_be_unused() {
+    let d = shop()
+        .args(["--strategy", "shop", "--item", "7", "--date", "2027-07-10"])
+        .run()
+        .await;
+    assert_eq!(d.code, 0, "the event is watched as it is: {d:?}");
+    assert!(
+        d.stderr.contains("--date 2027-07-10 is not used: ")
+            && d.stderr.contains("is not an event series' page"),
+        "{d:?}"
+    );
+    assert_eq!(d.sim.cart_of(&d.handed_session()), ["Day Ticket"]);
+}
